@@ -1,0 +1,123 @@
+"""The admin API under /__admin: tenants, their state and clocks, reset, the request journal.
+
+Its paths and JSON shapes are a contract that tools outside this repository rely on.
+"""
+
+import math
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mockserver.clock import isoformat
+
+MAX_ADVANCE_SECONDS = 100 * 365 * 86400
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": status, "message": message}}, status_code=status)
+
+
+async def _json_object(request: Request) -> dict:
+    body = await request.body()
+    if not body.strip():
+        return {}
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(400, "body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise HTTPException(400, "body must be a JSON object")
+    return data
+
+
+def _advance_seconds(data: dict) -> float:
+    seconds = data.get("advance_seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        raise HTTPException(400, "advance_seconds must be a number")
+    if not 0 <= seconds <= MAX_ADVANCE_SECONDS:
+        raise HTTPException(400, f"advance_seconds must be between 0 and {MAX_ADVANCE_SECONDS} (time never goes backwards)")
+    return seconds
+
+
+def build(server) -> Starlette:
+    store = server.store
+
+    def tenant_or_404(request: Request):
+        tenant = store.tenants.get(request.path_params["tenant"])
+        if tenant is None:
+            raise HTTPException(404, f"no tenant {request.path_params['tenant']!r}")
+        return tenant
+
+    def describe(tenant) -> dict:
+        return {"tenant": tenant.id, "credentials": tenant.credentials()}
+
+    async def health(request):
+        return JSONResponse({"status": "ok", "vendors": [vendor.name for vendor in server.vendors]})
+
+    async def create_tenant(request):
+        data = await _json_object(request)
+        tenant_id, rate_limits = data.get("tenant"), data.get("rate_limits", True)
+        if tenant_id is not None and not isinstance(tenant_id, str):
+            raise HTTPException(400, "tenant must be a string")
+        if not isinstance(rate_limits, bool):
+            raise HTTPException(400, "rate_limits must be a boolean")
+        try:
+            tenant = store.create(tenant_id, rate_limits=rate_limits)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        except KeyError:
+            raise HTTPException(409, f"tenant {tenant_id!r} exists") from None
+        return JSONResponse(describe(tenant), status_code=201)
+
+    async def list_tenants(request):
+        return JSONResponse({"tenants": [describe(tenant) for tenant in store.tenants.values()]})
+
+    async def get_tenant(request):
+        return JSONResponse(describe(tenant_or_404(request)))
+
+    async def tenant_state(request):
+        tenant = tenant_or_404(request)
+        return JSONResponse({name: state.snapshot() for name, state in tenant.states.items()})
+
+    async def tenant_clock(request):
+        tenant = tenant_or_404(request)
+        tenant.clock.advance(_advance_seconds(await _json_object(request)))
+        return JSONResponse({"now": isoformat(tenant.clock.now())})
+
+    async def server_clock(request):
+        server.clock.advance(_advance_seconds(await _json_object(request)))
+        return JSONResponse({
+            "now": isoformat(server.clock.now()),
+            "tenants": {tenant.id: isoformat(tenant.clock.now()) for tenant in store.tenants.values()},
+        })
+
+    async def reset(request):
+        store.reset()
+        return Response(status_code=204)
+
+    async def requests(request):
+        if request.method == "DELETE":
+            server.journal.clear()
+            return Response(status_code=204)
+        query = request.query_params
+        entries = server.journal.query(query.get("tenant") or None, query.get("vendor") or None)
+        return JSONResponse({"requests": entries})
+
+    async def http_error(request, exc: HTTPException):
+        return _error(exc.status_code, exc.detail)
+
+    routes = [
+        Route("/__admin/health", health, methods=["GET"]),
+        Route("/__admin/tenants", create_tenant, methods=["POST"]),
+        Route("/__admin/tenants", list_tenants, methods=["GET"]),
+        Route("/__admin/tenants/{tenant}", get_tenant, methods=["GET"]),
+        Route("/__admin/tenants/{tenant}/state", tenant_state, methods=["GET"]),
+        Route("/__admin/tenants/{tenant}/clock", tenant_clock, methods=["POST"]),
+        Route("/__admin/clock", server_clock, methods=["POST"]),
+        Route("/__admin/reset", reset, methods=["POST"]),
+        Route("/__admin/requests", requests, methods=["GET", "DELETE"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})

@@ -1,0 +1,160 @@
+"""The app factory: every vendor's spec-driven API under its base path, plus the admin API."""
+
+import logging
+from datetime import datetime
+
+import orjson
+from connexion import AsyncApp
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionResponse
+from connexion.middleware.context import ContextMiddleware
+from connexion.middleware.exceptions import ExceptionMiddleware
+from connexion.middleware.lifespan import LifespanMiddleware
+from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.server_error import ServerErrorMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.resolver import Resolver
+from starlette.exceptions import HTTPException
+
+from mockserver import admin
+from mockserver.clock import DEFAULT_START, ServerClock, isoformat
+from mockserver.errors import ApiError, as_api_error
+from mockserver.gateway import Exchange, Gateway
+from mockserver.journal import Journal
+from mockserver.tenants import TenantStore
+from mockserver.vendor import Vendor, discover, snake_case
+
+logger = logging.getLogger("mockserver")
+
+# Connexion's defaults, with its SecurityMiddleware replaced by the tenant-aware Gateway and
+# response validation left to the contract tests (it would re-validate every answer).
+MIDDLEWARES = [
+    ServerErrorMiddleware,
+    ExceptionMiddleware,
+    SwaggerUIMiddleware,
+    RoutingMiddleware,
+    Gateway,
+    RequestValidationMiddleware,
+    LifespanMiddleware,
+    ContextMiddleware,
+]
+
+
+class MockServer:
+    """The ASGI application: admin API at /__admin, vendors at their spec's server path."""
+
+    def __init__(self, seed: int = 0, vendors: list[str] | None = None, ticking: bool = True,
+                 start: datetime = DEFAULT_START, journal_limit: int = 1000,
+                 max_body_bytes: int = 1_048_576):
+        self.seed = seed
+        self.vendors = discover(vendors)
+        self.clock = ServerClock(start, ticking)
+        self.store = TenantStore(self.vendors, seed, self.clock)
+        self.journal = Journal(journal_limit)
+        self.max_body_bytes = max_body_bytes
+        self.api = self._build_api()
+        self.admin = admin.build(self)
+
+    def _build_api(self) -> AsyncApp:
+        app = AsyncApp(__name__, middlewares=MIDDLEWARES)
+        for vendor in self.vendors:
+            handlers = vendor.handlers
+            app.add_api(
+                vendor.spec,
+                base_path=vendor.base_path,
+                name=vendor.name,
+                resolver=Resolver(lambda op_id, handlers=handlers: getattr(handlers, snake_case(op_id))),
+                pythonic_params=True,
+            )
+        for kind in (Exception, ProblemException, HTTPException):
+            app.add_error_handler(kind, self._render_error)
+        return app
+
+    def vendor_for(self, path: str) -> Vendor | None:
+        for vendor in self.vendors:
+            if path == vendor.base_path or path.startswith(vendor.base_path + "/"):
+                return vendor
+        return None
+
+    def _render_error(self, request, exc: Exception) -> ConnexionResponse:
+        error = as_api_error(exc)
+        if error.status >= 500:
+            logger.error("unhandled error on %s %s", request.method, request.url, exc_info=exc)
+        ex: Exchange | None = request.scope.get("mockserver")
+        vendor = ex.vendor if ex else self.vendor_for(request.url.path)
+        if vendor is None:
+            status, body = error.status, {"error": {"code": error.code, "message": error.message}}
+        else:
+            status, body = vendor.render_error(error)
+        return ConnexionResponse(status_code=status, body=orjson.dumps(body),
+                                 mimetype="application/json", headers=error.headers)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.api(scope, receive, send)
+        if scope["path"].startswith("/__admin"):
+            return await self.admin(scope, receive, send)
+        body, too_large = await _read_body(receive, self.max_body_bytes)
+        ex = Exchange(self, body, too_large, self.vendor_for(scope["path"]))
+        scope["mockserver"] = ex
+
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()  # only a disconnect can come now
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                ex.status = message["status"]
+            await send(message)
+
+        try:
+            await self.api(scope, replay, capture)
+        finally:
+            if ex.vendor is not None:
+                self.journal.record(_journal_entry(scope, ex))
+
+
+async def _read_body(receive, limit: int) -> tuple[bytes, bool]:
+    """The whole request body, or its first `limit` bytes and True when it is longer."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks), False
+
+
+def _journal_entry(scope, ex: Exchange) -> dict:
+    try:
+        body = orjson.loads(ex.body) if ex.body else None
+    except orjson.JSONDecodeError:
+        body = ex.body.decode("utf-8", "replace")
+    return {
+        "vendor": ex.vendor.name,
+        "tenant": ex.tenant.id if ex.tenant else None,
+        "operation": ex.operation.id if ex.operation else None,
+        "method": scope["method"],
+        "path": scope["path"],
+        "query": scope["query_string"].decode("latin-1"),
+        "headers": {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]},
+        "body": body,
+        "status": ex.status,
+        "timestamp": isoformat(ex.now()),
+    }
+
+
+def create_app(**options) -> MockServer:
+    return MockServer(**options)

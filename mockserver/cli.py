@@ -1,0 +1,46 @@
+"""`mockserver serve`: every vendor in one process."""
+
+import click
+import uvicorn
+
+from mockserver.app import MockServer
+from mockserver.tenants import DEFAULT_TENANT
+from mockserver.vendor import discover
+
+
+@click.group()
+def main():
+    """A local, stateful, deterministic stand-in for vendor HTTP APIs."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same data.")
+@click.option("--vendor", "vendors", multiple=True, metavar="NAME",
+              help="Serve only this vendor (repeatable). Default: all.")
+@click.option("--clock", type=click.Choice(["ticking", "frozen"]), default="ticking", show_default=True,
+              help="ticking: time passes from the fixed start instant; frozen: it moves only through the admin API.")
+@click.option("--journal-limit", default=1000, show_default=True, type=click.IntRange(1),
+              help="Requests kept in the journal; the oldest drop out.")
+def serve(host, port, seed, vendors, clock, journal_limit):
+    """Start the server."""
+    try:
+        server = MockServer(seed=seed, vendors=list(vendors) or None, ticking=clock == "ticking",
+                            journal_limit=journal_limit)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--vendor") from None
+    root = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    click.echo(f"mockserver (seed {seed}) on {root}; admin API at {root}/__admin")
+    credentials = server.store.tenants[DEFAULT_TENANT].credentials()
+    for vendor in server.vendors:
+        headers = ", ".join(f"{key}: {value}" for key, value in credentials[vendor.name]["headers"].items())
+        click.echo(f"  {vendor.name:<10} {root}{vendor.base_path}  ({headers})")
+    uvicorn.run(server, host=host, port=port, log_level="warning")
+
+
+@main.command("vendors")
+def list_vendors():
+    """List the vendors this build emulates."""
+    for vendor in discover():
+        click.echo(f"{vendor.name}\t{vendor.base_path}")

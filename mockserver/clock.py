@@ -1,0 +1,47 @@
+"""Controllable time: the only source of "now" for data, responses and rate limits."""
+
+import time
+from datetime import datetime, timezone
+
+# Every server starts its clock here, so the same --seed gives the same timestamps.
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class ServerClock:
+    """A start instant, optionally ticking with real time, pushed forward by the admin API."""
+
+    def __init__(self, start: datetime = DEFAULT_START, ticking: bool = True):
+        self.start = start.timestamp()
+        self.ticking = ticking
+        self.offset = 0.0
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        elapsed = time.monotonic() - self._origin if self.ticking else 0.0
+        return self.start + elapsed + self.offset
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("time never goes backwards")
+        self.offset += seconds
+
+
+class TenantClock:
+    """The server clock plus this tenant's own advances."""
+
+    def __init__(self, server: ServerClock):
+        self.server = server
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return self.server.now() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("time never goes backwards")
+        self.offset += seconds
+
+
+def isoformat(timestamp: float) -> str:
+    """ISO 8601 in UTC with a Z suffix, whole seconds: `2026-01-01T00:00:00Z`."""
+    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,45 @@
+"""One error type for every client-visible failure; each vendor renders it in its own dialect."""
+
+from http import HTTPStatus
+
+from connexion.exceptions import ProblemException
+from starlette.exceptions import HTTPException
+
+# Machine-readable codes for failures the core raises before a vendor handler runs.
+DEFAULT_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+}
+
+
+class ApiError(Exception):
+    """A failure the client sees: HTTP status, a code, a message and optional headers."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or DEFAULT_CODES.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
+        self.headers = headers or {}
+
+
+def as_api_error(exc: Exception) -> ApiError:
+    """Translate Connexion's and Starlette's exceptions (and anything unexpected) into an ApiError."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ProblemException):
+        # Validation details end with a dump of the failing schema: keep the sentence, not the dump.
+        message = str(exc.detail or exc.title).split("\n\n")[0]
+        return ApiError(exc.status, message, headers=dict(exc.headers or {}))
+    if isinstance(exc, HTTPException):
+        return ApiError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+    return ApiError(500, "Internal server error")

@@ -1,0 +1,148 @@
+"""The path every vendor request takes before its handler: body guard, authentication and
+tenancy, rate limits, JSON syntax. It replaces Connexion's SecurityMiddleware, sitting right
+after routing so it knows the operation, and reads everything from the vendor's spec."""
+
+import base64
+import binascii
+import json
+import re
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from mockserver.errors import ApiError
+from mockserver.tenants import Tenant
+from mockserver.vendor import Operation, Vendor
+
+_current: ContextVar["Exchange"] = ContextVar("mockserver_exchange")
+
+
+@dataclass
+class Exchange:
+    """One request as the core sees it; handlers reach it through `exchange()`."""
+
+    server: object  # the MockServer
+    body: bytes
+    too_large: bool
+    vendor: Vendor | None
+    operation: Operation | None = None
+    tenant: Tenant | None = None
+    principal: object = None
+    credential: str | None = None
+    status: int | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def state(self):
+        """This tenant's workspace for this vendor."""
+        return self.tenant.states[self.vendor.name]
+
+    def now(self) -> float:
+        return self.tenant.clock.now() if self.tenant else self.server.clock.now()
+
+
+def exchange() -> Exchange:
+    return _current.get()
+
+
+def _credential(scheme: dict, request: Request) -> str | None:
+    """The credential a security scheme names, "" if present but malformed, None if absent."""
+    kind = scheme["type"]
+    if kind == "apiKey":
+        source = {"header": request.headers, "query": request.query_params, "cookie": request.cookies}
+        return source[scheme["in"]].get(scheme["name"])
+    if kind == "http":
+        header = request.headers.get("authorization")
+        if header is None:
+            return None
+        prefix, _, value = header.partition(" ")
+        if prefix.lower() != scheme["scheme"].lower():
+            return ""
+        value = value.strip()
+        if scheme["scheme"].lower() == "basic":  # username = caller's name, password = the key
+            try:
+                return base64.b64decode(value, validate=True).decode().partition(":")[2]
+            except (binascii.Error, UnicodeDecodeError):
+                return ""
+        return value
+    raise ValueError(f"unsupported security scheme type {kind!r}")
+
+
+def authenticate(ex: Exchange, request: Request) -> None:
+    """Find the tenant and principal behind the request's credentials, per the spec's schemes."""
+    presented = None
+    for _name, scheme in ex.operation.security:
+        credential = _credential(scheme, request)
+        if credential is None:
+            continue
+        presented = presented or scheme
+        pattern = scheme.get("x-credential-pattern")
+        if pattern and not re.fullmatch(pattern, credential):
+            continue
+        found = ex.server.store.lookup(ex.vendor.name, credential)
+        if found:
+            ex.tenant, ex.principal = found
+            ex.credential = credential
+            return
+    if presented is None:
+        raise ApiError(401, "Authentication credentials were not provided.", "not_authenticated")
+    status = presented.get("x-invalid-credential-status", 401)
+    raise ApiError(status, "Invalid authentication credentials.", "authentication_failed")
+
+
+def check_json_syntax(request: Request, body: bytes) -> None:
+    """Reject bodies that claim JSON but are not (Connexion answers some of those with a 500)."""
+    content_type = request.headers.get("content-type", "")
+    if not body or "json" not in content_type.split(";")[0]:
+        return
+    try:
+        json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ApiError(400, "Request body is not valid UTF-8.", "parse_error") from None
+    except (ValueError, RecursionError):
+        raise ApiError(400, "Request body is not valid JSON.", "parse_error") from None
+
+
+class Gateway:
+    """Connexion middleware between routing and request validation."""
+
+    def __init__(self, next_app):
+        self.next_app = next_app
+
+    async def __call__(self, scope, receive, send):
+        ex: Exchange | None = scope.get("mockserver")
+        if scope["type"] != "http" or ex is None or ex.vendor is None:
+            return await self.next_app(scope, receive, send)
+        operation_id = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
+        ex.operation = ex.vendor.operations.get(operation_id)
+        if ex.operation is None:  # no such route: routing answers 404/405 downstream
+            return await self.next_app(scope, receive, send)
+        if ex.too_large:
+            raise ApiError(413, f"Request body exceeds {ex.server.max_body_bytes} bytes.")
+        request = Request(scope)
+        if ex.operation.security:
+            authenticate(ex, request)
+        successes = self._limit(ex)
+        check_json_syntax(request, ex.body)
+        token = _current.set(ex)
+        try:
+            await self.next_app(scope, receive, send)
+        finally:
+            _current.reset(token)
+        if successes and ex.status is not None and 200 <= ex.status < 300:
+            ex.tenant.limiter.hit(successes, ex.vendor.name, ex.credential or "")
+
+    @staticmethod
+    def _limit(ex: Exchange) -> list:
+        """Refuse with 429 if over a limit; count this request; return the rules counted on success."""
+        rules = ex.operation.rate_limits
+        if not rules or ex.tenant is None or not ex.tenant.rate_limits:
+            return []
+        limiter, vendor, credential = ex.tenant.limiter, ex.vendor.name, ex.credential or ""
+        retry_after = limiter.retry_after(rules, vendor, credential)
+        if retry_after is not None:
+            raise ApiError(429, f"Rate limit exceeded; retry in {retry_after} seconds.",
+                           headers={"Retry-After": str(retry_after)})
+        limiter.hit([rule for rule in rules if rule.counts == "requests"], vendor, credential)
+        return [rule for rule in rules if rule.counts == "successes"]

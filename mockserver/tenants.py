@@ -1,0 +1,110 @@
+"""Tenants: isolated workspaces, each with every vendor's data, its own clock and rate-limit counters."""
+
+import hashlib
+import random
+import re
+from dataclasses import dataclass
+
+from faker import Faker
+
+from mockserver.clock import ServerClock, TenantClock
+from mockserver.ratelimit import TenantLimiter
+from mockserver.vendor import Vendor
+
+DEFAULT_TENANT = "default"
+TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+# One Faker, reseeded before each workspace is generated: building a Faker costs far more than
+# seeding one, and generation is synchronous, so no two workspaces ever share it at once.
+_FAKE = Faker("en_US")
+
+
+def _digest(*parts: object) -> bytes:
+    return hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+
+
+@dataclass
+class SeedContext:
+    """Everything a vendor's `state.seed(ctx)` may use; the same inputs give the same workspace.
+
+    `fake` is only valid during `seed()`; keep `rng` for ids and choices made later.
+    `now` is the server clock's start: seeded history lies before it, whenever seeding happens.
+    """
+
+    vendor: Vendor
+    tenant_id: str
+    number: int  # 1 for the default tenant, then 2, 3, ... in creation order
+    seed: int
+    now: float
+    fake: Faker
+    rng: random.Random
+
+    def secret(self, label: str) -> str:
+        """A 32-hex-digit token: fixed for the default tenant (documented), seeded for others."""
+        if self.tenant_id == DEFAULT_TENANT:
+            return _digest("mockserver-default", self.vendor.name, label).hex()[:32]
+        return _digest(self.seed, self.tenant_id, self.vendor.name, label).hex()[:32]
+
+
+class Tenant:
+    def __init__(self, tenant_id: str, number: int, vendors: list[Vendor], seed: int,
+                 clock: ServerClock, rate_limits: bool = True):
+        self.id = tenant_id
+        self.number = number
+        self.vendors = vendors
+        self.seed = seed
+        self.clock = TenantClock(clock)
+        self.rate_limits = rate_limits
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the seeded data, with fresh rate-limit counters (the clock never goes back)."""
+        self.states = {vendor.name: self._seed(vendor) for vendor in self.vendors}
+        self.limiter = TenantLimiter(self.clock.now)
+
+    def _seed(self, vendor: Vendor):
+        number = int.from_bytes(_digest(self.seed, self.id, vendor.name)[:8], "big")
+        _FAKE.seed_instance(number)
+        ctx = SeedContext(vendor, self.id, self.number, self.seed, self.clock.server.start,
+                          _FAKE, random.Random(number))
+        return vendor.state.seed(ctx)
+
+    def credentials(self) -> dict:
+        """The admin API's view: per vendor, ready-to-send headers and what a client needs."""
+        return {name: state.credentials()[0] for name, state in self.states.items()}
+
+
+class TenantStore:
+    def __init__(self, vendors: list[Vendor], seed: int, clock: ServerClock):
+        self.vendors = vendors
+        self.seed = seed
+        self.clock = clock
+        self.tenants: dict[str, Tenant] = {}
+        self._principals: dict[tuple[str, str], tuple[Tenant, object]] = {}
+        self.create(DEFAULT_TENANT)
+
+    def create(self, tenant_id: str | None = None, rate_limits: bool = True) -> Tenant:
+        number = len(self.tenants) + 1
+        tenant_id = tenant_id or f"tenant-{number}"
+        if not TENANT_ID.fullmatch(tenant_id):
+            raise ValueError("tenant ids are 1-64 letters, digits, '.', '_' or '-'")
+        if tenant_id in self.tenants:
+            raise KeyError(tenant_id)
+        tenant = Tenant(tenant_id, number, self.vendors, self.seed, self.clock, rate_limits)
+        self.tenants[tenant_id] = tenant
+        self._index(tenant)
+        return tenant
+
+    def _index(self, tenant: Tenant) -> None:
+        for name, state in tenant.states.items():
+            for credential, principal in state.credentials()[1].items():
+                self._principals[(name, credential)] = (tenant, principal)
+
+    def lookup(self, vendor: str, credential: str) -> tuple[Tenant, object] | None:
+        return self._principals.get((vendor, credential))
+
+    def reset(self) -> None:
+        self._principals.clear()
+        for tenant in self.tenants.values():
+            tenant.reset()
+            self._index(tenant)

@@ -1,0 +1,106 @@
+"""What a vendor is, where its spec and fixtures live, and how the core finds them."""
+
+import functools
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+from urllib.parse import urlparse
+
+import yaml
+
+from mockserver.errors import ApiError
+from mockserver.ratelimit import Rule
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def data_dir(name: str) -> Path:
+    """`specs/` or `fixtures/`: inside an installed wheel, else at the top of the checkout."""
+    for candidate in (_PACKAGE_DIR / "_data" / name, _PACKAGE_DIR.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"no {name}/ directory next to the mockserver package")
+
+
+@functools.cache
+def load_yaml(path: Path) -> dict:
+    """Parse YAML once per process with the C loader (the pure-Python one dominates start-up)."""
+    with open(path, "rb") as handle:
+        return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the core needs to know of one spec operation before its handler runs."""
+
+    id: str
+    security: list[tuple[str, dict]]  # alternatives, any one suffices; empty means public
+    rate_limits: list[Rule]
+    extensions: dict  # the operation's own `x-` keys, for handlers
+
+
+@dataclass
+class Vendor:
+    """A vendor: its spec (specs/<name>.yaml), handlers, tenant state model and error dialect.
+
+    `state` is a class with `seed(ctx)` returning a fresh workspace, `snapshot()` giving the
+    admin view, and `credentials()` giving `(admin_entry, {credential: principal})`.
+    `render_error(error)` returns `(status, body)` in the vendor's own format.
+    """
+
+    name: str
+    handlers: ModuleType
+    state: type
+    render_error: Callable[[ApiError], tuple[int, object]]
+    spec: dict = field(init=False, repr=False)
+    base_path: str = field(init=False)
+    operations: dict[str, Operation] = field(init=False, repr=False)
+    fixtures: dict = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.spec = load_yaml(data_dir("specs") / f"{self.name}.yaml")
+        fixture_file = data_dir("fixtures") / f"{self.name}.yaml"
+        self.fixtures = load_yaml(fixture_file) if fixture_file.exists() else {}
+        self.base_path = urlparse(self.spec["servers"][0]["url"]).path.rstrip("/")
+        self.operations = dict(_operations(self.spec))
+
+
+def _operations(spec: dict):
+    schemes = spec.get("components", {}).get("securitySchemes", {})
+    shared = [Rule.from_spec(entry, "*") for entry in spec.get("x-rate-limit", [])]
+    for path_item in spec["paths"].values():
+        for method in METHODS:
+            operation = path_item.get(method)
+            if operation is None:
+                continue
+            op_id = operation["operationId"]
+            requirements = operation.get("security", spec.get("security", []))
+            security = [(name, schemes[name]) for requirement in requirements for name in requirement]
+            own = [Rule.from_spec(entry, op_id) for entry in operation.get("x-rate-limit", [])]
+            extensions = {key: value for key, value in operation.items() if key.startswith("x-")}
+            yield op_id, Operation(op_id, security, shared + own, extensions)
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def discover(names: list[str] | None = None) -> list[Vendor]:
+    """Every vendor package under mockserver.vendors (each exposes `vendor`), or the named ones."""
+    import mockserver.vendors as package
+
+    found = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        found[module.vendor.name] = module.vendor
+    if not names:
+        return list(found.values())
+    unknown = sorted(set(names) - set(found))
+    if unknown:
+        raise ValueError(f"unknown vendor(s): {', '.join(unknown)}; known: {', '.join(found)}")
+    return [found[name] for name in names]

@@ -1,0 +1,116 @@
+"""A Karma bot team: channels, users, values, achievements and the pluses given."""
+
+import bisect
+import string
+
+from mockserver.clock import isoformat
+from mockserver.vendors.karmabot.exceptions import bad_request, not_found
+
+SLACK_ID_CHARS = string.ascii_uppercase + string.digits
+
+
+class Collection:
+    """Records kept in ascending id order, for cursor pages."""
+
+    def __init__(self, records: list[dict]):
+        self.by_id = {record["id"]: record for record in records}
+        self.ids = sorted(self.by_id)
+
+    def page(self, cursor: int | None, size: int) -> list[dict]:
+        start = 0 if cursor is None else bisect.bisect_right(self.ids, cursor)
+        return [self.by_id[id_] for id_ in self.ids[start:start + size]]
+
+    def __contains__(self, id_) -> bool:
+        return id_ in self.by_id
+
+    def all(self) -> list[dict]:
+        return [self.by_id[id_] for id_ in self.ids]
+
+
+class KarmaWorkspace:
+    @classmethod
+    def seed(cls, ctx) -> "KarmaWorkspace":
+        fixtures, rng, fake = ctx.vendor.fixtures, ctx.rng, ctx.fake
+
+        def ids(count: int, low: int, high: int) -> list[int]:
+            first = rng.randint(low, high)
+            out = [first]
+            for _ in range(count - 1):
+                out.append(out[-1] + rng.randint(1, 40))
+            return out
+
+        def slack_id(prefix: str) -> str:
+            return prefix + "".join(rng.choice(SLACK_ID_CHARS) for _ in range(10))
+
+        channels = [
+            {"id": id_, "slack_id": slack_id("C"), "name": spec["name"], "is_private": spec["is_private"]}
+            for id_, spec in zip(ids(len(fixtures["channels"]), 4_800_000_000, 4_899_999_999), fixtures["channels"])
+        ]
+        users = [
+            {"id": id_, "slack_id": slack_id("U"), "name": fake.name(),
+             "image_url": f"https://avatars.example.com/{rng.getrandbits(64):016x}_192.png"}
+            for id_ in ids(fixtures["users"], 18_100_000_000, 18_199_999_999)
+        ]
+        values = [
+            {"id": id_, "color": spec["color"], "description": spec["description"], "emoji": spec["emoji"],
+             "image_url": f"https://avatars.example.com/values/{id_}.png", "name": spec["name"]}
+            for id_, spec in zip(ids(len(fixtures["values"]), 47_000, 47_999), fixtures["values"])
+        ]
+        value_ids = {value["name"]: value["id"] for value in values}
+        achievements = [
+            {"id": id_, "title": spec["title"], "emoji": spec["emoji"], "color": spec["color"],
+             "description": spec["description"], "value_id": value_ids.get(spec["value"])}
+            for id_, spec in zip(ids(len(fixtures["achievements"]), 19_000, 19_999), fixtures["achievements"])
+        ]
+        api_key = f"krm_{ctx.number}_{ctx.secret('api-key')}"
+        return cls(channels, users, values, achievements, api_key, ctx.tenant_id, rng)
+
+    def __init__(self, channels, users, values, achievements, api_key, team, rng):
+        self.collections = {
+            "channels": Collection(channels),
+            "users": Collection(users),
+            "values": Collection(values),
+            "achievements": Collection(achievements),
+        }
+        self.pluses: list[dict] = []
+        self.api_key = api_key
+        self.team = team
+        self.next_plus_id = rng.randint(900_000, 999_999)
+
+    def page(self, name: str, cursor: int | None, size: int) -> list[dict]:
+        return self.collections[name].page(cursor, size)
+
+    def add_plus(self, body: dict, now: float) -> dict:
+        """Store a karma request after checking that everything it names exists."""
+        users = self.collections["users"]
+        for user_id in [body["from_id"], *body["user_ids"]]:
+            if user_id not in users:
+                raise not_found("User", user_id)
+        if body["from_id"] in body["user_ids"]:
+            raise bad_request("A user cannot give karma to themselves.")
+        for field, kind in (("channel_id", "channels"), ("value_id", "values"), ("achievement_id", "achievements")):
+            if body.get(field) is not None and body[field] not in self.collections[kind]:
+                raise not_found(kind[:-1].capitalize(), body[field])
+        plus = {
+            "id": self.next_plus_id,
+            "from_id": body["from_id"],
+            "user_ids": list(body["user_ids"]),
+            "channel_id": body.get("channel_id"),
+            "description": body.get("description"),
+            "score": body.get("score", 1),
+            "private": body.get("private", False),
+            "value_id": body.get("value_id"),
+            "achievement_id": body.get("achievement_id"),
+            "gif_url": body.get("gif_url"),
+            "created_at": isoformat(now),
+        }
+        self.next_plus_id += 1
+        self.pluses.append(plus)
+        return plus
+
+    def snapshot(self) -> dict:
+        return {name: collection.all() for name, collection in self.collections.items()} | {"pluses": self.pluses}
+
+    def credentials(self) -> tuple[dict, dict]:
+        admin = {"headers": {"Authorization": f"Bearer {self.api_key}"}, "api_key": self.api_key}
+        return admin, {self.api_key: self.team}
