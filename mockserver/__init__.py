@@ -1,5 +1,10 @@
 """mockserver: a local, stateful, deterministic stand-in for vendor HTTP APIs."""
 
-from mockserver.app import MockServer, create_app
+import warnings
+
+# Connexion imports Starlette's test client at start-up, which warns on every `mockserver` run.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+
+from mockserver.app import MockServer, create_app  # noqa: E402
 
 __all__ = ["MockServer", "create_app"]

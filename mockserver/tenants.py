@@ -85,7 +85,7 @@ class TenantStore:
 
     def create(self, tenant_id: str | None = None, rate_limits: bool = True) -> Tenant:
         number = len(self.tenants) + 1
-        tenant_id = tenant_id or f"tenant-{number}"
+        tenant_id = f"tenant-{number}" if tenant_id is None else tenant_id
         if not TENANT_ID.fullmatch(tenant_id):
             raise ValueError("tenant ids are 1-64 letters, digits, '.', '_' or '-'")
         if tenant_id in self.tenants:

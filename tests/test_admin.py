@@ -1,0 +1,148 @@
+"""The admin API contract (paths and JSON shapes are relied on outside this repository)."""
+
+import pytest
+
+from mockserver.testing import running
+
+
+def test_health(server):
+    response = server.admin.get("/__admin/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "vendors": [vendor.name for vendor in server.app.vendors]}
+
+
+def test_create_tenant_gives_working_credentials_for_every_vendor(server):
+    response = server.admin.post("/__admin/tenants")
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"tenant", "credentials"}
+    assert set(body["credentials"]) == {vendor.name for vendor in server.app.vendors}
+    karmabot = body["credentials"]["karmabot"]
+    assert karmabot["headers"] == {"Authorization": f"Bearer {karmabot['api_key']}"}
+    users = server.admin.get(server.base_url("karmabot") + "/users", headers=karmabot["headers"])
+    assert users.status_code == 200
+
+
+def test_create_tenant_with_chosen_id(server):
+    response = server.admin.post("/__admin/tenants", json={"tenant": "suite-a.worker_1"})
+    assert response.status_code == 201 and response.json()["tenant"] == "suite-a.worker_1"
+    assert server.admin.post("/__admin/tenants", json={"tenant": "suite-a.worker_1"}).status_code == 409
+    assert server.admin.get("/__admin/tenants/suite-a.worker_1").json() == response.json()
+
+
+@pytest.mark.parametrize("body", [{"tenant": "../etc"}, {"tenant": ""}, {"tenant": 5}, {"rate_limits": "no"}, [1], "x"])
+def test_create_tenant_rejects_bad_input(server, body):
+    response = server.admin.post("/__admin/tenants", json=body)
+    assert response.status_code == 400
+    assert "message" in response.json()["error"]
+
+
+def test_tenants_are_isolated(server):
+    first, second = server.new_tenant(), server.new_tenant()
+    assert first.credentials["karmabot"]["api_key"] != second.credentials["karmabot"]["api_key"]
+    first_users = first.state("karmabot")["users"]
+    assert first_users != second.state("karmabot")["users"]
+    with first.client("karmabot") as client:
+        users = first_users
+        client.post("/pluses", json={"user_ids": [users[1]["id"]], "from_id": users[0]["id"]})
+    assert len(first.state("karmabot")["pluses"]) == 1
+    assert second.state("karmabot")["pluses"] == []
+    first.advance(100)
+    assert second.advance(0) == "2026-01-01T00:00:00Z"
+
+
+def test_state_has_every_collection_as_the_api_shows_it(tenant):
+    state = tenant.state()
+    assert set(state["karmabot"]) == {"channels", "users", "values", "achievements", "pluses"}
+    with tenant.client("karmabot") as client:
+        assert client.get("/channels").json()["channels"] == state["karmabot"]["channels"]
+
+
+def test_unknown_tenant_is_404(server):
+    assert server.admin.get("/__admin/tenants/nobody/state").status_code == 404
+    assert server.admin.post("/__admin/tenants/nobody/clock", json={"advance_seconds": 1}).status_code == 404
+
+
+def test_tenant_clock_moves_forward_only(tenant, server):
+    assert tenant.advance(90) == "2026-01-01T00:01:30Z"
+    assert tenant.advance(0.5) == "2026-01-01T00:01:30Z"
+    for bad in [-1, "10", None, True, float("inf")]:
+        response = server.admin.post(f"/__admin/tenants/{tenant.id}/clock",
+                                     content=f'{{"advance_seconds": {bad if not isinstance(bad, str) else repr(bad)}}}'
+                                     .replace("None", "null").replace("True", "true").replace("inf", "1e999")
+                                     .replace("'", '"'))
+        assert response.status_code == 400, bad
+    assert tenant.advance(0) == "2026-01-01T00:01:30Z"
+
+
+def test_server_clock_moves_every_tenant():
+    with running(ticking=False) as server:
+        first, second = server.new_tenant(), server.new_tenant()
+        first.advance(10)
+        response = server.admin.post("/__admin/clock", json={"advance_seconds": 60})
+        assert response.status_code == 200
+        body = response.json()
+        assert body["now"] == "2026-01-01T00:01:00Z"
+        assert body["tenants"][first.id] == "2026-01-01T00:01:10Z"
+        assert body["tenants"][second.id] == "2026-01-01T00:01:00Z"
+        assert server.admin.post("/__admin/clock", json={"advance_seconds": -5}).status_code == 400
+
+
+def test_reset_restores_seeded_state_and_counters():
+    with running(ticking=False) as server:
+        tenant = server.new_tenant()
+        seeded = tenant.state()
+        users = seeded["karmabot"]["users"]
+        with tenant.client("karmabot") as client:
+            for _ in range(6):
+                client.post("/pluses", json={"user_ids": [users[1]["id"]], "from_id": users[0]["id"]})
+            assert client.post("/pluses", json={"user_ids": [users[1]["id"]], "from_id": users[0]["id"]}).status_code == 429
+            tenant.advance(5)
+            response = server.admin.post("/__admin/reset")
+            assert response.status_code == 204
+            assert tenant.state() == seeded
+            assert client.post("/pluses", json={"user_ids": [users[1]["id"]], "from_id": users[0]["id"]}).status_code == 201
+        assert tenant.advance(0) == "2026-01-01T00:00:05Z"  # reset never turns the clock back
+
+
+def test_request_journal_records_and_filters(server):
+    first, second = server.new_tenant(), server.new_tenant()
+    with first.client("karmabot") as client:
+        client.get("/users", params={"cursor": 5})
+        client.post("/pluses", json={"user_ids": [1], "from_id": 2})
+    with second.client("karmabot") as client:
+        client.get("/channels")
+    entries = first.requests("karmabot")
+    assert [(e["method"], e["path"], e["status"]) for e in entries] == [
+        ("GET", "/karmabot/api/v1/users", 200), ("POST", "/karmabot/api/v1/pluses", 404)]
+    get, post = entries
+    assert set(get) >= {"vendor", "tenant", "method", "path", "query", "headers", "body", "status", "timestamp"}
+    assert get["query"] == "cursor=5" and get["tenant"] == first.id and get["vendor"] == "karmabot"
+    assert get["headers"]["authorization"] == first.credentials["karmabot"]["headers"]["Authorization"]
+    assert post["body"] == {"user_ids": [1], "from_id": 2}
+    assert get["timestamp"] == "2026-01-01T00:00:00Z"
+    assert [e["path"] for e in second.requests()] == ["/karmabot/api/v1/channels"]
+
+
+def test_journal_records_unauthenticated_requests_and_clears():
+    with running(ticking=False) as server:
+        server.admin.get(server.base_url("karmabot") + "/users")
+        entries = server.admin.get("/__admin/requests", params={"vendor": "karmabot"}).json()["requests"]
+        assert [(e["tenant"], e["status"]) for e in entries] == [(None, 401)]
+        assert server.admin.delete("/__admin/requests").status_code == 204
+        assert server.admin.get("/__admin/requests").json() == {"requests": []}
+
+
+def test_journal_is_bounded():
+    with running(ticking=False, journal_limit=5) as server:
+        tenant = server.new_tenant()
+        with tenant.client("karmabot") as client:
+            for cursor in range(8):
+                client.get("/values", params={"cursor": cursor})
+        queries = [entry["query"] for entry in tenant.requests()]
+        assert queries == [f"cursor={n}" for n in range(3, 8)]
+
+
+def test_admin_errors_are_json(server):
+    assert server.admin.get("/__admin/nothing").json()["error"]["code"] == 404
+    assert server.admin.delete("/__admin/health").status_code == 405

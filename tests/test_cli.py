@@ -1,0 +1,116 @@
+"""`mockserver serve` as a user runs it: a real process, real port, same seed same bytes."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from mockserver.tenants import DEFAULT_TENANT
+
+DEFAULT_KARMABOT_KEY = "krm_1_d020104626bf82b1420f719a67ad9420"  # documented in README.md
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Served:
+    def __init__(self, *args):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "mockserver", "serve", "--port", str(self.port), *args]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        env=os.environ | {"PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(self.url + "/__admin/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(self.process.communicate()[0])
+            time.sleep(0.05)
+
+    def stop(self) -> str:
+        self.process.terminate()
+        return self.process.communicate(timeout=10)[0]
+
+    def snapshot(self) -> bytes:
+        """Default tenant and a created tenant, bodies as served."""
+        created = httpx.post(self.url + "/__admin/tenants").content
+        tenants = [DEFAULT_TENANT, "tenant-2"]
+        states = b"".join(httpx.get(f"{self.url}/__admin/tenants/{t}/state").content for t in tenants)
+        users = httpx.get(self.url + "/karmabot/api/v1/users",
+                          headers={"Authorization": f"Bearer {DEFAULT_KARMABOT_KEY}"}).content
+        return created + states + users
+
+
+def test_same_seed_gives_byte_identical_data_across_starts():
+    snapshots = []
+    for _ in range(2):
+        served = Served("--seed", "7", "--clock", "frozen")
+        try:
+            snapshots.append(served.snapshot())
+        finally:
+            served.stop()
+    assert snapshots[0] == snapshots[1]
+    other = Served("--seed", "8", "--clock", "frozen")
+    try:
+        assert other.snapshot() != snapshots[0]
+    finally:
+        other.stop()
+
+
+def test_serve_prints_urls_and_default_credentials_which_work():
+    served = Served()
+    try:
+        response = httpx.get(served.url + "/karmabot/api/v1/channels",
+                             headers={"Authorization": f"Bearer {DEFAULT_KARMABOT_KEY}"})
+        assert response.status_code == 200
+    finally:
+        output = served.stop()
+    assert f"{served.url}/karmabot/api/v1" in output
+    assert DEFAULT_KARMABOT_KEY in output
+
+
+def test_ticking_clock_passes_time_from_the_fixed_start():
+    served = Served()
+    try:
+        first = httpx.post(served.url + "/__admin/tenants/default/clock", json={"advance_seconds": 0}).json()["now"]
+        time.sleep(1.1)
+        second = httpx.post(served.url + "/__admin/tenants/default/clock", json={"advance_seconds": 0}).json()["now"]
+    finally:
+        served.stop()
+    assert first.startswith("2026-01-01T00:00:") and second > first
+
+
+def test_vendor_option_selects_vendors_and_rejects_unknown():
+    served = Served("--vendor", "karmabot")
+    try:
+        assert httpx.get(served.url + "/__admin/health").json()["vendors"] == ["karmabot"]
+    finally:
+        served.stop()
+    result = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--vendor", "nope"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "unknown vendor" in result.stderr
+
+
+def test_readme_documents_the_default_credentials():
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    assert DEFAULT_KARMABOT_KEY in readme
+    assert "mockserver serve" in readme
+
+
+@pytest.mark.parametrize("vendor", ["karmabot"])
+def test_default_tenant_key_is_fixed_whatever_the_seed(vendor):
+    from mockserver import MockServer
+
+    keys = {MockServer(seed=seed).store.tenants[DEFAULT_TENANT].credentials()[vendor]["api_key"] for seed in (0, 1, 99)}
+    assert keys == {DEFAULT_KARMABOT_KEY}

@@ -1,0 +1,42 @@
+"""Every spec is valid OpenAPI, every operation resolves to a handler, every extension parses."""
+
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+
+from mockserver.vendor import discover, snake_case
+
+SPECS = sorted((Path(__file__).parent.parent / "specs").glob("*.yaml"))
+VENDORS = discover()
+
+
+def test_every_vendor_has_a_spec():
+    assert sorted(f"{vendor.name}.yaml" for vendor in VENDORS) == [spec.name for spec in SPECS]
+
+
+@pytest.mark.parametrize("vendor", VENDORS, ids=lambda vendor: vendor.name)
+def test_spec_is_valid_openapi(vendor):
+    validate(vendor.spec)
+
+
+@pytest.mark.parametrize("vendor", VENDORS, ids=lambda vendor: vendor.name)
+def test_every_operation_has_a_handler_and_documents_its_errors(vendor):
+    assert vendor.operations
+    for op_id, operation in vendor.operations.items():
+        assert callable(getattr(vendor.handlers, snake_case(op_id), None)), op_id
+        for rule in operation.rate_limits:
+            assert rule.item.amount > 0
+
+
+@pytest.mark.parametrize("vendor", VENDORS, ids=lambda vendor: vendor.name)
+def test_rate_limited_operations_document_429_with_retry_after(vendor):
+    for path_item in vendor.spec["paths"].values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "operationId" not in operation:
+                continue
+            if vendor.operations[operation["operationId"]].rate_limits:
+                response = operation["responses"]["429"]
+                if "$ref" in response:
+                    response = vendor.spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+                assert "Retry-After" in response["headers"]
