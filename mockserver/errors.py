@@ -43,3 +43,13 @@ def as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, HTTPException):
         return ApiError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
     return ApiError(500, "Internal server error")
+
+
+def reworded(error: ApiError, wording: dict[str, tuple[str | None, str | None]]) -> tuple[str, str]:
+    """The error's (code, message) after a vendor's table {core code: (its code, its message)}.
+
+    None keeps the core's value; messages may use `{retry_after}`.
+    """
+    code, message = wording.get(error.code, (None, None))
+    message = (message or error.message).format(retry_after=error.headers.get("Retry-After"))
+    return code or error.code, message

@@ -1,19 +1,18 @@
 """Karma bot's error dialect. The vendor does not document it; the spec marks it inferred:
 `{"error": {"code": "...", "message": "..."}}` with the HTTP status."""
 
-from mockserver.errors import ApiError
+from mockserver.errors import ApiError, reworded
 
-# The core's auth failures, in this vendor's words.
-_WORDING = {
-    "not_authenticated": ("unauthorized", "Missing API key: send 'Authorization: Bearer krm_{id}_{token}'."),
+WORDING = {
+    "not_authenticated": ("unauthorized", "Missing API key: send 'Authorization: Bearer krm_{{id}}_{{token}}'."),
     "authentication_failed": ("invalid_api_key", "Invalid API key."),
     "bad_request": ("invalid_request", None),
 }
 
 
 def render_error(error: ApiError) -> tuple[int, dict]:
-    code, message = _WORDING.get(error.code, (error.code, None))
-    return error.status, {"error": {"code": code, "message": message or error.message}}
+    code, message = reworded(error, WORDING)
+    return error.status, {"error": {"code": code, "message": message}}
 
 
 def not_found(kind: str, id_: int) -> ApiError:

@@ -1,0 +1,179 @@
+"""A Dailybot organisation: users (each with an API key), teams, company values and kudos."""
+
+import uuid
+
+from mockserver.clock import isoformat
+from mockserver.vendors.dailybot.exceptions import (
+    AlreadyBoosted, BoostChild, BoostOwn, EmptyReceivers, InvalidCompanyValue, KudoNotFound,
+    NoUsersFound, ParamsValidationError, SelfKudo,
+)
+
+
+class Organization:
+    @classmethod
+    def seed(cls, ctx) -> "Organization":
+        fixtures, rng, fake = ctx.vendor.fixtures, ctx.rng, ctx.fake
+
+        def new_uuid() -> str:
+            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+        roles = fixtures["roles"]
+        users = [
+            {"uuid": new_uuid(), "full_name": fake.name(), "role": roles[index % len(roles)],
+             "image": f"https://avatars.example.com/dailybot/{rng.getrandbits(64):016x}.png"}
+            for index in range(fixtures["users"])
+        ]
+        teams = []
+        for name in fixtures["teams"]:
+            members = rng.sample(users, rng.randint(3, 6))
+            teams.append({"uuid": new_uuid(), "name": name, "members": [
+                {"uuid": member["uuid"], "is_active": rng.random() > 0.2} for member in members]})
+        values = [{"id": new_uuid(), "name": name} for name in fixtures["values"]]
+        keys = {user["uuid"]: f"{ctx.secret(user['uuid'])}" for user in users}
+        org = cls(users, teams, values, keys, new_uuid)
+
+        # History: the key owner (users[0]) both receives and gives; everyone else mixes freely.
+        owner, others = users[0]["uuid"], [user["uuid"] for user in users[1:]]
+        span = fixtures["history_days"] * 86400
+        times = sorted(ctx.now - rng.uniform(3600, span) for _ in range(fixtures["kudos"]))
+        for index, created in enumerate(times):
+            sender = owner if index % 4 == 1 else rng.choice(others)
+            pool = [uuid_ for uuid_ in [owner, *others] if uuid_ != sender]
+            receivers = [owner] if index % 4 == 0 else rng.sample(pool, rng.randint(1, 3))
+            value = rng.choice(values)["id"] if rng.random() < 0.6 else None
+            kudo = org._add(sender, receivers, rng.choice(fixtures["messages"]), value,
+                            anonymous=rng.random() < 0.15, created=created)
+            for booster in rng.sample(pool, rng.randint(0, 2)):
+                if booster not in receivers:
+                    org._boost(kudo, booster, created + rng.uniform(60, 3000))
+        return org
+
+    def __init__(self, users, teams, values, keys, new_uuid):
+        self.users = {user["uuid"]: user for user in users}
+        self.teams = {team["uuid"]: team for team in teams}
+        self.values = {value["id"]: value for value in values}
+        self.keys = keys  # user uuid -> API key
+        self.kudos: dict[str, dict] = {}  # insertion order is creation order
+        self.new_uuid = new_uuid
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def _add(self, sender, receivers, content, value_id, anonymous, created, parent=None) -> dict:
+        kudo = {"id": self.new_uuid(), "parent": parent, "sender": sender, "receivers": receivers,
+                "company_value": value_id, "content": content, "is_anonymous": anonymous,
+                "created_at": created, "boosts": []}
+        self.kudos[kudo["id"]] = kudo
+        return kudo
+
+    def _boost(self, kudo: dict, booster: str, created: float) -> dict:
+        child = self._add(booster, kudo["receivers"], "", None, False, created, parent=kudo["id"])
+        kudo["boosts"].append(child["id"])
+        return child
+
+    def give(self, sender: str, body: dict, now: float) -> dict:
+        """Create a kudo, checked as the vendor documents (and, where it is silent, as inferred)."""
+        direct = body.get("receivers")
+        if direct is not None and (body.get("users_receivers") is not None or body.get("teams_receivers") is not None):
+            raise ParamsValidationError("Use either receivers or users_receivers/teams_receivers, not both")
+        users = list(direct if direct is not None else body.get("users_receivers") or [])
+        teams = list(body.get("teams_receivers") or [])
+        if not users and not teams:
+            raise EmptyReceivers()
+        if sender in users:
+            raise SelfKudo()
+        if len(set(users)) != len(users) or len(set(teams)) != len(teams):
+            raise NoUsersFound()
+        if any(user not in self.users for user in users) or any(team not in self.teams for team in teams):
+            raise NoUsersFound()
+        receivers = list(users)
+        for team in teams:
+            for member in self.teams[team]["members"]:
+                if member["is_active"] and member["uuid"] != sender and member["uuid"] not in receivers:
+                    receivers.append(member["uuid"])
+        if not receivers:
+            raise EmptyReceivers()
+        value = body.get("company_value") or None
+        if value is not None and value not in self.values:
+            raise InvalidCompanyValue()
+        kudo = self._add(sender, receivers, body.get("content") or "", value,
+                         bool(body.get("is_anonymous", False)), now)
+        return self.created_view(kudo, sender)
+
+    def boost(self, kudo_id: str, booster: str, now: float) -> dict:
+        kudo = self.kudos.get(kudo_id)
+        if kudo is None:
+            raise KudoNotFound()
+        if kudo["parent"] is not None:
+            raise BoostChild()
+        if kudo["sender"] == booster:
+            raise BoostOwn()
+        if any(self.kudos[child]["sender"] == booster for child in kudo["boosts"]):
+            raise AlreadyBoosted()
+        child = self._boost(kudo, booster, now)
+        return {"id": child["id"], "parent": kudo["id"], "user": self._ref(booster),
+                "created_at": isoformat(now), "boost_count": len(kudo["boosts"])}
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def listing(self, viewer: str, which: str) -> list[dict]:
+        """Kudos the viewer received (original kudos) or gave (boosts included), newest first."""
+        if which == "kudos_given":
+            chosen = [kudo for kudo in self.kudos.values() if kudo["sender"] == viewer]
+        else:
+            chosen = [kudo for kudo in self.kudos.values() if kudo["parent"] is None and viewer in kudo["receivers"]]
+        chosen.sort(key=lambda kudo: kudo["created_at"], reverse=True)  # stable: ties keep creation order
+        return [self.list_view(kudo, viewer) for kudo in chosen]
+
+    def _ref(self, user_uuid: str) -> dict:
+        user = self.users[user_uuid]
+        return {"uuid": user["uuid"], "full_name": user["full_name"]}
+
+    def _boost_fields(self, kudo: dict, viewer: str) -> dict:
+        children = [self.kudos[child] for child in kudo["boosts"]]
+        return {
+            "children_kudos": [{"id": child["id"], "parent": kudo["id"], "user": self._ref(child["sender"]),
+                                "created_at": isoformat(child["created_at"])} for child in children],
+            "boost_count": len(children),
+            "has_boosted": any(child["sender"] == viewer for child in children),
+        }
+
+    def list_view(self, kudo: dict, viewer: str) -> dict:
+        sender = self.users[kudo["sender"]]
+        hidden = kudo["is_anonymous"] and viewer != kudo["sender"]
+        value = self.values.get(kudo["company_value"])
+        return {
+            "id": kudo["id"],
+            "parent": kudo["parent"],
+            "user": None if hidden else dict(sender),
+            "receivers": [self._ref(receiver) for receiver in kudo["receivers"]],
+            "company_value": dict(value) if value else None,
+            "content": kudo["content"],
+            "is_anonymous": kudo["is_anonymous"],
+            "by_dailybot": False,
+            "metadata": {},
+            "created_at": isoformat(kudo["created_at"]),
+        } | self._boost_fields(kudo, viewer)
+
+    def created_view(self, kudo: dict, viewer: str) -> dict:
+        view = self.list_view(kudo, viewer)
+        view["user"] = self._ref(kudo["sender"])
+        del view["parent"], view["metadata"]
+        return view
+
+    def snapshot(self) -> dict:
+        return {
+            "users": list(self.users.values()),
+            "teams": list(self.teams.values()),
+            "values": list(self.values.values()),
+            "kudos": [self.list_view(kudo, kudo["sender"]) for kudo in self.kudos.values()],
+        }
+
+    def credentials(self) -> tuple[dict, dict]:
+        owner, *others = self.keys
+        admin = {
+            "headers": {"X-API-KEY": self.keys[owner]},
+            "api_key": self.keys[owner],
+            "user_uuid": owner,
+            "other_users": [{"user_uuid": user, "api_key": self.keys[user]} for user in others],
+        }
+        return admin, {key: user for user, key in self.keys.items()}

@@ -1,0 +1,324 @@
+"""Dailybot kudos API through HTTP: DRF-style errors, paging links, kudos, boosts, throttles."""
+
+import httpx
+import pytest
+
+
+@pytest.fixture
+def daily(tenant):
+    with tenant.client("dailybot") as client:
+        yield client
+
+
+def owner(tenant):
+    return tenant.credentials["dailybot"]["user_uuid"]
+
+
+def as_user(tenant, index):
+    """A client acting as another user of the same organisation (each user has a key)."""
+    other = tenant.credentials["dailybot"]["other_users"][index]
+    return httpx.Client(base_url=tenant.server.base_url("dailybot"), headers={"X-API-KEY": other["api_key"]}), \
+        other["user_uuid"]
+
+
+def org(tenant):
+    return tenant.state("dailybot")
+
+
+def count_kudos(tenant):
+    return len(org(tenant)["kudos"])
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+def test_missing_key_is_401_drf_style(tenant):
+    with tenant.client("dailybot", authenticated=False) as client:
+        response = client.get("/kudos/")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Authentication credentials were not provided.", "code": "not_authenticated"}
+
+
+def test_unknown_key_is_403(tenant):
+    with tenant.client("dailybot", authenticated=False) as client:
+        response = client.post("/kudos/", headers={"X-API-KEY": "nope"}, json={"receivers": []})
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Invalid API key.", "code": "authentication_failed"}
+
+
+def test_credentials_name_the_key_owner(tenant):
+    creds = tenant.credentials["dailybot"]
+    assert creds["headers"] == {"X-API-KEY": creds["api_key"]}
+    assert creds["user_uuid"] in {user["uuid"] for user in org(tenant)["users"]}
+
+
+# --- listing ------------------------------------------------------------------------------------
+
+def test_seeded_history_has_kudos_received_and_given(daily, tenant):
+    me = owner(tenant)
+    received = daily.get("/kudos/").json()
+    given = daily.get("/kudos/", params={"filter": "kudos_given"}).json()
+    assert received["count"] > 0 and given["count"] > 0
+    assert all(me in [r["uuid"] for r in kudo["receivers"]] for kudo in received["results"])
+    assert all(kudo["user"]["uuid"] == me for kudo in given["results"])
+    assert received == daily.get("/kudos/", params={"filter": "kudos_received"}).json()
+
+
+def test_list_items_have_documented_fields_newest_first(daily):
+    results = daily.get("/kudos/").json()["results"]
+    documented = {"id", "parent", "user", "receivers", "company_value", "content", "is_anonymous",
+                  "by_dailybot", "metadata", "created_at"}
+    assert all(documented <= set(kudo) for kudo in results)
+    stamps = [kudo["created_at"] for kudo in results]
+    assert stamps == sorted(stamps, reverse=True)
+    shown = [kudo["user"] for kudo in results if kudo["user"]]
+    assert all(set(user) == {"uuid", "full_name", "image", "role"} for user in shown)
+
+
+def test_limit_offset_and_absolute_links_that_work(daily, tenant):
+    full = daily.get("/kudos/").json()
+    assert full["next"] is None and full["previous"] is None  # default limit 250 holds everything
+    first = daily.get("/kudos/", params={"limit": 4}).json()
+    assert first["count"] == full["count"] and first["results"] == full["results"][:4]
+    assert first["previous"] is None
+    assert first["next"] == f"{tenant.server.url}/dailybot/v1/kudos/?limit=4&offset=4"
+    walked, page = list(first["results"]), first
+    while page["next"]:
+        page = daily.get(page["next"]).json()
+        walked += page["results"]
+    assert walked == full["results"]
+    back = daily.get(page["previous"]).json()
+    assert back["results"] == full["results"][len(walked) - len(page["results"]) - 4:][:4]
+
+
+def test_previous_link_drops_offset_at_the_start_and_keeps_filter(daily, tenant):
+    page = daily.get("/kudos/", params={"filter": "kudos_given", "limit": 2, "offset": 1}).json()
+    assert page["previous"] == f"{tenant.server.url}/dailybot/v1/kudos/?filter=kudos_given&limit=2"
+    assert page["next"] == f"{tenant.server.url}/dailybot/v1/kudos/?filter=kudos_given&limit=2&offset=3"
+
+
+@pytest.mark.parametrize("params", [{"limit": 251}, {"limit": 0}, {"limit": "x"}, {"offset": -1},
+                                    {"filter": "everything"}, {"offset": "1e3"}])
+def test_bad_list_parameters_are_400(daily, params):
+    response = daily.get("/kudos/", params=params)
+    assert response.status_code == 400
+    assert response.json()["code"] == "params_validation_error" and response.json()["detail"]
+
+
+def test_offset_past_the_end_is_an_empty_page(daily):
+    page = daily.get("/kudos/", params={"offset": 10_000}).json()
+    assert page["results"] == [] and page["next"] is None and page["previous"]
+
+
+# --- sending kudos ------------------------------------------------------------------------------
+
+def test_kudo_created_and_visible_to_sender_and_each_receiver(daily, tenant):
+    first, first_uuid = as_user(tenant, 0)
+    second, second_uuid = as_user(tenant, 1)
+    value = org(tenant)["values"][0]
+    response = daily.post("/kudos/", json={"receivers": [first_uuid, second_uuid], "content": "Ship it!",
+                                           "company_value": value["id"], "is_anonymous": False})
+    assert response.status_code == 200, response.text
+    kudo = response.json()
+    assert set(kudo) == {"id", "user", "receivers", "company_value", "content", "is_anonymous", "by_dailybot",
+                         "created_at", "children_kudos", "boost_count", "has_boosted"}
+    assert kudo["user"]["uuid"] == owner(tenant) and set(kudo["user"]) == {"uuid", "full_name"}
+    assert [r["uuid"] for r in kudo["receivers"]] == [first_uuid, second_uuid]
+    assert kudo["company_value"] == value
+    assert kudo["created_at"] == "2026-01-01T00:00:00Z"
+    assert (kudo["children_kudos"], kudo["boost_count"], kudo["has_boosted"], kudo["by_dailybot"]) == ([], 0, False, False)
+    assert daily.get("/kudos/", params={"filter": "kudos_given"}).json()["results"][0]["id"] == kudo["id"]
+    for client in (first, second):
+        with client:
+            assert client.get("/kudos/").json()["results"][0]["id"] == kudo["id"]
+
+
+def test_users_and_teams_receivers_expand_to_active_members(daily, tenant):
+    state = org(tenant)
+    me = owner(tenant)
+    team = max(state["teams"], key=lambda team: sum(m["is_active"] for m in team["members"]))
+    active = [m["uuid"] for m in team["members"] if m["is_active"] and m["uuid"] != me]
+    inactive = [m["uuid"] for m in team["members"] if not m["is_active"]]
+    outsider = next(u["uuid"] for u in state["users"] if u["uuid"] not in active and u["uuid"] != me)
+    response = daily.post("/kudos/", json={"users_receivers": [outsider], "teams_receivers": [team["uuid"]]})
+    assert response.status_code == 200, response.text
+    receivers = [r["uuid"] for r in response.json()["receivers"]]
+    assert receivers == [outsider] + [uuid for uuid in active if uuid != outsider]
+    assert not set(inactive) & set(receivers) and me not in receivers
+
+
+def test_anonymous_kudo_hides_sender_from_receivers_only(daily, tenant):
+    other, other_uuid = as_user(tenant, 2)
+    with other:
+        response = other.post("/kudos/", json={"receivers": [owner(tenant)], "is_anonymous": True, "content": "psst"})
+        assert response.status_code == 200
+        assert response.json()["user"]["uuid"] == other_uuid
+        assert other.get("/kudos/", params={"filter": "kudos_given"}).json()["results"][0]["user"]["uuid"] == other_uuid
+    seen = daily.get("/kudos/").json()["results"][0]
+    assert seen["content"] == "psst" and seen["is_anonymous"] is True and seen["user"] is None
+
+
+@pytest.mark.parametrize("body,status,code,detail", [
+    ({"receivers": []}, 400, "params_validation_error", "The receivers list should not be empty"),
+    ({}, 400, "params_validation_error", "The receivers list should not be empty"),
+    ({"users_receivers": [], "teams_receivers": []}, 400, "params_validation_error", "The receivers list should not be empty"),
+    ({"receivers": ["00000000-0000-4000-8000-000000000000"]}, 404, "no_users_found",
+     "One or more receivers were not found in Dailybot, or were duplicated in the input"),
+    ({"teams_receivers": ["00000000-0000-4000-8000-000000000000"]}, 404, "no_users_found", None),
+])
+def test_documented_receiver_errors(daily, tenant, body, status, code, detail):
+    before = count_kudos(tenant)
+    response = daily.post("/kudos/", json=body)
+    assert response.status_code == status
+    assert response.json()["code"] == code
+    if detail:
+        assert response.json()["detail"] == detail
+    assert count_kudos(tenant) == before
+
+
+def test_self_kudo_is_400(daily, tenant):
+    _, other = as_user(tenant, 0)
+    response = daily.post("/kudos/", json={"receivers": [other, owner(tenant)]})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "You cannot give kudos to yourself", "code": "cant_give_kudos_to_yourself"}
+
+
+def test_duplicated_receivers_are_404(daily, tenant):
+    _, other = as_user(tenant, 0)
+    response = daily.post("/kudos/", json={"users_receivers": [other, other]})
+    assert response.status_code == 404 and response.json()["code"] == "no_users_found"
+
+
+def test_unknown_company_value_is_400_same_shape(daily, tenant):
+    _, other = as_user(tenant, 0)
+    before = count_kudos(tenant)
+    response = daily.post("/kudos/", json={"receivers": [other], "company_value": "not-a-value"})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The company value was not found in this organization",
+                               "code": "invalid_company_value"}
+    assert count_kudos(tenant) == before
+
+
+def test_mixing_receivers_with_users_receivers_is_400(daily, tenant):
+    _, other = as_user(tenant, 0)
+    response = daily.post("/kudos/", json={"receivers": [other], "users_receivers": [other]})
+    assert response.status_code == 400 and response.json()["code"] == "params_validation_error"
+
+
+@pytest.mark.parametrize("body", [
+    {"receivers": "abc"}, {"receivers": [1, 2]}, {"receivers": [None]}, {"is_anonymous": "yes", "receivers": ["x"]},
+    {"content": 5, "receivers": ["x"]}, {"company_value": 7, "receivers": ["x"]}, {"receivers": ["x" * 100]},
+    [], "string", 42,
+])
+def test_wrong_types_are_params_validation_error(daily, tenant, body):
+    before = count_kudos(tenant)
+    response = daily.post("/kudos/", json=body)
+    assert response.status_code == 400
+    assert set(response.json()) == {"detail", "code"} and response.json()["code"] == "params_validation_error"
+    assert count_kudos(tenant) == before
+
+
+@pytest.mark.parametrize("raw,content_type,status", [
+    (b"{bad", "application/json", 400), (b"\xc3\x28", "application/json", 400), (b"", "application/json", 400),
+    (b"receivers=x", "text/plain", 415), (b"x" * 1_100_000, "application/json", 413),
+])
+def test_garbage_bodies_are_4xx_in_drf_shape(daily, tenant, raw, content_type, status):
+    before = count_kudos(tenant)
+    response = daily.post("/kudos/", content=raw, headers={"Content-Type": content_type})
+    assert response.status_code == status
+    assert set(response.json()) == {"detail", "code"}
+    assert count_kudos(tenant) == before
+
+
+# --- boosts -------------------------------------------------------------------------------------
+
+def received_from_others(daily, tenant):
+    """An original kudo the owner received from someone else (seeded history has some)."""
+    results = daily.get("/kudos/").json()["results"]
+    return next(k for k in results if k["user"] and k["user"]["uuid"] != owner(tenant) and not k["has_boosted"])
+
+
+def test_boost_creates_child_and_updates_parent(daily, tenant):
+    kudo = received_from_others(daily, tenant)
+    response = daily.post(f"/kudos/{kudo['id']}/boost/")
+    assert response.status_code == 201, response.text
+    boost = response.json()
+    assert set(boost) == {"id", "parent", "user", "created_at", "boost_count"}
+    assert boost["parent"] == kudo["id"] and boost["user"]["uuid"] == owner(tenant)
+    assert boost["boost_count"] == kudo["boost_count"] + 1
+    after = next(k for k in daily.get("/kudos/").json()["results"] if k["id"] == kudo["id"])
+    assert after["boost_count"] == kudo["boost_count"] + 1 and after["has_boosted"] is True
+    assert boost["id"] in [child["id"] for child in after["children_kudos"]]
+    given = daily.get("/kudos/", params={"filter": "kudos_given"}).json()["results"]
+    assert given[0]["id"] == boost["id"] and given[0]["parent"] == kudo["id"]
+
+
+def test_boost_errors(daily, tenant):
+    kudo = received_from_others(daily, tenant)
+    boost = daily.post(f"/kudos/{kudo['id']}/boost/").json()
+    again = daily.post(f"/kudos/{kudo['id']}/boost/")
+    assert again.status_code == 409
+    assert again.json() == {"detail": "You have already boosted this kudo.", "code": "already_boosted"}
+    child = daily.post(f"/kudos/{boost['id']}/boost/")
+    assert child.status_code == 400
+    assert child.json() == {"detail": "You can only boost original kudos.", "code": "cannot_boost_child_kudo"}
+    mine = daily.get("/kudos/", params={"filter": "kudos_given"}).json()["results"]
+    own = next(k for k in mine if k["parent"] is None)
+    response = daily.post(f"/kudos/{own['id']}/boost/")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "You cannot boost your own kudo.", "code": "cannot_boost_own_kudo"}
+    missing = daily.post("/kudos/00000000-0000-4000-8000-000000000000/boost/")
+    assert missing.status_code == 404 and missing.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+def test_boost_of_another_tenants_kudo_is_404(daily, server):
+    other = server.new_tenant()
+    foreign = other.state("dailybot")["kudos"][0]["id"]
+    assert daily.post(f"/kudos/{foreign}/boost/").status_code == 404
+
+
+# --- throttles ----------------------------------------------------------------------------------
+
+def test_five_minutes_between_kudos_per_key(daily, tenant):
+    first, first_uuid = as_user(tenant, 0)
+    _, second_uuid = as_user(tenant, 1)
+    assert daily.post("/kudos/", json={"receivers": [first_uuid]}).status_code == 200
+    tenant.advance(100)
+    refused = daily.post("/kudos/", json={"receivers": [second_uuid]})
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "200"
+    assert refused.json() == {"detail": "Request was throttled. Expected available in 200 seconds.", "code": "throttled"}
+    with first:  # another key has its own budget
+        assert first.post("/kudos/", json={"receivers": [second_uuid]}).status_code == 200
+    tenant.advance(200)
+    assert daily.post("/kudos/", json={"receivers": [second_uuid]}).status_code == 200
+
+
+def test_ten_kudos_per_day(daily, tenant):
+    _, other = as_user(tenant, 0)
+    for _ in range(10):
+        assert daily.post("/kudos/", json={"receivers": [other]}).status_code == 200
+        tenant.advance(301)
+    refused = daily.post("/kudos/", json={"receivers": [other]})
+    assert refused.status_code == 429 and refused.json()["code"] == "throttled"
+    assert refused.headers["Retry-After"] == str(86400 - 10 * 301)
+    tenant.advance(86400 - 10 * 301)
+    assert daily.post("/kudos/", json={"receivers": [other]}).status_code == 200
+
+
+def test_refused_kudos_do_not_count_against_the_limits(daily, tenant):
+    _, other = as_user(tenant, 0)
+    for _ in range(3):
+        assert daily.post("/kudos/", json={"receivers": []}).status_code == 400
+    assert daily.post("/kudos/", json={"receivers": [other]}).status_code == 200
+
+
+def test_boosts_and_reads_are_not_throttled(daily, tenant):
+    _, other = as_user(tenant, 0)
+    assert daily.post("/kudos/", json={"receivers": [other]}).status_code == 200
+    assert daily.post(f"/kudos/{received_from_others(daily, tenant)['id']}/boost/").status_code == 201
+    assert all(daily.get("/kudos/").status_code == 200 for _ in range(20))
+
+
+def test_admin_state_collections(tenant):
+    assert set(org(tenant)) == {"users", "teams", "values", "kudos"}
+    assert all(set(user) == {"uuid", "full_name", "image", "role"} for user in org(tenant)["users"])
