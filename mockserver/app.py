@@ -83,10 +83,13 @@ class MockServer:
             logger.error("unhandled error on %s %s", request.method, request.url, exc_info=exc)
         ex: Exchange | None = request.scope.get("mockserver")
         vendor = ex.vendor if ex else self.vendor_for(request.url.path)
-        if vendor is None:
-            status, body = error.status, {"error": {"code": error.code, "message": error.message}}
-        else:
-            status, body = vendor.render_error(error)
+        status, body = error.status, {"error": {"code": error.code, "message": error.message}}
+        if vendor is not None:
+            try:
+                status, body = vendor.render_error(error)
+            except Exception as render_exc:  # a broken renderer must still leave a JSON answer
+                logger.error("error renderer of %s failed", vendor.name, exc_info=render_exc)
+                status, body = 500, {"error": {"code": "internal_error", "message": "Internal server error"}}
         return ConnexionResponse(status_code=status, body=orjson.dumps(body),
                                  mimetype="application/json", headers=error.headers)
 

@@ -45,3 +45,8 @@ class TenantClock:
 def isoformat(timestamp: float) -> str:
     """ISO 8601 in UTC with a Z suffix, whole seconds: `2026-01-01T00:00:00Z`."""
     return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def isodate(timestamp: float) -> str:
+    """The UTC calendar date: `2026-01-01`."""
+    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d")

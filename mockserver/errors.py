@@ -48,8 +48,8 @@ def as_api_error(exc: Exception) -> ApiError:
 def reworded(error: ApiError, wording: dict[str, tuple[str | None, str | None]]) -> tuple[str, str]:
     """The error's (code, message) after a vendor's table {core code: (its code, its message)}.
 
-    None keeps the core's value; messages may use `{retry_after}`.
+    None keeps the core's value; the vendor's messages may use `{retry_after}`.
     """
-    code, message = wording.get(error.code, (None, None))
-    message = (message or error.message).format(retry_after=error.headers.get("Retry-After"))
+    code, template = wording.get(error.code, (None, None))
+    message = template.format(retry_after=error.headers.get("Retry-After")) if template else error.message
     return code or error.code, message

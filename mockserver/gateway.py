@@ -91,6 +91,23 @@ def authenticate(ex: Exchange, request: Request) -> None:
     raise ApiError(status, "Invalid authentication credentials.", "authentication_failed")
 
 
+def check_accept(request: Request) -> None:
+    """406 unless the Accept header admits JSON (every answer here is JSON)."""
+    accept = request.headers.get("accept", "").strip()
+    if not accept:
+        return
+    for media_range in accept.split(","):
+        media_type, *params = [piece.strip() for piece in media_range.split(";")]
+        weights = [param.partition("=")[2] for param in params if param.lower().startswith("q=")]
+        try:
+            weight = float(weights[0]) if weights else 1.0
+        except ValueError:
+            weight = 0.0
+        if weight > 0 and media_type.lower() in ("*/*", "application/*", "application/json"):
+            return
+    raise ApiError(406, "This API answers only application/json.", "not_acceptable")
+
+
 def check_json_syntax(request: Request, body: bytes) -> None:
     """Reject bodies that claim JSON but are not (Connexion answers some of those with a 500)."""
     content_type = request.headers.get("content-type", "")
@@ -121,6 +138,8 @@ class Gateway:
         if ex.too_large:
             raise ApiError(413, f"Request body exceeds {ex.server.max_body_bytes} bytes.")
         request = Request(scope)
+        if ex.vendor.negotiates_accept:  # before authentication, as Django REST framework does
+            check_accept(request)
         if ex.operation.security:
             authenticate(ex, request)
         successes = self._limit(ex)

@@ -61,6 +61,7 @@ class Vendor:
     base_path: str = field(init=False)
     operations: dict[str, Operation] = field(init=False, repr=False)
     fixtures: dict = field(init=False, repr=False)
+    negotiates_accept: bool = field(init=False)  # spec root `x-accept-negotiation`: 406 unless JSON is acceptable
 
     def __post_init__(self):
         self.spec = load_yaml(data_dir("specs") / f"{self.name}.yaml")
@@ -68,6 +69,7 @@ class Vendor:
         self.fixtures = load_yaml(fixture_file) if fixture_file.exists() else {}
         self.base_path = urlparse(self.spec["servers"][0]["url"]).path.rstrip("/")
         self.operations = dict(_operations(self.spec))
+        self.negotiates_accept = bool(self.spec.get("x-accept-negotiation", False))
 
 
 def _operations(spec: dict):

@@ -322,3 +322,10 @@ def test_boosts_and_reads_are_not_throttled(daily, tenant):
 def test_admin_state_collections(tenant):
     assert set(org(tenant)) == {"users", "teams", "values", "kudos"}
     assert all(set(user) == {"uuid", "full_name", "image", "role"} for user in org(tenant)["users"])
+
+
+def test_accept_header_that_excludes_json_is_406(daily):
+    response = daily.get("/kudos/", headers={"Accept": "text/html"})
+    assert response.status_code == 406
+    assert set(response.json()) == {"detail", "code"} and response.json()["code"] == "not_acceptable"
+    assert daily.get("/kudos/", headers={"Accept": "application/json; version=1"}).status_code == 200
