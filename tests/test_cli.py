@@ -102,10 +102,14 @@ def test_vendor_option_selects_vendors_and_rejects_unknown():
     assert result.returncode != 0 and "unknown vendor" in result.stderr
 
 
-def test_readme_documents_the_default_credentials():
+def test_readme_documents_every_default_credential():
+    from mockserver import MockServer
+
     readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
-    assert DEFAULT_KARMABOT_KEY in readme
     assert "mockserver serve" in readme
+    for vendor, credentials in MockServer().store.tenants[DEFAULT_TENANT].credentials().items():
+        for header, value in credentials["headers"].items():
+            assert f"{header}: {value}" in readme, vendor
 
 
 @pytest.mark.parametrize("vendor", ["karmabot"])
