@@ -83,6 +83,8 @@ class MockServer:
             logger.error("unhandled error on %s %s", request.method, request.url, exc_info=exc)
         ex: Exchange | None = request.scope.get("mockserver")
         vendor = ex.vendor if ex else self.vendor_for(request.url.path)
+        if error.status == 405 and vendor is not None:  # Starlette names one route's methods only
+            error.headers["Allow"] = ", ".join(vendor.allowed_methods(request.url.path))
         status, body = error.status, {"error": {"code": error.code, "message": error.message}}
         if vendor is not None:
             try:

@@ -62,6 +62,7 @@ class Vendor:
     operations: dict[str, Operation] = field(init=False, repr=False)
     fixtures: dict = field(init=False, repr=False)
     negotiates_accept: bool = field(init=False)  # spec root `x-accept-negotiation`: 406 unless JSON is acceptable
+    _path_methods: list[tuple[re.Pattern, list[str]]] = field(init=False, repr=False)
 
     def __post_init__(self):
         self.spec = load_yaml(data_dir("specs") / f"{self.name}.yaml")
@@ -70,6 +71,18 @@ class Vendor:
         self.base_path = urlparse(self.spec["servers"][0]["url"]).path.rstrip("/")
         self.operations = dict(_operations(self.spec))
         self.negotiates_accept = bool(self.spec.get("x-accept-negotiation", False))
+        self._path_methods = [
+            (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(self.base_path + path)) + "$"),
+             [method.upper() for method in METHODS if method in item])
+            for path, item in self.spec["paths"].items()
+        ]
+
+    def allowed_methods(self, path: str) -> list[str]:
+        """The methods the spec declares for the resource at this request path (HEAD with GET)."""
+        for pattern, methods in self._path_methods:
+            if pattern.match(path):
+                return methods + (["HEAD"] if "GET" in methods and "HEAD" not in methods else [])
+        return []
 
 
 def _operations(spec: dict):

@@ -329,3 +329,10 @@ def test_accept_header_that_excludes_json_is_406(daily):
     assert response.status_code == 406
     assert set(response.json()) == {"detail", "code"} and response.json()["code"] == "not_acceptable"
     assert daily.get("/kudos/", headers={"Accept": "application/json; version=1"}).status_code == 200
+
+
+def test_405_lists_every_method_the_spec_declares(daily):
+    response = daily.request("OPTIONS", "/kudos/")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"GET", "POST", "HEAD"}
+    assert daily.get("/kudos/abc/boost/").headers["allow"] == "POST"
