@@ -6,6 +6,7 @@ from datetime import datetime
 import orjson
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
+from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionResponse
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
@@ -24,6 +25,7 @@ from mockserver.gateway import Exchange, Gateway
 from mockserver.journal import Journal
 from mockserver.tenants import TenantStore
 from mockserver.vendor import Vendor, discover, snake_case
+from mockserver.webhooks import WebhookDispatcher
 
 logger = logging.getLogger("mockserver")
 
@@ -41,18 +43,45 @@ MIDDLEWARES = [
 ]
 
 
+class FastJsonifier(Jsonifier):
+    """Handler answers through orjson; with `omit_nulls` (spec root `x-omit-nulls`), null
+    fields are left out at every depth."""
+
+    def __init__(self, omit_nulls: bool = False):
+        super().__init__()
+        self.omit_nulls = omit_nulls
+
+    def dumps(self, data, **kwargs) -> str:
+        data = _without_nulls(data) if self.omit_nulls else data
+        try:
+            return orjson.dumps(data).decode()
+        except orjson.JSONEncodeError:  # e.g. integers beyond 64 bits, which json handles
+            return super().dumps(data)
+
+
+def _without_nulls(data):
+    if isinstance(data, dict):
+        return {key: _without_nulls(value) for key, value in data.items() if value is not None}
+    if isinstance(data, list):
+        return [_without_nulls(item) for item in data]
+    return data
+
+
 class MockServer:
     """The ASGI application: admin API at /__admin, vendors at their spec's server path."""
 
     def __init__(self, seed: int = 0, vendors: list[str] | None = None, ticking: bool = True,
                  start: datetime = DEFAULT_START, journal_limit: int = 1000,
-                 max_body_bytes: int = 1_048_576):
+                 max_body_bytes: int = 1_048_576, webhook_allow: tuple[str, ...] = (),
+                 webhook_timeout: float = 5.0):
         self.seed = seed
         self.vendors = discover(vendors)
         self.clock = ServerClock(start, ticking)
         self.store = TenantStore(self.vendors, seed, self.clock)
         self.journal = Journal(journal_limit)
         self.max_body_bytes = max_body_bytes
+        self.webhooks = WebhookDispatcher(webhook_allow, webhook_timeout)
+        self.requests_served = 0  # numbers each vendor request, for deterministic ids
         self.api = self._build_api()
         self.admin = admin.build(self)
 
@@ -66,6 +95,7 @@ class MockServer:
                 name=vendor.name,
                 resolver=Resolver(lambda op_id, handlers=handlers: getattr(handlers, snake_case(op_id))),
                 pythonic_params=True,
+                jsonifier=FastJsonifier(omit_nulls=vendor.omit_nulls),
             )
         for kind in (Exception, ProblemException, HTTPException):
             app.add_error_handler(kind, self._render_error)
@@ -88,7 +118,7 @@ class MockServer:
         status, body = error.status, {"error": {"code": error.code, "message": error.message}}
         if vendor is not None:
             try:
-                status, body = vendor.render_error(error)
+                status, body = vendor.render_error(error, ex)
             except Exception as render_exc:  # a broken renderer must still leave a JSON answer
                 logger.error("error renderer of %s failed", vendor.name, exc_info=render_exc)
                 status, body = 500, {"error": {"code": "internal_error", "message": "Internal server error"}}
@@ -101,7 +131,8 @@ class MockServer:
         if scope["path"].startswith("/__admin"):
             return await self.admin(scope, receive, send)
         body, too_large = await _read_body(receive, self.max_body_bytes)
-        ex = Exchange(self, body, too_large, self.vendor_for(scope["path"]))
+        self.requests_served += 1
+        ex = Exchange(self, self.requests_served, body, too_large, self.vendor_for(scope["path"]))
         scope["mockserver"] = ex
 
         replayed = False

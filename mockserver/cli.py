@@ -23,11 +23,13 @@ def main():
               help="ticking: time passes from the fixed start instant; frozen: it moves only through the admin API.")
 @click.option("--journal-limit", default=1000, show_default=True, type=click.IntRange(1),
               help="Requests kept in the journal; the oldest drop out.")
-def serve(host, port, seed, vendors, clock, journal_limit):
+@click.option("--webhook-allow", "webhook_allow", multiple=True, metavar="HOST",
+              help="Also deliver webhooks to this host (repeatable). Loopback is always allowed.")
+def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow):
     """Start the server."""
     try:
         server = MockServer(seed=seed, vendors=list(vendors) or None, ticking=clock == "ticking",
-                            journal_limit=journal_limit)
+                            journal_limit=journal_limit, webhook_allow=webhook_allow)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--vendor") from None
     root = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"

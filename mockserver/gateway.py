@@ -23,6 +23,7 @@ class Exchange:
     """One request as the core sees it; handlers reach it through `exchange()`."""
 
     server: object  # the MockServer
+    number: int  # this request's sequence number on the server
     body: bytes
     too_large: bool
     vendor: Vendor | None

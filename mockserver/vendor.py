@@ -50,18 +50,20 @@ class Vendor:
 
     `state` is a class with `seed(ctx)` returning a fresh workspace, `snapshot()` giving the
     admin view, and `credentials()` giving `(admin_entry, {credential: principal})`.
-    `render_error(error)` returns `(status, body)` in the vendor's own format.
+    `render_error(error, exchange)` returns `(status, body)` in the vendor's own format
+    (`exchange` is the request, or None outside a vendor route).
     """
 
     name: str
     handlers: ModuleType
     state: type
-    render_error: Callable[[ApiError], tuple[int, object]]
+    render_error: Callable[[ApiError, object], tuple[int, object]]
     spec: dict = field(init=False, repr=False)
     base_path: str = field(init=False)
     operations: dict[str, Operation] = field(init=False, repr=False)
     fixtures: dict = field(init=False, repr=False)
     negotiates_accept: bool = field(init=False)  # spec root `x-accept-negotiation`: 406 unless JSON is acceptable
+    omit_nulls: bool = field(init=False)  # spec root `x-omit-nulls`: null fields never appear in answers
     _path_methods: list[tuple[re.Pattern, list[str]]] = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -71,6 +73,7 @@ class Vendor:
         self.base_path = urlparse(self.spec["servers"][0]["url"]).path.rstrip("/")
         self.operations = dict(_operations(self.spec))
         self.negotiates_accept = bool(self.spec.get("x-accept-negotiation", False))
+        self.omit_nulls = bool(self.spec.get("x-omit-nulls", False))
         self._path_methods = [
             (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(self.base_path + path)) + "$"),
              [method.upper() for method in METHODS if method in item])

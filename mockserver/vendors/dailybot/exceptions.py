@@ -14,7 +14,7 @@ WORDING = {
 }
 
 
-def render_error(error: ApiError) -> tuple[int, dict]:
+def render_error(error: ApiError, exchange=None) -> tuple[int, dict]:
     code, message = reworded(error, WORDING)
     return error.status, {"detail": message, "code": code}
 

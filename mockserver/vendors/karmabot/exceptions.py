@@ -10,7 +10,7 @@ WORDING = {
 }
 
 
-def render_error(error: ApiError) -> tuple[int, dict]:
+def render_error(error: ApiError, exchange=None) -> tuple[int, dict]:
     code, message = reworded(error, WORDING)
     return error.status, {"error": {"code": code, "message": message}}
 

@@ -1,0 +1,492 @@
+"""A Habitate community: users and roles, boards, posts with comments and replies, tags, REST hooks."""
+
+import base64
+import re
+import string
+from html.parser import HTMLParser
+
+from mockserver.clock import isoformat
+from mockserver.vendors.community.exceptions import bad_request, conflict, forbidden, not_found
+
+SID_CHARS = string.ascii_letters + string.digits
+PUBLISHED = 15  # post/comment/reply status of everything shown here
+SHORT_TEXT = 110  # post_short_text: clean text cut at a word boundary within this many characters
+
+
+BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "td", "th",
+              "table", "blockquote", "pre", "hr", "section", "article"}
+
+
+class _Text(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+    def handle_starttag(self, tag, attrs):
+        if tag in BLOCK_TAGS:  # block tags separate words; inline ones (<b>, <a>) do not
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag):
+        self.handle_starttag(tag, [])
+
+
+def clean_text(content: str) -> str:
+    """Content without HTML: tags dropped, entities decoded, white space collapsed."""
+    parser = _Text()
+    parser.feed(content)
+    parser.close()
+    return " ".join("".join(parser.parts).split())
+
+
+def short_text(text: str) -> str:
+    if len(text) <= SHORT_TEXT:
+        return text
+    cut = text[:SHORT_TEXT + 1]
+    return cut[:cut.rfind(" ")].rstrip() if " " in cut else text[:SHORT_TEXT]
+
+
+def hashtag(display_name: str) -> str:
+    """A tag's `name`: the display name lower-cased, with only letters, digits and `_` kept."""
+    return re.sub(r"[^\w]", "", display_name.lower())
+
+
+def lookup(table: dict, key, kind: str) -> dict:
+    """An entity by id, given as a number or a string of digits; anything else is not found."""
+    try:
+        entity = table.get(int(key))
+    except (TypeError, ValueError):
+        entity = None
+    if entity is None:
+        raise not_found(kind, key)
+    return entity
+
+
+def page_of(items: list, page: int, size: int) -> tuple[list, bool]:
+    start = (page - 1) * size
+    return items[start:start + size], len(items) > start + size
+
+
+class Community:
+    @classmethod
+    def seed(cls, ctx) -> "Community":
+        fixtures, rng, fake = ctx.vendor.fixtures, ctx.rng, ctx.fake
+        community = cls(fixtures, ctx.secret("api-key"), rng)
+        moment = ctx.now - 180 * 86400
+
+        def later() -> float:
+            nonlocal moment
+            moment += rng.uniform(600, 5 * 86400)
+            return moment
+
+        api = fixtures["api_user"]
+        community.api_user = community._add_user(
+            {"first_name": api["first_name"], "last_name": api["last_name"], "username": api["username"],
+             "email": f"{api['username']}@community.example.com"}, later(), role_id=api["role_id"], is_bot=True)
+        statuses = fixtures["statuses"]
+        for index in range(fixtures["users"]):
+            first, last = fake.first_name(), fake.last_name()
+            user = community._add_user(
+                {"first_name": first, "last_name": last, "email": f"{first}.{last}{index}@example.com".lower(),
+                 "user_avatar": f"https://avatars.example.com/habitate/{rng.getrandbits(48):012x}.png"},
+                later(), role_id=3 if index % 7 == 0 else fixtures["member_role"])
+            user["user_status"] = statuses[index % len(statuses)]
+        for board in fixtures["boards"]:
+            community._add_board(board, later())
+        authors = [user for user in community.users.values() if user["user_status"] == 10]
+        boards = list(community.boards.values())
+        for _ in range(fixtures["posts"]):
+            post = community._add_post(
+                rng.choice(boards), rng.choice(authors), fake.sentence(nb_words=5).rstrip("."),
+                "".join(f"<p>{fake.paragraph(nb_sentences=4)}</p>" for _ in range(rng.randint(1, 3))), later())
+            if rng.random() < 0.5:
+                post["reactions"] = {f"s{slot}": rng.randint(1, 5) for slot in rng.sample(range(1, 6), rng.randint(1, 2))}
+        posts = list(community.posts.values())
+        for _ in range(fixtures["comments"]):
+            community._add_comment(rng.choice(posts), rng.choice(authors), f"<p>{fake.paragraph()}</p>", later())
+        comments = list(community.comments.values())
+        for _ in range(fixtures["replies"]):
+            community._add_reply(rng.choice(comments), rng.choice(authors), fake.paragraph(), later())
+        for name in fixtures["tags"]:
+            community._add_tag({"name": name, "description": fake.word().capitalize(),
+                                "og_title": fake.job(), "og_description": fake.bs()})
+        tag_ids = list(community.tags)
+        for post in posts:
+            community.tag_refs[("post", post["post_id"])] = rng.sample(tag_ids, rng.randint(0, 2))
+        return community
+
+    def __init__(self, fixtures: dict, api_key: str, rng):
+        self.roles = {role["role_id"]: dict(role) for role in fixtures["roles"]}
+        self.posting_roles = {int(key): value for key, value in fixtures["posting_roles"].items()}
+        self.member_role = fixtures["member_role"]
+        self.api_key = api_key
+        self.rng = rng
+        self.users: dict[int, dict] = {}
+        self.boards: dict[int, dict] = {}
+        self.posts: dict[int, dict] = {}
+        self.comments: dict[int, dict] = {}
+        self.replies: dict[int, dict] = {}
+        self.tags: dict[int, dict] = {}
+        self.tag_refs: dict[tuple[str, int], list[int]] = {}
+        self.hooks: dict[int, dict] = {}
+        self.deliveries: list[dict] = []
+        self.next = {"user": rng.randint(100, 150), "board": 1, "post": rng.randint(140, 160),
+                     "comment": rng.randint(20, 40), "reply": rng.randint(5, 15), "tag": 1, "hook": 1,
+                     "job": rng.randint(100, 200)}
+        self.api_user: dict = {}
+
+    def _id(self, kind: str) -> int:
+        value = self.next[kind]
+        self.next[kind] += 1
+        return value
+
+    # --- users --------------------------------------------------------------------------------
+
+    def _username_for(self, first_name: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_]", "", first_name)[:40] or "user"
+        taken = {user["username"].lower() for user in self.users.values()}
+        candidate, suffix = base, 1
+        while candidate.lower() in taken:
+            suffix += 1
+            candidate = f"{base}{suffix}"
+        return candidate
+
+    def _check_unique(self, field: str, value: str, exclude: dict | None = None) -> None:
+        for user in self.users.values():
+            if user is not exclude and user.get(field) and user[field].lower() == value.lower():
+                raise conflict(f"{field} {value} is already taken")
+
+    def _add_user(self, body: dict, now: float, role_id: int | None = None, is_bot: bool = False) -> dict:
+        user = {
+            "user_id": self._id("user"),
+            "sid": "".join(self.rng.choice(SID_CHARS) for _ in range(25)),
+            "username": body.get("username") or self._username_for(body["first_name"]),
+            "user_avatar": body.get("user_avatar", ""),
+            "first_name": body["first_name"],
+            "middle_name": body.get("middle_name"),
+            "last_name": body.get("last_name"),
+            "email": body["email"],
+            "role_id": role_id or self.member_role,
+            "is_bot": is_bot,
+            "user_status": 10,
+            "lang": body.get("lang", "en"),
+            "timezone": body.get("timezone", "UTC"),
+            "user_description": "",
+            "banner": None,
+            "social_media_links": None,
+            "meta": {},
+            "login_count": 0, "post_count": 0, "comment_count": 0, "reply_count": 0,
+            "created_at": now,
+            "last_modified_at": now,
+        }
+        self.users[user["user_id"]] = user
+        return user
+
+    def user(self, msid: str) -> dict:
+        """By msid (`user_id.sid`) or by user_id."""
+        user_id, dot, sid = msid.partition(".")
+        user = self.users.get(int(user_id)) if user_id.isascii() and user_id.isdigit() else None
+        if user is None or (dot and sid != user["sid"]):
+            raise not_found("User", msid)
+        return user
+
+    def create_user(self, body: dict, now: float, deliver) -> dict:
+        self._check_unique("email", body["email"])
+        if "username" in body:
+            self._check_unique("username", body["username"])
+        user = self._add_user(body, now)
+        for hook in self.hooks.values():
+            if hook["event"] == "member.joined":
+                job_id = self._id("job")
+                record = {"hook_id": hook["hook_id"], "event": "member.joined", "job_id": job_id,
+                          "attempted_at": isoformat(now)}
+                self.deliveries.append(record)
+                deliver(hook["target_url"], {"event": "member.joined", "job_id": job_id,
+                                             "entities": {"user": [self.hook_user_view(user)]}}, record)
+        return user
+
+    def edit_user(self, msid: str, body: dict, now: float) -> dict:
+        user = self.user(msid)
+        if "username" in body:
+            self._check_unique("username", body["username"], exclude=user)
+        for field in ("first_name", "middle_name", "last_name", "username", "user_avatar", "lang", "timezone",
+                      "user_description", "banner", "social_media_links"):
+            if field in body:
+                user[field] = body[field]
+        user["last_modified_at"] = now
+        return user
+
+    def change_role(self, msid: str, role_id: int, now: float) -> dict:
+        user = self.user(msid)
+        if role_id not in self.roles:
+            raise not_found("Role", role_id)
+        user["role_id"] = role_id
+        user["last_modified_at"] = now
+        return user
+
+    def list_users(self, sort_by: str, order: str, status: int) -> list[dict]:
+        keys = {"user_id": lambda u: u["user_id"], "joined": lambda u: (u["created_at"], u["user_id"]),
+                "name": lambda u: (u["first_name"].lower(), (u["last_name"] or "").lower(), u["user_id"])}
+        chosen = [user for user in self.users.values() if user["user_status"] == status]
+        return sorted(chosen, key=keys[sort_by], reverse=order == "desc")
+
+    # --- boards -------------------------------------------------------------------------------
+
+    BOARD_FIELDS = ("board_name", "about", "is_private", "hidden_type", "permission_for", "needs_approval", "icon")
+
+    def _add_board(self, body: dict, now: float) -> dict:
+        board = {"board_id": self._id("board"),
+                 "display_order": max((b["display_order"] for b in self.boards.values()), default=0) + 1,
+                 "board_type": "discussion", "pinned_posts": [], "post_count": 0, "last_posted_at": None,
+                 "members": set(), "created_at": now}
+        board.update({field: body.get(field) for field in self.BOARD_FIELDS})
+        self.boards[board["board_id"]] = board
+        return board
+
+    def board(self, board_id) -> dict:
+        return lookup(self.boards, board_id, "Board")
+
+    def create_board(self, body: dict, now: float) -> dict:
+        return self._add_board(body, now)
+
+    def edit_board(self, board_id: int, body: dict) -> dict:
+        board = self.board(board_id)
+        board.update({field: body.get(field) for field in self.BOARD_FIELDS})
+        return board
+
+    def ordered_boards(self) -> list[dict]:
+        return sorted(self.boards.values(), key=lambda board: (board["display_order"], board["board_id"]))
+
+    def reorder(self, display_order: dict[str, int]) -> None:
+        boards = {key: self.board(key) for key in display_order}  # every id checked before any change
+        for key, board in boards.items():
+            board["display_order"] = display_order[key]
+
+    def change_members(self, board_id: int, changes: dict[str, bool]) -> None:
+        board = self.board(board_id)
+        users = {msid: self.user(msid) for msid in changes}
+        for msid, grant in changes.items():
+            (board["members"].add if grant else board["members"].discard)(users[msid]["user_id"])
+
+    # --- posts, comments, replies -------------------------------------------------------------
+
+    def _add_post(self, board: dict, author: dict, headline: str, content: str, now: float) -> dict:
+        post = {"post_id": self._id("post"), "board_id": board["board_id"], "headline": headline, "content": content,
+                "post_status": PUBLISHED, "comment_count": 0, "reply_count": 0, "reactions": {}, "view_count": 0,
+                "last_edited_at": None, "created_at": now, "last_modified_at": now, "author": author["user_id"]}
+        self.posts[post["post_id"]] = post
+        board["post_count"] += 1
+        board["last_posted_at"] = now
+        author["post_count"] += 1
+        return post
+
+    def _may_post(self, board: dict) -> None:
+        """Posting rights are the API user's, whoever the author is (as the vendor documents)."""
+        if self.api_user["role_id"] not in self.posting_roles[board["permission_for"]]:
+            raise forbidden(f"Your role may not post in board {board['board_id']}")
+
+    def post(self, post_id) -> dict:
+        return lookup(self.posts, post_id, "Post")
+
+    def create_post(self, body: dict, now: float) -> dict:
+        board, author = self.board(body["board_id"]), self.user(body["authors"][0])
+        self._may_post(board)
+        return self._add_post(board, author, body["headline"], body["content"], now)
+
+    def edit_post(self, post_id: int, body: dict, now: float) -> dict:
+        post = self.post(post_id)
+        board, author = self.board(body["board_id"]), self.user(body["authors"][0])
+        self._may_post(board)
+        if board["board_id"] != post["board_id"]:
+            self.boards[post["board_id"]]["post_count"] -= 1
+            board["post_count"] += 1
+            board["last_posted_at"] = now
+        if author["user_id"] != post["author"]:
+            self.users[post["author"]]["post_count"] -= 1
+            author["post_count"] += 1
+        post.update(board_id=board["board_id"], author=author["user_id"], headline=body["headline"],
+                    content=body["content"], last_edited_at=now, last_modified_at=now)
+        return post
+
+    def _add_comment(self, post: dict, author: dict, content: str, now: float) -> dict:
+        comment = {"comment_id": self._id("comment"), "post_id": post["post_id"], "content": content,
+                   "reply_count": 0, "reactions": {}, "comment_status": PUBLISHED, "state": 0,
+                   "last_edited_at": None, "created_at": now, "last_modified_at": now, "author": author["user_id"]}
+        self.comments[comment["comment_id"]] = comment
+        post["comment_count"] += 1
+        author["comment_count"] += 1
+        return comment
+
+    def comment(self, comment_id) -> dict:
+        return lookup(self.comments, comment_id, "Comment")
+
+    def create_comment(self, body: dict, now: float) -> dict:
+        return self._add_comment(self.post(body["post_id"]), self.user(body["author"]), body["content"], now)
+
+    def _add_reply(self, comment: dict, author: dict, content: str, now: float) -> dict:
+        reply = {"reply_id": self._id("reply"), "comment_id": comment["comment_id"], "post_id": comment["post_id"],
+                 "content": content, "reactions": {}, "status": PUBLISHED, "state": 0, "last_edited_at": None,
+                 "created_at": now, "last_modified_at": now, "author": author["user_id"]}
+        self.replies[reply["reply_id"]] = reply
+        comment["reply_count"] += 1
+        self.posts[comment["post_id"]]["reply_count"] += 1
+        author["reply_count"] += 1
+        return reply
+
+    def reply(self, reply_id) -> dict:
+        return lookup(self.replies, reply_id, "Reply")
+
+    def create_reply(self, body: dict, now: float) -> dict:
+        return self._add_reply(self.comment(body["comment_id"]), self.user(body["author"]), body["content"], now)
+
+    @staticmethod
+    def edit_content(entity: dict, content: str, now: float) -> dict:
+        entity.update(content=content, last_edited_at=now, last_modified_at=now)
+        return entity
+
+    # --- tags ---------------------------------------------------------------------------------
+
+    TAG_FIELDS = ("description", "image", "og_image", "og_title", "og_description")
+
+    def _tag_fields(self, body: dict, exclude: dict | None = None) -> dict:
+        name = hashtag(body["name"])
+        if not name:
+            raise bad_request("Tag name needs letters or digits")
+        if any(tag is not exclude and tag["name"] == name for tag in self.tags.values()):
+            raise conflict(f"Tag name {name} is already taken")
+        return {"name": name, "display_name": body["name"],
+                "back_color": body.get("back_color", "#ffffff"), "text_color": body.get("text_color", "#330000"),
+                **{field: body.get(field) for field in self.TAG_FIELDS}}
+
+    def _add_tag(self, body: dict) -> dict:
+        tag = {"tag_id": self._id("tag"), **self._tag_fields(body)}
+        self.tags[tag["tag_id"]] = tag
+        return tag
+
+    def tag(self, tag_id: int) -> dict:
+        return lookup(self.tags, tag_id, "Tag")
+
+    def create_tag(self, body: dict) -> dict:
+        return self._add_tag(body)
+
+    def edit_tag(self, tag_id: int, body: dict) -> dict:
+        tag = self.tag(tag_id)
+        tag.update(self._tag_fields(body, exclude=tag))
+        return tag
+
+    def list_tags(self, sort_by: str | None, order: str, ids: str | None) -> list[dict]:
+        tags = list(self.tags.values())
+        if ids is not None:
+            wanted = {int(id_) for id_ in ids.split(",")}
+            tags = [tag for tag in tags if tag["tag_id"] in wanted]
+        if sort_by is not None:
+            tags.sort(key=lambda tag: tag["tag_id"] if sort_by == "id" else (tag["name"], tag["tag_id"]))
+        return tags[::-1] if order == "desc" else tags
+
+    def search_tags(self, q: str) -> list[dict]:
+        return [tag for tag in self.tags.values() if q.lower() in tag["name"]]
+
+    def tags_of(self, ref_type: str, ref_id: int) -> list[dict]:
+        return [self.tags[tag_id] for tag_id in self.tag_refs.get((ref_type, ref_id), []) if tag_id in self.tags]
+
+    # --- REST hooks ---------------------------------------------------------------------------
+
+    def subscribe(self, body: dict, now: float, allowed) -> dict:
+        if not allowed(body["target_url"]):
+            raise bad_request("target_url must be http(s) on an allowed host (loopback by default)")
+        hook = {"hook_id": self._id("hook"), "target_url": body["target_url"], "event": body["event"],
+                "created_at": isoformat(now)}
+        self.hooks[hook["hook_id"]] = hook
+        return hook
+
+    def unsubscribe(self, hook_id: int) -> None:
+        if self.hooks.pop(hook_id, None) is None:
+            raise not_found("Hook", hook_id)
+
+    # --- views (null fields are dropped by the jsonifier) -------------------------------------
+
+    @staticmethod
+    def msid(user: dict) -> str:
+        return f"{user['user_id']}.{user['sid']}"
+
+    def user_view(self, user: dict) -> dict:
+        return {key: value for key, value in user.items() if key not in ("created_at", "last_modified_at")} | {
+            "msid": self.msid(user), "created_at": isoformat(user["created_at"]),
+            "last_modified_at": isoformat(user["last_modified_at"])}
+
+    def user_summary(self, user: dict) -> dict:
+        return {"user_id": user["user_id"], "sid": user["sid"], "msid": self.msid(user), "username": user["username"],
+                "user_avatar": user["user_avatar"], "first_name": user["first_name"], "role_id": user["role_id"],
+                "user_status": user["user_status"], "created_at": isoformat(user["created_at"])}
+
+    def hook_user_view(self, user: dict) -> dict:
+        keys = ("sid", "email", "role_id", "user_id", "username", "last_name", "first_name", "user_avatar", "user_status")
+        return {key: user[key] for key in keys} | {"msid": self.msid(user), "created_at": isoformat(user["created_at"])}
+
+    def author_view(self, user_id: int) -> dict:
+        user = self.users[user_id]
+        return {"user_id": user_id, "user_avatar": user["user_avatar"], "username": user["username"],
+                "msid": self.msid(user)}
+
+    @staticmethod
+    def board_view(board: dict) -> dict:
+        view = {key: value for key, value in board.items() if key not in ("members", "created_at")}
+        view["last_posted_at"] = isoformat(board["last_posted_at"]) if board["last_posted_at"] else None
+        return view
+
+    def _written_view(self, entity: dict) -> dict:
+        """Shared by posts, comments and replies."""
+        return {
+            "content": entity["content"],
+            "clean_text": clean_text(entity["content"]),
+            "react_count": sum(entity["reactions"].values()),
+            "reactions": dict(entity["reactions"]) or None,
+            "last_edited_at": isoformat(entity["last_edited_at"]) if entity["last_edited_at"] else None,
+            "created_at": isoformat(entity["created_at"]),
+            "last_modified_at": isoformat(entity["last_modified_at"]),
+            "user": self.author_view(entity["author"]),
+        }
+
+    def post_view(self, post: dict) -> dict:
+        written = self._written_view(post)
+        return {"post_id": post["post_id"], "board_id": post["board_id"], "headline": post["headline"],
+                "post_short_text": short_text(written["clean_text"]), "post_status": post["post_status"],
+                "comment_count": post["comment_count"], "reply_count": post["reply_count"],
+                "view_count": post["view_count"]} | written
+
+    def comment_view(self, comment: dict) -> dict:
+        return {"post_id": comment["post_id"], "comment_id": comment["comment_id"],
+                "reply_count": comment["reply_count"], "comment_status": comment["comment_status"],
+                "state": comment["state"]} | self._written_view(comment)
+
+    def reply_view(self, reply: dict) -> dict:
+        return {"post_id": reply["post_id"], "comment_id": reply["comment_id"], "reply_id": reply["reply_id"],
+                "status": reply["status"], "state": reply["state"]} | self._written_view(reply)
+
+    @staticmethod
+    def tag_summary(tag: dict) -> dict:
+        return {key: tag[key] for key in ("tag_id", "name", "display_name", "back_color", "text_color")}
+
+    def snapshot(self) -> dict:
+        return {
+            "users": [self.user_view(user) for user in self.users.values()],
+            "roles": list(self.roles.values()),
+            "boards": [self.board_view(board) | {"members": sorted(self.msid(self.users[id_]) for id_ in board["members"])}
+                       for board in self.ordered_boards()],
+            "posts": [self.post_view(post) for post in self.posts.values()],
+            "comments": [self.comment_view(comment) for comment in self.comments.values()],
+            "replies": [self.reply_view(reply) for reply in self.replies.values()],
+            "tags": list(self.tags.values()),
+            "tag_mappings": [{"ref_type": ref_type, "ref_id": ref_id, "tag_ids": ids}
+                             for (ref_type, ref_id), ids in self.tag_refs.items() if ids],
+            "hooks": list(self.hooks.values()),
+            "webhook_deliveries": self.deliveries,
+        }
+
+    def credentials(self) -> tuple[dict, dict]:
+        username = "mockserver-client"
+        token = base64.b64encode(f"{username}:{self.api_key}".encode()).decode()
+        admin = {"headers": {"Authorization": f"Basic {token}"}, "username": username, "password": self.api_key}
+        return admin, {self.api_key: self.api_user["user_id"]}
