@@ -28,6 +28,10 @@ from mockserver.vendor import Vendor, discover, snake_case
 from mockserver.webhooks import WebhookDispatcher
 
 logger = logging.getLogger("mockserver")
+# Connexion warns on every request to an operation that accepts several content types.
+logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+
+ERROR_STATUS_HEADER = "X-Mockserver-Error-Status"
 
 # Connexion's defaults, with its SecurityMiddleware replaced by the tenant-aware Gateway and
 # response validation left to the contract tests (it would re-validate every answer).
@@ -80,6 +84,8 @@ class MockServer:
         self.store = TenantStore(self.vendors, seed, self.clock)
         self.journal = Journal(journal_limit)
         self.max_body_bytes = max_body_bytes
+        # Bodies are read before routing; operations may allow more (`x-max-body-bytes`).
+        self.read_limit = max([max_body_bytes] + [vendor.max_body_bytes for vendor in self.vendors])
         self.webhooks = WebhookDispatcher(webhook_allow, webhook_timeout)
         self.requests_served = 0  # numbers each vendor request, for deterministic ids
         self.api = self._build_api()
@@ -122,15 +128,18 @@ class MockServer:
             except Exception as render_exc:  # a broken renderer must still leave a JSON answer
                 logger.error("error renderer of %s failed", vendor.name, exc_info=render_exc)
                 status, body = 500, {"error": {"code": "internal_error", "message": "Internal server error"}}
+        headers = dict(error.headers)
+        if status != error.status:  # the vendor's dialect hides the failure's status (Corteza: 200)
+            headers[ERROR_STATUS_HEADER] = str(error.status)
         return ConnexionResponse(status_code=status, body=orjson.dumps(body),
-                                 mimetype="application/json", headers=error.headers)
+                                 mimetype="application/json", headers=headers)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.api(scope, receive, send)
         if scope["path"].startswith("/__admin"):
             return await self.admin(scope, receive, send)
-        body, too_large = await _read_body(receive, self.max_body_bytes)
+        body, too_large = await _read_body(receive, self.read_limit)
         self.requests_served += 1
         ex = Exchange(self, self.requests_served, body, too_large, self.vendor_for(scope["path"]))
         scope["mockserver"] = ex

@@ -6,10 +6,15 @@ users checking any server against our spec.
 
 import base64
 import binascii
+import copy
+import json
 
+import jsonschema
 from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import PositiveDataAcceptanceConfig
+from schemathesis.specs.openapi.checks import negative_data_rejection, unsupported_method
 
+from mockserver.app import ERROR_STATUS_HEADER
 from mockserver.vendor import Vendor
 
 
@@ -49,7 +54,15 @@ def config(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 25, s
         for op_id, operation in vendor.operations.items()
         if (statuses := operation.extensions.get("x-semantic-errors"))
     ]
+    checks = {}
+    if "x-error-status" in vendor.spec:
+        # This vendor answers errors with another status (Corteza: always 200), so the checks that
+        # judge refusals by status cannot see them; `checks_for` runs them on the status the error
+        # stands for, and the tests call every secured operation without credentials instead of
+        # `ignored_auth` (which makes requests of its own).
+        checks = {name: {"enabled": False} for name in ("negative_data_rejection", "unsupported_method", "ignored_auth")}
     data = {
+        "checks": checks,
         "seed": seed,
         "generation": {"max-examples": max_examples, "deterministic": True, "allow-extra-parameters": False},
         "auth": {"openapi": auth_entries(vendor, headers)},
@@ -58,3 +71,40 @@ def config(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 25, s
     if base_url:
         data["base-url"] = base_url
     return SchemathesisConfig.from_dict(data)
+
+
+def checks_for(vendor: Vendor) -> list:
+    """For vendors whose errors carry no error status (spec root `x-error-status`, `x-error-schema`):
+    Schemathesis' negative-data and undeclared-method checks, run on the status the error stands
+    for: our `X-Mockserver-Error-Status` header, or 400 for any body in the vendor's error schema
+    (a real server sends no such header). An operation's `x-fuzz-skip` names checks that do not
+    apply to it, each with its reason in the spec."""
+    if "x-error-status" not in vendor.spec:
+        return []
+    name = vendor.spec["x-error-schema"].rsplit("/", 1)[1]
+    validator = jsonschema.Draft4Validator(vendor.spec["components"]["schemas"][name])
+
+    def as_status(response):
+        status = response.headers.get(ERROR_STATUS_HEADER.lower())
+        if status:
+            status = int(status[0])
+        else:
+            try:
+                status = 400 if validator.is_valid(json.loads(response.content)) else None
+            except ValueError:
+                status = None
+        if status is None:
+            return response
+        seen = copy.copy(response)
+        seen.status_code = status
+        return seen
+
+    def negative_data_rejected(ctx, response, case):
+        return negative_data_rejection(ctx, as_status(response), case)
+
+    def undeclared_method_refused(ctx, response, case):
+        if "unsupported_method" in case.operation.definition.raw.get("x-fuzz-skip", ()):
+            return None
+        return unsupported_method(ctx, as_status(response), case)
+
+    return [negative_data_rejected, undeclared_method_refused]

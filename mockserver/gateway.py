@@ -42,6 +42,15 @@ class Exchange:
     def now(self) -> float:
         return self.tenant.clock.now() if self.tenant else self.server.clock.now()
 
+    def adopt(self, handle: str) -> bool:
+        """For public operations: take the tenant and principal a state registered for `handle`
+        (an incoming-webhook token, an attachment id). False when no tenant knows it."""
+        found = self.server.store.lookup(self.vendor.name, handle)
+        if found is None:
+            return False
+        self.tenant, self.principal = found
+        return True
+
 
 def exchange() -> Exchange:
     return _current.get()
@@ -82,7 +91,7 @@ def authenticate(ex: Exchange, request: Request) -> None:
         if pattern and not re.fullmatch(pattern, credential):
             continue
         found = ex.server.store.lookup(ex.vendor.name, credential)
-        if found:
+        if found and _still_accepted(found[0], ex.vendor, credential):
             ex.tenant, ex.principal = found
             ex.credential = credential
             return
@@ -90,6 +99,26 @@ def authenticate(ex: Exchange, request: Request) -> None:
         raise ApiError(401, "Authentication credentials were not provided.", "not_authenticated")
     status = presented.get("x-invalid-credential-status", 401)
     raise ApiError(status, "Invalid authentication credentials.", "authentication_failed")
+
+
+def _still_accepted(tenant: Tenant, vendor: Vendor, credential: str) -> bool:
+    """A state may refuse a known credential, e.g. a token expired on the tenant's clock."""
+    state = tenant.states[vendor.name]
+    check = getattr(state, "accepts_credential", None)
+    return check is None or check(credential, tenant.clock.now())
+
+
+FORM = b"application/x-www-form-urlencoded"
+
+
+def _parse_as_form_unless_json(scope) -> None:
+    """Spec root `x-form-fallback`: like the real server, read any body that is not JSON or
+    multipart as a form."""
+    headers = scope["headers"]
+    content_type = next((value for key, value in headers if key == b"content-type"), b"")
+    kind = content_type.split(b";")[0].strip().lower()
+    if kind not in (b"application/json", b"multipart/form-data", FORM):
+        scope["headers"] = [(k, v) for k, v in headers if k != b"content-type"] + [(b"content-type", FORM)]
 
 
 def check_accept(request: Request) -> None:
@@ -136,8 +165,11 @@ class Gateway:
         ex.operation = ex.vendor.operations.get(operation_id)
         if ex.operation is None:  # no such route: routing answers 404/405 downstream
             return await self.next_app(scope, receive, send)
-        if ex.too_large:
-            raise ApiError(413, f"Request body exceeds {ex.server.max_body_bytes} bytes.")
+        limit = ex.operation.extensions.get("x-max-body-bytes", ex.server.max_body_bytes)
+        if ex.too_large or len(ex.body) > limit:
+            raise ApiError(413, f"Request body exceeds {limit} bytes.")
+        if ex.vendor.form_fallback and ex.body:
+            _parse_as_form_unless_json(scope)
         request = Request(scope)
         if ex.vendor.negotiates_accept:  # before authentication, as Django REST framework does
             check_accept(request)

@@ -92,10 +92,12 @@ class TenantStore:
             raise KeyError(tenant_id)
         tenant = Tenant(tenant_id, number, self.vendors, self.seed, self.clock, rate_limits)
         self.tenants[tenant_id] = tenant
-        self._index(tenant)
+        self.index(tenant)
         return tenant
 
-    def _index(self, tenant: Tenant) -> None:
+    def index(self, tenant: Tenant) -> None:
+        """Map each credential (and public handle) the tenant's states name to the tenant;
+        call again after a state creates new ones."""
         for name, state in tenant.states.items():
             for credential, principal in state.credentials()[1].items():
                 self._principals[(name, credential)] = (tenant, principal)
@@ -107,4 +109,4 @@ class TenantStore:
         self._principals.clear()
         for tenant in self.tenants.values():
             tenant.reset()
-            self._index(tenant)
+            self.index(tenant)

@@ -49,7 +49,9 @@ class Vendor:
     """A vendor: its spec (specs/<name>.yaml), handlers, tenant state model and error dialect.
 
     `state` is a class with `seed(ctx)` returning a fresh workspace, `snapshot()` giving the
-    admin view, and `credentials()` giving `(admin_entry, {credential: principal})`.
+    admin view, and `credentials()` giving `(admin_entry, {credential: principal})`; the second
+    map may also hold handles that public operations resolve with `Exchange.adopt`. It may define
+    `accepts_credential(credential, now)` to refuse a known credential (an expired token).
     `render_error(error, exchange)` returns `(status, body)` in the vendor's own format
     (`exchange` is the request, or None outside a vendor route).
     """
@@ -64,6 +66,8 @@ class Vendor:
     fixtures: dict = field(init=False, repr=False)
     negotiates_accept: bool = field(init=False)  # spec root `x-accept-negotiation`: 406 unless JSON is acceptable
     omit_nulls: bool = field(init=False)  # spec root `x-omit-nulls`: null fields never appear in answers
+    form_fallback: bool = field(init=False)  # spec root `x-form-fallback`: non-JSON bodies read as forms
+    max_body_bytes: int = field(init=False)  # the largest `x-max-body-bytes` of any operation (0: none)
     _path_methods: list[tuple[re.Pattern, list[str]]] = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -74,6 +78,9 @@ class Vendor:
         self.operations = dict(_operations(self.spec))
         self.negotiates_accept = bool(self.spec.get("x-accept-negotiation", False))
         self.omit_nulls = bool(self.spec.get("x-omit-nulls", False))
+        self.form_fallback = bool(self.spec.get("x-form-fallback", False))
+        self.max_body_bytes = max((op.extensions.get("x-max-body-bytes", 0) for op in self.operations.values()),
+                                  default=0)
         self._path_methods = [
             (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(self.base_path + path)) + "$"),
              [method.upper() for method in METHODS if method in item])

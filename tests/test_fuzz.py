@@ -19,9 +19,11 @@ def fuzz_vendor(vendor):
     config = fuzz.config(vendor, CREDENTIALS[vendor.name]["headers"], max_examples=EXAMPLES)
     schema = schemathesis.openapi.from_asgi(f"{vendor.base_path}/openapi.json", APP, config=config)
 
+    extra_checks = fuzz.checks_for(vendor)
+
     @schema.parametrize()
     def test(case):
-        case.call_and_validate()
+        case.call_and_validate(additional_checks=extra_checks)
 
     return test
 

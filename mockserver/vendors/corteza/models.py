@@ -1,0 +1,649 @@
+"""A Corteza messaging workspace: users with JWTs, roles and permission rules, channels with
+members, messages (threads, pins, bookmarks, reactions, read markers), attachments, statuses
+and webhooks. IDs are uint64 decimal strings, as the real server sends them."""
+
+import hashlib
+import hmac
+import re
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
+import jwt
+
+from mockserver.clock import isoformat
+from mockserver.vendors.corteza.exceptions import corteza_error
+
+MENTION = re.compile(r"<@(\d{1,20})(?:\s[^>]*)?>")
+DURATION = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m)?$")
+CLOCK_TIME = re.compile(r"^(\d{1,2})(?::(\d\d))?\s*(am|pm)?$", re.IGNORECASE)
+SEARCH_LIMIT, SEARCH_MAX = 50, 100
+
+
+def _ts(value: float | None) -> str | None:
+    return isoformat(value) if value is not None else None
+
+
+def parse_expires(text: str, now: float) -> tuple[float | None, bool]:
+    """The status `expires` grammar (inferred): when-active, afternoon, tomorrow, 1h/30m/1h30m,
+    1 PM / 13:00, or a date (YYYY-MM-DD). Returns (timestamp or None, expires when active)."""
+    text = text.strip().lower()
+    today = datetime.fromtimestamp(now, timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    if text in ("", "never"):
+        return None, False
+    if text == "when-active":
+        return None, True
+    if text == "tomorrow":
+        return (today + timedelta(days=1)).timestamp(), False
+    if text == "afternoon":
+        moment = today + timedelta(hours=13)
+        return (moment if moment.timestamp() > now else moment + timedelta(days=1)).timestamp(), False
+    if (duration := DURATION.match(text)) and any(duration.groups()):
+        hours, minutes = (int(group or 0) for group in duration.groups())
+        return now + hours * 3600 + minutes * 60, False
+    if clock := CLOCK_TIME.match(text):
+        hour, minute, half = int(clock.group(1)), int(clock.group(2) or 0), clock.group(3)
+        if half:
+            hour = hour % 12 + (12 if half == "pm" else 0)
+        if hour < 24 and minute < 60:
+            moment = today + timedelta(hours=hour, minutes=minute)
+            return (moment if moment.timestamp() > now else moment + timedelta(days=1)).timestamp(), False
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp(), False
+    except ValueError:
+        raise corteza_error(f"invalid expires value: {text}") from None
+
+
+class Workspace:
+    @classmethod
+    def seed(cls, ctx) -> "Workspace":
+        fixtures, rng, fake = ctx.vendor.fixtures, ctx.rng, ctx.fake
+        space = cls(fixtures, ctx.secret("jwt-secret"), rng, ctx.now)
+        moment = ctx.now - 30 * 86400
+
+        def later() -> float:
+            nonlocal moment
+            moment += rng.uniform(60, 4 * 3600)
+            return moment
+
+        for index in range(fixtures["users"]):
+            name = fake.name()
+            user_id = space.new_id()
+            roles = [space.everyone_role] + ([space.admin_role] if index == 0 else [])
+            space.users[user_id] = {"userID": user_id, "name": name, "handle": name.lower().replace(" ", "."),
+                                    "email": f"{name.lower().replace(' ', '.')}@example.com", "roles": roles}
+        user_ids = list(space.users)
+        for spec in fixtures["channels"]:
+            count = len(user_ids) if spec["members"] == "all" else spec["members"]
+            members = user_ids[:count]
+            channel = space._add_channel(user_ids[0], spec["name"], spec["topic"], spec["type"], members, later())
+            for _ in range(fixtures["messages_per_channel"]):
+                space._add_message(channel, rng.choice(members), fake.sentence(nb_words=rng.randint(4, 12)), later())
+            root = space.messages[channel["lastMessageID"]]
+            space._add_message(channel, members[-1], fake.sentence(), later(), reply_to=root)
+            root["reactions"].setdefault("👍", []).append(members[0])
+        general = next(iter(space.channels.values()))
+        space.messages[next(m for m in space.messages if space.messages[m]["channelID"] == general["id"])]["pinned"] = True
+        space.tokens = {user_id: space._mint(user_id, ctx.now + fixtures["token_days"] * 86400) for user_id in user_ids}
+        return space
+
+    def __init__(self, fixtures: dict, secret: str, rng, now: float):
+        self.fixtures = fixtures
+        self.secret = secret
+        self.rng = rng
+        self.last_id = rng.randint(10**17, 2 * 10**17)
+        self.everyone_role, self.admin_role = self.new_id(), self.new_id()
+        self.roles = {self.everyone_role: "everyone", self.admin_role: "admins"}
+        self.rules = {
+            self.admin_role: {(r["resource"], r["operation"]): "allow" for r in fixtures["admin_rules"]},
+            self.everyone_role: {(r["resource"], r["operation"]): "allow" for r in fixtures["everyone_rules"]},
+        }
+        self.users: dict[str, dict] = {}
+        self.tokens: dict[str, str] = {}
+        self.channels: dict[str, dict] = {}
+        self.messages: dict[str, dict] = {}
+        self.attachments: dict[str, dict] = {}
+        self.read_markers: dict[tuple[str, str], str] = {}  # (user, channel or thread) -> last read message
+        self.statuses: dict[str, dict] = {}
+        self.webhooks: dict[str, dict] = {}
+        self.deliveries: list[dict] = []
+        self.activity: list[dict] = []
+
+    def new_id(self) -> str:
+        self.last_id += self.rng.randint(1, 10**6)
+        return str(self.last_id)
+
+    # --- tokens -------------------------------------------------------------------------------
+
+    def _mint(self, user_id: str, expires: float) -> str:
+        claims = {"userID": user_id, "memberOf": " ".join(self.users[user_id]["roles"]), "exp": int(expires),
+                  "iat": int(expires - self.fixtures["token_days"] * 86400)}
+        return jwt.encode(claims, self.secret, algorithm="HS256")
+
+    def accepts_credential(self, credential: str, now: float) -> bool:
+        """Only our own unexpired HS256 tokens (expiry on the tenant's clock)."""
+        try:
+            claims = jwt.decode(credential, self.secret, algorithms=["HS256"], options={"verify_exp": False})
+        except jwt.InvalidTokenError:
+            return False
+        return claims.get("exp", 0) > now and claims.get("userID") in self.users
+
+    # --- permissions --------------------------------------------------------------------------
+
+    def can(self, user_id: str, channel_id: str, operation: str) -> bool:
+        """Rules of the user's roles: the channel's own resource first, then the wildcard; deny wins."""
+        roles = self.users[user_id]["roles"]
+        for resource in (f"messaging:channel:{channel_id}", "messaging:channel:*"):
+            verdicts = {self.rules.get(role, {}).get((resource, operation)) for role in roles} - {None}
+            if verdicts:
+                return "deny" not in verdicts
+        return False
+
+    def effective(self, user_id: str, resource: str | None) -> list[dict]:
+        return [rule for role in self.users[user_id]["roles"] for rule in self.role_rules(role)
+                if resource is None or rule["resource"] == resource]
+
+    def role_rules(self, role_id: str) -> list[dict]:
+        if role_id not in self.roles:
+            raise corteza_error("role not found")
+        return [{"roleID": role_id, "resource": resource, "operation": operation, "access": access}
+                for (resource, operation), access in self.rules.get(role_id, {}).items()]
+
+    def update_rules(self, role_id: str, rules: list[dict]) -> None:
+        if role_id not in self.roles:
+            raise corteza_error("role not found")
+        own = self.rules.setdefault(role_id, {})
+        for rule in rules:
+            key = (rule["resource"], rule["operation"])
+            if rule["access"] == "inherit":
+                own.pop(key, None)
+            else:
+                own[key] = rule["access"]
+
+    def clear_rules(self, role_id: str) -> None:
+        if role_id not in self.roles:
+            raise corteza_error("role not found")
+        self.rules[role_id] = {}
+
+    # --- channels -----------------------------------------------------------------------------
+
+    def _add_channel(self, creator: str, name: str, topic: str, kind: str, members: list[str], now: float) -> dict:
+        channel = {"id": self.new_id(), "name": name, "topic": topic, "type": kind, "membershipPolicy": "",
+                   "createdAt": now, "updatedAt": None, "archivedAt": None, "deletedAt": None, "lastMessageID": "0",
+                   "members": {}}
+        for user_id in dict.fromkeys([creator, *members]):
+            channel["members"][user_id] = {"userID": user_id, "type": "owner" if user_id == creator else "member",
+                                           "createdAt": now, "updatedAt": None, "flag": ""}
+        self.channels[channel["id"]] = channel
+        return channel
+
+    def channel(self, channel_id: str, user_id: str) -> dict:
+        """A channel the user may see (public ones, or ones they belong to)."""
+        channel = self.channels.get(channel_id)
+        if channel is None or (channel["type"] != "public" and user_id not in channel["members"]):
+            raise corteza_error("channel does not exist")
+        return channel
+
+    def _user(self, user_id: str) -> dict:
+        if user_id not in self.users:
+            raise corteza_error("user does not exist")
+        return self.users[user_id]
+
+    def _manages(self, channel: dict, user_id: str, operation: str) -> bool:
+        member = channel["members"].get(user_id)
+        return (member is not None and member["type"] == "owner") or self.can(user_id, channel["id"], operation)
+
+    def _require(self, allowed: bool, what: str) -> None:
+        if not allowed:
+            raise corteza_error(f"not allowed to {what}")
+
+    def list_channels(self, user_id: str, query: str | None) -> list[dict]:
+        visible = [c for c in self.channels.values()
+                   if (c["type"] == "public" or user_id in c["members"]) and
+                   (c["deletedAt"] is None or self._manages(c, user_id, "delete"))]
+        if query:
+            visible = [c for c in visible if query.lower() in c["name"].lower() or query.lower() in c["topic"].lower()]
+        return visible
+
+    def create_channel(self, user_id: str, body: dict, now: float) -> dict:
+        members = [self._user(member)["userID"] for member in body.get("members") or []]
+        kind = body.get("type") or "public"
+        if kind == "group" and len(set(members) - {user_id}) < 1:
+            raise corteza_error("group channels need at least one other member")
+        return self._add_channel(user_id, body.get("name") or "", body.get("topic") or "", kind, members, now)
+
+    def update_channel(self, user_id: str, channel_id: str, body: dict, now: float) -> dict:
+        channel = self.channel(channel_id, user_id)
+        self._require(self._manages(channel, user_id, "update"), "update this channel")
+        for field in ("name", "topic", "type"):
+            if body.get(field) is not None:
+                channel[field] = body[field]
+        channel["updatedAt"] = now
+        return channel
+
+    def set_state(self, user_id: str, channel_id: str, state: str, now: float) -> dict:
+        channel = self.channel(channel_id, user_id)
+        operation = "delete" if state in ("delete", "undelete") else "archive"
+        self._require(self._manages(channel, user_id, operation), f"{state} this channel")
+        field = "deletedAt" if operation == "delete" else "archivedAt"
+        channel[field] = now if state in ("delete", "archive") else None
+        channel["updatedAt"] = now
+        return channel
+
+    def set_flag(self, user_id: str, channel_id: str, flag: str) -> dict:
+        channel = self.channel(channel_id, user_id)
+        member = channel["members"].get(user_id)
+        if member is None:
+            raise corteza_error("not a member of this channel")
+        member["flag"] = flag
+        return channel
+
+    def join(self, user_id: str, channel_id: str, member_id: str, now: float) -> dict:
+        channel = self.channel(channel_id, user_id)
+        self._user(member_id)
+        if member_id == user_id:
+            self._require(channel["type"] == "public" or user_id in channel["members"], "join this channel")
+        else:
+            self._require(self._manages(channel, user_id, "members.manage"), "change members of this channel")
+        return self._add_member(channel, member_id, now)
+
+    def part(self, user_id: str, channel_id: str, member_id: str, now: float) -> None:
+        channel = self.channel(channel_id, user_id)
+        if member_id != user_id:
+            self._require(self._manages(channel, user_id, "members.manage"), "change members of this channel")
+        if member_id not in channel["members"]:
+            raise corteza_error("not a member of this channel")
+        self._require(channel["type"] != "group" or member_id != user_id, "leave a group")
+        del channel["members"][member_id]
+        self._add_message(channel, member_id, f"<@{member_id}> left", now, kind="channelEvent")
+
+    def invite(self, user_id: str, channel_id: str, invited: list[str], now: float) -> list[dict]:
+        channel = self.channel(channel_id, user_id)
+        self._require(self._manages(channel, user_id, "members.manage") or
+                      (channel["type"] == "public" and user_id in channel["members"]), "invite to this channel")
+        for member_id in invited:
+            self._user(member_id)
+        return [self._add_member(channel, member_id, now) for member_id in dict.fromkeys(invited)]
+
+    def _add_member(self, channel: dict, member_id: str, now: float) -> dict:
+        """The member (added, with a channelEvent message, if they were not one yet)."""
+        if member_id not in channel["members"]:
+            channel["members"][member_id] = {"userID": member_id, "type": "member", "createdAt": now,
+                                             "updatedAt": None, "flag": ""}
+            self._add_message(channel, member_id, f"<@{member_id}> joined", now, kind="channelEvent")
+        return channel["members"][member_id]
+
+    # --- messages -----------------------------------------------------------------------------
+
+    def _add_message(self, channel: dict, user_id: str, text: str, now: float, kind: str = "",
+                     reply_to: dict | None = None, attachment: str | None = None) -> dict:
+        message = {"id": self.new_id(), "type": kind, "message": text, "channelID": channel["id"], "userID": user_id,
+                   "replyTo": reply_to["id"] if reply_to else None, "replies": 0, "repliesFrom": [],
+                   "att": attachment, "mentions": [m for m in dict.fromkeys(MENTION.findall(text)) if m in self.users],
+                   "reactions": {}, "pinned": False, "bookmarks": set(),
+                   "createdAt": now, "updatedAt": None, "deletedAt": None}
+        self.messages[message["id"]] = message
+        if reply_to:
+            reply_to["replies"] += 1
+            if user_id not in reply_to["repliesFrom"]:
+                reply_to["repliesFrom"].append(user_id)
+        else:
+            channel["lastMessageID"] = message["id"]
+        return message
+
+    def message(self, user_id: str, channel_id: str, message_id: str) -> tuple[dict, dict]:
+        channel = self.channel(channel_id, user_id)
+        message = self.messages.get(message_id)
+        if message is None or message["channelID"] != channel_id or message["deletedAt"] is not None:
+            raise corteza_error("message does not exist")
+        return channel, message
+
+    def _may_send(self, channel: dict, user_id: str) -> None:
+        self._require(user_id in channel["members"] and channel["archivedAt"] is None and
+                      channel["deletedAt"] is None and self.can(user_id, channel["id"], "message.send"),
+                      "send messages to this channel")
+
+    def post(self, user_id: str, channel_id: str, text: str, now: float, kind: str = "",
+             reply_to: str | None = None) -> dict:
+        channel = self.channel(channel_id, user_id)
+        self._may_send(channel, user_id)
+        if not text.strip():
+            raise corteza_error("message is empty")
+        parent = None
+        if reply_to is not None:
+            _, parent = self.message(user_id, channel_id, reply_to)
+            if parent["replyTo"] is not None:
+                raise corteza_error("unable to reply on replies")
+        return self._add_message(channel, user_id, text, now, kind=kind, reply_to=parent)
+
+    def edit(self, user_id: str, channel_id: str, message_id: str, text: str, now: float) -> dict:
+        channel, message = self.message(user_id, channel_id, message_id)
+        self._require(message["userID"] == user_id or self.can(user_id, channel_id, "message.update.all"),
+                      "edit this message")
+        if not text.strip():
+            raise corteza_error("message is empty")
+        message.update(message=text, updatedAt=now,
+                       mentions=[m for m in dict.fromkeys(MENTION.findall(text)) if m in self.users])
+        return message
+
+    def delete(self, user_id: str, channel_id: str, message_id: str, now: float) -> None:
+        channel, message = self.message(user_id, channel_id, message_id)
+        self._require(message["userID"] == user_id or self.can(user_id, channel_id, "message.delete.all"),
+                      "delete this message")
+        message["deletedAt"] = now
+        if message["replyTo"] and message["replyTo"] in self.messages:
+            parent = self.messages[message["replyTo"]]
+            parent["replies"] = max(0, parent["replies"] - 1)
+
+    def set_pin(self, user_id: str, channel_id: str, message_id: str, pinned: bool) -> None:
+        channel, message = self.message(user_id, channel_id, message_id)
+        self._require(user_id in channel["members"], "pin messages in this channel")
+        message["pinned"] = pinned
+
+    def set_bookmark(self, user_id: str, channel_id: str, message_id: str, bookmarked: bool) -> None:
+        _, message = self.message(user_id, channel_id, message_id)
+        (message["bookmarks"].add if bookmarked else message["bookmarks"].discard)(user_id)
+
+    def react(self, user_id: str, channel_id: str, message_id: str, reaction: str, add: bool) -> None:
+        channel, message = self.message(user_id, channel_id, message_id)
+        self._require(user_id in channel["members"] and self.can(user_id, channel_id, "message.react"),
+                      "react to messages in this channel")
+        users = message["reactions"].setdefault(reaction, [])
+        if add and user_id not in users:
+            users.append(user_id)
+        elif not add and user_id in users:
+            users.remove(user_id)
+        if not users:
+            del message["reactions"][reaction]
+
+    def _unread(self, user_id: str, key: str, messages: list[dict]) -> dict:
+        marker = self.read_markers.get((user_id, key), "0")
+        unread = [m for m in messages if int(m["id"]) > int(marker) and m["userID"] != user_id]
+        return {"lastMessageID": marker, "count": len(unread)}
+
+    def _thread(self, root_id: str) -> list[dict]:
+        return [m for m in self.messages.values() if m["replyTo"] == root_id and m["deletedAt"] is None]
+
+    def _channel_messages(self, channel_id: str) -> list[dict]:
+        return [m for m in self.messages.values()
+                if m["channelID"] == channel_id and m["replyTo"] is None and m["deletedAt"] is None]
+
+    def mark_as_read(self, user_id: str, channel_id: str, thread_id: str | None, last_read: str | None) -> dict:
+        channel = self.channel(channel_id, user_id)
+        if thread_id is not None:
+            self.message(user_id, channel_id, thread_id)
+            messages, key = self._thread(thread_id), thread_id
+        else:
+            messages, key = self._channel_messages(channel["id"]), channel["id"]
+        if last_read is None:
+            last_read = max((m["id"] for m in messages), key=int, default="0")
+        self.read_markers[(user_id, key)] = last_read
+        unread = self._unread(user_id, key, messages)
+        threads = [m for m in self._channel_messages(channel["id"]) if m["replies"]]
+        unread["threadCount"] = sum(1 for m in threads if self._unread(user_id, m["id"], self._thread(m["id"]))["count"])
+        unread["threadTotal"] = len(threads)
+        return unread
+
+    def execute(self, user_id: str, channel_id: str, command: str, text: str, now: float) -> dict:
+        if command == "echo":
+            return self.post(user_id, channel_id, text, now)
+        if command == "shrug":
+            return self.post(user_id, channel_id, f"{text} ¯\\_(ツ)_/¯".strip(), now)
+        if command == "me":
+            return self.post(user_id, channel_id, text, now, kind="illeism")
+        raise corteza_error(f"unknown command: {command}")
+
+    # --- attachments --------------------------------------------------------------------------
+
+    def attach(self, user_id: str, channel_id: str, name: str, mime: str, data: bytes, reply_to: str | None,
+               now: float) -> dict:
+        channel = self.channel(channel_id, user_id)
+        self._may_send(channel, user_id)
+        name = name.replace("/", "_").replace("\\", "_").strip() or "upload"
+        preview = self.fixtures["upload_preview_types"].get(mime)
+        attachment = {"id": self.new_id(), "userID": user_id, "name": name, "mime": mime, "size": len(data),
+                      "data": data, "preview": preview, "createdAt": now}
+        self.attachments[attachment["id"]] = attachment
+        parent = self.message(user_id, channel_id, reply_to)[1] if reply_to is not None else None
+        return self._add_message(channel, user_id, name, now, kind="inlineImage" if preview else "attachment",
+                                 reply_to=parent, attachment=attachment["id"])
+
+    def sign(self, attachment_id: str, user_id: str) -> str:
+        return hmac.new(self.secret.encode(), f"{attachment_id}:{user_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+    def attachment(self, attachment_id: str, sign: str, user_id: str) -> dict:
+        attachment = self.attachments.get(attachment_id)
+        if attachment is None or not hmac.compare_digest(sign, self.sign(attachment_id, user_id)):
+            raise corteza_error("missing or invalid signature")
+        return attachment
+
+    def attachment_view(self, attachment_id: str, viewer: str) -> dict:
+        attachment = self.attachments[attachment_id]
+        query = f"?sign={self.sign(attachment_id, viewer)}&userID={viewer}"
+        meta = {"original": {"size": attachment["size"], "mimetype": attachment["mime"]}}
+        view = {"attachmentID": attachment_id, "userID": attachment["userID"],
+                "url": f"/attachment/{attachment_id}/original/{quote(attachment['name'])}{query}", "meta": meta, "name": attachment["name"], "createdAt": _ts(attachment["createdAt"])}
+        if attachment["preview"]:
+            view["previewUrl"] = f"/attachment/{attachment_id}/preview.{attachment['preview']}{query}"
+            meta["preview"] = {"size": attachment["size"], "mimetype": attachment["mime"]}
+        return view
+
+    # --- search -------------------------------------------------------------------------------
+
+    def search(self, user_id: str, f: dict) -> list[dict]:
+        readable = {c["id"] for c in self.channels.values()
+                    if (c["type"] == "public" or user_id in c["members"]) and c["deletedAt"] is None}
+        channels = set(f.get("channelID") or readable) & readable
+        threads, users = set(f.get("threadID") or ()), set(f.get("userID") or ())
+        types = {"" if kind == "text" else kind for kind in f.get("type") or ()}
+        found = []
+        for m in self.messages.values():
+            if m["deletedAt"] is not None or m["channelID"] not in channels:
+                continue
+            if threads and not (m["replyTo"] in threads or m["id"] in threads):
+                continue
+            if not threads and m["replyTo"] is not None:
+                continue
+            if (users and m["userID"] not in users) or (types and m["type"] not in types):
+                continue
+            if (f.get("pinnedOnly") and not m["pinned"]) or (f.get("bookmarkedOnly") and user_id not in m["bookmarks"]):
+                continue
+            number = int(m["id"])
+            if ("afterMessageID" in f and number <= int(f["afterMessageID"])) or \
+                    ("beforeMessageID" in f and number >= int(f["beforeMessageID"])) or \
+                    ("fromMessageID" in f and number < int(f["fromMessageID"])) or \
+                    ("toMessageID" in f and number > int(f["toMessageID"])):
+                continue
+            if f.get("query") and f["query"].lower() not in m["message"].lower():
+                continue
+            found.append(m)
+        forward = "afterMessageID" in f or "fromMessageID" in f  # paging forward: oldest first
+        found.sort(key=lambda m: int(m["id"]), reverse=not forward)
+        return found[:min(f.get("limit") or SEARCH_LIMIT, SEARCH_MAX)]
+
+    def search_threads(self, user_id: str, f: dict) -> list[dict]:
+        roots = [m for m in self.search(user_id, {**f, "limit": SEARCH_MAX}) if m["replies"]]
+        return roots[:min(f.get("limit") or SEARCH_LIMIT, SEARCH_MAX)]
+
+    # --- statuses and activity ----------------------------------------------------------------
+
+    def set_status(self, user_id: str, body: dict, now: float) -> dict:
+        expires, when_active = parse_expires(body.get("expires") or "", now)
+        self.statuses[user_id] = {"userID": user_id, "icon": body.get("icon") or "", "message": body.get("message") or "",
+                                  "expires": expires, "expiresWhenActive": when_active, "createdAt": now}
+        return self.statuses[user_id]
+
+    def current_statuses(self, now: float) -> list[dict]:
+        return [s for s in self.statuses.values() if s["expires"] is None or s["expires"] > now]
+
+    def record_activity(self, user_id: str, body: dict, now: float) -> None:
+        if body.get("messageID") and not body.get("channelID"):
+            raise corteza_error("messageID requires channelID")
+        if body.get("channelID"):
+            channel = self.channel(body["channelID"], user_id)
+            if body.get("messageID"):
+                self.message(user_id, channel["id"], body["messageID"])
+        self.activity = (self.activity + [{"userID": user_id, "kind": body["kind"], "channelID": body.get("channelID"),
+                                           "messageID": body.get("messageID"), "at": _ts(now)}])[-100:]
+
+    # --- webhooks -----------------------------------------------------------------------------
+
+    def save_webhook(self, user_id: str, body: dict, now: float, allowed, webhook_id: str | None = None) -> dict:
+        channel = self.channel(body["channelID"], user_id)
+        self._require(user_id in channel["members"] or self.can(user_id, channel["id"], "update"),
+                      "manage webhooks of this channel")
+        self._user(body["userID"])
+        if body["kind"] == "outgoing":
+            if not body.get("trigger") or not body.get("url"):
+                raise corteza_error("outgoing webhooks need a trigger and a url")
+            if not allowed(body["url"]):
+                raise corteza_error("webhook url must be http(s) on an allowed host (loopback by default)")
+        fields = {"kind": body["kind"], "userId": body["userID"], "channelId": channel["id"],
+                  "trigger": body.get("trigger") or "", "url": body.get("url") or "",
+                  "username": body.get("username"), "avatarURL": body.get("avatarURL")}
+        if webhook_id is None:
+            webhook = {"id": self.new_id(), "owner": user_id, "createdAt": now, "updatedAt": None,
+                       "token": f"{self.rng.getrandbits(128):032x}", **fields}
+            self.webhooks[webhook["id"]] = webhook
+        else:
+            webhook = self.webhook(user_id, webhook_id)
+            webhook.update(fields, updatedAt=now)
+        return webhook
+
+    def webhook(self, user_id: str, webhook_id: str) -> dict:
+        webhook = self.webhooks.get(webhook_id)
+        if webhook is None or (webhook["owner"] != user_id and not self.can(user_id, webhook["channelId"], "update")):
+            raise corteza_error("webhook does not exist")
+        return webhook
+
+    def list_webhooks(self, user_id: str, channel_id: str | None, owner: str | None) -> list[dict]:
+        return [w for w in self.webhooks.values()
+                if (w["owner"] == user_id or self.can(user_id, w["channelId"], "update")) and
+                (channel_id is None or w["channelId"] == channel_id) and (owner is None or w["owner"] == owner)]
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self.webhooks.pop(webhook_id, None)
+
+    def incoming(self, webhook_id: str, content: str, now: float) -> dict:
+        webhook = self.webhooks[webhook_id]
+        if webhook["kind"] != "incoming":
+            raise corteza_error("not an incoming webhook")
+        if not (content or "").strip():
+            raise corteza_error("content is required")
+        channel = self.channels[webhook["channelId"]]
+        return self._add_message(channel, webhook["userId"], content, now)
+
+    def outgoing_for(self, message: dict) -> list[dict]:
+        """Outgoing webhooks of the message's channel whose trigger word starts the message."""
+        words = message["message"].split()
+        return [w for w in self.webhooks.values()
+                if w["kind"] == "outgoing" and w["channelId"] == message["channelID"] and words and
+                words[0] == w["trigger"] and message["userID"] != w["userId"]]
+
+    def bot_reply(self, webhook_id: str, text: str, now: float) -> None:
+        webhook = self.webhooks.get(webhook_id)
+        if webhook is not None and text.strip():
+            self._add_message(self.channels[webhook["channelId"]], webhook["userId"], text, now)
+
+    # --- views --------------------------------------------------------------------------------
+
+    def channel_view(self, channel: dict, viewer: str) -> dict:
+        member = channel["members"].get(viewer)
+        live = channel["deletedAt"] is None
+        view = {
+            "channelID": channel["id"], "name": channel["name"], "topic": channel["topic"], "type": channel["type"],
+            "membershipPolicy": channel["membershipPolicy"], "lastMessageID": channel["lastMessageID"],
+            "members": list(channel["members"]), "membershipFlag": member["flag"] if member else "",
+            "canJoin": live and member is None and channel["type"] == "public",
+            "canPart": member is not None and channel["type"] != "group",
+            "canObserve": channel["type"] == "public" or member is not None,
+            "canSendMessages": member is not None and live and channel["archivedAt"] is None,
+            "canDeleteMessages": self._manages(channel, viewer, "message.delete.all"),
+            "canChangeMembers": self._manages(channel, viewer, "members.manage"),
+            "canChangeMembershipPolicy": self.can(viewer, channel["id"], "update"),
+            "canUpdate": self._manages(channel, viewer, "update"),
+            "canArchive": self._manages(channel, viewer, "archive"),
+            "canDelete": self._manages(channel, viewer, "delete"),
+            "createdAt": _ts(channel["createdAt"]), "updatedAt": _ts(channel["updatedAt"]),
+            "archivedAt": _ts(channel["archivedAt"]), "deletedAt": _ts(channel["deletedAt"]),
+        }
+        if member is not None:
+            view["unread"] = self._unread(viewer, channel["id"], self._channel_messages(channel["id"]))
+        return {key: value for key, value in view.items() if value is not None}
+
+    @staticmethod
+    def member_view(member: dict) -> dict:
+        view = {"userID": member["userID"], "type": member["type"], "createdAt": _ts(member["createdAt"])}
+        if member["updatedAt"] is not None:
+            view["updatedAt"] = _ts(member["updatedAt"])
+        return view
+
+    def message_view(self, message: dict, viewer: str) -> dict:
+        channel = self.channels[message["channelID"]]
+        member = viewer in channel["members"]
+        view = {
+            "messageID": message["id"], "type": message["type"], "message": message["message"],
+            "channelID": message["channelID"], "userID": message["userID"],
+            "isBookmarked": viewer in message["bookmarks"], "isPinned": message["pinned"],
+            "canReply": member and message["replyTo"] is None, "canEdit": message["userID"] == viewer,
+            "canDelete": message["userID"] == viewer or self.can(viewer, channel["id"], "message.delete.all"),
+            "createdAt": _ts(message["createdAt"]),
+        }
+        if message["replyTo"]:
+            view["replyTo"] = message["replyTo"]
+        if message["replies"]:
+            view.update(replies=message["replies"], repliesFrom=list(message["repliesFrom"]),
+                        unread=self._unread(viewer, message["id"], self._thread(message["id"])))
+        if message["att"]:
+            view["att"] = self.attachment_view(message["att"], viewer)
+        if message["mentions"]:
+            view["mentions"] = list(message["mentions"])
+        if message["reactions"]:
+            view["reactions"] = [{"userIDs": list(users), "reaction": reaction, "count": len(users)}
+                                 for reaction, users in message["reactions"].items()]
+        for field in ("updatedAt", "deletedAt"):
+            if message[field] is not None:
+                view[field] = _ts(message[field])
+        return view
+
+    @staticmethod
+    def status_view(status: dict) -> dict:
+        view = {"userID": status["userID"], "icon": status["icon"], "message": status["message"],
+                "expiresWhenActive": status["expiresWhenActive"], "createdAt": _ts(status["createdAt"])}
+        if status["expires"] is not None:
+            view["expires"] = _ts(status["expires"])
+        return view
+
+    @staticmethod
+    def webhook_view(webhook: dict) -> dict:
+        view = {key: webhook[key] for key in ("id", "kind", "userId", "channelId", "trigger", "url")}
+        view["createdAt"] = _ts(webhook["createdAt"])
+        for field in ("username", "avatarURL"):
+            if webhook[field]:
+                view[field] = webhook[field]
+        if webhook["updatedAt"] is not None:
+            view["updatedAt"] = _ts(webhook["updatedAt"])
+        return view
+
+    def snapshot(self) -> dict:
+        admin = next(iter(self.users))
+        return {
+            "users": [{key: value for key, value in user.items()} for user in self.users.values()],
+            "roles": [{"roleID": role_id, "name": name} for role_id, name in self.roles.items()],
+            "channels": [self.channel_view(channel, admin) | {"members": list(channel["members"])}
+                         for channel in self.channels.values()],
+            "messages": [self.message_view(message, message["userID"]) for message in self.messages.values()],
+            "webhooks": [self.webhook_view(w) | {"authToken": w["token"]} for w in self.webhooks.values()],
+            "webhook_deliveries": self.deliveries,
+            "statuses": [self.status_view(status) for status in self.statuses.values()],
+            "activity": self.activity,
+        }
+
+    def credentials(self) -> tuple[dict, dict]:
+        admin, *others = self.users
+        entry = {"headers": {"Authorization": f"Bearer {self.tokens[admin]}"}, "token": self.tokens[admin],
+                 "user_id": admin, "other_user_ids": others,
+                 "other_tokens": {user_id: self.tokens[user_id] for user_id in others}}
+        handles = {token: user_id for user_id, token in self.tokens.items()}
+        handles |= {f"webhook:{w['id']}:{w['token']}": w["id"] for w in self.webhooks.values()}
+        handles |= {f"attachment:{attachment_id}": attachment_id for attachment_id in self.attachments}
+        return entry, handles

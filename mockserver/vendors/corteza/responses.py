@@ -1,0 +1,355 @@
+"""Corteza handlers (operationIds in snake_case). Answers are `{"response": ...}`, or
+`{"success": {"message": "OK"}}` where Corteza returns nothing."""
+
+from starlette.responses import Response
+
+from mockserver.gateway import exchange
+from mockserver.vendors.corteza.exceptions import corteza_error
+
+OK = {"success": {"message": "OK"}}
+
+
+def _call():
+    """(workspace, caller's userID, now)."""
+    ex = exchange()
+    return ex.state, ex.principal, ex.now()
+
+
+def _fields(body) -> dict:
+    """An optional body's fields. Without a Content-Type, Connexion passes its `default: {}` as raw
+    bytes, so anything but a dict means no fields."""
+    return body if isinstance(body, dict) else {}
+
+
+def _message(state, message, viewer):
+    return {"response": state.message_view(message, viewer)}
+
+
+def _posted(state, message, viewer):
+    """A new message's answer; outgoing webhooks whose trigger word starts it fire in the background."""
+    ex = exchange()
+    for webhook in state.outgoing_for(message):
+        record = {"webhookID": webhook["id"], "messageID": message["id"], "attempted_at": message["createdAt"]}
+        state.deliveries.append(record)
+        payload = {"channelID": message["channelID"], "userID": message["userID"], "messageID": message["id"],
+                   "message": message["message"], "trigger": webhook["trigger"]}
+        ex.server.webhooks.deliver(webhook["url"], payload, record,
+                                   on_reply=_reply_poster(ex, state, webhook["id"]))
+    return _message(state, message, viewer)
+
+
+def _reply_poster(ex, state, webhook_id):
+    tenant = ex.tenant
+
+    def post_reply(response) -> None:
+        try:
+            data = response.json()
+            text = data.get("message", "") if isinstance(data, dict) else ""
+        except ValueError:
+            text = response.text
+        state.bot_reply(webhook_id, str(text), tenant.clock.now())
+
+    return post_reply
+
+
+# --- activity, commands, permissions, statuses --------------------------------------------------
+
+async def activity_send(body):
+    state, me, now = _call()
+    state.record_activity(me, body, now)
+    return OK
+
+
+async def command_list():
+    return {"response": exchange().state.fixtures["commands"]}
+
+
+async def permissions_list():
+    return {"response": exchange().state.fixtures["permissions"]}
+
+
+async def permissions_effective(resource=None):
+    state, me, _ = _call()
+    return {"response": state.effective(me, resource)}
+
+
+async def permissions_read(role_id):
+    return {"response": exchange().state.role_rules(role_id)}
+
+
+async def permissions_delete(role_id):
+    exchange().state.clear_rules(role_id)
+    return OK
+
+
+async def permissions_update(role_id, body):
+    exchange().state.update_rules(role_id, body["rules"])
+    return OK
+
+
+async def status_list():
+    state, _, now = _call()
+    return {"response": [state.status_view(status) for status in state.current_statuses(now)]}
+
+
+async def status_set(body=None):
+    state, me, now = _call()
+    return {"response": state.status_view(state.set_status(me, _fields(body), now))}
+
+
+async def status_delete():
+    state, me, _ = _call()
+    state.statuses.pop(me, None)
+    return OK
+
+
+# --- channels -----------------------------------------------------------------------------------
+
+def _channel(state, channel, viewer):
+    return {"response": state.channel_view(channel, viewer)}
+
+
+async def channel_list(query=None):
+    state, me, _ = _call()
+    return {"response": [state.channel_view(c, me) for c in state.list_channels(me, query)]}
+
+
+async def channel_create(body=None):
+    state, me, now = _call()
+    return _channel(state, state.create_channel(me, _fields(body), now), me)
+
+
+async def channel_read(channel_id):
+    state, me, _ = _call()
+    return _channel(state, state.channel(channel_id, me), me)
+
+
+async def channel_update(channel_id, body=None):
+    state, me, now = _call()
+    return _channel(state, state.update_channel(me, channel_id, _fields(body), now), me)
+
+
+async def channel_state(channel_id, body):
+    state, me, now = _call()
+    return _channel(state, state.set_state(me, channel_id, body["state"], now), me)
+
+
+async def channel_set_flag(channel_id, body):
+    state, me, _ = _call()
+    return _channel(state, state.set_flag(me, channel_id, body["flag"]), me)
+
+
+async def channel_remove_flag(channel_id):
+    state, me, _ = _call()
+    return _channel(state, state.set_flag(me, channel_id, ""), me)
+
+
+async def channel_members(channel_id):
+    state, me, _ = _call()
+    channel = state.channel(channel_id, me)
+    return {"response": [state.member_view(member) for member in channel["members"].values()]}
+
+
+async def channel_join(channel_id, user_id):
+    state, me, now = _call()
+    return {"response": state.member_view(state.join(me, channel_id, user_id, now))}
+
+
+async def channel_part(channel_id, user_id):
+    state, me, now = _call()
+    state.part(me, channel_id, user_id, now)
+    return OK
+
+
+async def channel_invite(channel_id, body=None):
+    state, me, now = _call()
+    members = state.invite(me, channel_id, _fields(body).get("userID") or [], now)
+    return {"response": [state.member_view(member) for member in members]}
+
+
+async def channel_attach(channel_id, body=None, upload=None):
+    ex = exchange()
+    state, me, now = _call()
+    if upload is None or not hasattr(upload, "read"):
+        raise corteza_error("upload is required")
+    data = await upload.read()
+    message = state.attach(me, channel_id, upload.filename or "", upload.content_type or "application/octet-stream",
+                           data, _fields(body).get("replyTo"), now)
+    ex.server.store.index(ex.tenant)  # the attachment's public handle
+    return _posted(state, message, me)
+
+
+# --- messages -----------------------------------------------------------------------------------
+
+async def message_create(channel_id, body):
+    state, me, now = _call()
+    return _posted(state, state.post(me, channel_id, body["message"], now), me)
+
+
+async def message_reply_create(channel_id, message_id, body):
+    state, me, now = _call()
+    return _posted(state, state.post(me, channel_id, body["message"], now, reply_to=message_id), me)
+
+
+async def message_execute_command(channel_id, command, body=None):
+    state, me, now = _call()
+    return _posted(state, state.execute(me, channel_id, command, _fields(body).get("input") or "", now), me)
+
+
+async def message_mark_as_read(channel_id, thread_id=None, last_read_message_id=None):
+    state, me, _ = _call()
+    return {"response": state.mark_as_read(me, channel_id, thread_id, last_read_message_id)}
+
+
+async def message_edit(channel_id, message_id, body):
+    state, me, now = _call()
+    return _message(state, state.edit(me, channel_id, message_id, body["message"], now), me)
+
+
+async def message_delete(channel_id, message_id):
+    state, me, now = _call()
+    state.delete(me, channel_id, message_id, now)
+    return OK
+
+
+async def message_pin_create(channel_id, message_id):
+    state, me, _ = _call()
+    state.set_pin(me, channel_id, message_id, True)
+    return OK
+
+
+async def message_pin_remove(channel_id, message_id):
+    state, me, _ = _call()
+    state.set_pin(me, channel_id, message_id, False)
+    return OK
+
+
+async def message_bookmark_create(channel_id, message_id):
+    state, me, _ = _call()
+    state.set_bookmark(me, channel_id, message_id, True)
+    return OK
+
+
+async def message_bookmark_remove(channel_id, message_id):
+    state, me, _ = _call()
+    state.set_bookmark(me, channel_id, message_id, False)
+    return OK
+
+
+async def message_reaction_create(channel_id, message_id, reaction):
+    state, me, _ = _call()
+    state.react(me, channel_id, message_id, reaction, add=True)
+    return OK
+
+
+async def message_reaction_remove(channel_id, message_id, reaction):
+    state, me, _ = _call()
+    state.react(me, channel_id, message_id, reaction, add=False)
+    return OK
+
+
+# --- search -------------------------------------------------------------------------------------
+
+async def search_messages(channel_id=None, after_message_id=None, before_message_id=None, from_message_id=None,
+                          to_message_id=None, thread_id=None, user_id=None, type_=None, pinned_only=None,
+                          bookmarked_only=None, limit=None, query=None):
+    state, me, _ = _call()
+    given = {"channelID": channel_id, "afterMessageID": after_message_id, "beforeMessageID": before_message_id,
+             "fromMessageID": from_message_id, "toMessageID": to_message_id, "threadID": thread_id,
+             "userID": user_id, "type": type_, "pinnedOnly": pinned_only, "bookmarkedOnly": bookmarked_only,
+             "limit": limit, "query": query}
+    found = state.search(me, {key: value for key, value in given.items() if value is not None})
+    return {"response": [state.message_view(message, me) for message in found]}
+
+
+async def search_threads(channel_id=None, limit=None, query=None):
+    state, me, _ = _call()
+    given = {"channelID": channel_id, "limit": limit, "query": query}
+    found = state.search_threads(me, {key: value for key, value in given.items() if value is not None})
+    return {"response": [state.message_view(message, me) for message in found]}
+
+
+# --- attachments (public: the signature is the credential) -------------------------------------
+
+def _attachment(attachment_id, sign, user_id):
+    ex = exchange()
+    if not ex.adopt(f"attachment:{attachment_id}"):
+        raise corteza_error("missing or invalid signature")
+    return ex.state.attachment(attachment_id, sign, user_id)
+
+
+def _file(attachment, disposition: str) -> Response:
+    name = attachment["name"]
+    quoted = name.encode("ascii", "replace").decode().replace('"', "")
+    from urllib.parse import quote
+
+    headers = {"Content-Disposition": f"{disposition}; filename=\"{quoted}\"; filename*=UTF-8''{quote(name)}"}
+    return Response(attachment["data"], media_type=attachment["mime"], headers=headers)
+
+
+async def attachment_original(attachment_id, name, sign, user_id, download=False):
+    attachment = _attachment(attachment_id, sign, user_id)
+    if name != attachment["name"]:
+        raise corteza_error("attachment does not exist")
+    return _file(attachment, "attachment" if download else "inline")
+
+
+async def attachment_preview(attachment_id, ext, sign, user_id):
+    attachment = _attachment(attachment_id, sign, user_id)
+    if attachment["preview"] is None or ext != attachment["preview"]:
+        raise corteza_error("attachment preview does not exist")
+    return _file(attachment, "inline")
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+def _webhook(state, webhook):
+    return {"response": state.webhook_view(webhook)}
+
+
+async def webhooks_list(channel_id=None, user_id=None):
+    state, me, _ = _call()
+    return {"response": [state.webhook_view(w) for w in state.list_webhooks(me, channel_id, user_id)]}
+
+
+async def webhooks_create(body, avatar=None):
+    ex = exchange()
+    state, me, now = _call()
+    webhook = state.save_webhook(me, body, now, ex.server.webhooks.allowed)
+    ex.server.store.index(ex.tenant)  # the new token's public handle
+    return _webhook(state, webhook)
+
+
+async def webhooks_update(webhook_id, body, avatar=None):
+    ex = exchange()
+    state, me, now = _call()
+    return _webhook(state, state.save_webhook(me, body, now, ex.server.webhooks.allowed, webhook_id))
+
+
+async def webhooks_get(webhook_id):
+    state, me, _ = _call()
+    return _webhook(state, state.webhook(me, webhook_id))
+
+
+async def webhooks_delete(webhook_id):
+    state, me, _ = _call()
+    state.delete_webhook(state.webhook(me, webhook_id)["id"])
+    return OK
+
+
+def _by_token(webhook_id, webhook_token):
+    ex = exchange()
+    if not ex.adopt(f"webhook:{webhook_id}:{webhook_token}"):
+        raise corteza_error("webhook does not exist")
+    return ex
+
+
+async def webhooks_public_delete(webhook_id, webhook_token):
+    _by_token(webhook_id, webhook_token).state.delete_webhook(webhook_id)
+    return OK
+
+
+async def webhooks_public_create(webhook_id, webhook_token, body=None, content=None, username=None, avatar_url=None):
+    ex = _by_token(webhook_id, webhook_token)
+    message = ex.state.incoming(webhook_id, content or _fields(body).get("content") or "", ex.now())
+    return _posted(ex.state, message, message["userID"])

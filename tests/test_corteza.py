@@ -1,0 +1,497 @@
+"""Corteza Messaging through HTTP: JWT auth three ways, the always-200 envelope, channels,
+messages, threads, reactions, read markers, commands, search, attachments, permissions,
+statuses, activity and webhooks (incoming, and outgoing to a local receiver)."""
+
+import time
+
+import httpx
+import jwt
+import pytest
+
+from mockserver.vendor import discover
+from tests.receiver import Receiver
+
+CORTEZA = next(vendor for vendor in discover() if vendor.name == "corteza")
+
+
+@pytest.fixture
+def cz(tenant):
+    with tenant.client("corteza") as client:
+        yield client
+
+
+def as_user(tenant, index):
+    user_id = tenant.credentials["corteza"]["other_user_ids"][index]
+    token = tenant.credentials["corteza"]["other_tokens"][user_id]
+    client = httpx.Client(base_url=tenant.server.base_url("corteza"), headers={"Authorization": f"Bearer {token}"})
+    return client, user_id
+
+
+def ok(response):
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "error" not in body, body
+    return body["success"] if set(body) == {"success"} else body["response"]
+
+
+def error(response, message=None):
+    assert response.status_code == 200  # the real server never sets an error status
+    body = response.json()
+    assert set(body) == {"error"} and isinstance(body["error"]["message"], str)
+    if message:
+        assert body["error"]["message"] == message
+    return body["error"]["message"]
+
+
+def channel_named(cz, name):
+    return next(c for c in ok(cz.get("/channels/")) if c["name"] == name)
+
+
+def me(tenant):
+    return tenant.credentials["corteza"]["user_id"]
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+def test_tokens_are_realistic_hs256_jwts(tenant):
+    creds = tenant.credentials["corteza"]
+    token = creds["token"]
+    assert len(token) >= 100 and jwt.get_unverified_header(token)["alg"] == "HS256"
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["userID"] == creds["user_id"] and isinstance(claims["userID"], str)
+    assert len(claims["memberOf"].split()) == 2 and claims["exp"] > time.time() - 10 * 365 * 86400
+    assert creds["headers"] == {"Authorization": f"Bearer {token}"}
+    assert len(creds["other_user_ids"]) >= 3 and set(creds["other_tokens"]) == set(creds["other_user_ids"])
+
+
+def test_token_by_header_query_or_cookie(tenant):
+    token = tenant.credentials["corteza"]["token"]
+    with tenant.client("corteza", authenticated=False) as client:
+        assert ok(client.get("/channels/", params={"jwt": token}))
+        client.cookies.set("jwt", token)
+        assert ok(client.get("/channels/"))
+        client.cookies.clear()
+        error(client.get("/channels/"), "Unauthorized")
+
+
+@pytest.mark.parametrize("token", [
+    "nope", "Bearer", jwt.encode({"userID": "1", "exp": 9999999999}, "a-wrong-secret-of-thirty-two-bytes!", algorithm="HS256") + "x" * 80,
+])
+def test_invalid_tokens_are_unauthorized(tenant, token):
+    with tenant.client("corteza", authenticated=False) as client:
+        error(client.get("/channels/", headers={"Authorization": f"Bearer {token}"}), "Unauthorized")
+
+
+def test_expired_token_is_unauthorized_on_the_tenant_clock(cz, tenant):
+    assert ok(cz.get("/commands/"))
+    tenant.advance(366 * 86400)
+    error(cz.get("/commands/"), "Unauthorized")
+
+
+def test_another_workspaces_token_is_unauthorized(cz, server):
+    other = server.new_tenant()
+    foreign_channel = other.state("corteza")["channels"][0]["channelID"]
+    error(cz.get(f"/channels/{foreign_channel}"), "channel does not exist")
+
+
+def test_every_secured_operation_refuses_a_missing_token(tenant):
+    """Stands in for Schemathesis' ignored_auth check, which cannot read Corteza's 200 errors."""
+    with tenant.client("corteza", authenticated=False) as client:
+        for path, item in CORTEZA.spec["paths"].items():
+            for method, operation in item.items():
+                if method == "parameters" or operation.get("security") == []:
+                    continue
+                url = path.replace("{command}", "echo").replace("{reaction}", "x")
+                for name in ("channelID", "messageID", "userID", "webhookID", "roleID"):
+                    url = url.replace("{" + name + "}", "1")
+                response = client.request(method.upper(), url, json={})
+                error(response, "Unauthorized")
+                assert response.headers["x-mockserver-error-status"] == "401", (method, path)
+
+
+# --- envelope and bodies ------------------------------------------------------------------------
+
+def test_envelope_and_string_ids(cz):
+    body = cz.get("/channels/").json()
+    assert set(body) == {"response"} and isinstance(body["response"], list)
+    channel = body["response"][0]
+    assert isinstance(channel["channelID"], str) and channel["channelID"].isdigit()
+    assert all(isinstance(member, str) for member in channel["members"])
+
+
+def test_form_bodies_work_like_json(cz):
+    general = channel_named(cz, "general")
+    by_form = ok(cz.post(f"/channels/{general['channelID']}/messages/", data={"message": "as a form"}))
+    assert by_form["message"] == "as a form"
+    plain = cz.post(f"/channels/{general['channelID']}/messages/", content=b"message=as+text",
+                    headers={"Content-Type": "text/plain"})
+    assert ok(plain)["message"] == "as text"  # non-JSON bodies are read as forms, as the real server does
+
+
+@pytest.mark.parametrize("raw,content_type", [(b"{", "application/json"), (b"\xff\xfe", "application/json"),
+                                              (b'{"message": 5}', "application/json")])
+def test_bad_bodies_are_error_envelopes(cz, tenant, raw, content_type):
+    general = channel_named(cz, "general")
+    before = len(tenant.state("corteza")["messages"])
+    error(cz.post(f"/channels/{general['channelID']}/messages/", content=raw, headers={"Content-Type": content_type}))
+    assert len(tenant.state("corteza")["messages"]) == before
+
+
+# --- channels -----------------------------------------------------------------------------------
+
+def test_channel_fields(cz):
+    channel = channel_named(cz, "general")
+    assert set(channel) >= {"channelID", "name", "topic", "type", "membershipPolicy", "lastMessageID", "members",
+                            "membershipFlag", "canJoin", "canPart", "canObserve", "canSendMessages",
+                            "canDeleteMessages", "canChangeMembers", "canChangeMembershipPolicy", "canUpdate",
+                            "canArchive", "canDelete", "createdAt", "unread"}
+    assert channel["type"] == "public" and channel["membershipFlag"] == "" and channel["canSendMessages"]
+
+
+def test_channel_create_update_read_list_query(cz, tenant):
+    _, other = as_user(tenant, 0)
+    created = ok(cz.post("/channels/", json={"name": "launch", "topic": "Q3 launch", "type": "private",
+                                             "members": [other]}))
+    assert created["members"] == [me(tenant), other] and created["type"] == "private"
+    updated = ok(cz.put(f"/channels/{created['channelID']}", json={"topic": "Q4 launch"}))
+    assert updated["topic"] == "Q4 launch" and "updatedAt" in updated
+    assert ok(cz.get(f"/channels/{created['channelID']}"))["topic"] == "Q4 launch"
+    assert [c["name"] for c in ok(cz.get("/channels/", params={"query": "LAUNCH"}))] == ["launch"]
+    outsider, _ = as_user(tenant, 5)
+    with outsider:
+        error(outsider.get(f"/channels/{created['channelID']}"), "channel does not exist")
+        assert "launch" not in [c["name"] for c in ok(outsider.get("/channels/"))]
+    assert error(cz.post("/channels/", json={"type": "secret"}))
+
+
+def test_channel_state_transitions(cz):
+    channel = ok(cz.post("/channels/", json={"name": "temp"}))
+    path = f"/channels/{channel['channelID']}/state"
+    archived = ok(cz.put(path, json={"state": "archive"}))
+    assert "archivedAt" in archived and not archived["canSendMessages"]
+    error(cz.post(f"/channels/{channel['channelID']}/messages/", json={"message": "hi"}))
+    assert "archivedAt" not in ok(cz.put(path, json={"state": "unarchive"}))
+    deleted = ok(cz.put(path, json={"state": "delete"}))
+    assert "deletedAt" in deleted
+    assert "deletedAt" not in ok(cz.put(path, json={"state": "undelete"}))
+    error(cz.put(path, json={"state": "explode"}))
+
+
+def test_non_owner_cannot_update_or_archive(cz, tenant):
+    channel = ok(cz.post("/channels/", json={"name": "mine"}))
+    client, _ = as_user(tenant, 0)
+    with client:
+        ok(client.put(f"/channels/{channel['channelID']}/members/{as_user(tenant, 0)[1]}"))
+        error(client.put(f"/channels/{channel['channelID']}", json={"name": "theirs"}), "not allowed to update this channel")
+        error(client.put(f"/channels/{channel['channelID']}/state", json={"state": "archive"}))
+
+
+def test_membership_flag(cz):
+    general = channel_named(cz, "general")
+    assert ok(cz.put(f"/channels/{general['channelID']}/flag", json={"flag": "pinned"}))["membershipFlag"] == "pinned"
+    assert channel_named(cz, "general")["membershipFlag"] == "pinned"
+    assert ok(cz.delete(f"/channels/{general['channelID']}/flag"))["membershipFlag"] == ""
+    error(cz.put(f"/channels/{general['channelID']}/flag", json={"flag": "starred"}))
+
+
+def test_members_join_part_invite(cz, tenant):
+    random_channel = channel_named(cz, "random")
+    client, user_id = as_user(tenant, 6)  # not in #random
+    with client:
+        channel = ok(client.get(f"/channels/{random_channel['channelID']}"))
+        assert channel["canJoin"] and user_id not in channel["members"]
+        member = ok(client.put(f"/channels/{random_channel['channelID']}/members/{user_id}"))
+        assert member["userID"] == user_id and member["type"] == "member"
+        members = ok(client.get(f"/channels/{random_channel['channelID']}/members"))
+        assert user_id in [m["userID"] for m in members]
+        assert ok(client.delete(f"/channels/{random_channel['channelID']}/members/{user_id}")) == {"message": "OK"}
+        assert user_id not in ok(cz.get(f"/channels/{random_channel['channelID']}"))["members"]
+    invited = ok(cz.post(f"/channels/{random_channel['channelID']}/invite", json={"userID": [user_id]}))
+    assert [m["userID"] for m in invited] == [user_id]
+    events = ok(cz.get("/search/messages", params={"channelID": random_channel["channelID"], "type": "channelEvent"}))
+    assert [e["message"] for e in events][:3] == [f"<@{user_id}> joined", f"<@{user_id}> left", f"<@{user_id}> joined"]
+
+
+# --- messages -----------------------------------------------------------------------------------
+
+def test_post_with_mentions_and_edit_delete_rules(cz, tenant):
+    general = channel_named(cz, "general")["channelID"]
+    client, other = as_user(tenant, 1)
+    message = ok(cz.post(f"/channels/{general}/messages/", json={"message": f"hi <@{other}> and <@{other} Bob> <@123>"}))
+    assert message["mentions"] == [other] and message["userID"] == me(tenant) and message["type"] == ""
+    assert message["canEdit"] and message["canDelete"] and message["canReply"]
+    with client:
+        error(client.put(f"/channels/{general}/messages/{message['messageID']}", json={"message": "hijack"}),
+              "not allowed to edit this message")
+        error(client.delete(f"/channels/{general}/messages/{message['messageID']}"), "not allowed to delete this message")
+        theirs = ok(client.post(f"/channels/{general}/messages/", json={"message": "mine"}))
+        edited = ok(client.put(f"/channels/{general}/messages/{theirs['messageID']}", json={"message": "mine, edited"}))
+        assert edited["message"] == "mine, edited" and "updatedAt" in edited
+    # an admin may delete other people's messages (message.delete.all) ...
+    assert ok(cz.delete(f"/channels/{general}/messages/{theirs['messageID']}")) == {"message": "OK"}
+    error(cz.put(f"/channels/{general}/messages/{theirs['messageID']}", json={"message": "x"}), "message does not exist")
+    assert theirs["messageID"] not in [m["messageID"] for m in ok(cz.get("/search/messages", params={"channelID": general}))]
+
+
+def test_permission_rules_decide_deleting_others_messages(cz, tenant):
+    general = channel_named(cz, "general")["channelID"]
+    client, _ = as_user(tenant, 1)
+    with client:
+        theirs = ok(client.post(f"/channels/{general}/messages/", json={"message": "keep me"}))
+    admin_role = next(r for r in tenant.state("corteza")["roles"] if r["name"] == "admins")["roleID"]
+    rules = [{"resource": "messaging:channel:*", "operation": "message.delete.all", "access": "deny"}]
+    assert ok(cz.patch(f"/permissions/{admin_role}/rules", json={"rules": rules})) == {"message": "OK"}
+    error(cz.delete(f"/channels/{general}/messages/{theirs['messageID']}"), "not allowed to delete this message")
+    rules[0]["access"] = "allow"
+    ok(cz.patch(f"/permissions/{admin_role}/rules", json={"rules": rules}))
+    ok(cz.delete(f"/channels/{general}/messages/{theirs['messageID']}"))
+
+
+def test_replies_update_thread_counters(cz, tenant):
+    general = channel_named(cz, "general")["channelID"]
+    root = ok(cz.post(f"/channels/{general}/messages/", json={"message": "thread"}))
+    client, other = as_user(tenant, 2)
+    with client:
+        reply = ok(client.post(f"/channels/{general}/messages/{root['messageID']}/replies", json={"message": "r1"}))
+        assert reply["replyTo"] == root["messageID"] and not reply["canReply"]
+        error(client.post(f"/channels/{general}/messages/{reply['messageID']}/replies", json={"message": "r2"}),
+              "unable to reply on replies")
+    ok(cz.post(f"/channels/{general}/messages/{root['messageID']}/replies", json={"message": "r3"}))
+    thread = ok(cz.get("/search/messages", params={"threadID": root["messageID"]}))
+    parent = next(m for m in thread if m["messageID"] == root["messageID"])
+    assert parent["replies"] == 2 and parent["repliesFrom"] == [other, me(tenant)]
+    assert parent["unread"]["count"] == 1  # the other user's reply
+    assert [m["messageID"] for m in ok(cz.get("/search/threads", params={"channelID": general}))][0] == root["messageID"]
+
+
+def test_pin_bookmark_and_reactions(cz, tenant):
+    general = channel_named(cz, "general")["channelID"]
+    message = ok(cz.post(f"/channels/{general}/messages/", json={"message": "react to me"}))
+    base = f"/channels/{general}/messages/{message['messageID']}"
+    ok(cz.post(f"{base}/pin"))
+    ok(cz.post(f"{base}/bookmark"))
+    client, other = as_user(tenant, 0)
+    ok(cz.post(f"{base}/reaction/👍"))
+    with client:
+        ok(client.post(f"{base}/reaction/👍"))
+        ok(client.post(f"{base}/reaction/🎉"))
+        seen = next(m for m in ok(client.get("/search/messages", params={"pinnedOnly": True, "channelID": general}))
+                    if m["messageID"] == message["messageID"])
+        assert seen["isPinned"] and not seen["isBookmarked"]  # bookmarks are private
+        assert seen["reactions"] == [{"userIDs": [me(tenant), other], "reaction": "👍", "count": 2},
+                                     {"userIDs": [other], "reaction": "🎉", "count": 1}]
+        ok(client.delete(f"{base}/reaction/🎉"))
+    mine = ok(cz.get("/search/messages", params={"bookmarkedOnly": True}))
+    assert [m["messageID"] for m in mine] == [message["messageID"]] and mine[0]["isBookmarked"]
+    assert mine[0]["reactions"] == [{"userIDs": [me(tenant), other], "reaction": "👍", "count": 2}]
+    ok(cz.delete(f"{base}/pin"))
+    ok(cz.delete(f"{base}/bookmark"))
+    assert ok(cz.get("/search/messages", params={"bookmarkedOnly": True})) == []
+
+
+def test_mark_as_read_moves_unread_counters(cz, tenant):
+    general = channel_named(cz, "general")["channelID"]
+    client, _ = as_user(tenant, 3)
+    with client:
+        for text in ("one", "two", "three"):
+            ok(client.post(f"/channels/{general}/messages/", json={"message": text}))
+    unread = channel_named(cz, "general")["unread"]
+    assert unread["count"] >= 3
+    result = ok(cz.get(f"/channels/{general}/messages/mark-as-read"))
+    assert result["count"] == 0
+    assert channel_named(cz, "general")["unread"]["count"] == 0
+    latest = ok(cz.get("/search/messages", params={"channelID": general, "limit": 3}))
+    partial = ok(cz.get(f"/channels/{general}/messages/mark-as-read", params={"lastReadMessageID": latest[2]["messageID"]}))
+    assert partial["count"] == 2 and partial["lastMessageID"] == latest[2]["messageID"]
+
+
+def test_commands(cz):
+    commands = ok(cz.get("/commands/"))
+    assert {c["name"] for c in commands} == {"echo", "shrug", "me"}
+    general = channel_named(cz, "general")["channelID"]
+    assert ok(cz.post(f"/channels/{general}/messages/command/echo/exec", json={"input": "hello"}))["message"] == "hello"
+    assert ok(cz.post(f"/channels/{general}/messages/command/shrug/exec", json={"input": "oh well"}))["message"] \
+        == "oh well ¯\\_(ツ)_/¯"
+    me_message = ok(cz.post(f"/channels/{general}/messages/command/me/exec", json={"input": "waves"}))
+    assert me_message["type"] == "illeism"
+    error(cz.post(f"/channels/{general}/messages/command/dance/exec", json={"input": "x"}), "unknown command: dance")
+
+
+# --- search -------------------------------------------------------------------------------------
+
+def test_search_filters(cz, tenant):
+    general, random_channel = channel_named(cz, "general")["channelID"], channel_named(cz, "random")["channelID"]
+    client, other = as_user(tenant, 0)
+    with client:
+        posted = [ok(client.post(f"/channels/{general}/messages/", json={"message": f"needle {n}"})) for n in range(3)]
+    ids = [m["messageID"] for m in posted]
+    found = ok(cz.get("/search/messages", params={"query": "NEEDLE"}))
+    assert [m["messageID"] for m in found] == ids[::-1]  # newest first
+    assert [m["messageID"] for m in ok(cz.get("/search/messages", params={"query": "needle", "limit": 2}))] == ids[:0:-1]
+    after = ok(cz.get("/search/messages", params={"afterMessageID": ids[0], "query": "needle"}))
+    assert [m["messageID"] for m in after] == ids[1:]  # paging forward: oldest first
+    assert [m["messageID"] for m in ok(cz.get("/search/messages", params={"fromMessageID": ids[1], "toMessageID": ids[1]}))] == [ids[1]]
+    before = ok(cz.get("/search/messages", params={"beforeMessageID": ids[2], "query": "needle"}))
+    assert [m["messageID"] for m in before] == ids[1::-1]
+    by_user = ok(cz.get("/search/messages", params={"userID": other, "channelID": general}))
+    assert {m["userID"] for m in by_user} == {other}
+    assert ok(cz.get("/search/messages", params={"channelID": random_channel, "query": "needle"})) == []
+    assert len(ok(cz.get("/search/messages", params={"channelID": [general, random_channel], "limit": 100}))) > 3
+    texts = ok(cz.get("/search/messages", params={"type": "text", "limit": 100}))
+    assert texts and {m["type"] for m in texts} == {""}
+    error(cz.get("/search/messages", params={"afterMessageID": "abc"}))
+
+
+# --- attachments --------------------------------------------------------------------------------
+
+PNG = bytes(range(256)) * 10
+
+
+def test_attachment_upload_and_signed_download(cz, tenant):
+    general = channel_named(cz, "general")["channelID"]
+    message = ok(cz.post(f"/channels/{general}/attach", files={"upload": ("chart.png", PNG, "image/png")}))
+    assert message["type"] == "inlineImage" and message["message"] == "chart.png"
+    att = message["att"]
+    assert set(att) >= {"attachmentID", "userID", "url", "previewUrl", "meta", "name", "createdAt"}
+    with tenant.client("corteza", authenticated=False) as anonymous:  # the signature is the credential
+        original = anonymous.get(att["url"])
+        assert original.status_code == 200 and original.content == PNG
+        assert original.headers["content-type"] == "image/png"
+        assert original.headers["content-disposition"].startswith("inline")
+        download = anonymous.get(att["url"] + "&download=true")
+        assert download.headers["content-disposition"].startswith("attachment") and download.content == PNG
+        preview = anonymous.get(att["previewUrl"])
+        assert preview.content == PNG
+        bad = att["url"].replace("sign=", "sign=0")
+        error(anonymous.get(bad), "missing or invalid signature")
+        other_user = tenant.credentials["corteza"]["other_user_ids"][0]
+        error(anonymous.get(att["url"].replace(f"userID={me(tenant)}", f"userID={other_user}")),
+              "missing or invalid signature")
+        error(anonymous.get(att["url"].replace("chart.png", "other.png")), "attachment does not exist")
+        error(anonymous.get(att["previewUrl"].replace("preview.png", "preview.jpg")))
+    client, _ = as_user(tenant, 0)
+    with client:  # each viewer gets URLs signed for them
+        seen = next(m for m in ok(client.get("/search/messages", params={"channelID": general, "type": "inlineImage"})))
+        assert seen["att"]["url"] != att["url"] and client.get(seen["att"]["url"]).content == PNG
+
+
+def test_attachment_names_are_not_paths_and_size_is_limited(cz, tenant):
+    general = channel_named(cz, "general")["channelID"]
+    message = ok(cz.post(f"/channels/{general}/attach", files={"upload": ("../../etc/passwd", b"secret", "text/plain")}))
+    assert message["type"] == "attachment" and "/" not in message["att"]["name"] and "previewUrl" not in message["att"]
+    with tenant.client("corteza", authenticated=False) as anonymous:
+        assert anonymous.get(message["att"]["url"]).content == b"secret"
+    too_big = cz.post(f"/channels/{general}/attach", files={"upload": ("big.bin", b"x" * (4 * 1024 * 1024 + 1))})
+    error(too_big)
+    assert too_big.headers["x-mockserver-error-status"] == "413"
+    error(cz.post(f"/channels/{general}/attach", data={"replyTo": "1"}))
+
+
+# --- permissions, statuses, activity ------------------------------------------------------------
+
+def test_permissions(cz, tenant):
+    defined = ok(cz.get("/permissions/"))
+    assert {"resource": "messaging:channel:*", "operation": "message.delete.all"} in defined
+    effective = ok(cz.get("/permissions/effective", params={"resource": "messaging:channel:*"}))
+    assert {(r["operation"], r["access"]) for r in effective} >= {("message.send", "allow"), ("message.delete.all", "allow")}
+    roles = {r["name"]: r["roleID"] for r in tenant.state("corteza")["roles"]}
+    admin_rules = ok(cz.get(f"/permissions/{roles['admins']}/rules"))
+    assert all(rule["roleID"] == roles["admins"] for rule in admin_rules) and admin_rules
+    assert ok(cz.delete(f"/permissions/{roles['admins']}/rules")) == {"message": "OK"}
+    assert ok(cz.get(f"/permissions/{roles['admins']}/rules")) == []
+    error(cz.get("/permissions/1/rules"), "role not found")
+
+
+def test_status_set_expire_clear(cz, tenant):
+    status = ok(cz.post("/status/", json={"icon": "🍔", "message": "Lunch", "expires": "30m"}))
+    assert status["expires"] == "2026-01-01T00:30:00Z" and status["userID"] == me(tenant)
+    assert [s["message"] for s in ok(cz.get("/status/"))] == ["Lunch"]
+    tenant.advance(31 * 60)
+    assert ok(cz.get("/status/")) == []
+    ok(cz.post("/status/", json={"message": "Away", "expires": "when-active"}))
+    assert ok(cz.get("/status/"))[0]["expiresWhenActive"] is True
+    assert ok(cz.delete("/status/")) == {"message": "OK"}
+    assert ok(cz.get("/status/")) == []
+    error(cz.post("/status/", json={"expires": "next blue moon"}))
+
+
+@pytest.mark.parametrize("expires,expected", [("2h", "2026-01-01T02:00:00Z"), ("tomorrow", "2026-01-02T00:00:00Z"),
+                                              ("1 PM", "2026-01-01T13:00:00Z"), ("afternoon", "2026-01-01T13:00:00Z"),
+                                              ("2026-05-20", "2026-05-20T00:00:00Z"), ("1h30m", "2026-01-01T01:30:00Z")])
+def test_status_expires_grammar(cz, expires, expected):
+    assert ok(cz.post("/status/", json={"expires": expires}))["expires"] == expected
+
+
+def test_activity_requires_kind(cz, tenant):
+    general = channel_named(cz, "general")["channelID"]
+    assert ok(cz.post("/activity/", json={"kind": "typing", "channelID": general})) == {"message": "OK"}
+    assert tenant.state("corteza")["activity"][-1]["kind"] == "typing"
+    error(cz.post("/activity/", json={"channelID": general}))
+    error(cz.post("/activity/", json={"kind": "typing", "messageID": "1"}), "messageID requires channelID")
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+def test_webhook_crud_and_incoming(cz, tenant):
+    general = channel_named(cz, "general")["channelID"]
+    bot = tenant.credentials["corteza"]["other_user_ids"][4]
+    webhook = ok(cz.post("/webhooks/", json={"channelID": general, "kind": "incoming", "userID": bot, "username": "CI"}))
+    assert set(webhook) >= {"id", "kind", "userId", "channelId", "trigger", "url", "createdAt"}
+    assert "token" not in webhook and "authToken" not in webhook  # never over REST
+    token = next(w for w in tenant.state("corteza")["webhooks"] if w["id"] == webhook["id"])["authToken"]
+    assert ok(cz.get(f"/webhooks/{webhook['id']}")) == webhook
+    assert [w["id"] for w in ok(cz.get("/webhooks/", params={"channelID": general}))] == [webhook["id"]]
+    updated = ok(cz.post(f"/webhooks/{webhook['id']}", json={"channelID": general, "kind": "incoming", "userID": bot,
+                                                            "username": "CD"}))
+    assert updated["username"] == "CD"
+    with tenant.client("corteza", authenticated=False) as anonymous:
+        posted = ok(anonymous.post(f"/webhooks/{webhook['id']}/{token}", params={"content": "build passed"}))
+        assert posted["userID"] == bot and posted["message"] == "build passed" and posted["channelID"] == general
+        by_body = ok(anonymous.post(f"/webhooks/{webhook['id']}/{token}", json={"content": "deploy done"}))
+        assert by_body["message"] == "deploy done"
+        error(anonymous.post(f"/webhooks/{webhook['id']}/wrong", params={"content": "x"}), "webhook does not exist")
+        error(anonymous.post(f"/webhooks/{webhook['id']}/{token}"), "content is required")
+    assert ok(cz.delete(f"/webhooks/{webhook['id']}")) == {"message": "OK"}
+    error(cz.get(f"/webhooks/{webhook['id']}"), "webhook does not exist")
+
+
+def test_public_webhook_delete_by_token(cz, tenant):
+    general = channel_named(cz, "general")["channelID"]
+    bot = tenant.credentials["corteza"]["other_user_ids"][4]
+    webhook = ok(cz.post("/webhooks/", json={"channelID": general, "kind": "incoming", "userID": bot}))
+    token = tenant.state("corteza")["webhooks"][0]["authToken"]
+    with tenant.client("corteza", authenticated=False) as anonymous:
+        assert ok(anonymous.delete(f"/webhooks/{webhook['id']}/{token}")) == {"message": "OK"}
+    assert tenant.state("corteza")["webhooks"] == []
+
+
+def test_outgoing_webhook_fires_on_trigger_and_reply_becomes_a_message(cz, tenant):
+    receiver = Receiver(reply={"message": "deploying main"})
+    try:
+        general = channel_named(cz, "general")["channelID"]
+        bot = tenant.credentials["corteza"]["other_user_ids"][4]
+        ok(cz.post("/webhooks/", json={"channelID": general, "kind": "outgoing", "userID": bot,
+                                       "trigger": "!deploy", "url": receiver.url}))
+        ok(cz.post(f"/channels/{general}/messages/", json={"message": "no trigger here !deploy"}))
+        trigger = ok(cz.post(f"/channels/{general}/messages/", json={"message": "!deploy main"}))
+        [delivery] = receiver.wait_for(1)
+        assert delivery["json"] == {"channelID": general, "userID": me(tenant), "messageID": trigger["messageID"],
+                                    "message": "!deploy main", "trigger": "!deploy"}
+        deadline = time.monotonic() + 5
+        while True:
+            latest = ok(cz.get("/search/messages", params={"channelID": general, "limit": 1}))[0]
+            if latest["userID"] == bot or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert latest["userID"] == bot and latest["message"] == "deploying main"
+        assert tenant.state("corteza")["webhook_deliveries"][0]["status"] == "delivered"
+        error(cz.post("/webhooks/", json={"channelID": general, "kind": "outgoing", "userID": bot,
+                                          "trigger": "!x", "url": "http://10.1.2.3/hook"}))
+    finally:
+        receiver.close()
+
+
+def test_admin_state_collections(tenant):
+    state = tenant.state("corteza")
+    assert set(state) >= {"users", "channels", "messages", "webhooks", "statuses"}
+    assert all(isinstance(m["messageID"], str) for m in state["messages"])
