@@ -40,3 +40,14 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def wait_until(predicate, timeout: float = 5.0):
+    """Poll `predicate` until it returns something truthy (returned) or the time runs out (None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.02)
+    return None

@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from mockserver.vendor import discover
-from tests.receiver import Receiver
+from tests.receiver import Receiver, wait_until
 
 CORTEZA = next(vendor for vendor in discover() if vendor.name == "corteza")
 
@@ -477,13 +477,10 @@ def test_outgoing_webhook_fires_on_trigger_and_reply_becomes_a_message(cz, tenan
         [delivery] = receiver.wait_for(1)
         assert delivery["json"] == {"channelID": general, "userID": me(tenant), "messageID": trigger["messageID"],
                                     "message": "!deploy main", "trigger": "!deploy"}
-        deadline = time.monotonic() + 5
-        while True:
-            latest = ok(cz.get("/search/messages", params={"channelID": general, "limit": 1}))[0]
-            if latest["userID"] == bot or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        assert latest["userID"] == bot and latest["message"] == "deploying main"
+        latest = wait_until(lambda: next(
+            (m for m in ok(cz.get("/search/messages", params={"channelID": general, "limit": 1})) if m["userID"] == bot),
+            None))
+        assert latest is not None and latest["message"] == "deploying main"
         assert tenant.state("corteza")["webhook_deliveries"][0]["status"] == "delivered"
         error(cz.post("/webhooks/", json={"channelID": general, "kind": "outgoing", "userID": bot,
                                           "trigger": "!x", "url": "http://10.1.2.3/hook"}))
