@@ -154,15 +154,14 @@ class MockServer:
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def capture(message):
+            # Journal first, so the entry exists before the client can see the answer.
             if message["type"] == "http.response.start":
                 ex.status = message["status"]
+                if ex.vendor is not None:
+                    self.journal.record(_journal_entry(scope, ex))
             await send(message)
 
-        try:
-            await self.api(scope, replay, capture)
-        finally:
-            if ex.vendor is not None:
-                self.journal.record(_journal_entry(scope, ex))
+        await self.api(scope, replay, capture)
 
 
 async def _read_body(receive, limit: int) -> tuple[bytes, bool]:

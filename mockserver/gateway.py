@@ -177,13 +177,23 @@ class Gateway:
             authenticate(ex, request)
         successes = self._limit(ex)
         check_json_syntax(request, ex.body)
+        if successes:
+            send = self._counting(send, ex, successes)
         token = _current.set(ex)
         try:
             await self.next_app(scope, receive, send)
         finally:
             _current.reset(token)
-        if successes and ex.status is not None and 200 <= ex.status < 300:
-            ex.tenant.limiter.hit(successes, ex.vendor.name, ex.credential or "")
+
+    @staticmethod
+    def _counting(send, ex: Exchange, rules: list):
+        """Count a success as its answer starts, before the client can send the next request."""
+        async def counting_send(message):
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+                ex.tenant.limiter.hit(rules, ex.vendor.name, ex.credential or "")
+            await send(message)
+
+        return counting_send
 
     @staticmethod
     def _limit(ex: Exchange) -> list:
