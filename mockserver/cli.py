@@ -46,3 +46,29 @@ def list_vendors():
     """List the vendors this build emulates."""
     for vendor in discover():
         click.echo(f"{vendor.name}\t{vendor.base_path}")
+
+
+@main.command()
+@click.option("--vendor", "vendor_name", required=True, metavar="NAME", help="Whose spec to check against.")
+@click.option("--base-url", required=True, help="The API's base URL, e.g. http://127.0.0.1:8080/karmabot/api/v1.")
+@click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
+              help="Send this header (credentials) with every request (repeatable).")
+@click.option("--max-examples", default=25, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
+def fuzz(vendor_name, base_url, headers, max_examples, seed, junit):
+    """Check any server (the vendor, a proxy, this mock) against our spec; non-zero on a violation."""
+    from mockserver import fuzz as fuzzing
+
+    try:
+        vendor = discover([vendor_name])[0]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--vendor") from None
+    sent = {}
+    for header in headers:
+        name, colon, value = header.partition(":")
+        if not colon or not name.strip():
+            raise click.BadParameter(f"{header!r} is not 'NAME: VALUE'", param_hint="--header")
+        sent[name.strip()] = value.strip()
+    raise SystemExit(fuzzing.run_cli(vendor, base_url.rstrip("/"), sent, max_examples=max_examples,
+                                     seed=seed, junit=junit))

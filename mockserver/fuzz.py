@@ -15,7 +15,7 @@ from schemathesis.config._checks import PositiveDataAcceptanceConfig
 from schemathesis.specs.openapi.checks import negative_data_rejection, unsupported_method
 
 from mockserver.app import ERROR_STATUS_HEADER
-from mockserver.vendor import Vendor
+from mockserver.vendor import Vendor, data_dir
 
 
 def auth_entries(vendor: Vendor, headers: dict[str, str]) -> dict:
@@ -38,9 +38,14 @@ def auth_entries(vendor: Vendor, headers: dict[str, str]) -> dict:
     return entries
 
 
-def config(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 25, seed: int = 0,
-           base_url: str | None = None) -> SchemathesisConfig:
-    """Every check on, a fixed seed and budget, and the vendor's documented exceptions.
+def config(vendor: Vendor, headers: dict[str, str], **options) -> SchemathesisConfig:
+    return SchemathesisConfig.from_dict(config_data(vendor, headers, **options))
+
+
+def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 25, seed: int = 0,
+                base_url: str | None = None) -> dict:
+    """Schemathesis configuration (as its TOML would hold it): every check on, a fixed seed and
+    budget, and the vendor's documented exceptions.
 
     Operations may declare `x-semantic-errors`: statuses they document for schema-valid input
     refused by a business rule (Dailybot's empty receivers list is a 400); the positive-data check
@@ -65,12 +70,13 @@ def config(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 25, s
         "checks": checks,
         "seed": seed,
         "generation": {"max-examples": max_examples, "deterministic": True, "allow-extra-parameters": False},
-        "auth": {"openapi": auth_entries(vendor, headers)},
         "operations": operations,
     }
+    if entries := auth_entries(vendor, headers):
+        data["auth"] = {"openapi": entries}
     if base_url:
         data["base-url"] = base_url
-    return SchemathesisConfig.from_dict(data)
+    return data
 
 
 def checks_for(vendor: Vendor) -> list:
@@ -108,3 +114,28 @@ def checks_for(vendor: Vendor) -> list:
         return unsupported_method(ctx, as_status(response), case)
 
     return [negative_data_rejected, undeclared_method_refused]
+
+
+def run_cli(vendor: Vendor, base_url: str, headers: dict[str, str], *, max_examples: int, seed: int,
+            junit: str | None = None) -> int:
+    """Schemathesis' own CLI, with this configuration, against any server; its exit status."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    import tomli_w
+
+    with tempfile.TemporaryDirectory() as folder:
+        config_file = os.path.join(folder, "schemathesis.toml")
+        with open(config_file, "wb") as handle:
+            tomli_w.dump(config_data(vendor, headers, max_examples=max_examples, seed=seed), handle)
+        command = [sys.executable, "-m", "schemathesis.cli", "--config-file", config_file, "run",
+                   str(data_dir("specs") / f"{vendor.name}.yaml"), "--url", base_url]
+        if not auth_entries(vendor, headers):  # credentials no scheme of this spec names: send as they are
+            command += [arg for name, value in headers.items() for arg in ("--header", f"{name}: {value}")]
+        if junit:
+            command += ["--report", "junit", "--report-junit-path", junit]
+        environment = os.environ | {"SCHEMATHESIS_HOOKS": "mockserver.fuzz_hooks",
+                                    "MOCKSERVER_FUZZ_VENDOR": vendor.name}
+        return subprocess.run(command, env=environment).returncode

@@ -155,8 +155,8 @@ def test_reorder_boards(hab):
     response = hab.patch("/boards/reorder", json={"display_order": {ids[0]: 3, ids[1]: 1, ids[2]: 2}})
     assert response.status_code == 200 and response.json() == {"message": "OK"}
     assert [str(b["board_id"]) for b in hab.get("/boards").json()][:3] == [ids[1], ids[2], ids[0]]
-    assert_error(hab.patch("/boards/reorder", json={"display_order": {ids[0]: 1, "9999": 2}}), 404, "NOT_FOUND")
-    assert_error(hab.patch("/boards/reorder", json={"display_order": {"abc": 1}}), 404, "NOT_FOUND")
+    assert_error(hab.patch("/boards/reorder", json={"display_order": {ids[0]: 1, "9999": 2}}), 400, "BAD_REQUEST")
+    assert_error(hab.patch("/boards/reorder", json={"display_order": {"abc": 1}}), 400, "BAD_REQUEST")
     assert [str(b["board_id"]) for b in hab.get("/boards").json()][:3] == [ids[1], ids[2], ids[0]]
 
 
@@ -169,7 +169,8 @@ def test_private_board_members(hab, tenant):
     stored = next(b for b in community(tenant)["boards"] if b["board_id"] == board["board_id"])
     assert stored["members"] == [users[0]["msid"]]
     bad = {"member_changes": {users[2]["msid"]: True, "1.nope": True}}
-    assert_error(hab.put(f"/boards/{board['board_id']}/members", json=bad), 404, "NOT_FOUND")
+    assert_error(hab.put(f"/boards/{board['board_id']}/members", json=bad), 400, "BAD_REQUEST")
+    assert_error(hab.put("/boards/99999/members", json={"member_changes": {users[0]["msid"]: True}}), 404, "NOT_FOUND")
     stored = next(b for b in community(tenant)["boards"] if b["board_id"] == board["board_id"])
     assert stored["members"] == [users[0]["msid"]]
 
@@ -230,7 +231,7 @@ def test_patch_action_101_changes_role(hab):
     assert response.status_code == 200 and response.json()["role_id"] == 3
     assert hab.get(f"/users/{user['msid']}").json()["role_id"] == 3
     assert_error(hab.patch(f"/users/{user['msid']}", json={"action": 102, "data": {"role_id": 3}}), 400, "BAD_REQUEST")
-    assert_error(hab.patch(f"/users/{user['msid']}", json={"action": 101, "data": {"role_id": 77}}), 404, "NOT_FOUND")
+    assert_error(hab.patch(f"/users/{user['msid']}", json={"action": 101, "data": {"role_id": 77}}), 400, "BAD_REQUEST")
 
 
 def test_roles(hab):
@@ -290,15 +291,18 @@ def test_author_counters_move(hab):
     assert (after["post_count"], after["comment_count"]) == (before["post_count"] + 1, before["comment_count"] + 1)
 
 
-def test_unknown_references_are_404_and_store_nothing(hab, tenant):
+def test_unknown_references_store_nothing(hab, tenant):
+    """404 for the resource the URL names; 400 for an unknown one named inside the body."""
     board = new_board(hab)
     author = hab.get("/users").json()[0]["msid"]
     before = community(tenant)
-    assert_error(new_post(hab, board["board_id"], "1.nobody"), 404, "NOT_FOUND")
-    assert_error(new_post(hab, 99999, author), 404, "NOT_FOUND")
-    assert_error(hab.post("/comments", json={"post_id": 99999, "content": "x", "author": author}), 404, "NOT_FOUND")
-    assert_error(hab.post("/replies", json={"comment_id": 99999, "content": "x", "author": author}), 404, "NOT_FOUND")
+    assert_error(new_post(hab, board["board_id"], "1.nobody"), 400, "BAD_REQUEST")
+    assert_error(new_post(hab, 99999, author), 400, "BAD_REQUEST")
+    assert_error(hab.post("/comments", json={"post_id": 99999, "content": "x", "author": author}), 400, "BAD_REQUEST")
+    assert_error(hab.post("/replies", json={"comment_id": 99999, "content": "x", "author": author}), 400, "BAD_REQUEST")
     assert_error(hab.put("/comments/99999", json={"content": "x"}), 404, "NOT_FOUND")
+    assert_error(hab.put("/posts/99999", json={"board_id": board["board_id"], "headline": "h", "content": "c",
+                                               "authors": [author]}), 404, "NOT_FOUND")
     assert community(tenant) == before
 
 

@@ -6,6 +6,7 @@ import string
 from html.parser import HTMLParser
 
 from mockserver.clock import isoformat
+from mockserver.errors import ApiError
 from mockserver.vendors.community.exceptions import bad_request, conflict, forbidden, not_found
 
 SID_CHARS = string.ascii_letters + string.digits
@@ -62,6 +63,15 @@ def lookup(table: dict, key, kind: str) -> dict:
     if entity is None:
         raise not_found(kind, key)
     return entity
+
+
+def in_body(lookup, key, kind: str) -> dict:
+    """An entity named inside a request body: unknown is a payload error (400), since 404 is kept
+    for the resource the URL names."""
+    try:
+        return lookup(key)
+    except ApiError:
+        raise bad_request(f"Request payload validation errors: unknown {kind} {key}") from None
 
 
 def page_of(items: list, page: int, size: int) -> tuple[list, bool]:
@@ -221,7 +231,7 @@ class Community:
     def change_role(self, msid: str, role_id: int, now: float) -> dict:
         user = self.user(msid)
         if role_id not in self.roles:
-            raise not_found("Role", role_id)
+            raise bad_request(f"Request payload validation errors: unknown role {role_id}")
         user["role_id"] = role_id
         user["last_modified_at"] = now
         return user
@@ -260,13 +270,13 @@ class Community:
         return sorted(self.boards.values(), key=lambda board: (board["display_order"], board["board_id"]))
 
     def reorder(self, display_order: dict[str, int]) -> None:
-        boards = {key: self.board(key) for key in display_order}  # every id checked before any change
+        boards = {key: in_body(self.board, key, "board") for key in display_order}  # all checked first
         for key, board in boards.items():
             board["display_order"] = display_order[key]
 
     def change_members(self, board_id: int, changes: dict[str, bool]) -> None:
         board = self.board(board_id)
-        users = {msid: self.user(msid) for msid in changes}
+        users = {msid: in_body(self.user, msid, "user") for msid in changes}
         for msid, grant in changes.items():
             (board["members"].add if grant else board["members"].discard)(users[msid]["user_id"])
 
@@ -291,13 +301,13 @@ class Community:
         return lookup(self.posts, post_id, "Post")
 
     def create_post(self, body: dict, now: float) -> dict:
-        board, author = self.board(body["board_id"]), self.user(body["authors"][0])
+        board, author = in_body(self.board, body["board_id"], "board"), in_body(self.user, body["authors"][0], "user")
         self._may_post(board)
         return self._add_post(board, author, body["headline"], body["content"], now)
 
     def edit_post(self, post_id: int, body: dict, now: float) -> dict:
         post = self.post(post_id)
-        board, author = self.board(body["board_id"]), self.user(body["authors"][0])
+        board, author = in_body(self.board, body["board_id"], "board"), in_body(self.user, body["authors"][0], "user")
         self._may_post(board)
         if board["board_id"] != post["board_id"]:
             self.boards[post["board_id"]]["post_count"] -= 1
@@ -323,7 +333,8 @@ class Community:
         return lookup(self.comments, comment_id, "Comment")
 
     def create_comment(self, body: dict, now: float) -> dict:
-        return self._add_comment(self.post(body["post_id"]), self.user(body["author"]), body["content"], now)
+        return self._add_comment(in_body(self.post, body["post_id"], "post"), in_body(self.user, body["author"], "user"),
+                                 body["content"], now)
 
     def _add_reply(self, comment: dict, author: dict, content: str, now: float) -> dict:
         reply = {"reply_id": self._id("reply"), "comment_id": comment["comment_id"], "post_id": comment["post_id"],
@@ -339,7 +350,8 @@ class Community:
         return lookup(self.replies, reply_id, "Reply")
 
     def create_reply(self, body: dict, now: float) -> dict:
-        return self._add_reply(self.comment(body["comment_id"]), self.user(body["author"]), body["content"], now)
+        return self._add_reply(in_body(self.comment, body["comment_id"], "comment"),
+                               in_body(self.user, body["author"], "user"), body["content"], now)
 
     @staticmethod
     def edit_content(entity: dict, content: str, now: float) -> dict:

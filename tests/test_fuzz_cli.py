@@ -1,0 +1,57 @@
+"""`mockserver fuzz`: the same contract checks against any server, for users' CI pipelines."""
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+
+from mockserver.testing import running
+
+
+@pytest.fixture(scope="module")
+def unlimited():
+    with running(ticking=False) as server:
+        yield server, server.new_tenant(rate_limits=False)
+
+
+def fuzz(*args):
+    return subprocess.run([sys.executable, "-m", "mockserver", "fuzz", "--max-examples", "5", *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+def header_args(tenant, vendor):
+    return [arg for name, value in tenant.credentials[vendor]["headers"].items()
+            for arg in ("--header", f"{name}: {value}")]
+
+
+def test_the_mock_passes_its_own_contract_with_a_junit_report(unlimited, tmp_path):
+    server, tenant = unlimited
+    report = tmp_path / "karmabot.xml"
+    result = fuzz("--vendor", "karmabot", "--base-url", server.base_url("karmabot"),
+                  *header_args(tenant, "karmabot"), "--junit", str(report))
+    assert result.returncode == 0, result.stdout[-3000:]
+    suites = ElementTree.parse(report).getroot()
+    cases = suites.findall(".//testcase")
+    assert len(cases) >= 5 and not suites.findall(".//failure")
+
+
+def test_corteza_is_checked_through_its_200_errors(unlimited):
+    server, tenant = unlimited
+    result = fuzz("--vendor", "corteza", "--base-url", server.base_url("corteza"), *header_args(tenant, "corteza"))
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_drift_between_a_server_and_the_spec_fails_the_run(unlimited, tmp_path):
+    """A server that does not behave as the spec says (here: another API altogether) is caught."""
+    server, tenant = unlimited
+    report = tmp_path / "drift.xml"
+    result = fuzz("--vendor", "karmabot", "--base-url", server.base_url("dailybot"),
+                  *header_args(tenant, "dailybot"), "--junit", str(report))
+    assert result.returncode != 0
+    assert ElementTree.parse(report).getroot().findall(".//failure")
+
+
+def test_bad_arguments():
+    assert fuzz("--vendor", "nope", "--base-url", "http://127.0.0.1:9").returncode == 2
+    assert fuzz("--vendor", "karmabot", "--base-url", "http://127.0.0.1:9", "--header", "no-colon").returncode == 2
