@@ -18,7 +18,7 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 
-from mockserver import admin
+from mockserver import admin, validation
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
 from mockserver.errors import ApiError, as_api_error
 from mockserver.gateway import Exchange, Gateway
@@ -102,6 +102,7 @@ class MockServer:
                 resolver=Resolver(lambda op_id, handlers=handlers: getattr(handlers, snake_case(op_id))),
                 pythonic_params=True,
                 jsonifier=FastJsonifier(omit_nulls=vendor.omit_nulls),
+                validator_map=validation.VALIDATOR_MAP,
             )
         for kind in (Exception, ProblemException, HTTPException):
             app.add_error_handler(kind, self._render_error)
