@@ -14,6 +14,7 @@ from starlette.routing import Route
 from mockserver.clock import isoformat
 
 MAX_ADVANCE_SECONDS = 100 * 365 * 86400
+FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -57,6 +58,11 @@ def build(server) -> Starlette:
     async def health(request):
         return JSONResponse({"status": "ok", "vendors": [vendor.name for vendor in server.vendors]})
 
+    async def vendors(request):
+        return JSONResponse({"vendors": [
+            {"name": vendor.name, "base_path": vendor.base_path, "spec": f"{vendor.base_path}/openapi.json",
+             "ui": f"{vendor.base_path}/ui/"} for vendor in server.vendors]})
+
     async def create_tenant(request):
         data = await _json_object(request)
         tenant_id, rate_limits = data.get("tenant"), data.get("rate_limits", True)
@@ -76,6 +82,13 @@ def build(server) -> Starlette:
         return JSONResponse({"tenants": [describe(tenant) for tenant in store.tenants.values()]})
 
     async def get_tenant(request):
+        if request.method == "DELETE":
+            tenant = tenant_or_404(request)
+            try:
+                store.delete(tenant.id)
+            except ValueError as exc:
+                raise HTTPException(400, str(exc)) from None
+            return Response(status_code=204)
         return JSONResponse(describe(tenant_or_404(request)))
 
     async def tenant_state(request):
@@ -106,6 +119,14 @@ def build(server) -> Starlette:
         entries = server.journal.query(query.get("tenant") or None, query.get("vendor") or None)
         return JSONResponse({"requests": entries})
 
+    async def find_requests(request):
+        pattern = await _json_object(request)
+        unknown = set(pattern) - FIND_FIELDS
+        if unknown:
+            raise HTTPException(400, f"unknown fields: {', '.join(sorted(unknown))}; known: {', '.join(sorted(FIND_FIELDS))}")
+        found = server.journal.find(pattern)
+        return JSONResponse({"count": len(found), "requests": found})
+
     async def http_error(request, exc: HTTPException):
         return _error(exc.status_code, exc.detail)
 
@@ -113,11 +134,13 @@ def build(server) -> Starlette:
         Route("/__admin/health", health, methods=["GET"]),
         Route("/__admin/tenants", create_tenant, methods=["POST"]),
         Route("/__admin/tenants", list_tenants, methods=["GET"]),
-        Route("/__admin/tenants/{tenant}", get_tenant, methods=["GET"]),
+        Route("/__admin/vendors", vendors, methods=["GET"]),
+        Route("/__admin/tenants/{tenant}", get_tenant, methods=["GET", "DELETE"]),
         Route("/__admin/tenants/{tenant}/state", tenant_state, methods=["GET"]),
         Route("/__admin/tenants/{tenant}/clock", tenant_clock, methods=["POST"]),
         Route("/__admin/clock", server_clock, methods=["POST"]),
         Route("/__admin/reset", reset, methods=["POST"]),
         Route("/__admin/requests", requests, methods=["GET", "DELETE"]),
+        Route("/__admin/requests/find", find_requests, methods=["POST"]),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error})

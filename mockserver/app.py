@@ -158,7 +158,8 @@ class MockServer:
             # Journal first, so the entry exists before the client can see the answer.
             if message["type"] == "http.response.start":
                 ex.status = message["status"]
-                if ex.vendor is not None:
+                # Vendor API calls and failures; not the Swagger UI or spec downloads.
+                if ex.vendor is not None and (ex.operation is not None or ex.status >= 400):
                     self.journal.record(_journal_entry(scope, ex))
             await send(message)
 

@@ -16,5 +16,19 @@ class Journal:
             if (tenant is None or entry["tenant"] == tenant) and (vendor is None or entry["vendor"] == vendor)
         ]
 
+    def find(self, pattern: dict) -> list[dict]:
+        """Entries matching every field of `pattern` (WireMock-style verification); `body` matches
+        when the recorded body holds it (a dict matches any superset, recursively)."""
+        return [entry for entry in self.entries if all(
+            _holds(entry.get(key), value) if key == "body" else entry.get(key) == value
+            for key, value in pattern.items())]
+
     def clear(self) -> None:
         self.entries.clear()
+
+
+def _holds(recorded, wanted) -> bool:
+    if isinstance(wanted, dict):
+        return isinstance(recorded, dict) and all(key in recorded and _holds(recorded[key], value)
+                                                  for key, value in wanted.items())
+    return recorded == wanted

@@ -80,17 +80,19 @@ class TenantStore:
         self.seed = seed
         self.clock = clock
         self.tenants: dict[str, Tenant] = {}
+        self.created = 0  # tenants ever created: numbers (and so ids, credentials) are never reused
         self._principals: dict[tuple[str, str], tuple[Tenant, object]] = {}
         self.create(DEFAULT_TENANT)
 
     def create(self, tenant_id: str | None = None, rate_limits: bool = True) -> Tenant:
-        number = len(self.tenants) + 1
+        number = self.created + 1
         tenant_id = f"tenant-{number}" if tenant_id is None else tenant_id
         if not TENANT_ID.fullmatch(tenant_id):
             raise ValueError("tenant ids are 1-64 letters, digits, '.', '_' or '-'")
         if tenant_id in self.tenants:
             raise KeyError(tenant_id)
         tenant = Tenant(tenant_id, number, self.vendors, self.seed, self.clock, rate_limits)
+        self.created = number
         self.tenants[tenant_id] = tenant
         self.index(tenant)
         return tenant
@@ -101,6 +103,12 @@ class TenantStore:
         for name, state in tenant.states.items():
             for credential, principal in state.credentials()[1].items():
                 self._principals[(name, credential)] = (tenant, principal)
+
+    def delete(self, tenant_id: str) -> None:
+        if tenant_id == DEFAULT_TENANT:
+            raise ValueError("the default tenant cannot be deleted")
+        tenant = self.tenants.pop(tenant_id)
+        self._principals = {key: found for key, found in self._principals.items() if found[0] is not tenant}
 
     def lookup(self, vendor: str, credential: str) -> tuple[Tenant, object] | None:
         return self._principals.get((vendor, credential))

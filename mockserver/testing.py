@@ -1,4 +1,12 @@
-"""Run a mockserver in-process on a free loopback port, and drive tenants over real HTTP."""
+"""Drive a mockserver from tests: start one in-process on a free loopback port (`running`), or
+use one that already runs (`connect`), and work in tenants of your own (`TenantHandle`).
+
+    with running() as server:
+        tenant = server.new_tenant()
+        with tenant.client("karmabot") as karma:
+            karma.get("/users")
+        assert tenant.verify(vendor="karmabot", operation="listUsers") == 1
+"""
 
 import contextlib
 import threading
@@ -11,19 +19,27 @@ from mockserver.app import MockServer
 
 
 class TenantHandle:
-    """One tenant seen from a test: credentials, per-vendor clients and admin helpers."""
+    """One tenant seen from a test: credentials, per-vendor base URLs and clients, admin helpers."""
 
     def __init__(self, server: "RunningServer", description: dict):
         self.server = server
         self.id = description["tenant"]
         self.credentials = description["credentials"]
 
+    @property
+    def base_urls(self) -> dict[str, str]:
+        return {vendor: self.server.base_url(vendor) for vendor in self.credentials}
+
+    def headers(self, vendor: str) -> dict[str, str]:
+        return dict(self.credentials[vendor]["headers"])
+
     def client(self, vendor: str, authenticated: bool = True) -> httpx.Client:
         """An HTTP client rooted at the vendor's base path, sending this tenant's auth headers."""
-        headers = self.credentials[vendor]["headers"] if authenticated else {}
+        headers = self.headers(vendor) if authenticated else {}
         return httpx.Client(base_url=self.server.base_url(vendor), headers=headers, timeout=10)
 
     def advance(self, seconds: float) -> str:
+        """Move this tenant's clock forward; returns its new "now"."""
         response = self.server.admin.post(f"/__admin/tenants/{self.id}/clock", json={"advance_seconds": seconds})
         response.raise_for_status()
         return response.json()["now"]
@@ -37,28 +53,55 @@ class TenantHandle:
         params = {"tenant": self.id} | ({"vendor": vendor} if vendor else {})
         return self.server.admin.get("/__admin/requests", params=params).json()["requests"]
 
+    def verify(self, **pattern) -> int:
+        """How many journaled requests of this tenant match (vendor, operation, method, path,
+        query, status, and `body` as a partial match)."""
+        response = self.server.admin.post("/__admin/requests/find", json={"tenant": self.id, **pattern})
+        response.raise_for_status()
+        return response.json()["count"]
+
+    def delete(self) -> None:
+        self.server.admin.delete(f"/__admin/tenants/{self.id}").raise_for_status()
+
 
 class RunningServer:
-    def __init__(self, app: MockServer, url: str):
-        self.app = app
-        self.url = url
-        self.admin = httpx.Client(base_url=url, timeout=10)
+    """A mockserver reachable at `url` (in-process or not)."""
+
+    def __init__(self, url: str, app: MockServer | None = None):
+        self.url = url.rstrip("/")
+        self.app = app  # set when the server runs in this process
+        self.admin = httpx.Client(base_url=self.url, timeout=10)
+        self._base_paths: dict[str, str] | None = None
 
     def base_url(self, vendor: str) -> str:
-        return self.url + next(v.base_path for v in self.app.vendors if v.name == vendor)
+        if self._base_paths is None:
+            listed = self.admin.get("/__admin/vendors").json()["vendors"]
+            self._base_paths = {entry["name"]: entry["base_path"] for entry in listed}
+        return self.url + self._base_paths[vendor]
 
     def new_tenant(self, **options) -> TenantHandle:
+        """A fresh tenant; options as for `POST /__admin/tenants` (`tenant`, `rate_limits`)."""
         response = self.admin.post("/__admin/tenants", json=options)
         response.raise_for_status()
         return TenantHandle(self, response.json())
 
+    def close(self) -> None:
+        self.admin.close()
+
+
+def connect(url: str) -> RunningServer:
+    """A mockserver that already runs (a container, `mockserver serve`)."""
+    server = RunningServer(url)
+    server.admin.get("/__admin/health").raise_for_status()
+    return server
+
 
 @contextlib.contextmanager
 def running(**options):
-    """`with running(seed=1) as server:` a MockServer on 127.0.0.1 on a free port, stopped after."""
+    """`with running(seed=1) as server:` a MockServer on 127.0.0.1 on a free port, stopped after.
+    Options are MockServer's (seed, vendors, ticking, journal_limit, webhook_allow, ...)."""
     app = MockServer(**options)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -67,10 +110,10 @@ def running(**options):
             raise RuntimeError("mockserver did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    running_server = RunningServer(app, f"http://127.0.0.1:{port}")
+    running_server = RunningServer(f"http://127.0.0.1:{port}", app)
     try:
         yield running_server
     finally:
-        running_server.admin.close()
+        running_server.close()
         server.should_exit = True
         thread.join(timeout=10)

@@ -146,3 +146,54 @@ def test_journal_is_bounded():
 def test_admin_errors_are_json(server):
     assert server.admin.get("/__admin/nothing").json()["error"]["code"] == 404
     assert server.admin.delete("/__admin/health").status_code == 405
+
+
+def test_vendors_lists_base_paths_specs_and_ui(server):
+    listed = server.admin.get("/__admin/vendors").json()["vendors"]
+    assert [v["name"] for v in listed] == [vendor.name for vendor in server.app.vendors]
+    for entry in listed:
+        spec = server.admin.get(entry["spec"])
+        assert spec.status_code == 200 and spec.json()["info"]["title"]
+        yaml_spec = server.admin.get(entry["base_path"] + "/openapi.yaml")
+        assert yaml_spec.status_code == 200 and "openapi: 3.0.3" in yaml_spec.text
+        ui = server.admin.get(entry["ui"])
+        assert ui.status_code == 200 and "swagger" in ui.text.lower()
+
+
+def test_spec_and_ui_downloads_stay_out_of_the_journal(server):
+    tenant = server.new_tenant()
+    server.admin.get(server.base_url("karmabot") + "/openapi.json")
+    assert server.admin.post("/__admin/requests/find", json={"path": "/karmabot/api/v1/openapi.json"}).json()["count"] == 0
+    with tenant.client("karmabot") as karma:
+        karma.get("/nothing")
+    assert tenant.verify(path="/karmabot/api/v1/nothing", status=404) == 0  # no tenant: unauthenticated 404
+    assert server.admin.post("/__admin/requests/find", json={"path": "/karmabot/api/v1/nothing"}).json()["count"] >= 1
+
+
+def test_find_requests_by_fields_and_partial_body(server):
+    tenant = server.new_tenant()
+    users = tenant.state("karmabot")["users"]
+    with tenant.client("karmabot") as karma:
+        karma.post("/pluses", json={"user_ids": [users[1]["id"]], "from_id": users[0]["id"], "description": "x"})
+        karma.post("/pluses", json={"user_ids": [users[2]["id"]], "from_id": users[0]["id"]})
+        karma.get("/users")
+    assert tenant.verify(vendor="karmabot", operation="createPlus") == 2
+    assert tenant.verify(operation="createPlus", body={"description": "x"}) == 1
+    assert tenant.verify(operation="createPlus", body={"from_id": users[0]["id"]}, status=201) == 2
+    assert tenant.verify(method="GET", path="/karmabot/api/v1/users") == 1
+    found = server.admin.post("/__admin/requests/find", json={"tenant": tenant.id, "operation": "listUsers"}).json()
+    assert found["count"] == 1 and found["requests"][0]["operation"] == "listUsers"
+    assert server.admin.post("/__admin/requests/find", json={"colour": "red"}).status_code == 400
+
+
+def test_delete_tenant(server):
+    tenant = server.new_tenant()
+    headers = tenant.credentials["karmabot"]["headers"]
+    tenant.delete()
+    assert server.admin.get(f"/__admin/tenants/{tenant.id}").status_code == 404
+    assert server.admin.get(server.base_url("karmabot") + "/users", headers=headers).status_code == 401
+    assert server.admin.delete("/__admin/tenants/default").status_code == 400
+    assert server.admin.delete("/__admin/tenants/nobody").status_code == 404
+    successor = server.new_tenant()  # numbers, ids and credentials are never reused
+    assert successor.id != tenant.id and successor.credentials != tenant.credentials
+    assert successor.requests() == []

@@ -1,0 +1,46 @@
+"""pytest plugin (installed with the package): a mockserver for the test session, a fresh
+tenant for each test.
+
+    def test_karma(mockserver_tenant):
+        with mockserver_tenant.client("karmabot") as karma:
+            assert karma.get("/users").status_code == 200
+
+The server starts in-process on a free port with a frozen clock (move it with
+`mockserver_tenant.advance(seconds)`); `--mockserver-url URL` (or MOCKSERVER_URL) uses a server
+that already runs instead. Under pytest-xdist each worker gets its own server, or shares the one
+given by URL; tenants keep the tests apart either way.
+"""
+
+import os
+
+import pytest
+
+from mockserver.testing import connect, running
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("mockserver")
+    group.addoption("--mockserver-url", default=os.environ.get("MOCKSERVER_URL"),
+                    help="Use the mockserver at this URL instead of starting one in-process.")
+    group.addoption("--mockserver-seed", type=int, default=0, help="Seed of the in-process mockserver.")
+
+
+@pytest.fixture(scope="session")
+def mockserver(request):
+    """The session's server (`RunningServer`): `url`, `base_url(vendor)`, `new_tenant()`."""
+    url = request.config.getoption("mockserver_url")
+    if url:
+        server = connect(url)
+        yield server
+        server.close()
+        return
+    with running(seed=request.config.getoption("mockserver_seed"), ticking=False) as server:
+        yield server
+
+
+@pytest.fixture
+def mockserver_tenant(mockserver):
+    """A fresh tenant (`TenantHandle`) for one test, deleted after it."""
+    tenant = mockserver.new_tenant()
+    yield tenant
+    tenant.delete()

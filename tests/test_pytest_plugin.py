@@ -1,0 +1,47 @@
+"""The pytest plugin as its users see it: in a separate pytest run of a small test file."""
+
+from mockserver.testing import running
+
+TESTS = '''
+def test_one(mockserver_tenant):
+    with mockserver_tenant.client("karmabot") as karma:
+        users = karma.get("/users").json()["users"]
+        assert karma.post("/pluses", json={"user_ids": [users[1]["id"]], "from_id": users[0]["id"]}).status_code == 201
+    assert len(mockserver_tenant.state("karmabot")["pluses"]) == 1
+    assert mockserver_tenant.verify(vendor="karmabot", operation="createPlus") == 1
+    assert mockserver_tenant.verify(vendor="karmabot", operation="createPlus", body={"from_id": users[0]["id"]}) == 1
+    assert mockserver_tenant.verify(vendor="karmabot", operation="createPlus", body={"from_id": 1}) == 0
+
+def test_two(mockserver_tenant):
+    assert mockserver_tenant.state("karmabot")["pluses"] == []  # its own tenant
+    assert mockserver_tenant.advance(60) == "2026-01-01T00:01:00Z"
+    assert set(mockserver_tenant.base_urls) == {"karmabot", "dailybot", "community", "corteza", "kudosnow"}
+    assert mockserver_tenant.requests() == []
+
+def test_three(mockserver_tenant, mockserver):
+    other = mockserver.new_tenant()
+    assert other.id != mockserver_tenant.id
+
+def test_four(mockserver_tenant):
+    with mockserver_tenant.client("dailybot") as daily:
+        assert daily.get("/kudos/").status_code == 200
+'''
+
+
+def test_fixtures_give_each_test_a_tenant_of_its_own(pytester):
+    pytester.makepyfile(TESTS)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
+
+
+def test_works_under_xdist(pytester):
+    pytester.makepyfile(TESTS)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2").assert_outcomes(passed=4)
+
+
+def test_uses_a_running_server_given_by_url(pytester):
+    with running(ticking=False) as server:
+        pytester.makepyfile(TESTS)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--mockserver-url={server.url}")
+        result.assert_outcomes(passed=4)
+        tenants = server.admin.get("/__admin/tenants").json()["tenants"]
+        assert [t["tenant"] for t in tenants] == ["default", "tenant-5"]  # test_three's extra tenant stays
