@@ -127,6 +127,23 @@ def build(server) -> Starlette:
         found = server.journal.find(pattern)
         return JSONResponse({"count": len(found), "requests": found})
 
+    async def faults(request):
+        if request.method == "GET":
+            return JSONResponse({"faults": [fault.view() for fault in server.faults.faults.values()]})
+        if request.method == "DELETE":
+            server.faults.faults.clear()
+            return Response(status_code=204)
+        try:
+            fault = server.faults.add(await _json_object(request), {vendor.name for vendor in server.vendors})
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return JSONResponse(fault.view(), status_code=201)
+
+    async def fault(request):
+        if server.faults.faults.pop(request.path_params["fault"], None) is None:
+            raise HTTPException(404, f"no fault {request.path_params['fault']!r}")
+        return Response(status_code=204)
+
     async def http_error(request, exc: HTTPException):
         return _error(exc.status_code, exc.detail)
 
@@ -142,5 +159,7 @@ def build(server) -> Starlette:
         Route("/__admin/reset", reset, methods=["POST"]),
         Route("/__admin/requests", requests, methods=["GET", "DELETE"]),
         Route("/__admin/requests/find", find_requests, methods=["POST"]),
+        Route("/__admin/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/__admin/faults/{fault}", fault, methods=["DELETE"]),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error})

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from mockserver import admin, validation
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
 from mockserver.errors import ApiError, as_api_error
+from mockserver.faults import FaultBook
 from mockserver.gateway import Exchange, Gateway
 from mockserver.journal import Journal
 from mockserver.tenants import TenantStore
@@ -87,6 +88,7 @@ class MockServer:
         # Bodies are read before routing; operations may allow more (`x-max-body-bytes`).
         self.read_limit = max([max_body_bytes] + [vendor.max_body_bytes for vendor in self.vendors])
         self.webhooks = WebhookDispatcher(webhook_allow, webhook_timeout)
+        self.faults = FaultBook(seed)
         self.requests_served = 0  # numbers each vendor request, for deterministic ids
         self.api = self._build_api()
         self.admin = admin.build(self)
@@ -116,7 +118,7 @@ class MockServer:
 
     def _render_error(self, request, exc: Exception) -> ConnexionResponse:
         error = as_api_error(exc)
-        if error.status >= 500:
+        if error.status >= 500 and not isinstance(exc, ApiError):  # a crash, not an injected fault
             logger.error("unhandled error on %s %s", request.method, request.url, exc_info=exc)
         ex: Exchange | None = request.scope.get("mockserver")
         vendor = ex.vendor if ex else self.vendor_for(request.url.path)

@@ -2,6 +2,7 @@
 tenancy, rate limits, JSON syntax. It replaces Connexion's SecurityMiddleware, sitting right
 after routing so it knows the operation, and reads everything from the vendor's spec."""
 
+import asyncio
 import base64
 import binascii
 import json
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from mockserver.errors import ApiError
+from mockserver.forced import forced_response
 from mockserver.tenants import Tenant
 from mockserver.vendor import Operation, Vendor
 
@@ -151,6 +153,20 @@ def check_json_syntax(request: Request, body: bytes) -> None:
         raise ApiError(400, "Request body is not valid JSON.", "parse_error") from None
 
 
+async def _inject(fault, scope, receive, send) -> None:
+    """Answer as the fault says: an error status (in the vendor's dialect), a body cut short by a
+    dropped connection, or a body that is not JSON."""
+    if fault.kind == "status":
+        raise ApiError(fault.status, "Injected fault.", headers=fault.headers)
+    body = b'{"truncated": '
+    headers = [(b"content-type", b"application/json")]
+    if fault.kind == "malformed":
+        headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    # drop: the body never ends, and the server closes the connection when this returns
+    await send({"type": "http.response.body", "body": body, "more_body": fault.kind == "drop"})
+
+
 class Gateway:
     """Connexion middleware between routing and request validation."""
 
@@ -175,6 +191,15 @@ class Gateway:
             check_accept(request)
         if ex.operation.security:
             authenticate(ex, request)
+        fault = ex.server.faults.take(ex.vendor.name, ex.operation.id, ex.tenant.id if ex.tenant else None)
+        if fault is not None:
+            if fault.kind != "latency":
+                return await _inject(fault, scope, receive, send)
+            await asyncio.sleep(fault.latency_ms / 1000)
+        if "prefer" in request.headers:
+            forced = forced_response(ex.operation, request.headers["prefer"])
+            if forced is not None:
+                return await forced(scope, receive, send)
         successes = self._limit(ex)
         check_json_syntax(request, ex.body)
         if successes:

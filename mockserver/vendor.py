@@ -42,6 +42,7 @@ class Operation:
     security: list[tuple[str, dict]]  # alternatives, any one suffices; empty means public
     rate_limits: list[Rule]
     extensions: dict  # the operation's own `x-` keys, for handlers
+    responses: dict  # status -> response object, `$ref`s resolved
 
 
 @dataclass
@@ -108,7 +109,18 @@ def _operations(spec: dict):
             security = [(name, schemes[name]) for requirement in requirements for name in requirement]
             own = [Rule.from_spec(entry, op_id) for entry in operation.get("x-rate-limit", [])]
             extensions = {key: value for key, value in operation.items() if key.startswith("x-")}
-            yield op_id, Operation(op_id, security, shared + own, extensions)
+            responses = {status: _resolve(spec, response) for status, response in operation["responses"].items()}
+            yield op_id, Operation(op_id, security, shared + own, extensions, responses)
+
+
+def _resolve(spec: dict, node: dict) -> dict:
+    """A local `$ref` (`#/components/...`) followed to what it names."""
+    while "$ref" in node:
+        target = spec
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
 
 
 def snake_case(name: str) -> str:

@@ -1,0 +1,80 @@
+"""Faults injected through the admin API: for a vendor (and optionally an operation and a tenant),
+the next N matching requests, or each with a probability (seeded, so runs repeat), get a status,
+a latency, a dropped connection or a malformed body."""
+
+import random
+from dataclasses import asdict, dataclass, field
+
+KINDS = ("status", "latency", "drop", "malformed")
+
+
+@dataclass
+class Fault:
+    id: str
+    vendor: str
+    kind: str
+    operation: str | None = None
+    tenant: str | None = None
+    status: int | None = None
+    latency_ms: int | None = None
+    count: int | None = None  # requests still to fault; None: until cleared
+    probability: float | None = None
+    headers: dict = field(default_factory=dict)
+    rng: random.Random = field(default=None, repr=False)
+
+    def view(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if key != "rng"}
+
+
+class FaultBook:
+    def __init__(self, seed: int):
+        self.seed = seed
+        self.faults: dict[str, Fault] = {}
+        self.added = 0
+
+    def add(self, spec: dict, vendors: set[str]) -> Fault:
+        """A fault from its JSON definition; ValueError says what is wrong with it."""
+        known = {"vendor", "kind", "operation", "tenant", "status", "latency_ms", "count", "probability", "headers"}
+        if set(spec) - known:
+            raise ValueError(f"unknown fields: {', '.join(sorted(set(spec) - known))}")
+        if spec.get("vendor") not in vendors:
+            raise ValueError(f"vendor must be one of {', '.join(sorted(vendors))}")
+        if spec.get("kind") not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        _check(spec, "operation", str)
+        _check(spec, "tenant", str)
+        _check(spec, "headers", dict)
+        if spec["kind"] == "status" and not (isinstance(spec.get("status"), int) and 400 <= spec["status"] <= 599):
+            raise ValueError("a status fault needs a status from 400 to 599")
+        if spec["kind"] == "latency" and not (isinstance(spec.get("latency_ms"), int) and 0 <= spec["latency_ms"] <= 60_000):
+            raise ValueError("a latency fault needs latency_ms from 0 to 60000")
+        if "count" in spec and not (isinstance(spec["count"], int) and not isinstance(spec["count"], bool) and spec["count"] >= 1):
+            raise ValueError("count must be a whole number from 1")
+        probability = spec.get("probability")
+        if probability is not None and not (isinstance(probability, (int, float)) and not isinstance(probability, bool)
+                                            and 0 < probability <= 1):
+            raise ValueError("probability must be above 0 and at most 1")
+        self.added += 1
+        fault_id = f"fault-{self.added}"
+        fault = Fault(id=fault_id, rng=random.Random(f"{self.seed}:{fault_id}"), **spec)
+        self.faults[fault_id] = fault
+        return fault
+
+    def take(self, vendor: str, operation: str | None, tenant: str | None) -> Fault | None:
+        """The first fault that applies to this request, its count spent."""
+        for fault in list(self.faults.values()):
+            if fault.vendor != vendor or fault.operation not in (None, operation) or fault.tenant not in (None, tenant):
+                continue
+            if fault.probability is not None and fault.rng.random() >= fault.probability:
+                continue
+            if fault.count is not None:
+                fault.count -= 1
+                if fault.count == 0:
+                    del self.faults[fault.id]
+            return fault
+        return None
+
+
+def _check(spec: dict, key: str, kind: type) -> None:
+    if key in spec and not isinstance(spec[key], kind):
+        raise ValueError(f"{key} must be a {kind.__name__}")

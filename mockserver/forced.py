@@ -1,0 +1,48 @@
+"""Forced responses, Prism's convention: `Prefer: code=429` answers with the operation's documented
+429 (in the vendor's error dialect), `Prefer: example=NAME` with a documented example, both
+together with that status's named example. Nothing is stored and no limit is counted."""
+
+from starlette.responses import JSONResponse
+
+from mockserver.errors import ApiError
+from mockserver.vendor import Operation
+
+
+def preferences(header: str) -> dict[str, str]:
+    """`code=429, example=self` (commas or semicolons) as a dict."""
+    pairs = (item.strip().partition("=") for item in header.replace(";", ",").split(","))
+    return {key.strip().lower(): value.strip().strip('"') for key, sign, value in pairs if sign}
+
+
+def _examples(response: dict) -> dict:
+    content = next(iter(response.get("content", {}).values()), {})
+    named = {name: example.get("value") for name, example in content.get("examples", {}).items()}
+    return named | ({"default": content["example"]} if "example" in content else {})
+
+
+def forced_response(operation: Operation, header: str) -> JSONResponse | None:
+    """The forced answer, None when the request asks for none (or for a success with no example,
+    which the handler then produces), or ApiError for what the spec does not document."""
+    wanted = preferences(header)
+    code, example = wanted.get("code"), wanted.get("example")
+    if code is None and example is None:
+        return None
+    if code is not None:
+        if code not in operation.responses:
+            raise ApiError(400, f"Prefer: code={code} is not a documented response of {operation.id}")
+        candidates = {code: operation.responses[code]}
+    else:
+        candidates = {status: response for status, response in operation.responses.items()
+                      if example in _examples(response)}
+        if not candidates:
+            raise ApiError(400, f"Prefer: example={example} is not documented for {operation.id}")
+    status, response = next(iter(candidates.items()))
+    examples = _examples(response)
+    headers = {"Retry-After": "60"} if "Retry-After" in response.get("headers", {}) else {}
+    if example is not None:
+        if example not in examples:
+            raise ApiError(400, f"Prefer: example={example} is not documented for {status} of {operation.id}")
+        return JSONResponse(examples[example], status_code=int(status), headers=headers)
+    if int(status) >= 400:
+        raise ApiError(int(status), response.get("description", "Forced response").strip(), headers=headers)
+    return JSONResponse(next(iter(examples.values())), status_code=int(status)) if examples else None
