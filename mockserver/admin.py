@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mockserver import persistence
 from mockserver.clock import isoformat
 
 MAX_ADVANCE_SECONDS = 100 * 365 * 86400
@@ -76,6 +77,7 @@ def build(server) -> Starlette:
             raise HTTPException(400, str(exc)) from None
         except KeyError:
             raise HTTPException(409, f"tenant {tenant_id!r} exists") from None
+        server.persist()
         return JSONResponse(describe(tenant), status_code=201)
 
     async def list_tenants(request):
@@ -88,6 +90,7 @@ def build(server) -> Starlette:
                 store.delete(tenant.id)
             except ValueError as exc:
                 raise HTTPException(400, str(exc)) from None
+            server.persist()
             return Response(status_code=204)
         return JSONResponse(describe(tenant_or_404(request)))
 
@@ -98,10 +101,12 @@ def build(server) -> Starlette:
     async def tenant_clock(request):
         tenant = tenant_or_404(request)
         tenant.clock.advance(_advance_seconds(await _json_object(request)))
+        server.persist()
         return JSONResponse({"now": isoformat(tenant.clock.now())})
 
     async def server_clock(request):
         server.clock.advance(_advance_seconds(await _json_object(request)))
+        server.persist()
         return JSONResponse({
             "now": isoformat(server.clock.now()),
             "tenants": {tenant.id: isoformat(tenant.clock.now()) for tenant in store.tenants.values()},
@@ -109,6 +114,19 @@ def build(server) -> Starlette:
 
     async def reset(request):
         store.reset()
+        server.persist()
+        return Response(status_code=204)
+
+    async def export_state(request):
+        return Response(persistence.dump(server), media_type="application/octet-stream",
+                        headers={"Content-Disposition": 'attachment; filename="mockserver-state.bin"'})
+
+    async def import_state(request):
+        try:
+            persistence.load(server, await request.body())
+        except persistence.StateError as exc:
+            raise HTTPException(400, str(exc)) from None
+        server.persist()
         return Response(status_code=204)
 
     async def requests(request):
@@ -157,6 +175,8 @@ def build(server) -> Starlette:
         Route("/__admin/tenants/{tenant}/clock", tenant_clock, methods=["POST"]),
         Route("/__admin/clock", server_clock, methods=["POST"]),
         Route("/__admin/reset", reset, methods=["POST"]),
+        Route("/__admin/state/export", export_state, methods=["GET"]),
+        Route("/__admin/state/import", import_state, methods=["POST"]),
         Route("/__admin/requests", requests, methods=["GET", "DELETE"]),
         Route("/__admin/requests/find", find_requests, methods=["POST"]),
         Route("/__admin/faults", faults, methods=["GET", "POST", "DELETE"]),

@@ -1,6 +1,7 @@
 """The app factory: every vendor's spec-driven API under its base path, plus the admin API."""
 
 import logging
+import os
 from datetime import datetime
 
 import orjson
@@ -18,7 +19,7 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 
-from mockserver import admin, validation
+from mockserver import admin, persistence, validation
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
 from mockserver.errors import ApiError, as_api_error
 from mockserver.faults import FaultBook
@@ -33,6 +34,7 @@ logger = logging.getLogger("mockserver")
 logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
 
 ERROR_STATUS_HEADER = "X-Mockserver-Error-Status"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 # Connexion's defaults, with its SecurityMiddleware replaced by the tenant-aware Gateway and
 # response validation left to the contract tests (it would re-validate every answer).
@@ -78,7 +80,7 @@ class MockServer:
     def __init__(self, seed: int = 0, vendors: list[str] | None = None, ticking: bool = True,
                  start: datetime = DEFAULT_START, journal_limit: int = 1000,
                  max_body_bytes: int = 1_048_576, webhook_allow: tuple[str, ...] = (),
-                 webhook_timeout: float = 5.0):
+                 webhook_timeout: float = 5.0, state_file: str | None = None):
         self.seed = seed
         self.vendors = discover(vendors)
         self.clock = ServerClock(start, ticking)
@@ -90,8 +92,17 @@ class MockServer:
         self.webhooks = WebhookDispatcher(webhook_allow, webhook_timeout)
         self.faults = FaultBook(seed)
         self.requests_served = 0  # numbers each vendor request, for deterministic ids
+        self.state_file = state_file
+        if state_file and os.path.exists(state_file):
+            with open(state_file, "rb") as handle:
+                persistence.load(self, handle.read())
         self.api = self._build_api()
         self.admin = admin.build(self)
+
+    def persist(self) -> None:
+        """Save every tenant to the state file, if there is one (called after each change)."""
+        if self.state_file:
+            persistence.save(self, self.state_file)
 
     def _build_api(self) -> AsyncApp:
         app = AsyncApp(__name__, middlewares=MIDDLEWARES)
@@ -163,6 +174,9 @@ class MockServer:
                 # Vendor API calls and failures; not the Swagger UI or spec downloads.
                 if ex.vendor is not None and (ex.operation is not None or ex.status >= 400):
                     self.journal.record(_journal_entry(scope, ex))
+                # Saved before the client hears of it: an answered change survives a crash.
+                if ex.tenant is not None and scope["method"] not in SAFE_METHODS and 200 <= ex.status < 300:
+                    self.persist()
             await send(message)
 
         await self.api(scope, replay, capture)

@@ -4,6 +4,7 @@ import click
 import uvicorn
 
 from mockserver.app import MockServer
+from mockserver.persistence import StateError
 from mockserver.tenants import DEFAULT_TENANT
 from mockserver.vendor import discover
 
@@ -25,11 +26,15 @@ def main():
               help="Requests kept in the journal; the oldest drop out.")
 @click.option("--webhook-allow", "webhook_allow", multiple=True, metavar="HOST",
               help="Also deliver webhooks to this host (repeatable). Loopback is always allowed.")
-def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow):
+@click.option("--state-file", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Restore tenants from this file at start and save every change to it.")
+def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_file):
     """Start the server."""
     try:
         server = MockServer(seed=seed, vendors=list(vendors) or None, ticking=clock == "ticking",
-                            journal_limit=journal_limit, webhook_allow=webhook_allow)
+                            journal_limit=journal_limit, webhook_allow=webhook_allow, state_file=state_file)
+    except StateError as exc:
+        raise click.BadParameter(str(exc), param_hint="--state-file") from None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--vendor") from None
     root = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"

@@ -25,6 +25,10 @@ class ServerClock:
             raise ValueError("time never goes backwards")
         self.offset += seconds
 
+    def catch_up(self, moment: float) -> None:
+        """Move forward to `moment` if it is later (a restored state's time is never undone)."""
+        self.offset += max(0.0, moment - self.now())
+
 
 class TenantClock:
     """The server clock plus this tenant's own advances."""

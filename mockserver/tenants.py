@@ -48,14 +48,18 @@ class SeedContext:
 
 class Tenant:
     def __init__(self, tenant_id: str, number: int, vendors: list[Vendor], seed: int,
-                 clock: ServerClock, rate_limits: bool = True):
+                 clock: ServerClock, rate_limits: bool = True, states: dict | None = None):
         self.id = tenant_id
         self.number = number
         self.vendors = vendors
         self.seed = seed
         self.clock = TenantClock(clock)
         self.rate_limits = rate_limits
-        self.reset()
+        if states is None:
+            self.reset()
+        else:  # restored from a saved state
+            self.states = states
+            self.limiter = TenantLimiter(self.clock.now)
 
     def reset(self) -> None:
         """Back to the seeded data, with fresh rate-limit counters (the clock never goes back)."""
@@ -103,6 +107,17 @@ class TenantStore:
         for name, state in tenant.states.items():
             for credential, principal in state.credentials()[1].items():
                 self._principals[(name, credential)] = (tenant, principal)
+
+    def restore(self, created: int, saved: list[dict], seed: int) -> None:
+        """Every tenant replaced by saved ones (see persistence)."""
+        self.seed, self.created = seed, created
+        self.tenants, self._principals = {}, {}
+        for entry in saved:
+            tenant = Tenant(entry["id"], entry["number"], self.vendors, seed, self.clock, entry["rate_limits"],
+                            states=entry["states"])
+            tenant.clock.offset = entry["clock"]
+            self.tenants[tenant.id] = tenant
+            self.index(tenant)
 
     def delete(self, tenant_id: str) -> None:
         if tenant_id == DEFAULT_TENANT:

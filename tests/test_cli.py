@@ -1,7 +1,6 @@
 """`mockserver serve` as a user runs it: a real process, real port, same seed same bytes."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,46 +9,19 @@ import httpx
 import pytest
 
 from mockserver.tenants import DEFAULT_TENANT
+from tests.served import Served
 
 DEFAULT_KARMABOT_KEY = "krm_1_d020104626bf82b1420f719a67ad9420"  # documented in README.md
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Served:
-    def __init__(self, *args):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "mockserver", "serve", "--port", str(self.port), *args]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=os.environ | {"PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(self.url + "/__admin/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(self.process.communicate()[0])
-            time.sleep(0.05)
-
-    def stop(self) -> str:
-        self.process.terminate()
-        return self.process.communicate(timeout=10)[0]
-
-    def snapshot(self) -> bytes:
-        """Default tenant and a created tenant, bodies as served."""
-        created = httpx.post(self.url + "/__admin/tenants").content
-        tenants = [DEFAULT_TENANT, "tenant-2"]
-        states = b"".join(httpx.get(f"{self.url}/__admin/tenants/{t}/state").content for t in tenants)
-        users = httpx.get(self.url + "/karmabot/api/v1/users",
-                          headers={"Authorization": f"Bearer {DEFAULT_KARMABOT_KEY}"}).content
-        return created + states + users
+def snapshot(served: Served) -> bytes:
+    """Default tenant and a created tenant, bodies as served."""
+    created = httpx.post(served.url + "/__admin/tenants").content
+    tenants = [DEFAULT_TENANT, "tenant-2"]
+    states = b"".join(httpx.get(f"{served.url}/__admin/tenants/{t}/state").content for t in tenants)
+    users = httpx.get(served.url + "/karmabot/api/v1/users",
+                      headers={"Authorization": f"Bearer {DEFAULT_KARMABOT_KEY}"}).content
+    return created + states + users
 
 
 def test_same_seed_gives_byte_identical_data_across_starts():
@@ -57,13 +29,13 @@ def test_same_seed_gives_byte_identical_data_across_starts():
     for _ in range(2):
         served = Served("--seed", "7", "--clock", "frozen")
         try:
-            snapshots.append(served.snapshot())
+            snapshots.append(snapshot(served))
         finally:
             served.stop()
     assert snapshots[0] == snapshots[1]
     other = Served("--seed", "8", "--clock", "frozen")
     try:
-        assert other.snapshot() != snapshots[0]
+        assert snapshot(other) != snapshots[0]
     finally:
         other.stop()
 

@@ -5,7 +5,6 @@ import base64
 import re
 import time
 
-import httpx
 import pytest
 
 from mockserver.testing import running

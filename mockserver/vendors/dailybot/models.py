@@ -9,14 +9,16 @@ from mockserver.vendors.dailybot.exceptions import (
 )
 
 
+def random_uuid(rng) -> str:
+    """A version-4 UUID from the seeded RNG (so the same seed gives the same ids)."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
 class Organization:
     @classmethod
     def seed(cls, ctx) -> "Organization":
         fixtures, rng, fake = ctx.vendor.fixtures, ctx.rng, ctx.fake
-
-        def new_uuid() -> str:
-            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
+        new_uuid = lambda: random_uuid(rng)  # noqa: E731
         roles = fixtures["roles"]
         users = [
             {"uuid": new_uuid(), "full_name": fake.name(), "role": roles[index % len(roles)],
@@ -30,7 +32,7 @@ class Organization:
                 {"uuid": member["uuid"], "is_active": rng.random() > 0.2} for member in members]})
         values = [{"id": new_uuid(), "name": name} for name in fixtures["values"]]
         keys = {user["uuid"]: f"{ctx.secret(user['uuid'])}" for user in users}
-        org = cls(users, teams, values, keys, new_uuid)
+        org = cls(users, teams, values, keys, rng)
 
         # History: the key owner (users[0]) both receives and gives; everyone else mixes freely.
         owner, others = users[0]["uuid"], [user["uuid"] for user in users[1:]]
@@ -48,13 +50,16 @@ class Organization:
                     org._boost(kudo, booster, created + rng.uniform(60, 3000))
         return org
 
-    def __init__(self, users, teams, values, keys, new_uuid):
+    def __init__(self, users, teams, values, keys, rng):
         self.users = {user["uuid"]: user for user in users}
         self.teams = {team["uuid"]: team for team in teams}
         self.values = {value["id"]: value for value in values}
         self.keys = keys  # user uuid -> API key
         self.kudos: dict[str, dict] = {}  # insertion order is creation order
-        self.new_uuid = new_uuid
+        self.rng = rng
+
+    def new_uuid(self) -> str:
+        return random_uuid(self.rng)
 
     # --- writes -------------------------------------------------------------------------------
 
