@@ -15,7 +15,8 @@ from mockserver import MockServer, fuzz
 
 EXAMPLES = int(os.environ.get("MOCKSERVER_FUZZ_EXAMPLES", "25"))
 APP = MockServer(ticking=False)
-CREDENTIALS = APP.store.create("fuzzing", rate_limits=False).credentials()
+TENANT = APP.store.create("fuzzing", rate_limits=False)
+CREDENTIALS = TENANT.credentials()
 
 
 def has_links(vendor) -> bool:
@@ -33,6 +34,11 @@ def fuzz_vendor(vendor):
         case.call_and_validate(additional_checks=extra_checks)
 
     class Machine(schema.as_state_machine()):
+        def setup(self):
+            # Every scenario starts from the seeded state, so Hypothesis can replay (and shrink) it.
+            TENANT.reset()
+            APP.store.index(TENANT)
+
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             super().validate_response(response, case, additional_checks=[*(additional_checks or []), *extra_checks],
                                       **kwargs)
