@@ -155,7 +155,7 @@ class MockServer:
             return await self.admin(scope, receive, send)
         body, too_large = await _read_body(receive, self.read_limit)
         self.requests_served += 1
-        ex = Exchange(self, self.requests_served, body, too_large, self.vendor_for(scope["path"]))
+        ex = Exchange(self, self.requests_served, scope["headers"], body, too_large, self.vendor_for(scope["path"]))
         scope["mockserver"] = ex
 
         replayed = False
@@ -211,7 +211,7 @@ def _journal_entry(scope, ex: Exchange) -> dict:
         "method": scope["method"],
         "path": scope["path"],
         "query": scope["query_string"].decode("latin-1"),
-        "headers": {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]},
+        "headers": {key.decode("latin-1"): value.decode("latin-1") for key, value in ex.sent_headers},
         "body": body,
         "status": ex.status,
         "timestamp": isoformat(ex.now()),

@@ -26,6 +26,7 @@ class Exchange:
 
     server: object  # the MockServer
     number: int  # this request's sequence number on the server
+    sent_headers: list  # as the client sent them (the gateway may retype the body for Connexion)
     body: bytes
     too_large: bool
     vendor: Vendor | None
@@ -123,6 +124,13 @@ def _parse_as_form_unless_json(scope) -> None:
         scope["headers"] = [(k, v) for k, v in headers if k != b"content-type"] + [(b"content-type", FORM)]
 
 
+def _typed_as_json_when_empty(scope) -> None:
+    """An empty body without a Content-Type is read as JSON, so an optional body's `default` comes
+    to the handler parsed (Connexion passes it on as raw bytes otherwise)."""
+    if not any(key == b"content-type" for key, _ in scope["headers"]):
+        scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
+
+
 def check_accept(request: Request) -> None:
     """406 unless the Accept header admits JSON (every answer here is JSON)."""
     accept = request.headers.get("accept", "").strip()
@@ -186,6 +194,8 @@ class Gateway:
             raise ApiError(413, f"Request body exceeds {limit} bytes.")
         if ex.vendor.form_fallback and ex.body:
             _parse_as_form_unless_json(scope)
+        if not ex.body and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            _typed_as_json_when_empty(scope)
         request = Request(scope)
         if ex.vendor.negotiates_accept:  # before authentication, as Django REST framework does
             check_accept(request)

@@ -197,3 +197,13 @@ def test_delete_tenant(server):
     successor = server.new_tenant()  # numbers, ids and credentials are never reused
     assert successor.id != tenant.id and successor.credentials != tenant.credentials
     assert successor.requests() == []
+
+
+def test_journal_keeps_the_headers_the_client_sent(server):
+    tenant = server.new_tenant()
+    with tenant.client("corteza") as cz:
+        channel = cz.get("/channels/").json()["response"][0]["channelID"]
+        cz.post(f"/channels/{channel}/messages/", content=b"message=hi", headers={"Content-Type": "text/plain"})
+        cz.delete("/status/")
+    sent = [entry["headers"].get("content-type") for entry in tenant.requests("corteza")]
+    assert sent == [None, "text/plain", None]

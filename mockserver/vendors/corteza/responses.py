@@ -15,12 +15,6 @@ def _call():
     return ex.state, ex.principal, ex.now()
 
 
-def _fields(body) -> dict:
-    """An optional body's fields. Without a Content-Type, Connexion passes its `default: {}` as raw
-    bytes, so anything but a dict means no fields."""
-    return body if isinstance(body, dict) else {}
-
-
 def _message(state, message, viewer):
     return {"response": state.message_view(message, viewer)}
 
@@ -94,7 +88,7 @@ async def status_list():
 
 async def status_set(body=None):
     state, me, now = _call()
-    return {"response": state.status_view(state.set_status(me, _fields(body), now))}
+    return {"response": state.status_view(state.set_status(me, body, now))}
 
 
 async def status_delete():
@@ -116,7 +110,7 @@ async def channel_list(query=None):
 
 async def channel_create(body=None):
     state, me, now = _call()
-    return _channel(state, state.create_channel(me, _fields(body), now), me)
+    return _channel(state, state.create_channel(me, body, now), me)
 
 
 async def channel_read(channel_id):
@@ -126,7 +120,7 @@ async def channel_read(channel_id):
 
 async def channel_update(channel_id, body=None):
     state, me, now = _call()
-    return _channel(state, state.update_channel(me, channel_id, _fields(body), now), me)
+    return _channel(state, state.update_channel(me, channel_id, body, now), me)
 
 
 async def channel_state(channel_id, body):
@@ -163,7 +157,7 @@ async def channel_part(channel_id, user_id):
 
 async def channel_invite(channel_id, body=None):
     state, me, now = _call()
-    members = state.invite(me, channel_id, _fields(body).get("userID") or [], now)
+    members = state.invite(me, channel_id, body.get("userID") or [], now)
     return {"response": [state.member_view(member) for member in members]}
 
 
@@ -174,7 +168,7 @@ async def channel_attach(channel_id, body=None, upload=None):
         raise corteza_error("upload is required")
     data = await upload.read()
     message = state.attach(me, channel_id, upload.filename or "", upload.content_type or "application/octet-stream",
-                           data, _fields(body).get("replyTo"), now)
+                           data, body.get("replyTo"), now)
     ex.server.store.index(ex.tenant)  # the attachment's public handle
     return _posted(state, message, me)
 
@@ -193,7 +187,7 @@ async def message_reply_create(channel_id, message_id, body):
 
 async def message_execute_command(channel_id, command, body=None):
     state, me, now = _call()
-    return _posted(state, state.execute(me, channel_id, command, _fields(body).get("input") or "", now), me)
+    return _posted(state, state.execute(me, channel_id, command, body.get("input") or "", now), me)
 
 
 async def message_mark_as_read(channel_id, thread_id=None, last_read_message_id=None):
@@ -351,5 +345,5 @@ async def webhooks_public_delete(webhook_id, webhook_token):
 
 async def webhooks_public_create(webhook_id, webhook_token, body=None, content=None, username=None, avatar_url=None):
     ex = _by_token(webhook_id, webhook_token)
-    message = ex.state.incoming(webhook_id, content or _fields(body).get("content") or "", ex.now())
+    message = ex.state.incoming(webhook_id, content or body.get("content") or "", ex.now())
     return _posted(ex.state, message, message["userID"])
