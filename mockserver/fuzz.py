@@ -11,7 +11,7 @@ import json
 
 import jsonschema
 from schemathesis.config import SchemathesisConfig
-from schemathesis.config._checks import PositiveDataAcceptanceConfig
+from schemathesis.config._checks import NegativeDataRejectionConfig, PositiveDataAcceptanceConfig
 from schemathesis.specs.openapi.checks import negative_data_rejection, unsupported_method
 
 from mockserver.app import ERROR_STATUS_HEADER
@@ -59,13 +59,16 @@ def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 
         for op_id, operation in vendor.operations.items()
         if (statuses := operation.extensions.get("x-semantic-errors"))
     ]
-    checks = {}
+    # Bodies over the size limit are refused with 413, a refusal Schemathesis does not list.
+    checks = {"negative_data_rejection": {"expected-statuses": [
+        *NegativeDataRejectionConfig._DEFAULT_EXPECTED_STATUSES, "413"]}}
     if "x-error-status" in vendor.spec:
         # This vendor answers errors with another status (Corteza: always 200), so the checks that
         # judge refusals by status cannot see them; `checks_for` runs them on the status the error
         # stands for, and the tests call every secured operation without credentials instead of
         # `ignored_auth` (which makes requests of its own).
-        checks = {name: {"enabled": False} for name in ("negative_data_rejection", "unsupported_method", "ignored_auth")}
+        for name in ("negative_data_rejection", "unsupported_method", "ignored_auth"):
+            checks.setdefault(name, {})["enabled"] = False
     data = {
         "checks": checks,
         "seed": seed,
