@@ -5,6 +5,6 @@ import warnings
 # Connexion imports Starlette's test client at start-up, which warns on every `mockserver` run.
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
-from mockserver.app import MockServer, create_app  # noqa: E402
+from mockserver.app import MockServer  # noqa: E402
 
-__all__ = ["MockServer", "create_app"]
+__all__ = ["MockServer"]

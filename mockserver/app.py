@@ -217,6 +217,3 @@ def _journal_entry(scope, ex: Exchange) -> dict:
         "timestamp": isoformat(ex.now()),
     }
 
-
-def create_app(**options) -> MockServer:
-    return MockServer(**options)

@@ -8,8 +8,13 @@ import base64
 import binascii
 import copy
 import json
+import os
+import subprocess
+import sys
+import tempfile
 
 import jsonschema
+import tomli_w
 from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import NegativeDataRejectionConfig, PositiveDataAcceptanceConfig
 from schemathesis.specs.openapi.checks import negative_data_rejection, unsupported_method
@@ -122,13 +127,6 @@ def checks_for(vendor: Vendor) -> list:
 def run_cli(vendor: Vendor, base_url: str, headers: dict[str, str], *, max_examples: int, seed: int,
             junit: str | None = None) -> int:
     """Schemathesis' own CLI, with this configuration, against any server; its exit status."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    import tomli_w
-
     with tempfile.TemporaryDirectory() as folder:
         config_file = os.path.join(folder, "schemathesis.toml")
         with open(config_file, "wb") as handle:

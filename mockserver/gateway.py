@@ -8,7 +8,7 @@ import binascii
 import json
 import re
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
@@ -35,7 +35,6 @@ class Exchange:
     principal: object = None
     credential: str | None = None
     status: int | None = None
-    info: dict = field(default_factory=dict)
 
     @property
     def state(self):
