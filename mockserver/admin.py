@@ -134,7 +134,7 @@ def build(server) -> Starlette:
             server.journal.clear()
             return Response(status_code=204)
         query = request.query_params
-        entries = server.journal.query(query.get("tenant") or None, query.get("vendor") or None)
+        entries = server.journal.find({key: query[key] for key in ("tenant", "vendor") if query.get(key)})
         return JSONResponse({"requests": entries})
 
     async def find_requests(request):

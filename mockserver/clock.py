@@ -51,6 +51,11 @@ def isoformat(timestamp: float) -> str:
     return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def optional_isoformat(timestamp: float | None) -> str | None:
+    """`isoformat`, or None for no timestamp (a field not set yet)."""
+    return None if timestamp is None else isoformat(timestamp)
+
+
 def isodate(timestamp: float) -> str:
     """The UTC calendar date: `2026-01-01`."""
     return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d")

@@ -20,7 +20,7 @@ from schemathesis.config._checks import NegativeDataRejectionConfig, PositiveDat
 from schemathesis.specs.openapi.checks import negative_data_rejection, unsupported_method
 
 from mockserver.app import ERROR_STATUS_HEADER
-from mockserver.vendor import Vendor, data_dir
+from mockserver.vendor import Vendor, data_dir, resolve_ref
 
 
 def auth_entries(vendor: Vendor, headers: dict[str, str]) -> dict:
@@ -95,8 +95,7 @@ def checks_for(vendor: Vendor) -> list:
     apply to it, each with its reason in the spec."""
     if "x-error-status" not in vendor.spec:
         return []
-    name = vendor.spec["x-error-schema"].rsplit("/", 1)[1]
-    validator = jsonschema.Draft4Validator(vendor.spec["components"]["schemas"][name])
+    validator = jsonschema.Draft4Validator(resolve_ref(vendor.spec, {"$ref": vendor.spec["x-error-schema"]}))
 
     def as_status(response):
         status = response.headers.get(ERROR_STATUS_HEADER.lower())

@@ -116,18 +116,25 @@ FORM = b"application/x-www-form-urlencoded"
 def _parse_as_form_unless_json(scope) -> None:
     """Spec root `x-form-fallback`: like the real server, read any body that is not JSON or
     multipart as a form."""
-    headers = scope["headers"]
-    content_type = next((value for key, value in headers if key == b"content-type"), b"")
-    kind = content_type.split(b";")[0].strip().lower()
+    kind = (_content_type(scope) or b"").split(b";")[0].strip().lower()
     if kind not in (b"application/json", b"multipart/form-data", FORM):
-        scope["headers"] = [(k, v) for k, v in headers if k != b"content-type"] + [(b"content-type", FORM)]
+        _set_content_type(scope, FORM)
 
 
 def _typed_as_json_when_empty(scope) -> None:
     """An empty body without a Content-Type is read as JSON, so an optional body's `default` comes
     to the handler parsed (Connexion passes it on as raw bytes otherwise)."""
-    if not any(key == b"content-type" for key, _ in scope["headers"]):
-        scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
+    if _content_type(scope) is None:
+        _set_content_type(scope, b"application/json")
+
+
+def _content_type(scope) -> bytes | None:
+    return next((value for key, value in scope["headers"] if key == b"content-type"), None)
+
+
+def _set_content_type(scope, value: bytes) -> None:
+    """Retype the body for Connexion; a new header list, so the journal keeps what was sent."""
+    scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-type"] + [(b"content-type", value)]
 
 
 def check_accept(request: Request) -> None:

@@ -10,12 +10,6 @@ class Journal:
     def record(self, entry: dict) -> None:
         self.entries.append(entry)
 
-    def query(self, tenant: str | None = None, vendor: str | None = None) -> list[dict]:
-        return [
-            entry for entry in self.entries
-            if (tenant is None or entry["tenant"] == tenant) and (vendor is None or entry["vendor"] == vendor)
-        ]
-
     def find(self, pattern: dict) -> list[dict]:
         """Entries matching every field of `pattern` (WireMock-style verification); `body` matches
         when the recorded body holds it (a dict matches any superset, recursively)."""

@@ -109,11 +109,11 @@ def _operations(spec: dict):
             security = [(name, schemes[name]) for requirement in requirements for name in requirement]
             own = [Rule.from_spec(entry, op_id) for entry in operation.get("x-rate-limit", [])]
             extensions = {key: value for key, value in operation.items() if key.startswith("x-")}
-            responses = {status: _resolve(spec, response) for status, response in operation["responses"].items()}
+            responses = {status: resolve_ref(spec, response) for status, response in operation["responses"].items()}
             yield op_id, Operation(op_id, security, shared + own, extensions, responses)
 
 
-def _resolve(spec: dict, node: dict) -> dict:
+def resolve_ref(spec: dict, node: dict) -> dict:
     """A local `$ref` (`#/components/...`) followed to what it names."""
     while "$ref" in node:
         target = spec

@@ -5,7 +5,7 @@ import re
 import string
 from html.parser import HTMLParser
 
-from mockserver.clock import isoformat
+from mockserver.clock import isoformat, optional_isoformat
 from mockserver.errors import ApiError
 from mockserver.vendors.community.exceptions import bad_request, conflict, forbidden, not_found
 
@@ -72,11 +72,6 @@ def in_body(lookup, key, kind: str) -> dict:
         return lookup(key)
     except ApiError:
         raise bad_request(f"Request payload validation errors: unknown {kind} {key}") from None
-
-
-def page_of(items: list, page: int, size: int) -> tuple[list, bool]:
-    start = (page - 1) * size
-    return items[start:start + size], len(items) > start + size
 
 
 class Community:
@@ -445,7 +440,7 @@ class Community:
     @staticmethod
     def board_view(board: dict) -> dict:
         view = {key: value for key, value in board.items() if key not in ("members", "created_at")}
-        view["last_posted_at"] = isoformat(board["last_posted_at"]) if board["last_posted_at"] else None
+        view["last_posted_at"] = optional_isoformat(board["last_posted_at"])
         return view
 
     def _written_view(self, entity: dict) -> dict:
@@ -455,7 +450,7 @@ class Community:
             "clean_text": clean_text(entity["content"]),
             "react_count": sum(entity["reactions"].values()),
             "reactions": dict(entity["reactions"]) or None,
-            "last_edited_at": isoformat(entity["last_edited_at"]) if entity["last_edited_at"] else None,
+            "last_edited_at": optional_isoformat(entity["last_edited_at"]),
             "created_at": isoformat(entity["created_at"]),
             "last_modified_at": isoformat(entity["last_modified_at"]),
             "user": self.author_view(entity["author"]),

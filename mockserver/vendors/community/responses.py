@@ -1,7 +1,7 @@
 """Habitate community handlers (operationIds in snake_case). Lists answer with the `has_more` header."""
 
 from mockserver.gateway import exchange
-from mockserver.vendors.community.models import page_of
+from mockserver.paging import page_of
 
 
 def _state():

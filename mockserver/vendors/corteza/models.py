@@ -10,17 +10,13 @@ from urllib.parse import quote
 
 import jwt
 
-from mockserver.clock import isoformat
+from mockserver.clock import optional_isoformat
 from mockserver.vendors.corteza.exceptions import corteza_error
 
 MENTION = re.compile(r"<@(\d{1,20})(?:\s[^>]*)?>")
 DURATION = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m)?$")
 CLOCK_TIME = re.compile(r"^(\d{1,2})(?::(\d\d))?\s*(am|pm)?$", re.IGNORECASE)
 SEARCH_LIMIT, SEARCH_MAX = 50, 100
-
-
-def _ts(value: float | None) -> str | None:
-    return isoformat(value) if value is not None else None
 
 
 def parse_expires(text: str, now: float) -> tuple[float | None, bool]:
@@ -421,7 +417,8 @@ class Workspace:
         query = f"?sign={self.sign(attachment_id, viewer)}&userID={viewer}"
         meta = {"original": {"size": attachment["size"], "mimetype": attachment["mime"]}}
         view = {"attachmentID": attachment_id, "userID": attachment["userID"],
-                "url": f"/attachment/{attachment_id}/original/{quote(attachment['name'])}{query}", "meta": meta, "name": attachment["name"], "createdAt": _ts(attachment["createdAt"])}
+                "url": f"/attachment/{attachment_id}/original/{quote(attachment['name'])}{query}",
+                "meta": meta, "name": attachment["name"], "createdAt": optional_isoformat(attachment["createdAt"])}
         if attachment["preview"]:
             view["previewUrl"] = f"/attachment/{attachment_id}/preview.{attachment['preview']}{query}"
             meta["preview"] = {"size": attachment["size"], "mimetype": attachment["mime"]}
@@ -483,7 +480,7 @@ class Workspace:
             if body.get("messageID"):
                 self.message(user_id, channel["id"], body["messageID"])
         self.activity = (self.activity + [{"userID": user_id, "kind": body["kind"], "channelID": body.get("channelID"),
-                                           "messageID": body.get("messageID"), "at": _ts(now)}])[-100:]
+                                           "messageID": body.get("messageID"), "at": optional_isoformat(now)}])[-100:]
 
     # --- webhooks -----------------------------------------------------------------------------
 
@@ -563,8 +560,8 @@ class Workspace:
             "canUpdate": self._manages(channel, viewer, "update"),
             "canArchive": self._manages(channel, viewer, "archive"),
             "canDelete": self._manages(channel, viewer, "delete"),
-            "createdAt": _ts(channel["createdAt"]), "updatedAt": _ts(channel["updatedAt"]),
-            "archivedAt": _ts(channel["archivedAt"]), "deletedAt": _ts(channel["deletedAt"]),
+            "createdAt": optional_isoformat(channel["createdAt"]), "updatedAt": optional_isoformat(channel["updatedAt"]),
+            "archivedAt": optional_isoformat(channel["archivedAt"]), "deletedAt": optional_isoformat(channel["deletedAt"]),
         }
         if member is not None:
             view["unread"] = self._unread(viewer, channel["id"], self._channel_messages(channel["id"]))
@@ -572,9 +569,9 @@ class Workspace:
 
     @staticmethod
     def member_view(member: dict) -> dict:
-        view = {"userID": member["userID"], "type": member["type"], "createdAt": _ts(member["createdAt"])}
+        view = {"userID": member["userID"], "type": member["type"], "createdAt": optional_isoformat(member["createdAt"])}
         if member["updatedAt"] is not None:
-            view["updatedAt"] = _ts(member["updatedAt"])
+            view["updatedAt"] = optional_isoformat(member["updatedAt"])
         return view
 
     def message_view(self, message: dict, viewer: str) -> dict:
@@ -586,7 +583,7 @@ class Workspace:
             "isBookmarked": viewer in message["bookmarks"], "isPinned": message["pinned"],
             "canReply": member and message["replyTo"] is None, "canEdit": message["userID"] == viewer,
             "canDelete": message["userID"] == viewer or self.can(viewer, channel["id"], "message.delete.all"),
-            "createdAt": _ts(message["createdAt"]),
+            "createdAt": optional_isoformat(message["createdAt"]),
         }
         if message["replyTo"]:
             view["replyTo"] = message["replyTo"]
@@ -602,26 +599,26 @@ class Workspace:
                                  for reaction, users in message["reactions"].items()]
         for field in ("updatedAt", "deletedAt"):
             if message[field] is not None:
-                view[field] = _ts(message[field])
+                view[field] = optional_isoformat(message[field])
         return view
 
     @staticmethod
     def status_view(status: dict) -> dict:
         view = {"userID": status["userID"], "icon": status["icon"], "message": status["message"],
-                "expiresWhenActive": status["expiresWhenActive"], "createdAt": _ts(status["createdAt"])}
+                "expiresWhenActive": status["expiresWhenActive"], "createdAt": optional_isoformat(status["createdAt"])}
         if status["expires"] is not None:
-            view["expires"] = _ts(status["expires"])
+            view["expires"] = optional_isoformat(status["expires"])
         return view
 
     @staticmethod
     def webhook_view(webhook: dict) -> dict:
         view = {key: webhook[key] for key in ("id", "kind", "userId", "channelId", "trigger", "url")}
-        view["createdAt"] = _ts(webhook["createdAt"])
+        view["createdAt"] = optional_isoformat(webhook["createdAt"])
         for field in ("username", "avatarURL"):
             if webhook[field]:
                 view[field] = webhook[field]
         if webhook["updatedAt"] is not None:
-            view["updatedAt"] = _ts(webhook["updatedAt"])
+            view["updatedAt"] = optional_isoformat(webhook["updatedAt"])
         return view
 
     def snapshot(self) -> dict:

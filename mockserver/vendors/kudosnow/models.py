@@ -1,6 +1,7 @@
 """A kudosnow company: users with points, groups, qualities, badges, kudos and redemptions."""
 
 from mockserver.clock import isodate
+from mockserver.paging import page_of
 from mockserver.vendors.kudosnow.exceptions import bad_request, forbidden, not_found
 
 
@@ -137,8 +138,7 @@ class Company:
         if user_id is not None:
             self._user(user_id, "user")
         chosen = [r for r in reversed(self.redemptions.values()) if user_id is None or r["userId"] == str(user_id)]
-        start = (page - 1) * per_page
-        return {"page": page, "totalCount": len(chosen), "data": chosen[start:start + per_page]}
+        return {"page": page, "totalCount": len(chosen), "data": page_of(chosen, page, per_page)[0]}
 
     def cancel(self, redemption_id: int, user_id: int, sender_id: int, now: float) -> dict:
         redemption = self.redemptions.get(redemption_id)
