@@ -77,7 +77,6 @@ def build(server) -> Starlette:
             raise HTTPException(400, str(exc)) from None
         except KeyError:
             raise HTTPException(409, f"tenant {tenant_id!r} exists") from None
-        server.persist()
         return JSONResponse(describe(tenant), status_code=201)
 
     async def list_tenants(request):
@@ -90,7 +89,6 @@ def build(server) -> Starlette:
                 store.delete(tenant.id)
             except ValueError as exc:
                 raise HTTPException(400, str(exc)) from None
-            server.persist()
             return Response(status_code=204)
         return JSONResponse(describe(tenant_or_404(request)))
 
@@ -101,12 +99,10 @@ def build(server) -> Starlette:
     async def tenant_clock(request):
         tenant = tenant_or_404(request)
         tenant.clock.advance(_advance_seconds(await _json_object(request)))
-        server.persist()
         return JSONResponse({"now": isoformat(tenant.clock.now())})
 
     async def server_clock(request):
         server.clock.advance(_advance_seconds(await _json_object(request)))
-        server.persist()
         return JSONResponse({
             "now": isoformat(server.clock.now()),
             "tenants": {tenant.id: isoformat(tenant.clock.now()) for tenant in store.tenants.values()},
@@ -114,7 +110,6 @@ def build(server) -> Starlette:
 
     async def reset(request):
         store.reset()
-        server.persist()
         return Response(status_code=204)
 
     async def export_state(request):
@@ -126,7 +121,6 @@ def build(server) -> Starlette:
             persistence.load(server, await request.body())
         except persistence.StateError as exc:
             raise HTTPException(400, str(exc)) from None
-        server.persist()
         return Response(status_code=204)
 
     async def requests(request):

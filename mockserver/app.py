@@ -104,6 +104,16 @@ class MockServer:
         if self.state_file:
             persistence.save(self, self.state_file)
 
+    def _saving(self, scope, send):
+        """An admin change (a non-GET that succeeded) is saved before its answer starts."""
+        async def saving_send(message):
+            if (message["type"] == "http.response.start" and scope["method"] not in SAFE_METHODS
+                    and 200 <= message["status"] < 300):
+                self.persist()
+            await send(message)
+
+        return saving_send
+
     def _build_api(self) -> AsyncApp:
         app = AsyncApp(__name__, middlewares=MIDDLEWARES)
         for vendor in self.vendors:
@@ -152,7 +162,7 @@ class MockServer:
         if scope["type"] != "http":
             return await self.api(scope, receive, send)
         if scope["path"].startswith("/__admin"):
-            return await self.admin(scope, receive, send)
+            return await self.admin(scope, receive, self._saving(scope, send))
         body, too_large = await _read_body(receive, self.read_limit)
         self.requests_served += 1
         ex = Exchange(self, self.requests_served, scope["headers"], body, too_large, self.vendor_for(scope["path"]))
