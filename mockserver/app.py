@@ -1,77 +1,28 @@
-"""The app factory: every vendor's spec-driven API under its base path, plus the admin API."""
+"""The ASGI application: every vendor's spec-driven API under its base path, plus the admin API."""
 
 import logging
 import os
 from datetime import datetime
 
 import orjson
-from connexion import AsyncApp
-from connexion.exceptions import ProblemException
-from connexion.jsonifier import Jsonifier
-from connexion.lifecycle import ConnexionResponse
-from connexion.middleware.context import ContextMiddleware
-from connexion.middleware.exceptions import ExceptionMiddleware
-from connexion.middleware.lifespan import LifespanMiddleware
-from connexion.middleware.request_validation import RequestValidationMiddleware
-from connexion.middleware.routing import RoutingMiddleware
-from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
-from connexion.resolver import Resolver
-from starlette.exceptions import HTTPException
+from connexion.spec import Specification
 
-from mockserver import admin, persistence, validation
+from mockserver import admin, gateway, persistence
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
 from mockserver.errors import ApiError, as_api_error
 from mockserver.faults import FaultBook
-from mockserver.gateway import Exchange, Gateway
+from mockserver.gateway import Exchange
 from mockserver.journal import Journal
+from mockserver.pipeline import Answer, Router, answer, dumps
 from mockserver.tenants import TenantStore
-from mockserver.vendor import Vendor, discover, snake_case
+from mockserver.vendor import Vendor, discover
 from mockserver.webhooks import WebhookDispatcher
 
 logger = logging.getLogger("mockserver")
-# Connexion warns on every request to an operation that accepts several content types.
-logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
 
 ERROR_STATUS_HEADER = "X-Mockserver-Error-Status"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-
-# Connexion's defaults, with its SecurityMiddleware replaced by the tenant-aware Gateway and
-# response validation left to the contract tests (it would re-validate every answer).
-MIDDLEWARES = [
-    ServerErrorMiddleware,
-    ExceptionMiddleware,
-    SwaggerUIMiddleware,
-    RoutingMiddleware,
-    Gateway,
-    RequestValidationMiddleware,
-    LifespanMiddleware,
-    ContextMiddleware,
-]
-
-
-class FastJsonifier(Jsonifier):
-    """Handler answers through orjson; with `omit_nulls` (spec root `x-omit-nulls`), null
-    fields are left out at every depth."""
-
-    def __init__(self, omit_nulls: bool = False):
-        super().__init__()
-        self.omit_nulls = omit_nulls
-
-    def dumps(self, data, **kwargs) -> str:
-        data = _without_nulls(data) if self.omit_nulls else data
-        try:
-            return orjson.dumps(data).decode()
-        except orjson.JSONEncodeError:  # e.g. integers beyond 64 bits, which json handles
-            return super().dumps(data)
-
-
-def _without_nulls(data):
-    if isinstance(data, dict):
-        return {key: _without_nulls(value) for key, value in data.items() if value is not None}
-    if isinstance(data, list):
-        return [_without_nulls(item) for item in data]
-    return data
 
 
 class MockServer:
@@ -96,7 +47,7 @@ class MockServer:
         if state_file and os.path.exists(state_file):
             with open(state_file, "rb") as handle:
                 persistence.load(self, handle.read())
-        self.api = self._build_api()
+        self._build_routes()
         self.admin = admin.build(self)
 
     def persist(self) -> None:
@@ -114,22 +65,15 @@ class MockServer:
 
         return saving_send
 
-    def _build_api(self) -> AsyncApp:
-        app = AsyncApp(__name__, middlewares=MIDDLEWARES)
+    def _build_routes(self) -> None:
+        """Each vendor's operations (see pipeline), and Connexion's Swagger UI and spec downloads
+        under each base path; any other path there is a 404 in the vendor's dialect."""
+        self.routers: dict[str, Router] = {}
+        self.docs = SwaggerUIMiddleware(self._not_found)
         for vendor in self.vendors:
-            handlers = vendor.handlers
-            app.add_api(
-                vendor.spec,
-                base_path=vendor.base_path,
-                name=vendor.name,
-                resolver=Resolver(lambda op_id, handlers=handlers: getattr(handlers, snake_case(op_id))),
-                pythonic_params=True,
-                jsonifier=FastJsonifier(omit_nulls=vendor.omit_nulls),
-                validator_map=validation.VALIDATOR_MAP,
-            )
-        for kind in (Exception, ProblemException, HTTPException):
-            app.add_error_handler(kind, self._render_error)
-        return app
+            specification = Specification.load(vendor.spec)
+            self.routers[vendor.name] = Router(vendor, specification)
+            self.docs.add_api(specification, base_path=vendor.base_path)
 
     def vendor_for(self, path: str) -> Vendor | None:
         for vendor in self.vendors:
@@ -137,45 +81,62 @@ class MockServer:
                 return vendor
         return None
 
-    def _render_error(self, request, exc: Exception) -> ConnexionResponse:
+    def render_error(self, exc: Exception, ex: Exchange) -> Answer:
+        """Any failure as the vendor's error answer (the core's generic one outside a vendor)."""
         error = as_api_error(exc)
         if error.status >= 500 and not isinstance(exc, ApiError):  # a crash, not an injected fault
-            logger.error("unhandled error on %s %s", request.method, request.url, exc_info=exc)
-        ex: Exchange | None = request.scope.get("mockserver")
-        vendor = ex.vendor if ex else self.vendor_for(request.url.path)
-        if error.status == 405 and vendor is not None:  # Starlette names one route's methods only
-            error.headers["Allow"] = ", ".join(vendor.allowed_methods(request.url.path))
+            logger.error("unhandled error on %s", ex.operation.id if ex.operation else ex.vendor, exc_info=exc)
         status, body = error.status, {"error": {"code": error.code, "message": error.message}}
-        if vendor is not None:
+        if ex.vendor is not None:
             try:
-                status, body = vendor.render_error(error, ex)
+                status, body = ex.vendor.render_error(error, ex)
             except Exception as render_exc:  # a broken renderer must still leave a JSON answer
-                logger.error("error renderer of %s failed", vendor.name, exc_info=render_exc)
+                logger.error("error renderer of %s failed", ex.vendor.name, exc_info=render_exc)
                 status, body = 500, {"error": {"code": "internal_error", "message": "Internal server error"}}
         headers = dict(error.headers)
         if status != error.status:  # the vendor's dialect hides the failure's status (Corteza: 200)
             headers[ERROR_STATUS_HEADER] = str(error.status)
-        return ConnexionResponse(status_code=status, body=orjson.dumps(body),
-                                 mimetype="application/json", headers=headers)
+        return answer(status, dumps(body), headers)
+
+    async def _not_found(self, scope, receive, send):
+        await self.render_error(ApiError(404, "Not Found"), scope["mockserver"])(scope, receive, send)
+
+    async def _dispatch(self, ex: Exchange, scope):
+        """The ASGI app that answers this vendor request: the operation's handler, a fault or
+        forced answer, or the docs."""
+        if ex.vendor is None:
+            raise ApiError(404, "Not Found")
+        found = self.routers[ex.vendor.name].match(scope["method"], scope["path"])
+        if found is None:
+            return self.docs
+        if found.operation is None:
+            raise ApiError(405, "Method Not Allowed",
+                           headers={"Allow": ", ".join(ex.vendor.allowed_methods(scope["path"]))})
+        ex.operation = found.operation.operation
+        responder = await gateway.admit(ex, scope)
+        if responder is not None:
+            return responder
+        token = gateway.current.set(ex)
+        try:
+            return await found.operation.run(scope, found.path_params, ex.body, ex.json)
+        finally:
+            gateway.current.reset(token)
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
         if scope["type"] != "http":
-            return await self.api(scope, receive, send)
+            return  # no websockets here; the server refuses the connection
         if scope["path"].startswith("/__admin"):
             return await self.admin(scope, receive, self._saving(scope, send))
         body, too_large = await _read_body(receive, self.read_limit)
         self.requests_served += 1
-        ex = Exchange(self, self.requests_served, scope["headers"], body, too_large, self.vendor_for(scope["path"]))
+        ex = Exchange(self, self.requests_served, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]))
         scope["mockserver"] = ex
-
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()  # only a disconnect can come now
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        try:
+            app = await self._dispatch(ex, scope)
+        except Exception as exc:
+            app = self.render_error(exc, ex)
 
         async def capture(message):
             # Journal first, so the entry exists before the client can see the answer.
@@ -184,12 +145,25 @@ class MockServer:
                 # Vendor API calls and failures; not the Swagger UI or spec downloads.
                 if ex.vendor is not None and (ex.operation is not None or ex.status >= 400):
                     self.journal.record(_journal_entry(scope, ex))
-                # Saved before the client hears of it: an answered change survives a crash.
-                if ex.tenant is not None and scope["method"] not in SAFE_METHODS and 200 <= ex.status < 300:
-                    self.persist()
+                if ex.tenant is not None and 200 <= ex.status < 300:
+                    gateway.count_success(ex)
+                    # Saved before the client hears of it: an answered change survives a crash.
+                    if scope["method"] not in SAFE_METHODS:
+                        self.persist()
             await send(message)
 
-        await self.api(scope, replay, capture)
+        await app(scope, receive, capture)
+
+
+async def _lifespan(receive, send) -> None:
+    """Nothing to start or stop: the server acknowledges both."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 async def _read_body(receive, limit: int) -> tuple[bytes, bool]:

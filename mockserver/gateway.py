@@ -1,15 +1,18 @@
-"""The path every vendor request takes before its handler: body guard, authentication and
-tenancy, rate limits, JSON syntax. It replaces Connexion's SecurityMiddleware, sitting right
-after routing so it knows the operation, and reads everything from the vendor's spec."""
+"""The checks every vendor request passes before its handler: body guard, authentication and
+tenancy, faults, rate limits, JSON syntax. They run right after routing, so they know the
+operation, and read everything from the vendor's spec."""
 
 import asyncio
 import base64
 import binascii
+import functools
 import json
 import re
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import orjson
+from starlette.datastructures import URL
 from starlette.requests import Request
 
 from mockserver.errors import ApiError
@@ -17,7 +20,7 @@ from mockserver.forced import forced_response
 from mockserver.tenants import Tenant
 from mockserver.vendor import Operation, Vendor
 
-_current: ContextVar["Exchange"] = ContextVar("mockserver_exchange")
+current: ContextVar["Exchange"] = ContextVar("mockserver_exchange")
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Exchange:
 
     server: object  # the MockServer
     number: int  # this request's sequence number on the server
+    scope: dict  # the ASGI scope
     sent_headers: list  # as the client sent them (the gateway may retype the body for Connexion)
     body: bytes
     too_large: bool
@@ -35,6 +39,12 @@ class Exchange:
     principal: object = None
     credential: str | None = None
     status: int | None = None
+    json: object = None  # the body, parsed once, when it is JSON
+    counted_on_success: list = field(default_factory=list)  # rate-limit rules a success counts against
+
+    @property
+    def url(self) -> URL:
+        return URL(scope=self.scope)
 
     @property
     def state(self):
@@ -55,7 +65,7 @@ class Exchange:
 
 
 def exchange() -> Exchange:
-    return _current.get()
+    return current.get()
 
 
 def _credential(scheme: dict, request: Request) -> str | None:
@@ -154,13 +164,15 @@ def check_accept(request: Request) -> None:
     raise ApiError(406, "This API answers only application/json.", "not_acceptable")
 
 
-def check_json_syntax(request: Request, body: bytes) -> None:
-    """Reject bodies that claim JSON but are not (Connexion answers some of those with a 500)."""
-    content_type = request.headers.get("content-type", "")
-    if not body or "json" not in content_type.split(";")[0]:
-        return
+def parse_json(body: bytes):
+    """The body's JSON, or a 400 that says why not. orjson first; the json module for what
+    only it reads (NaN, integers beyond 64 bits)."""
     try:
-        json.loads(body.decode("utf-8"))
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise ApiError(400, "Request body is not valid UTF-8.", "parse_error") from None
     except (ValueError, RecursionError):
@@ -168,10 +180,8 @@ def check_json_syntax(request: Request, body: bytes) -> None:
 
 
 async def _inject(fault, scope, receive, send) -> None:
-    """Answer as the fault says: an error status (in the vendor's dialect), a body cut short by a
-    dropped connection, or a body that is not JSON."""
-    if fault.kind == "status":
-        raise ApiError(fault.status, "Injected fault.", headers=fault.headers)
+    """Answer as the fault says: a body cut short by a dropped connection, or a body that is not
+    JSON."""
     body = b'{"truncated": '
     headers = [(b"content-type", b"application/json")]
     if fault.kind == "malformed":
@@ -181,71 +191,56 @@ async def _inject(fault, scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": fault.kind == "drop"})
 
 
-class Gateway:
-    """Connexion middleware between routing and request validation."""
+async def admit(ex: Exchange, scope) -> object | None:
+    """Everything the core checks before an operation's handler: body size, media type, Accept,
+    credentials, faults, `Prefer`, rate limits and JSON syntax. Raises ApiError to refuse; returns
+    an ASGI app when a fault or `Prefer` answers instead of the handler."""
+    limit = ex.operation.extensions.get("x-max-body-bytes", ex.server.max_body_bytes)
+    if ex.too_large or len(ex.body) > limit:
+        raise ApiError(413, f"Request body exceeds {limit} bytes.")
+    if ex.vendor.form_fallback and ex.body:
+        _parse_as_form_unless_json(scope)
+    if not ex.body and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+        _typed_as_json_when_empty(scope)
+    request = Request(scope)
+    if ex.vendor.negotiates_accept:  # before authentication, as Django REST framework does
+        check_accept(request)
+    if ex.operation.security:
+        authenticate(ex, request)
+    fault = ex.server.faults.take(ex.vendor.name, ex.operation.id, ex.tenant.id if ex.tenant else None)
+    if fault is not None:
+        if fault.kind == "status":
+            raise ApiError(fault.status, "Injected fault.", headers=fault.headers)
+        if fault.kind != "latency":
+            return functools.partial(_inject, fault)
+        await asyncio.sleep(fault.latency_ms / 1000)
+    if "prefer" in request.headers:
+        forced = forced_response(ex.operation, request.headers["prefer"])
+        if forced is not None:
+            return forced
+    ex.counted_on_success = _limit(ex)
+    content_type = request.headers.get("content-type", "")
+    if ex.body and "json" in content_type.split(";")[0]:
+        ex.json = parse_json(ex.body)
+    return None
 
-    def __init__(self, next_app):
-        self.next_app = next_app
 
-    async def __call__(self, scope, receive, send):
-        ex: Exchange | None = scope.get("mockserver")
-        if scope["type"] != "http" or ex is None or ex.vendor is None:
-            return await self.next_app(scope, receive, send)
-        operation_id = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
-        ex.operation = ex.vendor.operations.get(operation_id)
-        if ex.operation is None:  # no such route: routing answers 404/405 downstream
-            return await self.next_app(scope, receive, send)
-        limit = ex.operation.extensions.get("x-max-body-bytes", ex.server.max_body_bytes)
-        if ex.too_large or len(ex.body) > limit:
-            raise ApiError(413, f"Request body exceeds {limit} bytes.")
-        if ex.vendor.form_fallback and ex.body:
-            _parse_as_form_unless_json(scope)
-        if not ex.body and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-            _typed_as_json_when_empty(scope)
-        request = Request(scope)
-        if ex.vendor.negotiates_accept:  # before authentication, as Django REST framework does
-            check_accept(request)
-        if ex.operation.security:
-            authenticate(ex, request)
-        fault = ex.server.faults.take(ex.vendor.name, ex.operation.id, ex.tenant.id if ex.tenant else None)
-        if fault is not None:
-            if fault.kind != "latency":
-                return await _inject(fault, scope, receive, send)
-            await asyncio.sleep(fault.latency_ms / 1000)
-        if "prefer" in request.headers:
-            forced = forced_response(ex.operation, request.headers["prefer"])
-            if forced is not None:
-                return await forced(scope, receive, send)
-        successes = self._limit(ex)
-        check_json_syntax(request, ex.body)
-        if successes:
-            send = self._counting(send, ex, successes)
-        token = _current.set(ex)
-        try:
-            await self.next_app(scope, receive, send)
-        finally:
-            _current.reset(token)
+def count_success(ex: Exchange) -> None:
+    """Count a success against the limits that count only successes (as its answer starts,
+    before the client can send the next request)."""
+    if ex.counted_on_success:
+        ex.tenant.limiter.hit(ex.counted_on_success, ex.vendor.name, ex.credential or "")
 
-    @staticmethod
-    def _counting(send, ex: Exchange, rules: list):
-        """Count a success as its answer starts, before the client can send the next request."""
-        async def counting_send(message):
-            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
-                ex.tenant.limiter.hit(rules, ex.vendor.name, ex.credential or "")
-            await send(message)
 
-        return counting_send
-
-    @staticmethod
-    def _limit(ex: Exchange) -> list:
-        """Refuse with 429 if over a limit; count this request; return the rules counted on success."""
-        rules = ex.operation.rate_limits
-        if not rules or ex.tenant is None or not ex.tenant.rate_limits:
-            return []
-        limiter, vendor, credential = ex.tenant.limiter, ex.vendor.name, ex.credential or ""
-        retry_after = limiter.retry_after(rules, vendor, credential)
-        if retry_after is not None:
-            raise ApiError(429, f"Rate limit exceeded; retry in {retry_after} seconds.",
-                           headers={"Retry-After": str(retry_after)})
-        limiter.hit([rule for rule in rules if rule.counts == "requests"], vendor, credential)
-        return [rule for rule in rules if rule.counts == "successes"]
+def _limit(ex: Exchange) -> list:
+    """Refuse with 429 if over a limit; count this request; return the rules counted on success."""
+    rules = ex.operation.rate_limits
+    if not rules or ex.tenant is None or not ex.tenant.rate_limits:
+        return []
+    limiter, vendor, credential = ex.tenant.limiter, ex.vendor.name, ex.credential or ""
+    retry_after = limiter.retry_after(rules, vendor, credential)
+    if retry_after is not None:
+        raise ApiError(429, f"Rate limit exceeded; retry in {retry_after} seconds.",
+                       headers={"Retry-After": str(retry_after)})
+    limiter.hit([rule for rule in rules if rule.counts == "requests"], vendor, credential)
+    return [rule for rule in rules if rule.counts == "successes"]

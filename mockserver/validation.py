@@ -5,6 +5,8 @@ server assigns) would be demanded in requests. These validators skip such proper
 checking `required`; everything else is Connexion's own validation.
 """
 
+import functools
+
 from connexion.datastructures import MediaTypeDict
 from connexion.json_schema import Draft4RequestValidator
 from connexion.validators import FormDataValidator, JSONRequestBodyValidator, MultiPartFormDataValidator
@@ -25,8 +27,8 @@ RequestValidator = extend(Draft4RequestValidator, {"required": _required_unless_
 
 
 class _ReadOnlyAware:
-    @property
-    def _validator(self):
+    @functools.cached_property
+    def _validator(self):  # built once: the pipeline keeps one validator per operation
         return RequestValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
 
 

@@ -1,13 +1,11 @@
 """Dailybot handlers (operationIds in snake_case)."""
 
-from connexion import request
-
 from mockserver.gateway import exchange
 
 
 def _page_url(offset: int | None, limit: int) -> str:
     """DRF LimitOffsetPagination's absolute link: this request's URL with limit/offset replaced."""
-    url = request.url.include_query_params(limit=limit)
+    url = exchange().url.include_query_params(limit=limit)
     return str(url.remove_query_params("offset") if offset is None else url.include_query_params(offset=offset))
 
 

@@ -1,0 +1,273 @@
+"""A vendor request from routing to the handler's answer, compiled once per operation.
+
+Connexion reads each spec into operations (parameters with the path-level ones merged, request
+bodies, the handler its resolver finds) and supplies the URI parser, validators and argument
+mapping used here. What is not used is Connexion's ASGI middleware stack: its eight nested layers
+rebuild request objects, routers and validators on every request and cost about three quarters of
+the server's time per request (bench/README.md). Here each operation's validators are built once.
+"""
+
+import copy
+import json
+import logging
+import re
+from dataclasses import dataclass
+
+import orjson
+from connexion.datastructures import MediaTypeDict
+from connexion.decorators.parameter import (
+    get_arguments,
+    inspect_function_arguments,
+    pythonic,
+)
+from connexion.exceptions import BadRequestProblem, UnsupportedMediaTypeProblem
+from connexion.frameworks.starlette import FloatConverter, IntegerConverter
+from connexion.operations import OpenAPIOperation
+from connexion.resolver import Resolver
+from connexion.spec import Specification
+from connexion.uri_parsing import OpenAPIURIParser
+from connexion.utils import is_json_mimetype, is_null, is_nullable
+from jsonschema import Draft4Validator, ValidationError
+from starlette.datastructures import Headers, QueryParams, UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockserver import validation
+from mockserver.gateway import parse_json
+from mockserver.vendor import METHODS, Operation, Vendor, snake_case
+
+# Connexion's operations warn on every request to an operation that accepts several content types.
+logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class Answer:
+    """A handler's result as ASGI messages: status, header list and body bytes."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: list, body: bytes):
+        self.status, self.headers, self.body = status, headers, body
+
+    async def __call__(self, scope, receive, send):
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def answer(status: int, body: bytes, headers: dict | None = None, media_type: str | None = "application/json") -> Answer:
+    raw = [(b"content-length", str(len(body)).encode())]
+    if media_type and body:
+        raw.append((b"content-type", media_type.encode()))
+    raw += [(key.lower().encode("latin-1"), str(value).encode("latin-1")) for key, value in (headers or {}).items()]
+    return Answer(status, raw, body)
+
+
+class Parameter:
+    """One path, query, header or cookie parameter with its schema validator, built once."""
+
+    def __init__(self, definition: dict):
+        self.name, self.where = definition["name"], definition["in"]
+        self.required = definition.get("required", False)
+        schema = definition.get("schema", definition)
+        self.nullable = is_nullable(schema)
+        self.validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+
+    def check(self, value) -> None:
+        """Connexion's ParameterValidator rules, with the validator compiled once."""
+        if self.nullable and is_null(value):
+            return
+        if value is not None:
+            try:
+                self.validator.validate(value)
+            except ValidationError as error:
+                raise BadRequestProblem(detail=str(error)) from None
+        elif self.required:
+            raise BadRequestProblem(detail=f"Missing {self.where} parameter '{self.name}'")
+
+
+class CompiledOperation:
+    """A spec operation with its handler, parameters and body validators ready to run."""
+
+    def __init__(self, operation: Operation, spec_operation: OpenAPIOperation, omit_nulls: bool):
+        self.operation = operation
+        self.spec_operation = spec_operation
+        self.handler = spec_operation.function
+        self.arguments, self.has_kwargs = inspect_function_arguments(self.handler)
+        self.uri_parser = OpenAPIURIParser(spec_operation.parameters, spec_operation.body_definition())
+        self.parameters = [Parameter(definition) for definition in spec_operation.parameters]
+        self.consumes = spec_operation.consumes
+        self.accepted = MediaTypeDict([(kind.lower(), None) for kind in self.consumes])
+        self.body_required = spec_operation.request_body.get("required", False)
+        self.body_validators = MediaTypeDict()  # by the media types (or ranges) the spec names
+        for media_type in self.consumes:
+            schema = spec_operation.body_schema(media_type)
+            factory = validation.VALIDATOR_MAP["body"].get(media_type)
+            if schema and factory:
+                self.body_validators[media_type] = factory(
+                    schema=schema, required=self.body_required, encoding="utf-8", strict_validation=False,
+                    nullable=is_nullable(spec_operation.body_definition(media_type)),
+                    uri_parser=OpenAPIURIParser(spec_operation.parameters, spec_operation.body_definition()))
+        self.omit_nulls = omit_nulls
+
+    def media_type(self, headers: Headers) -> str:
+        """The body's media type; without a Content-Type, the first the operation consumes."""
+        content_type = headers.get("content-type")
+        if content_type:
+            return content_type.split(";")[0].strip().lower()
+        return self.consumes[0] if self.consumes else "application/octet-stream"
+
+    async def run(self, scope, path_params: dict, body: bytes, parsed_json) -> Answer | Response:
+        """Validate the request as the spec says, call the handler, shape its result."""
+        headers = Headers(scope=scope)
+        raw_query = QueryParams(scope["query_string"])
+        query = self.uri_parser.resolve_query({key: raw_query.getlist(key) for key in raw_query})
+        path = self.uri_parser.resolve_path(path_params)
+        for parameter in self.parameters:
+            if parameter.where == "query":
+                parameter.check(query.get(parameter.name))
+            elif parameter.where == "path":
+                parameter.check(path.get(parameter.name))
+            elif parameter.where == "header":
+                parameter.check(headers.get(parameter.name))
+            else:
+                parameter.check(Request(scope).cookies.get(parameter.name))
+
+        media_type = self.media_type(headers)
+        request_body, files = None, {}
+        if self.consumes:
+            if media_type not in self.accepted:
+                raise UnsupportedMediaTypeProblem(detail=f"Invalid Content-type ({media_type}), expected {self.consumes}")
+            request_body, files = await self._body(scope, body, parsed_json, media_type)
+        kwargs = get_arguments(self.spec_operation, path_params=path, query_params=query, body=request_body,
+                               files=files, arguments=self.arguments, has_kwargs=self.has_kwargs,
+                               sanitize=pythonic, content_type=media_type)
+        return self.shape(await self.handler(**kwargs))
+
+    async def _body(self, scope, body: bytes, parsed_json, media_type: str):
+        """The body as the handler gets it (parsed, or the schema's default) and any files."""
+        validator = self.body_validators.get(media_type)
+        if is_json_mimetype(media_type):
+            if not body:
+                parsed_json = validator._schema.get("default") if validator else None
+                if parsed_json is None and self.body_required:
+                    raise BadRequestProblem("RequestBody is required")
+                parsed_json = copy.deepcopy(parsed_json)
+            elif parsed_json is None:  # sent without a Content-Type; read as the JSON the spec takes
+                parsed_json = parse_json(body)
+            if validator and not (parsed_json is None and validator._nullable):
+                validator._validate(parsed_json)
+            return parsed_json, {}
+        if media_type in FORM_TYPES:
+            if validator:
+                validator._validate(await validator._parse(_stream(body), scope))
+            form_data = await Request(scope, _replay(body)).form()
+            form, files = {}, {}
+            for key, value in form_data.multi_items():
+                (files if isinstance(value, UploadFile) else form).setdefault(key, []).append(value)
+            return self.uri_parser.resolve_form(form), files
+        return body or None, {}
+
+    def shape(self, result) -> Answer | Response:
+        """A handler's return value (body, (body, status) or (body, status, headers)) as an answer."""
+        if isinstance(result, Response):
+            return result
+        status, headers = 200, None
+        if isinstance(result, tuple):
+            if len(result) == 3:
+                result, status, headers = result
+            elif isinstance(result[1], int):
+                result, status = result
+            else:
+                result, headers = result
+        if result is None:
+            return answer(status, b"", headers)
+        if isinstance(result, (bytes, str)):
+            media_type = self.spec_operation.produces[0] if self.spec_operation.produces else "text/plain"
+            return answer(status, result.encode() if isinstance(result, str) else result, headers, media_type)
+        return answer(status, dumps(result, self.omit_nulls), headers)
+
+
+def dumps(data, omit_nulls: bool = False) -> bytes:
+    """JSON through orjson; with `omit_nulls` (spec root `x-omit-nulls`), null fields are left
+    out at every depth."""
+    data = _without_nulls(data) if omit_nulls else data
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:  # e.g. integers beyond 64 bits, which json handles
+        return json.dumps(data).encode()
+
+
+def _without_nulls(data):
+    if isinstance(data, dict):
+        return {key: _without_nulls(value) for key, value in data.items() if value is not None}
+    if isinstance(data, list):
+        return [_without_nulls(item) for item in data]
+    return data
+
+
+async def _stream(body: bytes):
+    yield body
+    yield b""
+
+
+def _replay(body: bytes):
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+@dataclass
+class Match:
+    operation: CompiledOperation | None  # None: the path exists, the method does not (405)
+    path_params: dict
+
+
+# Path parameter patterns by schema type, as Connexion's routes (Starlette convertors) have them.
+PATH_PATTERNS = {"integer": IntegerConverter.regex, "number": FloatConverter.regex, "path": ".*"}
+
+
+class Router:
+    """A vendor's operations in spec order, each with its path pattern; the first operation
+    whose pattern and method match wins, as in Connexion's Starlette routes. Paths without
+    parameters that no earlier pattern shadows are one dictionary lookup."""
+
+    def __init__(self, vendor: Vendor, specification: Specification):
+        handlers = vendor.handlers
+        resolver = Resolver(lambda op_id: getattr(handlers, snake_case(op_id)))
+        self.routes: list[tuple[re.Pattern, list[str], str, CompiledOperation]] = []
+        self.static: dict[tuple[str, str], CompiledOperation] = {}
+        for path, item in specification["paths"].items():
+            for method in METHODS:
+                if method not in item:
+                    continue
+                spec_operation = OpenAPIOperation.from_spec(specification, path=path, method=method, resolver=resolver)
+                compiled = CompiledOperation(vendor.operations[spec_operation.operation_id], spec_operation,
+                                             vendor.omit_nulls)
+                types = spec_operation.get_path_parameter_types()
+                full_path = vendor.base_path + path
+                names = re.findall(r"\{([^}]+)\}", full_path)
+                pattern = re.compile("^" + re.sub(
+                    r"\\\{([^}]+)\\\}", lambda found: f"({PATH_PATTERNS.get(types.get(found.group(1)), '[^/]+')})",
+                    re.escape(full_path)) + "$")
+                methods = [method.upper()] + (["HEAD"] if method == "get" else [])
+                for verb in methods:
+                    if not names and not any(shadow.match(full_path) for shadow, shadow_names, *_ in self.routes if shadow_names):
+                        self.static.setdefault((verb, full_path), compiled)
+                    self.routes.append((pattern, names, verb, compiled))
+
+    def match(self, method: str, path: str) -> Match | None:
+        """The operation for this request, a 405 match, or None (no such path)."""
+        compiled = self.static.get((method, path))
+        if compiled is not None:
+            return Match(compiled, {})
+        partial = None
+        for pattern, names, verb, compiled in self.routes:
+            found = pattern.match(path)
+            if found is None:
+                continue
+            if verb == method:
+                return Match(compiled, dict(zip(names, found.groups())))
+            partial = partial or Match(None, {})
+        return partial
