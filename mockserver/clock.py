@@ -1,5 +1,6 @@
 """Controllable time: the only source of "now" for data, responses and rate limits."""
 
+import functools
 import time
 from datetime import datetime, timezone
 
@@ -48,7 +49,12 @@ class TenantClock:
 
 def isoformat(timestamp: float) -> str:
     """ISO 8601 in UTC with a Z suffix, whole seconds: `2026-01-01T00:00:00Z`."""
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_seconds(int(timestamp))
+
+
+@functools.lru_cache(maxsize=65536)  # list answers format the same stored timestamps again and again
+def _iso_seconds(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def optional_isoformat(timestamp: float | None) -> str | None:

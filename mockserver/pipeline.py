@@ -8,6 +8,7 @@ the server's time per request (bench/README.md). Here each operation's validator
 """
 
 import copy
+import functools
 import json
 import logging
 import re
@@ -16,7 +17,10 @@ from dataclasses import dataclass
 import orjson
 from connexion.datastructures import MediaTypeDict
 from connexion.decorators.parameter import (
-    get_arguments,
+    _get_body_argument_form,
+    _get_file_arguments,
+    _get_query_defaults,
+    _get_val_from_param,
     inspect_function_arguments,
     pythonic,
 )
@@ -26,7 +30,7 @@ from connexion.operations import OpenAPIOperation
 from connexion.resolver import Resolver
 from connexion.spec import Specification
 from connexion.uri_parsing import OpenAPIURIParser
-from connexion.utils import is_json_mimetype, is_null, is_nullable
+from connexion.utils import deep_merge, is_json_mimetype, is_null, is_nullable
 from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import Headers, QueryParams, UploadFile
 from starlette.requests import Request
@@ -38,6 +42,10 @@ from mockserver.vendor import METHODS, Operation, Vendor, snake_case
 
 # Connexion's operations warn on every request to an operation that accepts several content types.
 logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+
+# Connexion's parameter names made Pythonic (`filter` -> `filter_`), remembered: the same few names
+# come with every request.
+python_name = functools.lru_cache(maxsize=1024)(pythonic)
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -108,6 +116,11 @@ class CompiledOperation:
                     schema=schema, required=self.body_required, encoding="utf-8", strict_validation=False,
                     nullable=is_nullable(spec_operation.body_definition(media_type)),
                     uri_parser=OpenAPIURIParser(spec_operation.parameters, spec_operation.body_definition()))
+        self.body_schemas = MediaTypeDict({kind: spec_operation.body_schema(kind) for kind in self.consumes})
+        self.body_argument = python_name(spec_operation.body_name(None))
+        self.path_definitions = {p["name"]: p for p in spec_operation.parameters if p["in"] == "path"}
+        self.query_definitions = {p["name"]: p for p in spec_operation.parameters if p["in"] == "query"}
+        self.query_defaults = _get_query_defaults(self.query_definitions)
         self.omit_nulls = omit_nulls
 
     def media_type(self, headers: Headers) -> str:
@@ -139,10 +152,35 @@ class CompiledOperation:
             if media_type not in self.accepted:
                 raise UnsupportedMediaTypeProblem(detail=f"Invalid Content-type ({media_type}), expected {self.consumes}")
             request_body, files = await self._body(scope, body, parsed_json, media_type)
-        kwargs = get_arguments(self.spec_operation, path_params=path, query_params=query, body=request_body,
-                               files=files, arguments=self.arguments, has_kwargs=self.has_kwargs,
-                               sanitize=pythonic, content_type=media_type)
-        return self.shape(await self.handler(**kwargs))
+        return self.shape(await self.handler(**self._arguments(path, query, request_body, files, media_type)))
+
+    def _arguments(self, path: dict, query: dict, body, files: dict, media_type: str) -> dict:
+        """The handler's keyword arguments, as Connexion's parameter decorator makes them
+        (Pythonic names, query defaults, the body or its default, files), from tables built once."""
+        kwargs = {}
+        for name, value in path.items():
+            definition = self.path_definitions.get(name)
+            kwargs[python_name(name)] = value if definition is None else _get_val_from_param(value, definition)
+        for name, value in deep_merge(copy.deepcopy(self.query_defaults), query).items():
+            definition = self.query_definitions.get(name)
+            if definition is not None and (self.has_kwargs or python_name(name) in self.arguments):
+                kwargs[python_name(name)] = _get_val_from_param(value, definition)
+        if not self.spec_operation.is_request_body_defined or not (self.arguments or self.has_kwargs):
+            return kwargs
+        if media_type in FORM_TYPES:
+            body = _get_body_argument_form(body, operation=self.spec_operation, content_type=media_type)
+        else:
+            schema = self.body_schemas.get(media_type, {})
+            if is_nullable(schema) and is_null(body):
+                body = None
+            elif body is None:
+                body = copy.deepcopy(schema.get("default", {}))
+        if self.body_argument in self.arguments or self.has_kwargs:
+            kwargs[self.body_argument] = body
+        if files:
+            kwargs.update(_get_file_arguments(files, self.arguments, self.body_schemas.get(media_type, {}),
+                                              self.has_kwargs))
+        return kwargs
 
     async def _body(self, scope, body: bytes, parsed_json, media_type: str):
         """The body as the handler gets it (parsed, or the schema's default) and any files."""

@@ -1,15 +1,23 @@
-"""Request body validation that honours `readOnly`.
+"""Request validation: Connexion's rules, honouring `readOnly`, with a compiled fast path.
 
 Connexion 3 ignores `readOnly`, so a property that is both required and read-only (an id the
 server assigns) would be demanded in requests. These validators skip such properties when
 checking `required`; everything else is Connexion's own validation.
+
+Valid input, the common case, is accepted by jsonschema-rs (compiled, Draft 4); anything it
+rejects is judged and worded by the Python validator with the rules above.
 """
 
 import functools
 
+import jsonschema_rs
 from connexion.datastructures import MediaTypeDict
 from connexion.json_schema import Draft4RequestValidator
-from connexion.validators import FormDataValidator, JSONRequestBodyValidator, MultiPartFormDataValidator
+from connexion.validators import (
+    FormDataValidator,
+    JSONRequestBodyValidator,
+    MultiPartFormDataValidator,
+)
 from jsonschema import Draft4Validator, ValidationError
 from jsonschema.validators import extend
 
@@ -26,10 +34,31 @@ def _required_unless_read_only(validator, required, instance, schema):
 RequestValidator = extend(Draft4RequestValidator, {"required": _required_unless_read_only})
 
 
+class QuickValidator:
+    """`validate(instance)` as RequestValidator has it, fast for valid input. The Rust validator
+    is never the more lenient of the two (it knows neither OpenAPI's `nullable` nor the readOnly
+    rule, both of which only allow more), so only its acceptance is final."""
+
+    def __init__(self, schema: dict):
+        self.full = RequestValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        try:
+            self.quick = jsonschema_rs.Draft4Validator(schema, validate_formats=True)
+        except ValueError:  # a schema the Rust validator does not take
+            self.quick = None
+
+    def validate(self, instance) -> None:
+        try:
+            if self.quick is not None and self.quick.is_valid(instance):
+                return
+        except (ValueError, OverflowError):  # a value Rust cannot hold, an integer beyond 64 bits
+            pass
+        self.full.validate(instance)
+
+
 class _ReadOnlyAware:
     @functools.cached_property
     def _validator(self):  # built once: the pipeline keeps one validator per operation
-        return RequestValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        return QuickValidator(self._schema)
 
 
 class JSONBodyValidator(_ReadOnlyAware, JSONRequestBodyValidator):
