@@ -99,7 +99,7 @@ class MockServer:
         return answer(status, dumps(body), headers)
 
     async def _not_found(self, scope, receive, send):
-        await self.render_error(ApiError(404, "Not Found"), scope["mockserver"])(scope, receive, send)
+        await self.render_error(ApiError(404, "Not Found"), gateway.exchange())(scope, receive, send)
 
     async def _dispatch(self, ex: Exchange, scope):
         """The ASGI app that answers this vendor request: the operation's handler, a fault or
@@ -116,11 +116,7 @@ class MockServer:
         responder = await gateway.admit(ex, scope)
         if responder is not None:
             return responder
-        token = gateway.current.set(ex)
-        try:
-            return await found.operation.run(scope, found.path_params, ex.body, ex.json)
-        finally:
-            gateway.current.reset(token)
+        return await found.operation.run(scope, found.path_params, ex.body, ex.json)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -132,7 +128,7 @@ class MockServer:
         body, too_large = await _read_body(receive, self.read_limit)
         self.requests_served += 1
         ex = Exchange(self, self.requests_served, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]))
-        scope["mockserver"] = ex
+        token = gateway.current.set(ex)  # for handlers, through gateway.exchange()
         try:
             app = await self._dispatch(ex, scope)
         except Exception as exc:
@@ -152,7 +148,10 @@ class MockServer:
                         self.persist()
             await send(message)
 
-        await app(scope, receive, capture)
+        try:
+            await app(scope, receive, capture)
+        finally:
+            gateway.current.reset(token)
 
 
 async def _lifespan(receive, send) -> None:
