@@ -42,8 +42,9 @@ class Exchange:
     json: object = None  # the body, parsed once, when it is JSON
     counted_on_success: list = field(default_factory=list)  # rate-limit rules a success counts against
 
-    @property
+    @functools.cached_property
     def url(self) -> URL:
+        """The request's absolute URL, from its Host header."""
         return URL(scope=self.scope)
 
     @property

@@ -11,7 +11,7 @@ import io
 import os
 import pickle
 
-FORMAT = 1
+FORMAT = 2  # raised whenever a vendor model changes shape (2: Community.last_display_order)
 
 
 class StateError(ValueError):

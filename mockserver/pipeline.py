@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 from connexion.datastructures import MediaTypeDict
@@ -79,7 +80,7 @@ class Parameter:
         self.required = definition.get("required", False)
         schema = definition.get("schema", definition)
         self.nullable = is_nullable(schema)
-        self.validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        self.validator = validation.QuickValidator(schema, Draft4Validator)
 
     def check(self, value) -> None:
         """Connexion's ParameterValidator rules, with the validator compiled once."""
@@ -122,6 +123,7 @@ class CompiledOperation:
         self.query_definitions = {p["name"]: p for p in spec_operation.parameters if p["in"] == "query"}
         self.query_defaults = _get_query_defaults(self.query_definitions)
         self.omit_nulls = omit_nulls
+        self._rules_by_media_type: dict[str, tuple] = {}
 
     def media_type(self, headers: Headers) -> str:
         """The body's media type; without a Content-Type, the first the operation consumes."""
@@ -147,14 +149,25 @@ class CompiledOperation:
                 parameter.check(Request(scope).cookies.get(parameter.name))
 
         media_type = self.media_type(headers)
-        request_body, files = None, {}
+        request_body, files, body_schema = None, {}, {}
         if self.consumes:
+            validator, body_schema = self._body_rules(media_type)
+            request_body, files = await self._body(scope, body, parsed_json, media_type, validator)
+        return self.shape(await self.handler(**self._arguments(path, query, request_body, files, media_type,
+                                                              body_schema)))
+
+    def _body_rules(self, media_type: str) -> tuple:
+        """(validator, schema) of the body for a media type the operation takes; 415 for others."""
+        rules = self._rules_by_media_type.get(media_type)
+        if rules is None:
             if media_type not in self.accepted:
                 raise UnsupportedMediaTypeProblem(detail=f"Invalid Content-type ({media_type}), expected {self.consumes}")
-            request_body, files = await self._body(scope, body, parsed_json, media_type)
-        return self.shape(await self.handler(**self._arguments(path, query, request_body, files, media_type)))
+            rules = self.body_validators.get(media_type), self.body_schemas.get(media_type, {})
+            if len(self._rules_by_media_type) < 16:  # the media types clients send; bounded all the same
+                self._rules_by_media_type[media_type] = rules
+        return rules
 
-    def _arguments(self, path: dict, query: dict, body, files: dict, media_type: str) -> dict:
+    def _arguments(self, path: dict, query: dict, body, files: dict, media_type: str, schema: dict) -> dict:
         """The handler's keyword arguments, as Connexion's parameter decorator makes them
         (Pythonic names, query defaults, the body or its default, files), from tables built once."""
         kwargs = {}
@@ -170,7 +183,6 @@ class CompiledOperation:
         if media_type in FORM_TYPES:
             body = _get_body_argument_form(body, operation=self.spec_operation, content_type=media_type)
         else:
-            schema = self.body_schemas.get(media_type, {})
             if is_nullable(schema) and is_null(body):
                 body = None
             elif body is None:
@@ -178,13 +190,11 @@ class CompiledOperation:
         if self.body_argument in self.arguments or self.has_kwargs:
             kwargs[self.body_argument] = body
         if files:
-            kwargs.update(_get_file_arguments(files, self.arguments, self.body_schemas.get(media_type, {}),
-                                              self.has_kwargs))
+            kwargs.update(_get_file_arguments(files, self.arguments, schema, self.has_kwargs))
         return kwargs
 
-    async def _body(self, scope, body: bytes, parsed_json, media_type: str):
+    async def _body(self, scope, body: bytes, parsed_json, media_type: str, validator):
         """The body as the handler gets it (parsed, or the schema's default) and any files."""
-        validator = self.body_validators.get(media_type)
         if is_json_mimetype(media_type):
             if not body:
                 parsed_json = validator._schema.get("default") if validator else None
@@ -266,15 +276,24 @@ class Match:
 PATH_PATTERNS = {"integer": IntegerConverter.regex, "number": FloatConverter.regex, "path": ".*"}
 
 
+class Route(NamedTuple):
+    pattern: re.Pattern
+    depth: int  # path segments
+    names: list[str]  # path parameters, in the order of the pattern's groups
+    method: str
+    operation: CompiledOperation
+
+
 class Router:
     """A vendor's operations in spec order, each with its path pattern; the first operation
     whose pattern and method match wins, as in Connexion's Starlette routes. Paths without
-    parameters that no earlier pattern shadows are one dictionary lookup."""
+    parameters that no earlier pattern shadows are one dictionary lookup; the others are tried
+    only among routes with as many path segments (or a `path` parameter, which spans several)."""
 
     def __init__(self, vendor: Vendor, specification: Specification):
         handlers = vendor.handlers
         resolver = Resolver(lambda op_id: getattr(handlers, snake_case(op_id)))
-        self.routes: list[tuple[re.Pattern, list[str], str, CompiledOperation]] = []
+        routes: list[Route] = []
         self.static: dict[tuple[str, str], CompiledOperation] = {}
         for path, item in specification["paths"].items():
             for method in METHODS:
@@ -289,11 +308,19 @@ class Router:
                 pattern = re.compile("^" + re.sub(
                     r"\\\{([^}]+)\\\}", lambda found: f"({PATH_PATTERNS.get(types.get(found.group(1)), '[^/]+')})",
                     re.escape(full_path)) + "$")
-                methods = [method.upper()] + (["HEAD"] if method == "get" else [])
-                for verb in methods:
-                    if not names and not any(shadow.match(full_path) for shadow, shadow_names, *_ in self.routes if shadow_names):
+                for verb in [method.upper()] + (["HEAD"] if method == "get" else []):
+                    if not names and not any(route.pattern.match(full_path) for route in routes if route.names):
                         self.static.setdefault((verb, full_path), compiled)
-                    self.routes.append((pattern, names, verb, compiled))
+                    routes.append(Route(pattern, full_path.count("/"), names, verb, compiled))
+        spanning = [route for route in routes if "path" in route.operation.spec_operation.get_path_parameter_types().values()]
+        self.by_depth: dict[int, list[Route]] = {}
+        for route in routes:
+            if route not in spanning:
+                self.by_depth.setdefault(route.depth, []).append(route)
+        if spanning:  # keep spec order among them and the spanning routes
+            for depth, bucket in self.by_depth.items():
+                self.by_depth[depth] = sorted(bucket + spanning, key=routes.index)
+        self.spanning = spanning
 
     def match(self, method: str, path: str) -> Match | None:
         """The operation for this request, a 405 match, or None (no such path)."""
@@ -301,11 +328,11 @@ class Router:
         if compiled is not None:
             return Match(compiled, {})
         partial = None
-        for pattern, names, verb, compiled in self.routes:
-            found = pattern.match(path)
+        for route in self.by_depth.get(path.count("/"), self.spanning):
+            found = route.pattern.match(path)
             if found is None:
                 continue
-            if verb == method:
-                return Match(compiled, dict(zip(names, found.groups())))
+            if route.method == method:
+                return Match(route.operation, dict(zip(route.names, found.groups())))
             partial = partial or Match(None, {})
         return partial

@@ -130,6 +130,7 @@ class Community:
         self.rng = rng
         self.users: dict[int, dict] = {}
         self.boards: dict[int, dict] = {}
+        self.last_display_order = 0  # the highest board display_order: a new board goes last
         self.posts: dict[int, dict] = {}
         self.comments: dict[int, dict] = {}
         self.replies: dict[int, dict] = {}
@@ -242,8 +243,8 @@ class Community:
     BOARD_FIELDS = ("board_name", "about", "is_private", "hidden_type", "permission_for", "needs_approval", "icon")
 
     def _add_board(self, body: dict, now: float) -> dict:
-        board = {"board_id": self._id("board"),
-                 "display_order": max((b["display_order"] for b in self.boards.values()), default=0) + 1,
+        self.last_display_order += 1
+        board = {"board_id": self._id("board"), "display_order": self.last_display_order,
                  "board_type": "discussion", "pinned_posts": [], "post_count": 0, "last_posted_at": None,
                  "members": set(), "created_at": now}
         board.update({field: body.get(field) for field in self.BOARD_FIELDS})
@@ -268,6 +269,7 @@ class Community:
         boards = {key: in_body(self.board, key, "board") for key in display_order}  # all checked first
         for key, board in boards.items():
             board["display_order"] = display_order[key]
+        self.last_display_order = max(board["display_order"] for board in self.boards.values())
 
     def change_members(self, board_id: int, changes: dict[str, bool]) -> None:
         board = self.board(board_id)

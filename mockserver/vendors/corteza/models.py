@@ -2,6 +2,7 @@
 members, messages (threads, pins, bookmarks, reactions, read markers), attachments, statuses
 and webhooks. IDs are uint64 decimal strings, as the real server sends them."""
 
+import functools
 import hashlib
 import hmac
 import re
@@ -48,6 +49,15 @@ def parse_expires(text: str, now: float) -> tuple[float | None, bool]:
     except ValueError:
         raise corteza_error(f"invalid expires value: {text}") from None
 
+
+
+@functools.lru_cache(maxsize=4096)  # every request presents its token again; decoding it dominated reads
+def _claims(token: str, secret: str) -> dict | None:
+    """A token's claims if it is an HS256 token signed with `secret` (expiry not checked here)."""
+    try:
+        return jwt.decode(token, secret, algorithms=["HS256"], options={"verify_exp": False})
+    except jwt.InvalidTokenError:
+        return None
 
 class Workspace:
     @classmethod
@@ -117,11 +127,8 @@ class Workspace:
 
     def accepts_credential(self, credential: str, now: float) -> bool:
         """Only our own unexpired HS256 tokens (expiry on the tenant's clock)."""
-        try:
-            claims = jwt.decode(credential, self.secret, algorithms=["HS256"], options={"verify_exp": False})
-        except jwt.InvalidTokenError:
-            return False
-        return claims.get("exp", 0) > now and claims.get("userID") in self.users
+        claims = _claims(credential, self.secret)
+        return claims is not None and claims.get("exp", 0) > now and claims.get("userID") in self.users
 
     # --- permissions --------------------------------------------------------------------------
 

@@ -4,8 +4,15 @@ import uuid
 
 from mockserver.clock import isoformat
 from mockserver.vendors.dailybot.exceptions import (
-    AlreadyBoosted, BoostChild, BoostOwn, EmptyReceivers, InvalidCompanyValue, KudoNotFound,
-    NoUsersFound, ParamsValidationError, SelfKudo,
+    AlreadyBoosted,
+    BoostChild,
+    BoostOwn,
+    EmptyReceivers,
+    InvalidCompanyValue,
+    KudoNotFound,
+    NoUsersFound,
+    ParamsValidationError,
+    SelfKudo,
 )
 
 
@@ -121,13 +128,14 @@ class Organization:
     # --- reads --------------------------------------------------------------------------------
 
     def listing(self, viewer: str, which: str) -> list[dict]:
-        """Kudos the viewer received (original kudos) or gave (boosts included), newest first."""
+        """Kudos the viewer received (original kudos) or gave (boosts included), newest first,
+        as stored (`list_view` shows one)."""
         if which == "kudos_given":
             chosen = [kudo for kudo in self.kudos.values() if kudo["sender"] == viewer]
         else:
             chosen = [kudo for kudo in self.kudos.values() if kudo["parent"] is None and viewer in kudo["receivers"]]
         chosen.sort(key=lambda kudo: kudo["created_at"], reverse=True)  # stable: ties keep creation order
-        return [self.list_view(kudo, viewer) for kudo in chosen]
+        return chosen
 
     def _ref(self, user_uuid: str) -> dict:
         user = self.users[user_uuid]

@@ -1,24 +1,31 @@
 """Dailybot handlers (operationIds in snake_case)."""
 
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.datastructures import URL
+
 from mockserver.gateway import exchange
 
 
-def _page_url(offset: int | None, limit: int) -> str:
-    """DRF LimitOffsetPagination's absolute link: this request's URL with limit/offset replaced."""
-    url = exchange().url.include_query_params(limit=limit)
-    return str(url.remove_query_params("offset") if offset is None else url.include_query_params(offset=offset))
+def _page_url(url: URL, offset: int | None, limit: int) -> str:
+    """DRF LimitOffsetPagination's absolute link: this request's URL with limit/offset replaced
+    (they move to the end of the query, as Django's QueryDict leaves them)."""
+    kept = [(key, value) for key, value in parse_qsl(url.query, keep_blank_values=True) if key not in ("limit", "offset")]
+    paging = [("limit", limit)] + ([] if offset is None else [("offset", offset)])
+    return str(url).partition("?")[0] + "?" + urlencode(kept + paging)
 
 
 async def list_kudos(filter_="kudos_received", limit=250, offset=0):
     ex = exchange()
     kudos = ex.state.listing(ex.principal, filter_)
     count = len(kudos)
-    next_url = _page_url(offset + limit, limit) if offset + limit < count else None
+    next_url = _page_url(ex.url, offset + limit, limit) if offset + limit < count else None
     if offset <= 0:
         previous_url = None
     else:
-        previous_url = _page_url(offset - limit if offset - limit > 0 else None, limit)
-    return {"count": count, "next": next_url, "previous": previous_url, "results": kudos[offset:offset + limit]}
+        previous_url = _page_url(ex.url, offset - limit if offset - limit > 0 else None, limit)
+    page = [ex.state.list_view(kudo, ex.principal) for kudo in kudos[offset:offset + limit]]
+    return {"count": count, "next": next_url, "previous": previous_url, "results": page}
 
 
 async def create_kudo(body):
