@@ -146,6 +146,7 @@ def main():
     default_key = {"Authorization": "Bearer krm_1_d020104626bf82b1420f719a67ad9420"}
     wait_for(server + "/karmabot/api/v1/users", headers=default_key)
     startup = time.monotonic() - started
+    rss_start = mock.rss_mib()
     admin = httpx.Client(base_url=server)
     base = {v["name"]: v["base_path"] for v in admin.get("/__admin/vendors").json()["vendors"]}
     plan = scenarios(admin, vendors)
@@ -156,9 +157,10 @@ def main():
             if name == "429":  # use up the limit first, so the run measures refusals
                 wrk(url, **{**wrk_options, **options, "duration": 1})
             results[vendor, name] = wrk(url, **wrk_options, **options)
-        read_path, read_options = next((path, o) for v, n, path, o in plan if (v, n) == ("karmabot", "read"))
-        read_url = server + base["karmabot"] + read_path
-        payload = httpx.get(read_url, headers=read_options["headers"]).content
+        payloads = {vendor: httpx.get(server + base[vendor] + path, headers=o["headers"]).content
+                    for vendor, name, path, o in plan if name == "read"}
+        read_path, read_options = next((path, o) for v, n, path, o in plan if (v, n) == (vendors[0], "read"))
+        read_url = server + base[vendors[0]] + read_path
         rss_before = mock.rss_mib()
         done = 0
         while done < args.rss_requests:
@@ -167,39 +169,42 @@ def main():
     finally:
         mock.stop()
 
-    ceiling = baseline(payload, options)
+    ceiling = baseline(payloads, options)
     prism = {} if args.no_prism else prism_runs(plan, options)
 
     print(f"\nstart-up to first 200 (all five vendors): {startup:.2f} s")
-    print(f"RSS: {rss_before:.1f} MiB before, {rss_after:.1f} MiB after {done:,} more list reads\n")
+    print(f"RSS: {rss_start:.1f} MiB at start-up; {rss_before:.1f} MiB after the runs above, "
+          f"{rss_after:.1f} MiB after {done:,} more list reads\n")
     print(f"{'vendor':<10} {'scenario':<13} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}  ratios")
     for (vendor, name), r in results.items():
         ratios = []
         if name == "read":
-            ratios.append(f"{r['rps'] / ceiling['rps']:.0%} of bare Starlette")
+            ratios.append(f"{r['rps'] / ceiling[vendor]['rps']:.0%} of bare Starlette")
         if (vendor, name) in prism:
             theirs = prism[vendor, name]
             ratios.append(f"{r['rps'] / theirs['rps']:.1f}x Prism req/s, p99 {r['p99'] / theirs['p99']:.2f}x Prism's")
         print(f"{vendor:<10} {name:<13} {r['rps']:>8.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['non_2xx']:>8.0%}  "
               + "; ".join(ratios))
-    print(f"{'starlette':<10} {'read':<13} {ceiling['rps']:>8.0f} {ceiling['p50']:>8.1f} {ceiling['p99']:>8.1f}")
+    for vendor, r in ceiling.items():
+        print(f"{'starlette':<10} {vendor + ' read':<22} {r['rps']:>8.0f} {r['p50']:>8.1f} {r['p99']:>8.1f}")
     for (vendor, name), r in prism.items():
         print(f"{'prism':<10} {vendor + ' ' + name:<22} {r['rps']:>8.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} "
               f"{r['non_2xx']:>8.0%}")
 
 
-def baseline(payload: bytes, options: dict) -> dict:
-    """The same JSON from a bare Starlette route under uvicorn: the ceiling on this machine."""
+def baseline(payloads: dict[str, bytes], options: dict) -> dict:
+    """Each vendor's read answer from a bare Starlette route under uvicorn: the ceiling on this
+    machine for that JSON."""
     port = free_port()
-    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as handle:
-        handle.write(payload)
-    process = Process([sys.executable, str(Path(__file__).parent / "starlette_baseline.py"), str(port), handle.name])
-    try:
-        wait_for(f"http://127.0.0.1:{port}/users")
-        return wrk(f"http://127.0.0.1:{port}/users", **options)
-    finally:
-        process.stop()
-        os.unlink(handle.name)
+    with tempfile.TemporaryDirectory() as folder:
+        for vendor, payload in payloads.items():
+            Path(folder, f"{vendor}.json").write_bytes(payload)
+        process = Process([sys.executable, str(Path(__file__).parent / "starlette_baseline.py"), str(port), folder])
+        try:
+            wait_for(f"http://127.0.0.1:{port}/{next(iter(payloads))}")
+            return {vendor: wrk(f"http://127.0.0.1:{port}/{vendor}", **options) for vendor in payloads}
+        finally:
+            process.stop()
 
 
 def prism_runs(plan: list[tuple], options: dict) -> dict:

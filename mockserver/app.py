@@ -14,7 +14,7 @@ from mockserver.errors import ApiError, as_api_error
 from mockserver.faults import FaultBook
 from mockserver.gateway import Exchange
 from mockserver.journal import Journal
-from mockserver.pipeline import Answer, Router, answer, dumps
+from mockserver.pipeline import Answer, AnswerCache, Router, answer, dumps
 from mockserver.tenants import TenantStore
 from mockserver.vendor import Vendor, discover
 from mockserver.webhooks import WebhookDispatcher
@@ -40,7 +40,8 @@ class MockServer:
         self.max_body_bytes = max_body_bytes
         # Bodies are read before routing; operations may allow more (`x-max-body-bytes`).
         self.read_limit = max([max_body_bytes] + [vendor.max_body_bytes for vendor in self.vendors])
-        self.webhooks = WebhookDispatcher(webhook_allow, webhook_timeout)
+        self.answers = AnswerCache()
+        self.webhooks = WebhookDispatcher(webhook_allow, webhook_timeout, on_change=self.answers.invalidate)
         self.faults = FaultBook(seed)
         self.requests_served = 0  # numbers each vendor request, for deterministic ids
         self.state_file = state_file
@@ -55,12 +56,14 @@ class MockServer:
         if self.state_file:
             persistence.save(self, self.state_file)
 
-    def _saving(self, scope, send):
-        """An admin change (a non-GET that succeeded) is saved before its answer starts."""
+    def _after_admin(self, scope, send):
+        """An admin change (a non-GET) drops the cached answers and, when it succeeded, is saved,
+        before its answer starts."""
         async def saving_send(message):
-            if (message["type"] == "http.response.start" and scope["method"] not in SAFE_METHODS
-                    and 200 <= message["status"] < 300):
-                self.persist()
+            if message["type"] == "http.response.start" and scope["method"] not in SAFE_METHODS:
+                self.answers.invalidate()
+                if 200 <= message["status"] < 300:
+                    self.persist()
             await send(message)
 
         return saving_send
@@ -116,7 +119,23 @@ class MockServer:
         responder = await gateway.admit(ex, scope)
         if responder is not None:
             return responder
-        return await found.operation.run(scope, found.path_params, ex.body, ex.json)
+        if found.operation.changes_state:
+            self.answers.invalidate()
+            try:
+                return await found.operation.run(scope, found.path_params, ex.body, ex.json)
+            finally:
+                self.answers.invalidate()  # also what was cached while the handler awaited
+        key = (ex.tenant.id if ex.tenant else None, ex.operation.id, ex.credential, scope["path"],
+               scope["query_string"], gateway.header(scope, b"host"))
+        answer = self.answers.get(key)
+        if answer is None:
+            generation = self.answers.generation
+            answer = await found.operation.run(scope, found.path_params, ex.body, ex.json)
+            if ex.read_clock:  # time-dependent, and possibly tidying state by time (expiries)
+                self.answers.invalidate()
+            elif isinstance(answer, Answer):
+                self.answers.put(key, answer, generation)
+        return answer
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -124,7 +143,7 @@ class MockServer:
         if scope["type"] != "http":
             return  # no websockets here; the server refuses the connection
         if scope["path"].startswith("/__admin"):
-            return await self.admin(scope, receive, self._saving(scope, send))
+            return await self.admin(scope, receive, self._after_admin(scope, send))
         body, too_large = await _read_body(receive, self.read_limit)
         self.requests_served += 1
         ex = Exchange(self, self.requests_served, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]))

@@ -41,6 +41,7 @@ class Exchange:
     status: int | None = None
     json: object = None  # the body, parsed once, when it is JSON
     counted_on_success: list = field(default_factory=list)  # rate-limit rules a success counts against
+    read_clock: bool = False  # whether anything asked for the time (the answer then depends on it)
 
     @functools.cached_property
     def url(self) -> URL:
@@ -53,6 +54,7 @@ class Exchange:
         return self.tenant.states[self.vendor.name]
 
     def now(self) -> float:
+        self.read_clock = True
         return self.tenant.clock.now() if self.tenant else self.server.clock.now()
 
     def adopt(self, handle: str) -> bool:
@@ -127,7 +129,7 @@ FORM = b"application/x-www-form-urlencoded"
 def _parse_as_form_unless_json(scope) -> None:
     """Spec root `x-form-fallback`: like the real server, read any body that is not JSON or
     multipart as a form."""
-    kind = (_content_type(scope) or b"").split(b";")[0].strip().lower()
+    kind = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
     if kind not in (b"application/json", b"multipart/form-data", FORM):
         _set_content_type(scope, FORM)
 
@@ -135,12 +137,13 @@ def _parse_as_form_unless_json(scope) -> None:
 def _typed_as_json_when_empty(scope) -> None:
     """An empty body without a Content-Type is read as JSON, so an optional body's `default` comes
     to the handler parsed (Connexion passes it on as raw bytes otherwise)."""
-    if _content_type(scope) is None:
+    if header(scope, b"content-type") is None:
         _set_content_type(scope, b"application/json")
 
 
-def _content_type(scope) -> bytes | None:
-    return next((value for key, value in scope["headers"] if key == b"content-type"), None)
+def header(scope, name: bytes) -> bytes | None:
+    """The first value of a header (its name in lower case), as sent."""
+    return next((value for key, value in scope["headers"] if key == name), None)
 
 
 def _set_content_type(scope, value: bytes) -> None:

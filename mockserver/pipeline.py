@@ -101,6 +101,8 @@ class CompiledOperation:
     def __init__(self, operation: Operation, spec_operation: OpenAPIOperation, omit_nulls: bool):
         self.operation = operation
         self.spec_operation = spec_operation
+        # GET is safe, as HTTP has it, unless the spec says this vendor's GET changes state.
+        self.changes_state = spec_operation.method != "get" or operation.extensions.get("x-changes-state", False)
         self.handler = spec_operation.function
         self.arguments, self.has_kwargs = inspect_function_arguments(self.handler)
         self.uri_parser = OpenAPIURIParser(spec_operation.parameters, spec_operation.body_definition())
@@ -234,6 +236,38 @@ class CompiledOperation:
             media_type = self.spec_operation.produces[0] if self.spec_operation.produces else "text/plain"
             return answer(status, result.encode() if isinstance(result, str) else result, headers, media_type)
         return answer(status, dumps(result, self.omit_nulls), headers)
+
+
+class AnswerCache:
+    """Successful answers of operations that change nothing (GET), kept until anything may have
+    changed: any state-changing request, an admin change, a background delivery. The key holds
+    everything else an answer may depend on: tenant, credential, operation, path, query, Host.
+    An answer whose handler read the clock is not kept, since a ticking clock moves on its own."""
+
+    MAX_BYTES = 16 * 1024 * 1024
+
+    def __init__(self):
+        self.answers: dict[tuple, Answer] = {}
+        self.size = 0
+        self.generation = 0  # moves with every invalidation
+
+    def invalidate(self) -> None:
+        self.generation += 1
+        self.answers.clear()
+        self.size = 0
+
+    def get(self, key: tuple) -> Answer | None:
+        return self.answers.get(key)
+
+    def put(self, key: tuple, answer: Answer, generation: int) -> None:
+        """Keep `answer`, computed while `generation` was current, if nothing changed since."""
+        if generation != self.generation or not 200 <= answer.status < 300:
+            return
+        if self.size + len(answer.body) > self.MAX_BYTES:
+            self.answers.clear()
+            self.size = 0
+        self.answers[key] = answer
+        self.size += len(answer.body)
 
 
 def dumps(data, omit_nulls: bool = False) -> bytes:

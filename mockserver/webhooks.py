@@ -11,9 +11,11 @@ import httpx
 class WebhookDispatcher:
     """Targets must be loopback (`localhost`, 127.0.0.0/8, ::1) or a host named in `allow`."""
 
-    def __init__(self, allow: list[str] | tuple[str, ...] = (), timeout: float = 5.0):
+    def __init__(self, allow: list[str] | tuple[str, ...] = (), timeout: float = 5.0,
+                 on_change: Callable[[], None] = lambda: None):
         self.allow = {host.lower() for host in allow}
         self.timeout = timeout
+        self.on_change = on_change  # called when a delivery has changed state (its record, a reply)
         self._tasks: set[asyncio.Task] = set()  # strong references until each delivery ends
 
     def allowed(self, url: str) -> bool:
@@ -48,7 +50,9 @@ class WebhookDispatcher:
                 response = await client.post(url, json=payload)
         except httpx.HTTPError as exc:
             record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            self.on_change()
             return
         record.update(status="delivered", response_status=response.status_code)
         if on_reply is not None:
             on_reply(response)
+        self.on_change()

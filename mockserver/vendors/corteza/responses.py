@@ -10,7 +10,13 @@ OK = {"success": {"message": "OK"}}
 
 
 def _call():
-    """(workspace, caller's userID, now)."""
+    """(workspace, caller's userID)."""
+    ex = exchange()
+    return ex.state, ex.principal
+
+
+def _call_at():
+    """(workspace, caller's userID, now): for handlers whose answer or change depends on the time."""
     ex = exchange()
     return ex.state, ex.principal, ex.now()
 
@@ -49,7 +55,7 @@ def _reply_poster(ex, state, webhook_id):
 # --- activity, commands, permissions, statuses --------------------------------------------------
 
 async def activity_send(body):
-    state, me, now = _call()
+    state, me, now = _call_at()
     state.record_activity(me, body, now)
     return OK
 
@@ -63,7 +69,7 @@ async def permissions_list():
 
 
 async def permissions_effective(resource=None):
-    state, me, _ = _call()
+    state, me = _call()
     return {"response": state.effective(me, resource)}
 
 
@@ -82,17 +88,17 @@ async def permissions_update(role_id, body):
 
 
 async def status_list():
-    state, _, now = _call()
+    state, _, now = _call_at()
     return {"response": [state.status_view(status) for status in state.current_statuses(now)]}
 
 
 async def status_set(body=None):
-    state, me, now = _call()
+    state, me, now = _call_at()
     return {"response": state.status_view(state.set_status(me, body, now))}
 
 
 async def status_delete():
-    state, me, _ = _call()
+    state, me = _call()
     state.statuses.pop(me, None)
     return OK
 
@@ -104,66 +110,66 @@ def _channel(state, channel, viewer):
 
 
 async def channel_list(query=None):
-    state, me, _ = _call()
+    state, me = _call()
     return {"response": [state.channel_view(c, me) for c in state.list_channels(me, query)]}
 
 
 async def channel_create(body=None):
-    state, me, now = _call()
+    state, me, now = _call_at()
     return _channel(state, state.create_channel(me, body, now), me)
 
 
 async def channel_read(channel_id):
-    state, me, _ = _call()
+    state, me = _call()
     return _channel(state, state.channel(channel_id, me), me)
 
 
 async def channel_update(channel_id, body=None):
-    state, me, now = _call()
+    state, me, now = _call_at()
     return _channel(state, state.update_channel(me, channel_id, body, now), me)
 
 
 async def channel_state(channel_id, body):
-    state, me, now = _call()
+    state, me, now = _call_at()
     return _channel(state, state.set_state(me, channel_id, body["state"], now), me)
 
 
 async def channel_set_flag(channel_id, body):
-    state, me, _ = _call()
+    state, me = _call()
     return _channel(state, state.set_flag(me, channel_id, body["flag"]), me)
 
 
 async def channel_remove_flag(channel_id):
-    state, me, _ = _call()
+    state, me = _call()
     return _channel(state, state.set_flag(me, channel_id, ""), me)
 
 
 async def channel_members(channel_id):
-    state, me, _ = _call()
+    state, me = _call()
     channel = state.channel(channel_id, me)
     return {"response": [state.member_view(member) for member in channel["members"].values()]}
 
 
 async def channel_join(channel_id, user_id):
-    state, me, now = _call()
+    state, me, now = _call_at()
     return {"response": state.member_view(state.join(me, channel_id, user_id, now))}
 
 
 async def channel_part(channel_id, user_id):
-    state, me, now = _call()
+    state, me, now = _call_at()
     state.part(me, channel_id, user_id, now)
     return OK
 
 
 async def channel_invite(channel_id, body=None):
-    state, me, now = _call()
+    state, me, now = _call_at()
     members = state.invite(me, channel_id, body.get("userID") or [], now)
     return {"response": [state.member_view(member) for member in members]}
 
 
 async def channel_attach(channel_id, body=None, upload=None):
     ex = exchange()
-    state, me, now = _call()
+    state, me, now = _call_at()
     if upload is None or not hasattr(upload, "read"):
         raise corteza_error("upload is required")
     data = await upload.read()
@@ -176,68 +182,68 @@ async def channel_attach(channel_id, body=None, upload=None):
 # --- messages -----------------------------------------------------------------------------------
 
 async def message_create(channel_id, body):
-    state, me, now = _call()
+    state, me, now = _call_at()
     return _posted(state, state.post(me, channel_id, body["message"], now), me)
 
 
 async def message_reply_create(channel_id, message_id, body):
-    state, me, now = _call()
+    state, me, now = _call_at()
     return _posted(state, state.post(me, channel_id, body["message"], now, reply_to=message_id), me)
 
 
 async def message_execute_command(channel_id, command, body=None):
-    state, me, now = _call()
+    state, me, now = _call_at()
     return _posted(state, state.execute(me, channel_id, command, body.get("input") or "", now), me)
 
 
 async def message_mark_as_read(channel_id, thread_id=None, last_read_message_id=None):
-    state, me, _ = _call()
+    state, me = _call()
     return {"response": state.mark_as_read(me, channel_id, thread_id, last_read_message_id)}
 
 
 async def message_edit(channel_id, message_id, body):
-    state, me, now = _call()
+    state, me, now = _call_at()
     return _message(state, state.edit(me, channel_id, message_id, body["message"], now), me)
 
 
 async def message_delete(channel_id, message_id):
-    state, me, now = _call()
+    state, me, now = _call_at()
     state.delete(me, channel_id, message_id, now)
     return OK
 
 
 async def message_pin_create(channel_id, message_id):
-    state, me, _ = _call()
+    state, me = _call()
     state.set_pin(me, channel_id, message_id, True)
     return OK
 
 
 async def message_pin_remove(channel_id, message_id):
-    state, me, _ = _call()
+    state, me = _call()
     state.set_pin(me, channel_id, message_id, False)
     return OK
 
 
 async def message_bookmark_create(channel_id, message_id):
-    state, me, _ = _call()
+    state, me = _call()
     state.set_bookmark(me, channel_id, message_id, True)
     return OK
 
 
 async def message_bookmark_remove(channel_id, message_id):
-    state, me, _ = _call()
+    state, me = _call()
     state.set_bookmark(me, channel_id, message_id, False)
     return OK
 
 
 async def message_reaction_create(channel_id, message_id, reaction):
-    state, me, _ = _call()
+    state, me = _call()
     state.react(me, channel_id, message_id, reaction, add=True)
     return OK
 
 
 async def message_reaction_remove(channel_id, message_id, reaction):
-    state, me, _ = _call()
+    state, me = _call()
     state.react(me, channel_id, message_id, reaction, add=False)
     return OK
 
@@ -247,7 +253,7 @@ async def message_reaction_remove(channel_id, message_id, reaction):
 async def search_messages(channel_id=None, after_message_id=None, before_message_id=None, from_message_id=None,
                           to_message_id=None, thread_id=None, user_id=None, type_=None, pinned_only=None,
                           bookmarked_only=None, limit=None, query=None):
-    state, me, _ = _call()
+    state, me = _call()
     given = {"channelID": channel_id, "afterMessageID": after_message_id, "beforeMessageID": before_message_id,
              "fromMessageID": from_message_id, "toMessageID": to_message_id, "threadID": thread_id,
              "userID": user_id, "type": type_, "pinnedOnly": pinned_only, "bookmarkedOnly": bookmarked_only,
@@ -257,7 +263,7 @@ async def search_messages(channel_id=None, after_message_id=None, before_message
 
 
 async def search_threads(channel_id=None, limit=None, query=None):
-    state, me, _ = _call()
+    state, me = _call()
     given = {"channelID": channel_id, "limit": limit, "query": query}
     found = state.search_threads(me, {key: value for key, value in given.items() if value is not None})
     return {"response": [state.message_view(message, me) for message in found]}
@@ -302,13 +308,13 @@ def _webhook(state, webhook):
 
 
 async def webhooks_list(channel_id=None, user_id=None):
-    state, me, _ = _call()
+    state, me = _call()
     return {"response": [state.webhook_view(w) for w in state.list_webhooks(me, channel_id, user_id)]}
 
 
 async def webhooks_create(body, avatar=None):
     ex = exchange()
-    state, me, now = _call()
+    state, me, now = _call_at()
     webhook = state.save_webhook(me, body, now, ex.server.webhooks.allowed)
     ex.server.store.index(ex.tenant)  # the new token's public handle
     return _webhook(state, webhook)
@@ -316,17 +322,17 @@ async def webhooks_create(body, avatar=None):
 
 async def webhooks_update(webhook_id, body, avatar=None):
     ex = exchange()
-    state, me, now = _call()
+    state, me, now = _call_at()
     return _webhook(state, state.save_webhook(me, body, now, ex.server.webhooks.allowed, webhook_id))
 
 
 async def webhooks_get(webhook_id):
-    state, me, _ = _call()
+    state, me = _call()
     return _webhook(state, state.webhook(me, webhook_id))
 
 
 async def webhooks_delete(webhook_id):
-    state, me, _ = _call()
+    state, me = _call()
     state.delete_webhook(state.webhook(me, webhook_id)["id"])
     return OK
 

@@ -1,0 +1,94 @@
+"""The request pipeline's Connexion rules, as a client sees them (shown on the Karma bot API)."""
+
+import json
+
+import httpx
+
+from tests.receiver import Receiver, wait_until
+from tests.test_karmabot import valid_plus
+from tests.test_kudosnow import redemption_body, rich_users
+
+
+def test_head_is_answered_like_get_without_a_body(karma):
+    get, head = karma.get("/users"), karma.head("/users")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"] == "application/json"
+
+
+def test_json_body_without_a_content_type_is_read_as_json(karma, tenant):
+    body = valid_plus(tenant.state("karmabot"))
+    response = karma.post("/pluses", content=json.dumps(body).encode())  # httpx sends no Content-Type
+    assert response.status_code == 201, response.text
+    assert [plus["id"] for plus in tenant.state("karmabot")["pluses"]] == [response.json()["id"]]
+
+
+def test_query_parameters_are_typed_and_validated_by_the_spec(karma):
+    response = karma.get("/users", params={"cursor": "not-a-number"})
+    assert response.status_code == 400 and "error" in response.json()
+
+
+def test_unknown_query_parameters_are_ignored(karma):
+    assert karma.get("/users", params={"unknown": "1"}).json() == karma.get("/users").json()
+
+
+# --- answers of GET operations are cached until anything may have changed ------------------------
+
+def test_a_cached_list_follows_each_change(tenant):
+    with tenant.client("dailybot") as daily:
+        before = daily.get("/kudos/").json()
+        assert daily.get("/kudos/").json() == before  # answered again, unchanged
+        other, giver = as_dailybot_user(tenant, 0)
+        with other:
+            assert other.post("/kudos/", json={"receivers": [tenant.credentials["dailybot"]["user_uuid"]],
+                                               "content": "thanks"}).status_code == 200
+        after = daily.get("/kudos/").json()
+    assert after["count"] == before["count"] + 1 and after["results"][0]["content"] == "thanks"
+
+
+def test_cached_answers_are_per_caller(tenant):
+    other, _ = as_dailybot_user(tenant, 0)
+    with tenant.client("dailybot") as daily, other:
+        mine, theirs = daily.get("/kudos/").json(), other.get("/kudos/").json()
+        assert mine != theirs
+        assert daily.get("/kudos/").json() == mine and other.get("/kudos/").json() == theirs
+
+
+def test_cached_answers_follow_the_host(tenant):
+    with tenant.client("dailybot") as daily:
+        first = daily.get("/kudos/", params={"limit": 1}, headers={"Host": "a.example"}).json()["next"]
+        second = daily.get("/kudos/", params={"limit": 1}, headers={"Host": "b.example"}).json()["next"]
+    assert first.startswith("http://a.example/") and second.startswith("http://b.example/")
+
+
+def test_admin_changes_reach_cached_answers(tenant):
+    with tenant.client("kudosnow") as kudos:
+        seeded = kudos.get("/redemptions").json()
+        user, sender = rich_users(tenant, 2)
+        assert kudos.post("/redemptions", json=redemption_body(user, sender)).status_code == 200
+        assert kudos.get("/redemptions").json()["data"]["totalCount"] == seeded["data"]["totalCount"] + 1
+        assert tenant.server.admin.post("/__admin/reset").status_code == 204
+        assert kudos.get("/redemptions").json() == seeded
+
+
+def test_background_changes_reach_cached_answers(tenant):
+    """An outgoing webhook's slow reply becomes a message after the search was answered (and kept)."""
+    receiver = Receiver(delay=0.5, reply={"message": "deploying main"})
+    try:
+        with tenant.client("corteza") as cz:
+            general = next(c for c in cz.get("/channels/").json()["response"] if c["name"] == "general")["channelID"]
+            bot = tenant.credentials["corteza"]["other_user_ids"][4]
+            cz.post("/webhooks/", json={"channelID": general, "kind": "outgoing", "userID": bot,
+                                        "trigger": "!deploy", "url": receiver.url}).raise_for_status()
+            cz.post(f"/channels/{general}/messages/", json={"message": "!deploy main"}).raise_for_status()
+            search = {"channelID": general, "limit": 1}
+            assert cz.get("/search/messages", params=search).json()["response"][0]["userID"] != bot
+            latest = wait_until(lambda: cz.get("/search/messages", params=search).json()["response"][0]["userID"] == bot)
+        assert latest, "the bot's reply never showed in the search"
+    finally:
+        receiver.close()
+
+
+def as_dailybot_user(tenant, index):
+    other = tenant.credentials["dailybot"]["other_users"][index]
+    return httpx.Client(base_url=tenant.server.base_url("dailybot"), headers={"X-API-KEY": other["api_key"]}), \
+        other["user_uuid"]
