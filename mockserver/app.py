@@ -7,6 +7,7 @@ from datetime import datetime
 import orjson
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.spec import Specification
+from starlette.responses import RedirectResponse
 
 from mockserver import admin, gateway, persistence
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
@@ -104,6 +105,15 @@ class MockServer:
     async def _not_found(self, scope, receive, send):
         await self.render_error(ApiError(404, "Not Found"), gateway.exchange())(scope, receive, send)
 
+    def _slash_redirect(self, ex: Exchange, scope) -> RedirectResponse | None:
+        """A 307 to the same path with its trailing slash added or removed, when only that one
+        names an operation (as Starlette's routing, and so Connexion's, has always answered)."""
+        path = scope["path"]
+        toggled = path.rstrip("/") if path.endswith("/") else path + "/"
+        if self.routers[ex.vendor.name].match(scope["method"], toggled) is None:
+            return None
+        return RedirectResponse(str(ex.url.replace(path=toggled)), status_code=307)
+
     async def _dispatch(self, ex: Exchange, scope):
         """The ASGI app that answers this vendor request: the operation's handler, a fault or
         forced answer, or the docs."""
@@ -111,7 +121,7 @@ class MockServer:
             raise ApiError(404, "Not Found")
         found = self.routers[ex.vendor.name].match(scope["method"], scope["path"])
         if found is None:
-            return self.docs
+            return self._slash_redirect(ex, scope) or self.docs
         if found.operation is None:
             raise ApiError(405, "Method Not Allowed",
                            headers={"Allow": ", ".join(ex.vendor.allowed_methods(scope["path"]))})

@@ -3,6 +3,7 @@
 import json
 
 import httpx
+import pytest
 
 from tests.receiver import Receiver, wait_until
 from tests.test_karmabot import valid_plus
@@ -22,9 +23,27 @@ def test_json_body_without_a_content_type_is_read_as_json(karma, tenant):
     assert [plus["id"] for plus in tenant.state("karmabot")["pluses"]] == [response.json()["id"]]
 
 
+@pytest.mark.parametrize("vendor, path", [("dailybot", "/kudos/"), ("kudosnow", "/kudos"), ("community", "/boards")])
+@pytest.mark.parametrize("raw", [b"\xff\xfe", b'{"a":', b"{}"])
+def test_bodies_without_a_content_type_are_refused_not_crashed_on(tenant, vendor, path, raw):
+    """Connexion answered these with a 500: it validated them as JSON, then gave the handler bytes."""
+    with tenant.client(vendor) as client:
+        assert client.post(path, content=raw).status_code == 400
+
+
 def test_query_parameters_are_typed_and_validated_by_the_spec(karma):
     response = karma.get("/users", params={"cursor": "not-a-number"})
     assert response.status_code == 400 and "error" in response.json()
+
+
+def test_a_path_that_differs_by_a_trailing_slash_is_redirected(tenant):
+    with tenant.client("dailybot") as daily, tenant.client("karmabot") as karma:
+        added = daily.get("/kudos", params={"limit": 1})
+        removed = karma.get("/users/")
+        assert daily.get("/nothing").status_code == 404
+    assert added.status_code == 307
+    assert added.headers["location"] == tenant.server.base_url("dailybot") + "/kudos/?limit=1"
+    assert removed.status_code == 307 and removed.headers["location"] == tenant.server.base_url("karmabot") + "/users"
 
 
 def test_unknown_query_parameters_are_ignored(karma):
