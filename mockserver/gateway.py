@@ -30,7 +30,7 @@ class Exchange:
     server: object  # the MockServer
     number: int  # this request's sequence number on the server
     scope: dict  # the ASGI scope
-    sent_headers: list  # as the client sent them (the gateway may retype the body for Connexion)
+    sent_headers: list  # as the client sent them (the gateway may retype the body for the pipeline)
     body: bytes
     too_large: bool
     vendor: Vendor | None
@@ -134,13 +134,6 @@ def _parse_as_form_unless_json(scope) -> None:
         _set_content_type(scope, FORM)
 
 
-def _typed_as_json_when_empty(scope) -> None:
-    """An empty body without a Content-Type is read as JSON, so an optional body's `default` comes
-    to the handler parsed (Connexion passes it on as raw bytes otherwise)."""
-    if header(scope, b"content-type") is None:
-        _set_content_type(scope, b"application/json")
-
-
 def header(scope, name: bytes) -> bytes | None:
     """The first value of a header (its name in lower case), as sent."""
     return next((value for key, value in scope["headers"] if key == name), None)
@@ -204,8 +197,6 @@ async def admit(ex: Exchange, scope) -> object | None:
         raise ApiError(413, f"Request body exceeds {limit} bytes.")
     if ex.vendor.form_fallback and ex.body:
         _parse_as_form_unless_json(scope)
-    if not ex.body and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-        _typed_as_json_when_empty(scope)
     request = Request(scope)
     if ex.vendor.negotiates_accept:  # before authentication, as Django REST framework does
         check_accept(request)
