@@ -15,7 +15,7 @@ from mockserver.errors import ApiError, as_api_error
 from mockserver.faults import FaultBook
 from mockserver.gateway import Exchange
 from mockserver.journal import Journal
-from mockserver.pipeline import Answer, AnswerCache, Router, answer, dumps
+from mockserver.pipeline import Answer, AnswerCache, Match, Router, answer, dumps
 from mockserver.tenants import TenantStore
 from mockserver.vendor import Vendor, discover
 from mockserver.webhooks import WebhookDispatcher
@@ -129,22 +129,31 @@ class MockServer:
         responder = await gateway.admit(ex, scope)
         if responder is not None:
             return responder
+        return await self._run(found, ex, scope)
+
+    async def _run(self, found: Match, ex: Exchange, scope):
+        """The handler's answer; for an operation that changes nothing, the cached answer when
+        there is one (see pipeline.AnswerCache)."""
+        def run():
+            return found.operation.run(scope, found.path_params, ex.body, ex.json)
+
         if found.operation.changes_state:
             self.answers.invalidate()
             try:
-                return await found.operation.run(scope, found.path_params, ex.body, ex.json)
+                return await run()
             finally:
                 self.answers.invalidate()  # also what was cached while the handler awaited
         key = (ex.tenant.id if ex.tenant else None, ex.operation.id, ex.credential, scope["path"],
                scope["query_string"], gateway.header(scope, b"host"))
-        answer = self.answers.get(key)
-        if answer is None:
-            generation = self.answers.generation
-            answer = await found.operation.run(scope, found.path_params, ex.body, ex.json)
-            if ex.read_clock:  # time-dependent, and possibly tidying state by time (expiries)
-                self.answers.invalidate()
-            elif isinstance(answer, Answer):
-                self.answers.put(key, answer, generation)
+        cached = self.answers.get(key)
+        if cached is not None:
+            return cached
+        generation = self.answers.generation
+        answer = await run()
+        if ex.read_clock:  # time-dependent, and possibly tidying state by time (expiries)
+            self.answers.invalidate()
+        elif isinstance(answer, Answer):
+            self.answers.put(key, answer, generation)
         return answer
 
     async def __call__(self, scope, receive, send):
