@@ -75,13 +75,13 @@ def _credential(scheme: dict, request: Request) -> str | None:
     """The credential a security scheme names, "" if present but malformed, None if absent."""
     kind = scheme["type"]
     if kind == "apiKey":
-        source = {"header": request.headers, "query": request.query_params, "cookie": request.cookies}
-        return source[scheme["in"]].get(scheme["name"])
+        source = {"header": "headers", "query": "query_params", "cookie": "cookies"}[scheme["in"]]
+        return getattr(request, source).get(scheme["name"])
     if kind == "http":
-        header = request.headers.get("authorization")
-        if header is None:
+        authorization = request.headers.get("authorization")
+        if authorization is None:
             return None
-        prefix, _, value = header.partition(" ")
+        prefix, _, value = authorization.partition(" ")
         if prefix.lower() != scheme["scheme"].lower():
             return ""
         value = value.strip()
