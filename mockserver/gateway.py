@@ -140,7 +140,7 @@ def header(scope, name: bytes) -> bytes | None:
 
 
 def _set_content_type(scope, value: bytes) -> None:
-    """Retype the body for Connexion; a new header list, so the journal keeps what was sent."""
+    """Retype the body for the pipeline; a new header list, so the journal keeps what was sent."""
     scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-type"] + [(b"content-type", value)]
 
 
