@@ -120,8 +120,7 @@ class CompiledOperation:
             if schema and factory:
                 self.body_validators[media_type] = factory(
                     schema=schema, required=self.body_required, encoding="utf-8", strict_validation=False,
-                    nullable=is_nullable(spec_operation.body_definition(media_type)),
-                    uri_parser=OpenAPIURIParser(spec_operation.parameters, spec_operation.body_definition()))
+                    nullable=is_nullable(spec_operation.body_definition(media_type)), uri_parser=self.uri_parser)
         self.body_schemas = MediaTypeDict({kind: spec_operation.body_schema(kind) for kind in self.consumes})
         self.body_argument = python_name(spec_operation.body_name(None))
         self.path_definitions = {p["name"]: p for p in spec_operation.parameters if p["in"] == "path"}
