@@ -36,9 +36,9 @@ RequestValidator = extend(Draft4RequestValidator, {"required": _required_unless_
 
 class QuickValidator:
     """`validate(instance)` as RequestValidator (or the `full` Draft 4 validator class given) has
-    it, fast for valid input. The Rust validator
-    is never the more lenient of the two (it knows neither OpenAPI's `nullable` nor the readOnly
-    rule, both of which only allow more), so only its acceptance is final."""
+    it, fast for valid input. The Rust validator is never the more lenient of the two (it knows
+    neither OpenAPI's `nullable` nor the readOnly rule, both of which only allow more), so only
+    its acceptance is final."""
 
     def __init__(self, schema: dict, full=None):
         self.full = (full or RequestValidator)(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
