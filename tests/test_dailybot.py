@@ -96,6 +96,12 @@ def test_previous_link_drops_offset_at_the_start_and_keeps_filter(daily, tenant)
     assert page["next"] == f"{tenant.server.url}/dailybot/v1/kudos/?filter=kudos_given&limit=2&offset=3"
 
 
+def test_links_sort_the_query_as_drf_does(daily, tenant):
+    page = daily.get("/kudos/", params={"offset": 1, "zone": "x", "limit": 1, "amount": "y"}).json()
+    assert page["next"] == f"{tenant.server.url}/dailybot/v1/kudos/?amount=y&limit=1&offset=2&zone=x"
+    assert page["previous"] == f"{tenant.server.url}/dailybot/v1/kudos/?amount=y&limit=1&zone=x"
+
+
 @pytest.mark.parametrize("params", [{"limit": 251}, {"limit": 0}, {"limit": "x"}, {"offset": -1},
                                     {"filter": "everything"}, {"offset": "1e3"}])
 def test_bad_list_parameters_are_400(daily, params):

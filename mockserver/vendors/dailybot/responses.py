@@ -1,6 +1,6 @@
 """Dailybot handlers (operationIds in snake_case)."""
 
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qs, urlencode
 
 from starlette.datastructures import URL
 
@@ -8,11 +8,13 @@ from mockserver.gateway import exchange
 
 
 def _page_url(url: URL, offset: int | None, limit: int) -> str:
-    """DRF LimitOffsetPagination's absolute link: this request's URL with limit/offset replaced
-    (they move to the end of the query, as Django's QueryDict leaves them)."""
-    kept = [(key, value) for key, value in parse_qsl(url.query, keep_blank_values=True) if key not in ("limit", "offset")]
-    paging = [("limit", limit)] + ([] if offset is None else [("offset", offset)])
-    return str(url).partition("?")[0] + "?" + urlencode(kept + paging)
+    """DRF LimitOffsetPagination's absolute link: this request's URL with limit/offset replaced,
+    its query keys sorted (DRF's replace_query_param and remove_query_param sort them)."""
+    query = parse_qs(url.query, keep_blank_values=True) | {"limit": [str(limit)]}
+    query.pop("offset", None)
+    if offset is not None:
+        query["offset"] = [str(offset)]
+    return str(url).partition("?")[0] + "?" + urlencode(sorted(query.items()), doseq=True)
 
 
 async def list_kudos(filter_="kudos_received", limit=250, offset=0):
