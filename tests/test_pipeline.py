@@ -1,11 +1,11 @@
-"""The request pipeline's Connexion rules, as a client sees them (shown on the Karma bot API)."""
+"""The request pipeline (Connexion's rules) and the cache of GET answers, as a client sees them."""
 
 import json
 
-import httpx
 import pytest
 
 from tests.receiver import Receiver, wait_until
+from tests.test_dailybot import as_user
 from tests.test_karmabot import valid_plus
 from tests.test_kudosnow import redemption_body, rich_users
 
@@ -56,7 +56,7 @@ def test_a_cached_list_follows_each_change(tenant):
     with tenant.client("dailybot") as daily:
         before = daily.get("/kudos/").json()
         assert daily.get("/kudos/").json() == before  # answered again, unchanged
-        other, giver = as_dailybot_user(tenant, 0)
+        other, _ = as_user(tenant, 0)
         with other:
             assert other.post("/kudos/", json={"receivers": [tenant.credentials["dailybot"]["user_uuid"]],
                                                "content": "thanks"}).status_code == 200
@@ -65,7 +65,7 @@ def test_a_cached_list_follows_each_change(tenant):
 
 
 def test_cached_answers_are_per_caller(tenant):
-    other, _ = as_dailybot_user(tenant, 0)
+    other, _ = as_user(tenant, 0)
     with tenant.client("dailybot") as daily, other:
         mine, theirs = daily.get("/kudos/").json(), other.get("/kudos/").json()
         assert mine != theirs
@@ -91,7 +91,7 @@ def test_admin_changes_reach_cached_answers(tenant):
 
 def test_background_changes_reach_cached_answers(tenant):
     """An outgoing webhook's slow reply becomes a message after the search was answered (and kept)."""
-    receiver = Receiver(delay=0.5, reply={"message": "deploying main"})
+    receiver = Receiver(delay=1.0, reply={"message": "deploying main"})
     try:
         with tenant.client("corteza") as cz:
             general = next(c for c in cz.get("/channels/").json()["response"] if c["name"] == "general")["channelID"]
@@ -105,9 +105,3 @@ def test_background_changes_reach_cached_answers(tenant):
         assert latest, "the bot's reply never showed in the search"
     finally:
         receiver.close()
-
-
-def as_dailybot_user(tenant, index):
-    other = tenant.credentials["dailybot"]["other_users"][index]
-    return httpx.Client(base_url=tenant.server.base_url("dailybot"), headers={"X-API-KEY": other["api_key"]}), \
-        other["user_uuid"]
