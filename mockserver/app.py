@@ -123,8 +123,7 @@ class MockServer:
         if found is None:
             return self._slash_redirect(ex, scope) or self.docs
         if found.operation is None:
-            raise ApiError(405, "Method Not Allowed",
-                           headers={"Allow": ", ".join(ex.vendor.allowed_methods(scope["path"]))})
+            raise ApiError(405, "Method Not Allowed", headers={"Allow": ", ".join(found.allowed)})
         ex.operation = found.operation.operation
         responder = await gateway.admit(ex, scope)
         if responder is not None:

@@ -306,6 +306,7 @@ def _replay(body: bytes):
 class Match:
     operation: CompiledOperation | None  # None: the path exists, the method does not (405)
     path_params: dict
+    allowed: tuple[str, ...] = ()  # with no operation: the methods the spec declares for the path
 
 
 # Path parameter patterns by schema type, as Connexion's routes (Starlette convertors) have them.
@@ -314,10 +315,11 @@ PATH_PATTERNS = {"integer": IntegerConverter.regex, "number": FloatConverter.reg
 
 class Route(NamedTuple):
     pattern: re.Pattern
-    depth: int  # path segments
+    depth: int | None  # path segments; None when a `path` parameter may span several
     names: list[str]  # path parameters, in the order of the pattern's groups
     method: str
     operation: CompiledOperation
+    allowed: tuple[str, ...]  # every method the spec declares for this path (HEAD with GET)
 
 
 class Router:
@@ -332,9 +334,10 @@ class Router:
         routes: list[Route] = []
         self.static: dict[tuple[str, str], CompiledOperation] = {}
         for path, item in specification["paths"].items():
-            for method in METHODS:
-                if method not in item:
-                    continue
+            declared = [method for method in METHODS if method in item]
+            allowed = tuple(method.upper() for method in declared) + (
+                ("HEAD",) if "get" in declared and "head" not in declared else ())
+            for method in declared:
                 spec_operation = OpenAPIOperation.from_spec(specification, path=path, method=method, resolver=resolver)
                 compiled = CompiledOperation(vendor.operations[spec_operation.operation_id], spec_operation,
                                              vendor.omit_nulls)
@@ -344,19 +347,19 @@ class Router:
                 pattern = re.compile("^" + re.sub(
                     r"\\\{([^}]+)\\\}", lambda found: f"({PATH_PATTERNS.get(types.get(found.group(1)), '[^/]+')})",
                     re.escape(full_path)) + "$")
+                depth = None if "path" in types.values() else full_path.count("/")
                 for verb in [method.upper()] + (["HEAD"] if method == "get" else []):
                     if not names and not any(route.pattern.match(full_path) for route in routes if route.names):
                         self.static.setdefault((verb, full_path), compiled)
-                    routes.append(Route(pattern, full_path.count("/"), names, verb, compiled))
-        spanning = [route for route in routes if "path" in route.operation.spec_operation.get_path_parameter_types().values()]
+                    routes.append(Route(pattern, depth, names, verb, compiled, allowed))
+        self.spanning = [route for route in routes if route.depth is None]
         self.by_depth: dict[int, list[Route]] = {}
         for route in routes:
-            if route not in spanning:
+            if route.depth is not None:
                 self.by_depth.setdefault(route.depth, []).append(route)
-        if spanning:  # keep spec order among them and the spanning routes
+        if self.spanning:  # keep spec order among them and the spanning routes
             for depth, bucket in self.by_depth.items():
-                self.by_depth[depth] = sorted(bucket + spanning, key=routes.index)
-        self.spanning = spanning
+                self.by_depth[depth] = sorted(bucket + self.spanning, key=routes.index)
 
     def match(self, method: str, path: str) -> Match | None:
         """The operation for this request, a 405 match, or None (no such path)."""
@@ -370,5 +373,5 @@ class Router:
                 continue
             if route.method == method:
                 return Match(route.operation, dict(zip(route.names, found.groups())))
-            partial = partial or Match(None, {})
+            partial = partial or Match(None, {}, route.allowed)
         return partial

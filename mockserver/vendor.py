@@ -69,7 +69,6 @@ class Vendor:
     omit_nulls: bool = field(init=False)  # spec root `x-omit-nulls`: null fields never appear in answers
     form_fallback: bool = field(init=False)  # spec root `x-form-fallback`: non-JSON bodies read as forms
     max_body_bytes: int = field(init=False)  # the largest `x-max-body-bytes` of any operation (0: none)
-    _path_methods: list[tuple[re.Pattern, list[str]]] = field(init=False, repr=False)
 
     def __post_init__(self):
         self.spec = load_yaml(data_dir("specs") / f"{self.name}.yaml")
@@ -82,18 +81,6 @@ class Vendor:
         self.form_fallback = bool(self.spec.get("x-form-fallback", False))
         self.max_body_bytes = max((op.extensions.get("x-max-body-bytes", 0) for op in self.operations.values()),
                                   default=0)
-        self._path_methods = [
-            (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(self.base_path + path)) + "$"),
-             [method.upper() for method in METHODS if method in item])
-            for path, item in self.spec["paths"].items()
-        ]
-
-    def allowed_methods(self, path: str) -> list[str]:
-        """The methods the spec declares for the resource at this request path (HEAD with GET)."""
-        for pattern, methods in self._path_methods:
-            if pattern.match(path):
-                return methods + (["HEAD"] if "GET" in methods and "HEAD" not in methods else [])
-        return []
 
 
 def _operations(spec: dict):
