@@ -111,17 +111,17 @@ class CompiledOperation:
         self.uri_parser = OpenAPIURIParser(spec_operation.parameters, spec_operation.body_definition())
         self.parameters = [Parameter(definition) for definition in spec_operation.parameters]
         self.consumes = spec_operation.consumes
-        self.accepted = MediaTypeDict([(kind.lower(), None) for kind in self.consumes])
         self.body_required = spec_operation.request_body.get("required", False)
-        self.body_validators = MediaTypeDict()  # by the media types (or ranges) the spec names
+        # By the media types (or ranges) the spec names, in lower case as requests' are compared.
+        self.body_schemas = MediaTypeDict({kind.lower(): spec_operation.body_schema(kind) for kind in self.consumes})
+        self.body_validators = MediaTypeDict()
         for media_type in self.consumes:
             schema = spec_operation.body_schema(media_type)
             factory = validation.VALIDATOR_MAP["body"].get(media_type)
             if schema and factory:
-                self.body_validators[media_type] = factory(
+                self.body_validators[media_type.lower()] = factory(
                     schema=schema, required=self.body_required, encoding="utf-8", strict_validation=False,
                     nullable=is_nullable(spec_operation.body_definition(media_type)), uri_parser=self.uri_parser)
-        self.body_schemas = MediaTypeDict({kind: spec_operation.body_schema(kind) for kind in self.consumes})
         self.body_argument = python_name(spec_operation.body_name(None))
         self.path_definitions = {p["name"]: p for p in spec_operation.parameters if p["in"] == "path"}
         self.query_definitions = {p["name"]: p for p in spec_operation.parameters if p["in"] == "query"}
@@ -164,7 +164,7 @@ class CompiledOperation:
         """(validator, schema) of the body for a media type the operation takes; 415 for others."""
         rules = self._rules_by_media_type.get(media_type)
         if rules is None:
-            if media_type not in self.accepted:
+            if media_type not in self.body_schemas:
                 raise UnsupportedMediaTypeProblem(detail=f"Invalid Content-type ({media_type}), expected {self.consumes}")
             rules = self.body_validators.get(media_type), self.body_schemas.get(media_type, {})
             if len(self._rules_by_media_type) < 16:  # the media types clients send; bounded all the same
