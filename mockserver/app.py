@@ -17,6 +17,7 @@ from mockserver.gateway import Exchange
 from mockserver.journal import Journal
 from mockserver.pipeline import Answer, AnswerCache, Match, Router, answer, dumps
 from mockserver.tenants import TenantStore
+from mockserver.turns import LocalTurns, RedisTurns, Turn
 from mockserver.vendor import Vendor, discover
 from mockserver.webhooks import WebhookDispatcher
 
@@ -32,7 +33,8 @@ class MockServer:
     def __init__(self, seed: int = 0, vendors: list[str] | None = None, ticking: bool = True,
                  start: datetime = DEFAULT_START, journal_limit: int = 1000,
                  max_body_bytes: int = 1_048_576, webhook_allow: tuple[str, ...] = (),
-                 webhook_timeout: float = 5.0, state_file: str | None = None):
+                 webhook_timeout: float = 5.0, state_file: str | None = None, redis_url: str | None = None,
+                 redis_prefix: str = "mockserver"):
         self.seed = seed
         self.vendors = discover(vendors)
         self.clock = ServerClock(start, ticking)
@@ -42,9 +44,10 @@ class MockServer:
         # Bodies are read before routing; operations may allow more (`x-max-body-bytes`).
         self.read_limit = max([max_body_bytes] + [vendor.max_body_bytes for vendor in self.vendors])
         self.answers = AnswerCache()
-        self.webhooks = WebhookDispatcher(webhook_allow, webhook_timeout, on_change=self.answers.invalidate)
+        self.webhooks = WebhookDispatcher(self.store, self._settle, webhook_allow, webhook_timeout)
         self.faults = FaultBook(seed)
-        self.requests_served = 0  # numbers each vendor request, for deterministic ids
+        # Several worker processes share one state through Redis; one process needs nothing.
+        self.turns = RedisTurns(self, redis_url, redis_prefix) if redis_url else LocalTurns()
         self.state_file = state_file
         if state_file and os.path.exists(state_file):
             with open(state_file, "rb") as handle:
@@ -57,17 +60,31 @@ class MockServer:
         if self.state_file:
             persistence.save(self, self.state_file)
 
-    def _after_admin(self, scope, send):
-        """An admin change (a non-GET) drops the cached answers and, when it succeeded, is saved,
-        before its answer starts."""
+    def _after_admin(self, scope, send, turn: Turn):
+        """An admin change (a non-GET) drops the cached answers and, when it succeeded, is saved;
+        the turn ends before the answer starts."""
         async def saving_send(message):
-            if message["type"] == "http.response.start" and scope["method"] not in SAFE_METHODS:
-                self.answers.invalidate()
-                if 200 <= message["status"] < 300:
-                    self.persist()
+            if message["type"] == "http.response.start":
+                if scope["method"] not in SAFE_METHODS:
+                    turn.world = True
+                    self.answers.invalidate()
+                    if 200 <= message["status"] < 300:
+                        self.persist()
+                await self.turns.end(turn)
             await send(message)
 
         return saving_send
+
+    async def _settle(self, change) -> None:
+        """A background change to state (a webhook delivery's outcome), in a turn of its own."""
+        turn = await self.turns.begin()
+        try:
+            changed = change()
+            if changed is not None:
+                turn.states.add(changed)
+            self.answers.invalidate()
+        finally:
+            await self.turns.end(turn)
 
     def _build_routes(self) -> None:
         """Each vendor's operations (see pipeline), and Connexion's Swagger UI and spec downloads
@@ -142,14 +159,20 @@ class MockServer:
                 return await run()
             finally:
                 self.answers.invalidate()  # also what was cached while the handler awaited
+                if ex.tenant is not None:
+                    ex.turn.states.add((ex.tenant.id, ex.vendor.name))
         key = (ex.tenant.id if ex.tenant else None, ex.operation.id, ex.credential, scope["path"],
                scope["query_string"], gateway.header(scope, b"host"))
         cached = self.answers.get(key)
         if cached is not None:
             return cached
         generation = self.answers.generation
-        answer = await run()
-        if ex.read_clock:  # time-dependent, and possibly tidying state by time (expiries)
+        try:
+            answer = await run()
+        finally:
+            if ex.read_clock and ex.tenant is not None:  # it may have tidied state by time (expiries)
+                ex.turn.states.add((ex.tenant.id, ex.vendor.name))
+        if ex.read_clock:  # time-dependent, and possibly tidying state by time
             self.answers.invalidate()
         elif isinstance(answer, Answer):
             self.answers.put(key, answer, generation)
@@ -161,10 +184,15 @@ class MockServer:
         if scope["type"] != "http":
             return  # no websockets here; the server refuses the connection
         if scope["path"].startswith("/__admin"):
-            return await self.admin(scope, receive, self._after_admin(scope, send))
+            turn = await self.turns.begin(admin=True, journal=scope["path"].startswith("/__admin/requests"))
+            try:
+                return await self.admin(scope, receive, self._after_admin(scope, send, turn))
+            finally:
+                await self.turns.end(turn)
         body, too_large = await _read_body(receive, self.read_limit)
-        self.requests_served += 1
-        ex = Exchange(self, self.requests_served, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]))
+        turn = await self.turns.begin(numbered=True)
+        ex = Exchange(self, turn.number, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]),
+                      turn=turn)
         token = gateway.current.set(ex)  # for handlers, through gateway.exchange()
         try:
             app = await self._dispatch(ex, scope)
@@ -177,18 +205,22 @@ class MockServer:
                 ex.status = message["status"]
                 # Vendor API calls and failures; not the Swagger UI or spec downloads.
                 if ex.vendor is not None and (ex.operation is not None or ex.status >= 400):
-                    self.journal.record(_journal_entry(scope, ex))
+                    entry = _journal_entry(scope, ex)
+                    self.journal.record(entry)
+                    turn.entries.append(entry)
                 if ex.tenant is not None and 200 <= ex.status < 300:
                     gateway.count_success(ex)
                     # Saved before the client hears of it: an answered change survives a crash.
                     if scope["method"] not in SAFE_METHODS:
                         self.persist()
+                await self.turns.end(turn)  # shared before the client hears of it, too
             await send(message)
 
         try:
             await app(scope, receive, capture)
         finally:
             gateway.current.reset(token)
+            await self.turns.end(turn)
 
 
 async def _lifespan(receive, send) -> None:

@@ -1,6 +1,8 @@
 """`mockserver serve`: every vendor in one process."""
 
 import gc
+import json
+import os
 
 import click
 import uvicorn
@@ -8,6 +10,7 @@ import uvicorn
 from mockserver.app import MockServer
 from mockserver.persistence import StateError
 from mockserver.tenants import DEFAULT_TENANT
+from mockserver.turns import RedisTurns
 from mockserver.vendor import discover
 
 
@@ -30,11 +33,23 @@ def main():
               help="Also deliver webhooks to this host (repeatable). Loopback is always allowed.")
 @click.option("--state-file", type=click.Path(dir_okay=False), metavar="PATH",
               help="Restore tenants from this file at start and save every change to it.")
-def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_file):
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Worker processes. More than one needs --redis; they then behave exactly like one.")
+@click.option("--redis", "redis_url", metavar="URL",
+              help="Share state, clocks and rate-limit counters through this Redis (redis://HOST:PORT or unix:///PATH).")
+@click.option("--redis-prefix", default="mockserver", show_default=True, metavar="PREFIX",
+              help="This server's namespace in Redis; cleared at start.")
+def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_file, workers, redis_url,
+          redis_prefix):
     """Start the server."""
+    if workers > 1 and not redis_url:
+        raise click.BadParameter("several workers share their state through Redis: give --redis URL",
+                                 param_hint="--workers")
+    config = {"seed": seed, "vendors": list(vendors) or None, "ticking": clock == "ticking",
+              "journal_limit": journal_limit, "webhook_allow": list(webhook_allow), "state_file": state_file,
+              "redis_url": redis_url, "redis_prefix": redis_prefix}
     try:
-        server = MockServer(seed=seed, vendors=list(vendors) or None, ticking=clock == "ticking",
-                            journal_limit=journal_limit, webhook_allow=webhook_allow, state_file=state_file)
+        server = MockServer(**config)
     except StateError as exc:
         raise click.BadParameter(str(exc), param_hint="--state-file") from None
     except ValueError as exc:
@@ -45,8 +60,36 @@ def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_
     for vendor in server.vendors:
         headers = ", ".join(f"{key}: {value}" for key, value in credentials[vendor.name]["headers"].items())
         click.echo(f"  {vendor.name:<10} {root}{vendor.base_path}  ({headers})")
+    if redis_url:
+        _clear_redis(redis_url, redis_prefix)
+    if workers == 1:
+        steady_collector()
+        uvicorn.run(server, host=host, port=port, log_level="warning", access_log=False)
+        return
+    os.environ[WORKER_CONFIG] = json.dumps(config)
+    click.echo(f"  {workers} worker processes, sharing state through {redis_url}")
+    uvicorn.run(f"{__name__}:worker", factory=True, workers=workers, host=host, port=port, log_level="warning",
+                access_log=False)
+
+
+WORKER_CONFIG = "MOCKSERVER_WORKER_CONFIG"
+
+
+def worker() -> MockServer:
+    """One worker process's server (uvicorn calls this in each), configured by `serve`."""
+    server = MockServer(**json.loads(os.environ[WORKER_CONFIG]))
     steady_collector()
-    uvicorn.run(server, host=host, port=port, log_level="warning", access_log=False)
+    return server
+
+
+def _clear_redis(url: str, prefix: str) -> None:
+    """A fresh server: drop what an earlier one left under the prefix."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url).delete(*RedisTurns.keys(prefix).values())
+    except (redis.RedisError, ValueError) as exc:
+        raise click.BadParameter(f"cannot use Redis at {url}: {exc}", param_hint="--redis") from None
 
 
 def steady_collector() -> None:

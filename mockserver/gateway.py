@@ -2,7 +2,6 @@
 tenancy, faults, rate limits, JSON syntax. They run right after routing, so they know the
 operation, and read everything from the vendor's spec."""
 
-import asyncio
 import base64
 import binascii
 import functools
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from mockserver.errors import ApiError
 from mockserver.forced import forced_response
 from mockserver.tenants import Tenant
+from mockserver.turns import Turn
 from mockserver.vendor import Operation, Vendor
 
 current: ContextVar["Exchange"] = ContextVar("mockserver_exchange")
@@ -42,6 +42,7 @@ class Exchange:
     json: object = None  # the body, parsed once, when it is JSON
     counted_on_success: list = field(default_factory=list)  # rate-limit rules a success counts against
     read_clock: bool = False  # whether anything asked for the time (the answer then depends on it)
+    turn: Turn = None  # this request's go at the state; what it changes is noted there
 
     @functools.cached_property
     def url(self) -> URL:
@@ -208,7 +209,7 @@ async def admit(ex: Exchange, scope) -> object | None:
             raise ApiError(fault.status, "Injected fault.", headers=fault.headers)
         if fault.kind != "latency":
             return functools.partial(_inject, fault)
-        await asyncio.sleep(fault.latency_ms / 1000)
+        await ex.server.turns.pause(ex.turn, fault.latency_ms / 1000)
     if "prefer" in request.headers:
         forced = forced_response(ex.operation, request.headers["prefer"])
         if forced is not None:
@@ -225,6 +226,7 @@ def count_success(ex: Exchange) -> None:
     before the client can send the next request)."""
     if ex.counted_on_success:
         ex.tenant.limiter.hit(ex.counted_on_success, ex.vendor.name, ex.credential or "")
+        ex.turn.limits.add(ex.tenant.id)
 
 
 def _limit(ex: Exchange) -> list:
@@ -238,4 +240,5 @@ def _limit(ex: Exchange) -> list:
         raise ApiError(429, f"Rate limit exceeded; retry in {retry_after} seconds.",
                        headers={"Retry-After": str(retry_after)})
     limiter.hit([rule for rule in rules if rule.counts == "requests"], vendor, credential)
+    ex.turn.limits.add(ex.tenant.id)
     return [rule for rule in rules if rule.counts == "successes"]

@@ -6,6 +6,7 @@ from collections import deque
 class Journal:
     def __init__(self, limit: int = 1000):
         self.entries: deque[dict] = deque(maxlen=limit)  # past the limit the oldest drop out
+        self.cleared = False  # since the last turn shared the journal (see turns.RedisTurns)
 
     def record(self, entry: dict) -> None:
         self.entries.append(entry)
@@ -19,6 +20,7 @@ class Journal:
 
     def clear(self) -> None:
         self.entries.clear()
+        self.cleared = True
 
 
 def _holds(recorded, wanted) -> bool:

@@ -20,8 +20,8 @@ class StateError(ValueError):
 
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
-        if (module, name) == ("random", "Random") or (module.startswith("mockserver.vendors.")
-                                                       and module.endswith(".models")):
+        if (module, name) in (("random", "Random"), ("mockserver.faults", "Fault")) or (
+                module.startswith("mockserver.vendors.") and module.endswith(".models")):
             return super().find_class(module, name)
         raise StateError(f"a saved state may not contain {module}.{name}")
 
@@ -39,14 +39,19 @@ def dump(server) -> bytes:
     }, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def load(server, blob: bytes) -> None:
-    """Replace every tenant with the saved ones (StateError if the blob is not such a state)."""
+def loads(blob: bytes):
+    """A pickle of mockserver state, read back with only the classes such state holds."""
     try:
-        saved = _Unpickler(io.BytesIO(blob)).load()
+        return _Unpickler(io.BytesIO(blob)).load()
     except StateError:
         raise
     except Exception as exc:
         raise StateError(f"not a mockserver state: {exc}") from None
+
+
+def load(server, blob: bytes) -> None:
+    """Replace every tenant with the saved ones (StateError if the blob is not such a state)."""
+    saved = loads(blob)
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise StateError("not a mockserver state of this version")
     if saved["vendors"] != sorted(vendor.name for vendor in server.vendors):

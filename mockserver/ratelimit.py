@@ -108,7 +108,8 @@ class TenantLimiter:
 
     def __init__(self, now: Callable[[], float]):
         self.now = now
-        self.strategy = MovingWindowRateLimiter(ClockStorage(now))
+        self.storage = ClockStorage(now)
+        self.strategy = MovingWindowRateLimiter(self.storage)
 
     def retry_after(self, rules: list[Rule], vendor: str, credential: str) -> int | None:
         """Seconds until every rule would admit one more request; None if all admit it now."""

@@ -108,6 +108,11 @@ class TenantStore:
             for credential, principal in state.credentials()[1].items():
                 self._principals[(name, credential)] = (tenant, principal)
 
+    def reindex(self, tenant: Tenant) -> None:
+        """Index the tenant afresh: what it (or an earlier tenant of its id) registered is forgotten."""
+        self._principals = {key: found for key, found in self._principals.items() if found[0].id != tenant.id}
+        self.index(tenant)
+
     def restore(self, created: int, saved: list[dict], seed: int) -> None:
         """Every tenant replaced by saved ones (see persistence)."""
         self.seed, self.created = seed, created

@@ -33,21 +33,18 @@ def _posted(state, message, viewer):
         state.deliveries.append(record)
         payload = {"channelID": message["channelID"], "userID": message["userID"], "messageID": message["id"],
                    "message": message["message"], "trigger": webhook["trigger"]}
-        ex.server.webhooks.deliver(webhook["url"], payload, record,
-                                   on_reply=_reply_poster(ex, state, webhook["id"]))
+        ex.server.webhooks.deliver(webhook["url"], payload, record, on_reply=_reply_poster(webhook["id"]))
     return _message(state, message, viewer)
 
 
-def _reply_poster(ex, state, webhook_id):
-    tenant = ex.tenant
-
-    def post_reply(response) -> None:
+def _reply_poster(webhook_id):
+    def post_reply(state, now, response) -> None:
         try:
             data = response.json()
             text = data.get("message", "") if isinstance(data, dict) else ""
         except ValueError:
             text = response.text
-        state.bot_reply(webhook_id, str(text), tenant.clock.now())
+        state.bot_reply(webhook_id, str(text), now)
 
     return post_reply
 

@@ -1,0 +1,207 @@
+"""Several server processes sharing their state through Redis behave exactly like one process.
+
+The in-process tests drive two servers (two state replicas, as two workers hold) against a real
+redis-server, choosing which one answers each request, and compare every answer with what a
+single plain server gives for the same requests. The last test runs `mockserver serve --workers 2`.
+"""
+
+import asyncio
+import shutil
+import subprocess
+import time
+import uuid
+
+import httpx
+import pytest
+import redis
+
+from mockserver.app import MockServer
+from tests.receiver import Receiver
+from tests.served import Served
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A private redis-server (Debian's package; `.ci/run` installs it) on a Unix socket."""
+    binary = shutil.which("redis-server")
+    assert binary, "these tests need redis-server: apt-get install redis-server"
+    socket = tmp_path_factory.mktemp("redis") / "redis.sock"
+    process = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(socket), "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"unix://{socket}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def workers(redis_url: str, count: int = 2, **options) -> list[MockServer]:
+    """`count` servers sharing one fresh namespace, as `serve --workers` starts them."""
+    prefix = f"test-{uuid.uuid4().hex}"
+    return [MockServer(ticking=False, redis_url=redis_url, redis_prefix=prefix, **options) for _ in range(count)]
+
+
+def clients(apps) -> list[httpx.AsyncClient]:
+    return [httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://mock") for app in apps]
+
+
+async def play(apps: list, steps) -> list[tuple]:
+    """Each step (method, path, request options, or a function of the answers so far giving them)
+    on the servers in turn; what each answer was."""
+    seen, answers = [], []
+    for number, step in enumerate(steps):
+        method, path, options = step(answers) if callable(step) else step
+        response = await clients(apps)[number % len(apps)].request(method, path, **options)
+        answers.append(response)
+        seen.append((number, method, path, response.status_code, sorted(response.headers.items()), response.content))
+    return seen
+
+
+def script() -> list:
+    """Admin calls and every vendor's reads and writes, rate limits, clocks, faults, journal,
+    reset and deletion; later steps use the credentials and ids earlier answers gave."""
+    def creds(answers, vendor):
+        return answers[0].json()["credentials"][vendor]
+
+    def headers(vendor):
+        return lambda answers: creds(answers, vendor)["headers"]
+
+    def call(method, path, vendor=None, **options):
+        def step(answers):
+            if vendor is not None:
+                options["headers"] = headers(vendor)(answers)
+            resolved = {key: value(answers) if callable(value) else value for key, value in options.items()}
+            return method, path(answers) if callable(path) else path, resolved
+        return step
+
+    def users(answers, vendor):
+        return answers[1].json()[vendor]["users"]
+
+    plus = call("POST", "/karmabot/api/v1/pluses", "karmabot",
+                json=lambda a: {"user_ids": [users(a, "karmabot")[1]["id"]], "from_id": users(a, "karmabot")[0]["id"]})
+    kudo = call("POST", "/dailybot/v1/kudos/", "dailybot",
+                json=lambda a: {"receivers": [creds(a, "dailybot")["other_users"][0]["user_uuid"]], "content": "hi"})
+    channel = lambda a: a[1].json()["corteza"]["channels"][0]["channelID"]  # noqa: E731
+    kudosnow = lambda a: {  # noqa: E731
+        "sender": {"kind": "email", "value": users(a, "kudosnow")[0]["email"]}, "message": {"body": "thanks"},
+        "recipients": [{"kind": "email", "value": users(a, "kudosnow")[1]["email"]}], "level": "good_job",
+        "qualities": []}
+    return [
+        ("POST", "/__admin/tenants", {"json": {"tenant": "t1"}}),
+        ("GET", "/__admin/tenants/t1/state", {}),
+        call("GET", "/karmabot/api/v1/users", "karmabot"),
+        plus,
+        call("GET", "/karmabot/api/v1/users", "karmabot"),  # the other server sees the plus
+        plus, plus, plus, plus, plus,  # six a minute: the next is refused, whichever server counts
+        plus,
+        ("POST", "/__admin/tenants/t1/clock", {"json": {"advance_seconds": 61}}),
+        plus,
+        kudo, call("GET", "/dailybot/v1/kudos/?limit=5", "dailybot"), kudo,  # one per 5 minutes
+        call("POST", "/kudosnow/v1/kudos", "kudosnow", json=kudosnow),
+        call("GET", "/kudosnow/v1/redemptions", "kudosnow"),
+        call("POST", "/community/api/v1/boards", "community",
+             json={"board_name": "b", "is_private": False, "hidden_type": 0, "permission_for": 10,
+                   "needs_approval": False}),
+        call("GET", "/community/api/v1/boards", "community"),
+        call("POST", lambda a: f"/corteza/messaging/channels/{channel(a)}/messages/", "corteza",
+             json={"message": "hello"}),
+        call("GET", lambda a: f"/corteza/messaging/channels/{channel(a)}/messages/", "corteza"),
+        ("POST", "/__admin/faults", {"json": {"vendor": "karmabot", "kind": "status", "status": 503, "count": 2}}),
+        call("GET", "/karmabot/api/v1/users", "karmabot"),
+        call("GET", "/karmabot/api/v1/users", "karmabot"),
+        call("GET", "/karmabot/api/v1/users", "karmabot"),
+        ("POST", "/__admin/faults", {"json": {"vendor": "kudosnow", "kind": "status", "status": 500,
+                                              "probability": 0.5}}),
+        *[call("GET", "/kudosnow/v1/redemptions", "kudosnow")] * 6,  # the seeded draws, shared
+        ("DELETE", "/__admin/faults", {}),
+        ("POST", "/__admin/clock", {"json": {"advance_seconds": 3600}}),
+        ("GET", "/__admin/requests?tenant=t1", {}),
+        ("POST", "/__admin/requests/find", {"json": {"tenant": "t1", "operation": "createPlus"}}),
+        ("DELETE", "/__admin/requests", {}),
+        ("GET", "/__admin/requests", {}),
+        ("POST", "/__admin/tenants", {}),
+        ("GET", "/__admin/tenants", {}),
+        ("POST", "/__admin/reset", {}),
+        call("GET", "/karmabot/api/v1/users", "karmabot"),  # seeded again
+        ("DELETE", "/__admin/tenants/t1", {}),
+        call("GET", "/karmabot/api/v1/users", "karmabot"),  # 401: gone for both
+        ("GET", "/__admin/tenants", {}),
+    ]
+
+
+def test_two_workers_answer_exactly_as_one_server(redis_url):
+    async def main():
+        one = await play([MockServer(ticking=False)], script())
+        two = await play(workers(redis_url), script())
+        return one, two
+
+    one, two = asyncio.run(main())
+    statuses = [status for _, _, _, status, _, _ in one]
+    assert 429 in statuses and 503 in statuses and 500 in statuses and 401 in statuses  # the script bites
+    for expected, got in zip(one, two, strict=True):
+        assert got == expected
+
+
+def test_webhook_outcome_reaches_the_other_worker(redis_url):
+    """A delivery started by one worker, and the bot's reply, become state the other serves."""
+    receiver = Receiver(reply={"message": "deploying main"})
+
+    async def main():
+        first, second = workers(redis_url)
+        a, b = clients([first, second])
+        admin = (await a.post("/__admin/tenants")).json()
+        tenant, cz = admin["tenant"], admin["credentials"]["corteza"]
+        auth = {"headers": cz["headers"]}
+        channel = (await a.get(f"/__admin/tenants/{tenant}/state")).json()["corteza"]["channels"][0]["channelID"]
+        await b.post("/corteza/messaging/webhooks/", json={
+            "channelID": channel, "kind": "outgoing", "userID": cz["other_user_ids"][4], "trigger": "!deploy",
+            "url": receiver.url}, **auth)
+        await a.post(f"/corteza/messaging/channels/{channel}/messages/", json={"message": "!deploy main"}, **auth)
+        for _ in range(200):  # the delivery runs in the background of the first worker
+            state = (await b.get(f"/__admin/tenants/{tenant}/state")).json()["corteza"]
+            if state["webhook_deliveries"][0]["status"] != "pending":
+                break
+            await asyncio.sleep(0.02)
+        found = (await b.get("/corteza/messaging/search/messages",
+                             params={"channelID": channel, "limit": 1}, **auth)).json()["response"]
+        return state["webhook_deliveries"][0]["status"], found[0]["message"]
+
+    try:
+        assert asyncio.run(main()) == ("delivered", "deploying main")
+    finally:
+        receiver.close()
+
+
+def test_serve_with_two_workers_shares_state_across_connections(redis_url):
+    served = Served("--workers", "2", "--redis", redis_url, "--redis-prefix", f"test-{uuid.uuid4().hex}",
+                    "--clock", "frozen")
+    try:
+        admin = httpx.post(served.url + "/__admin/tenants").json()
+        key = admin["credentials"]["karmabot"]["headers"]
+        base = served.url + "/karmabot/api/v1"
+        users = httpx.get(served.url + f"/__admin/tenants/{admin['tenant']}/state").json()["karmabot"]["users"]
+        giver, taker = users[0]["id"], users[1]["id"]
+
+        def pluses() -> list[int]:  # every call on a new connection, so either worker may answer
+            state = httpx.get(served.url + f"/__admin/tenants/{admin['tenant']}/state").json()
+            return [plus["id"] for plus in state["karmabot"]["pluses"]]
+
+        given, statuses = [], []
+        for _ in range(7):
+            answer = httpx.post(f"{base}/pluses", headers=key, json={"user_ids": [taker], "from_id": giver})
+            statuses.append(answer.status_code)
+            if answer.status_code == 201:
+                given.append(answer.json()["id"])
+            assert pluses() == given
+        assert statuses == [201] * 6 + [429]  # one budget of six a minute, across both workers
+        assert given == list(range(given[0], given[0] + 6))  # one sequence of ids
+    finally:
+        served.stop()
