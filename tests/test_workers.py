@@ -8,6 +8,7 @@ single plain server gives for the same requests. The last test runs `mockserver 
 import asyncio
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 
@@ -205,3 +206,23 @@ def test_serve_with_two_workers_shares_state_across_connections(redis_url):
         assert given == list(range(given[0], given[0] + 6))  # one sequence of ids
     finally:
         served.stop()
+
+
+@pytest.mark.parametrize("arguments, says", [
+    (["--workers", "2"], "give --redis URL"),
+    (["--workers", "2", "--redis", "unix:///nonexistent/redis.sock"], "cannot use Redis at unix:///nonexistent"),
+])
+def test_serve_says_what_several_workers_need(arguments, says):
+    done = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", "0", *arguments],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and says in done.stderr
+
+
+def test_a_new_server_starts_from_its_seed_not_from_what_an_earlier_one_left(redis_url):
+    prefix = f"test-{uuid.uuid4().hex}"
+    for expected in (201, 201):  # the same id is free again: the earlier server's tenants are gone
+        served = Served("--workers", "2", "--redis", redis_url, "--redis-prefix", prefix)
+        try:
+            assert httpx.post(served.url + "/__admin/tenants", json={"tenant": "again"}).status_code == expected
+        finally:
+            served.stop()
