@@ -180,7 +180,7 @@ class MockServer:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
-            return await _lifespan(receive, send)
+            return await _lifespan(receive, send, self.turns.close)
         if scope["type"] != "http":
             return  # no websockets here; the server refuses the connection
         if scope["path"].startswith("/__admin"):
@@ -223,13 +223,14 @@ class MockServer:
             await self.turns.end(turn)
 
 
-async def _lifespan(receive, send) -> None:
-    """Nothing to start or stop: the server acknowledges both."""
+async def _lifespan(receive, send, shutdown) -> None:
+    """Nothing to start; at shutdown, `shutdown()` (a worker lets the shared state go)."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -2,11 +2,10 @@
 
 A request changes state only between its turn's `begin` and `end` (handlers never yield while
 changing it), so requests take effect one after another. One process needs nothing for that
-(`LocalTurns`). Several processes (`serve --workers N`) behave exactly like one when turns also
-hold a lock in Redis, first bring the process's copy of the state up to date, and write back
-what they changed before any of their answers goes out (`RedisTurns`). A process that holds the
-lock keeps it for the turns already waiting in it (a batch, a few milliseconds at most), so the
-lock, the sync and the write-back are paid once per batch rather than once per request.
+(`LocalTurns`). Several processes (`serve --workers N`) behave exactly like one when turns are
+taken only under a lock in Redis, by a process whose copy of the state is brought up to date
+when it takes the lock, and which writes back what it changed before it lets the lock go
+(`RedisTurns`).
 
 What is shared, as versioned parts of one Redis hash each:
 - `world`: seed, tenants (id, number, rate-limit switch, clock), the server clock, the faults;
@@ -17,6 +16,7 @@ with persistence's restricted loader.
 """
 
 import asyncio
+import logging
 import os
 import pickle
 import time
@@ -27,6 +27,8 @@ import orjson
 
 from mockserver import persistence
 from mockserver.tenants import Tenant
+
+logger = logging.getLogger("mockserver")
 
 
 @dataclass
@@ -65,25 +67,29 @@ class LocalTurns:
     async def pause(self, turn: Turn, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
+    async def close(self) -> None:
+        pass
 
-# KEYS: lock, versions, request counter, next. ARGV: token, lease (ms), claim (ms).
+
+# KEYS: lock, versions, request counter, next, events. ARGV: token, lease (ms), claim (ms).
 # The lock, and with it the request counter and every part's version; nil while another holds
-# it. A process refused first claims the next go (for a while), so the holder cannot take the
-# lock straight back: under load the processes take turns.
+# it. A process refused claims the next go (for a while, so the holder cannot take the lock
+# straight back) and tells the holder, which hands the lock over after its minimum hold.
 ACQUIRE = """
 local next = redis.call('GET', KEYS[4])
 if (next and next ~= ARGV[1]) or not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   if not next then redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[3]) end
+  redis.call('PUBLISH', KEYS[5], 'claim:' .. ARGV[1])
   return nil
 end
 if next then redis.call('DEL', KEYS[4]) end
 return {tonumber(redis.call('GET', KEYS[3]) or '0'), redis.call('HGETALL', KEYS[2])}
 """
 
-# KEYS: lock, versions, blobs, journal, request counter. ARGV: token, journal limit,
+# KEYS: lock, versions, blobs, journal, request counter, events. ARGV: token, journal limit,
 # clear journal (0/1), release (0/1), request counter, n, n x (part, blob), m, m x part to drop,
-# journal entries... Writes a batch's changes (and releases the lock), only while this process
-# still holds it; returns the written parts' new versions.
+# journal entries... Writes what changed (and releases the lock, telling the others), only
+# while this process still holds the lock; returns the written parts' new versions.
 PUBLISH = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('mockserver: turn lock lost') end
 redis.call('SET', KEYS[5], ARGV[5])
@@ -105,44 +111,62 @@ if i <= #ARGV then
   redis.call('RPUSH', KEYS[4], unpack(ARGV, i))
   redis.call('LTRIM', KEYS[4], -tonumber(ARGV[2]), -1)
 end
-if ARGV[4] == '1' then redis.call('DEL', KEYS[1]) end
+if ARGV[4] == '1' then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', KEYS[6], 'released')
+end
 return versions
+"""
+
+# KEYS: lock. ARGV: token, lease (ms). Extends the lease while this process holds the lock.
+REFRESH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
 """
 
 
 class RedisTurns:
     """Several processes sharing one server's state through Redis (see the module docstring).
 
-    `prefix` namespaces the keys: one server (all its workers) per prefix. The lock is a lease,
-    so a process that dies holding it stalls the others for `lease_ms` at most.
+    A process keeps the lock, with what it changed, until another one asks for it: changes
+    are written back only then, so a process alone pays almost nothing for sharing, and busy
+    processes take the lock in turns of at least MIN_HOLD_SECONDS. `prefix` namespaces the keys:
+    one server (all its workers) per prefix. The lock is a lease the holder keeps extending; a
+    process that dies holding it stalls the others for LEASE_MS at most, and its unwritten
+    changes are lost with it (as a single process loses everything).
     """
 
-    BATCH_TURNS = 256  # a batch ends after this many turns or BATCH_SECONDS, so others get the lock
-    BATCH_SECONDS = 0.005
+    MIN_HOLD_SECONDS = 0.01
     CLAIM_MS = 100  # how long a refused process's claim on the next go holds
+    LEASE_MS = 10_000
+    RETRY_SECONDS = 0.01  # a refused process asks again after this, should a release go unheard
 
-    def __init__(self, server, url: str, prefix: str = "mockserver", lease_ms: int = 30_000):
+    def __init__(self, server, url: str, prefix: str = "mockserver"):
         import redis.asyncio
 
         self.server = server
         self.redis = redis.asyncio.Redis.from_url(url)
         self.key = self.keys(prefix)
-        self.lease_ms = lease_ms
         self.token = os.urandom(16).hex()
         self.local = asyncio.Lock()  # one turn at a time in this process
-        self.waiting = 0  # turns waiting for `local`
         self.holding = False  # whether this process holds the Redis lock
-        self.batch = Turn()  # what the batch's ended turns changed, still to write back
-        self.batch_turns, self.batch_started = 0, 0.0
-        self.written: asyncio.Future | None = None  # done when the batch is written back
+        self.taken = 0.0  # when it took the lock
+        self.claimed = False  # another process asked for the lock since this one last released it
+        self.handing_over = False
+        self.released = asyncio.Event()  # the lock was released (by anyone): worth asking again
+        self.listening: asyncio.Task | None = None  # the task that hears claims and releases
+        self.listening_ready = asyncio.Event()
+        self.pending = Turn()  # what ended turns changed, not written back yet
         self.requests = 0  # the server's request counter
         self.seen: dict[str, int] = {}  # part -> the version this process holds
         self._acquire = self.redis.register_script(ACQUIRE)
         self._publish = self.redis.register_script(PUBLISH)
+        self._refresh = self.redis.register_script(REFRESH)
 
     @staticmethod
     def keys(prefix: str) -> dict[str, str]:
-        return {name: f"{prefix}:{name}" for name in ("lock", "versions", "blobs", "journal", "requests", "next")}
+        names = ("lock", "versions", "blobs", "journal", "requests", "next", "events")
+        return {name: f"{prefix}:{name}" for name in names}
 
     async def begin(self, numbered: bool = False, admin: bool = False, journal: bool = False) -> Turn:
         """A turn on up-to-date state. `admin`: the turn may add, reset or replace tenants (found
@@ -156,7 +180,7 @@ class RedisTurns:
             if admin:
                 turn.before = {t.id: (t.states, t.limiter) for t in self.server.store.tenants.values()}
             if journal:
-                await self._write_back(release=False)  # this batch's entries first
+                await self._write_back(release=False)  # this process's entries first
                 await self._load_journal()
         except BaseException:
             self.local.release()
@@ -170,12 +194,16 @@ class RedisTurns:
         turn.open = True
         await self._enter(turn)
 
+    async def close(self) -> None:
+        """At shutdown: write back what changed and let the lock go, so the others go on."""
+        async with self.local:
+            if self.holding:
+                await self._write_back(release=True)
+        if self.listening is not None:
+            self.listening.cancel()
+
     async def _enter(self, turn: Turn) -> None:
-        self.waiting += 1
-        try:
-            await self.local.acquire()
-        finally:
-            self.waiting -= 1
+        await self.local.acquire()
         try:
             if not self.holding:
                 await self._take()
@@ -185,28 +213,9 @@ class RedisTurns:
             self.local.release()
             raise
 
-    async def _take(self) -> None:
-        """Take the Redis lock and load what other processes changed."""
-        delay = 0.0001
-        keys = [self.key[name] for name in ("lock", "versions", "requests", "next")]
-        while (got := await self._acquire(keys=keys, args=[self.token, self.lease_ms, self.CLAIM_MS])) is None:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.BATCH_SECONDS / 4)
-        self.holding = True
-        self.batch_turns, self.batch_started = 0, time.monotonic()
-        self.written = asyncio.get_running_loop().create_future()
-        self.requests, flat = got
-        versions = {part.decode(): int(version) for part, version in zip(flat[::2], flat[1::2])}
-        if "world" in versions:
-            await self._sync(versions)
-        else:  # the first turn on a fresh namespace: this process's state is it
-            tenants = self.server.store.tenants.values()
-            self.batch.world = True
-            self.batch.states |= {(t.id, name) for t in tenants for name in t.states}
-            self.batch.limits |= {t.id for t in tenants}
-
     async def end(self, turn: Turn) -> None:
-        """End the turn (once; later calls do nothing); return when its changes are written back."""
+        """End the turn (once; later calls do nothing). What it changed is written back when
+        another process takes the lock, before that process can see anything."""
         if not turn.open:
             return
         turn.open = False
@@ -217,52 +226,94 @@ class RedisTurns:
                     turn.states.update((tenant.id, name) for name in tenant.states)
                 if tenant.limiter is not limiter:
                     turn.limits.add(tenant.id)
-        self.batch.add(turn)
+        self.pending.add(turn)
         turn.world, turn.states, turn.limits, turn.entries = False, set(), set(), []
-        self.batch_turns += 1
-        written = self.written
-        if self.waiting and self.batch_turns < self.BATCH_TURNS and \
-                time.monotonic() - self.batch_started < self.BATCH_SECONDS:
-            self.local.release()  # a later turn of this batch writes it back
+        self.local.release()
+
+    async def _take(self) -> None:
+        """Take the Redis lock and load what other processes changed."""
+        if self.listening is None:
+            self.listening = asyncio.get_running_loop().create_task(self._listen())
+            await self.listening_ready.wait()
+        keys = [self.key[name] for name in ("lock", "versions", "requests", "next", "events")]
+        while True:
+            self.released.clear()
+            got = await self._acquire(keys=keys, args=[self.token, self.LEASE_MS, self.CLAIM_MS])
+            if got is not None:
+                break
             try:
-                await asyncio.wait_for(asyncio.shield(written), self.BATCH_SECONDS * 4)
-            except asyncio.TimeoutError:  # the later turns went away (cancelled) or take long
-                async with self.local:
-                    if self.written is written and self.holding:
-                        await self._write_back(release=True)
-                await written
-            return
+                await asyncio.wait_for(self.released.wait(), self.RETRY_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+        self.holding, self.taken = True, time.monotonic()
+        self.requests, flat = got
+        versions = {part.decode(): int(version) for part, version in zip(flat[::2], flat[1::2])}
+        if "world" in versions:
+            await self._sync(versions)
+        else:  # the first turn on a fresh namespace: this process's state is it
+            tenants = self.server.store.tenants.values()
+            self.pending.world = True
+            self.pending.states |= {(t.id, name) for t in tenants for name in t.states}
+            self.pending.limits |= {t.id for t in tenants}
+        if self.claimed:
+            self._hand_over_soon()
+
+    async def _listen(self) -> None:
+        """Hear claims (hand the lock over) and releases (ask again); keep the lease while holding."""
+        import redis
+
+        while True:
+            try:
+                await self._hear()
+            except redis.RedisError:  # e.g. Redis restarted: listen again; askers ask again meanwhile
+                logger.warning("lost the Redis event channel; listening again", exc_info=True)
+                await asyncio.sleep(self.RETRY_SECONDS)
+
+    async def _hear(self) -> None:
+        pubsub = self.redis.pubsub()
+        await pubsub.subscribe(self.key["events"])
+        self.listening_ready.set()
+        claim = f"claim:{self.token}".encode()
+        refreshed = time.monotonic()
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=self.LEASE_MS / 4000)
+            if message is not None:
+                if message["data"] == b"released":
+                    self.released.set()
+                elif message["data"] != claim:
+                    self.claimed = True
+                    if self.holding:
+                        self._hand_over_soon()
+            if self.holding and time.monotonic() - refreshed > self.LEASE_MS / 4000:
+                await self._refresh(keys=[self.key["lock"]], args=[self.token, self.LEASE_MS])
+                refreshed = time.monotonic()
+
+    def _hand_over_soon(self) -> None:
+        if not self.handing_over:
+            self.handing_over = True
+            asyncio.get_running_loop().create_task(self._hand_over())
+
+    async def _hand_over(self) -> None:
+        """Once held for MIN_HOLD_SECONDS, between two turns: write back and release."""
         try:
-            await self._write_back(release=True)
+            await asyncio.sleep(max(0.0, self.taken + self.MIN_HOLD_SECONDS - time.monotonic()))
+            async with self.local:
+                if self.holding:
+                    await self._write_back(release=True)
         finally:
-            self.local.release()
+            self.handing_over = False
 
     async def _write_back(self, release: bool) -> None:
-        """Write the batch's changes to Redis (and release the lock); tell the batch's turns."""
-        written = self.written
-        try:
-            await self._publish_batch(release)
-        except BaseException as exc:
-            if release:
-                self.holding = False
-                if not written.done():
-                    written.set_exception(exc)
-                    written.exception()  # read here, so a batch of one leaves no unread exception
-            raise
-        if release:
-            self.holding = False
-            written.set_result(None)
-
-    async def _publish_batch(self, release: bool) -> None:
-        batch, tenants = self.batch, self.server.store.tenants
-        self.batch = Turn()
+        """Write what changed to Redis (and release the lock)."""
+        pending, tenants = self.pending, self.server.store.tenants
+        self.pending = Turn()
         parts = {}
-        if batch.world:
+        if pending.world:
             parts["world"] = self._world()
-        for tenant_id, vendor in batch.states:
+        for tenant_id, vendor in pending.states:
             if tenant_id in tenants:
                 parts[f"state:{tenant_id}:{vendor}"] = tenants[tenant_id].states[vendor]
-        for tenant_id in batch.limits:
+        for tenant_id in pending.limits:
             if tenant_id in tenants:
                 parts[f"limits:{tenant_id}"] = tenants[tenant_id].limiter.storage.events
         dropped = [part for part in self.seen if part != "world" and part.split(":")[1] not in tenants]
@@ -271,9 +322,13 @@ class RedisTurns:
         args = [self.token, journal.entries.maxlen, int(cleared), int(release), self.requests, len(parts)]
         for part, value in parts.items():
             args += [part, pickle.dumps(value, pickle.HIGHEST_PROTOCOL)]
-        args += [len(dropped), *dropped, *(orjson.dumps(entry) for entry in batch.entries)]
-        versions = await self._publish(keys=[self.key[name] for name in ("lock", "versions", "blobs", "journal",
-                                                                          "requests")], args=args)
+        args += [len(dropped), *dropped, *(orjson.dumps(entry) for entry in pending.entries)]
+        keys = [self.key[name] for name in ("lock", "versions", "blobs", "journal", "requests", "events")]
+        try:
+            versions = await self._publish(keys=keys, args=args)
+        finally:
+            if release:
+                self.holding, self.claimed = False, False
         for part in dropped:
             del self.seen[part]
         self.seen.update(zip(parts, versions))

@@ -114,7 +114,15 @@ def script() -> list:
         call("GET", "/community/api/v1/boards", "community"),
         call("POST", lambda a: f"/corteza/messaging/channels/{channel(a)}/messages/", "corteza",
              json={"message": "hello"}),
-        call("GET", lambda a: f"/corteza/messaging/channels/{channel(a)}/messages/", "corteza"),
+        call("GET", "/corteza/messaging/search/messages", "corteza", params=lambda a: {"channelID": channel(a)}),
+        call("POST", "/corteza/messaging/webhooks/", "corteza", json=lambda a: {
+            "channelID": channel(a), "kind": "incoming", "userID": creds(a, "corteza")["other_user_ids"][4]}),
+        ("GET", "/__admin/tenants/t1/state", {}),
+        lambda a: ("POST", "/corteza/messaging/webhooks/{id}/{authToken}".format(
+            **a[-1].json()["corteza"]["webhooks"][0]), {"json": {"content": "from outside"}}),  # public
+        ("POST", "/__admin/faults", {"json": {"vendor": "karmabot", "kind": "latency", "latency_ms": 5,
+                                              "count": 1}}),
+        call("GET", "/karmabot/api/v1/users", "karmabot"),  # waits out of turn
         ("POST", "/__admin/faults", {"json": {"vendor": "karmabot", "kind": "status", "status": 503, "count": 2}}),
         call("GET", "/karmabot/api/v1/users", "karmabot"),
         call("GET", "/karmabot/api/v1/users", "karmabot"),
