@@ -53,6 +53,8 @@ class Vendor:
     admin view, and `credentials()` giving `(admin_entry, {credential: principal})`; the second
     map may also hold handles that public operations resolve with `Exchange.adopt`. It may define
     `accepts_credential(credential, now)` to refuse a known credential (an expired token).
+    Every record handed to `webhooks.deliver` is kept in the state's `deliveries` list, where
+    the delivery's outcome finds it again.
     `render_error(error, exchange)` returns `(status, body)` in the vendor's own format
     (`exchange` is the request, or None outside a vendor route).
     """

@@ -234,3 +234,26 @@ def test_a_new_server_starts_from_its_seed_not_from_what_an_earlier_one_left(red
             assert httpx.post(served.url + "/__admin/tenants", json={"tenant": "again"}).status_code == expected
         finally:
             served.stop()
+
+
+def test_a_worker_shutting_down_hands_over_what_it_changed(redis_url):
+    """Only the lock's holder has its latest changes; at shutdown it writes them back and lets go."""
+    async def shut_down(app):
+        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+        async def receive():
+            return next(messages)
+
+        async def send(message):
+            pass
+
+        await app({"type": "lifespan"}, receive, send)
+
+    async def main():
+        first, second = workers(redis_url)
+        a, b = clients([first, second])
+        created = await a.post("/__admin/tenants", json={"tenant": "kept"})
+        await shut_down(first)
+        return created.status_code, (await b.get("/__admin/tenants/kept")).status_code
+
+    assert asyncio.run(main()) == (201, 200)
