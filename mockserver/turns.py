@@ -7,7 +7,7 @@ taken only under a lock in Redis, by a process whose copy of the state is brough
 when it takes the lock, and which writes back what it changed before it lets the lock go
 (`RedisTurns`).
 
-What is shared, as versioned parts of one Redis hash each:
+What is shared, as parts (fields of a Redis hash, each with a version in another):
 - `world`: seed, tenants (id, number, rate-limit switch, clock), the server clock, the faults;
 - `state:{tenant}:{vendor}`: one vendor's workspace of one tenant;
 - `limits:{tenant}`: one tenant's rate-limit counters;
