@@ -132,7 +132,7 @@ def _parse_as_form_unless_json(scope) -> None:
     multipart as a form."""
     kind = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
     if kind not in (b"application/json", b"multipart/form-data", FORM):
-        _set_content_type(scope, FORM)
+        set_content_type(scope, FORM)
 
 
 def header(scope, name: bytes) -> bytes | None:
@@ -140,7 +140,7 @@ def header(scope, name: bytes) -> bytes | None:
     return next((value for key, value in scope["headers"] if key == name), None)
 
 
-def _set_content_type(scope, value: bytes) -> None:
+def set_content_type(scope, value: bytes) -> None:
     """Retype the body for the pipeline; a new header list, so the journal keeps what was sent."""
     scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-type"] + [(b"content-type", value)]
 

@@ -37,11 +37,12 @@ from connexion.uri_parsing import OpenAPIURIParser
 from connexion.utils import deep_merge, is_json_mimetype, is_null, is_nullable
 from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import Headers, QueryParams, UploadFile
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver import validation
-from mockserver.gateway import parse_json
+from mockserver.gateway import header, parse_json, set_content_type
 from mockserver.vendor import METHODS, Operation, Vendor, snake_case
 
 # Connexion's operations warn on every request to an operation that accepts several content types.
@@ -211,9 +212,18 @@ class CompiledOperation:
                 validator._validate(parsed_json)
             return parsed_json, {}
         if media_type in FORM_TYPES:
-            if validator:
-                validator._validate(await validator._parse(_stream(body), scope))
-            form_data = await Request(scope, _replay(body)).form()
+            if not body:  # nothing to parse (a multipart parser would want a boundary)
+                if validator:
+                    validator._validate({})
+                return self.uri_parser.resolve_form({}), {}
+            if header(scope, b"content-type") is None:  # sent without one: read as the form the spec takes
+                set_content_type(scope, media_type.encode())
+            try:
+                if validator:
+                    validator._validate(await validator._parse(_stream(body), scope))
+                form_data = await Request(scope, _replay(body)).form()
+            except MultiPartException as exc:  # no boundary, a broken body, too many parts
+                raise BadRequestProblem(detail=f"Malformed form body: {exc}") from None
             form, files = {}, {}
             for key, value in form_data.multi_items():
                 (files if isinstance(value, UploadFile) else form).setdefault(key, []).append(value)

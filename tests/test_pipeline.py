@@ -31,6 +31,22 @@ def test_bodies_without_a_content_type_are_refused_not_crashed_on(tenant, vendor
         assert client.post(path, content=raw).status_code == 400
 
 
+@pytest.mark.parametrize("path", ["/channels/{channel}/attach", "/webhooks/"])  # multipart first; form
+@pytest.mark.parametrize("content_type, raw", [
+    (None, b""), ("multipart/form-data", b""), ("multipart/form-data", b"x"),
+    ("multipart/form-data; boundary=zz", b"garbage"),
+])
+def test_form_bodies_that_cannot_be_parsed_are_refused_not_crashed_on(tenant, path, content_type, raw):
+    """Found by fuzzing `serve --workers 2`: these were 500s (the multipart parser wants a
+    Content-Type and a boundary, and its errors went unanswered)."""
+    channel = tenant.state("corteza")["channels"][0]["channelID"]
+    headers = {"Content-Type": content_type} if content_type else {}
+    with tenant.client("corteza") as cz:
+        response = cz.post(path.format(channel=channel), content=raw, headers=headers)
+    assert response.headers["X-Mockserver-Error-Status"] == "400", response.text  # Corteza errors are 200s
+    assert set(response.json()) == {"error"}
+
+
 def test_query_parameters_are_typed_and_validated_by_the_spec(karma):
     response = karma.get("/users", params={"cursor": "not-a-number"})
     assert response.status_code == 400 and "error" in response.json()
