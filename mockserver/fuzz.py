@@ -17,6 +17,7 @@ import jsonschema
 import tomli_w
 from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import NegativeDataRejectionConfig, PositiveDataAcceptanceConfig
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection, unsupported_method
 
 from mockserver.app import ERROR_STATUS_HEADER
@@ -89,8 +90,8 @@ def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 
 
 def checks_for(vendor: Vendor) -> list:
     """For vendors whose errors carry no error status (spec root `x-error-status`, `x-error-schema`):
-    Schemathesis' negative-data and undeclared-method checks, run on the status the error stands
-    for: our `X-Mockserver-Error-Status` header, or 400 for any body in the vendor's error schema
+    Schemathesis' server-error, negative-data and undeclared-method checks, run on the status the
+    error stands for: our `X-Mockserver-Error-Status` header, or 400 for any body in the vendor's error schema
     (a real server sends no such header). An operation's `x-fuzz-skip` names checks that do not
     apply to it, each with its reason in the spec."""
     if "x-error-status" not in vendor.spec:
@@ -112,6 +113,9 @@ def checks_for(vendor: Vendor) -> list:
         seen.status_code = status
         return seen
 
+    def no_server_error(ctx, response, case):
+        return not_a_server_error(ctx, as_status(response), case)
+
     def negative_data_rejected(ctx, response, case):
         return negative_data_rejection(ctx, as_status(response), case)
 
@@ -120,7 +124,7 @@ def checks_for(vendor: Vendor) -> list:
             return None
         return unsupported_method(ctx, as_status(response), case)
 
-    return [negative_data_rejected, undeclared_method_refused]
+    return [no_server_error, negative_data_rejected, undeclared_method_refused]
 
 
 def run_cli(vendor: Vendor, base_url: str, headers: dict[str, str], *, max_examples: int, seed: int,
