@@ -18,7 +18,7 @@ MAX_ADVANCE_SECONDS = 100 * 365 * 86400
 FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
 
 
-def _error(status: int, message: str) -> JSONResponse:
+def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": status, "message": message}}, status_code=status)
 
 
@@ -157,7 +157,7 @@ def build(server) -> Starlette:
         return Response(status_code=204)
 
     async def http_error(request, exc: HTTPException):
-        return _error(exc.status_code, exc.detail)
+        return error(exc.status_code, exc.detail)
 
     routes = [
         Route("/__admin/health", health, methods=["GET"]),

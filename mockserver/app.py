@@ -184,13 +184,20 @@ class MockServer:
         if scope["type"] != "http":
             return  # no websockets here; the server refuses the connection
         if scope["path"].startswith("/__admin"):
-            turn = await self.turns.begin(admin=True, journal=scope["path"].startswith("/__admin/requests"))
+            try:
+                turn = await self.turns.begin(admin=True, journal=scope["path"].startswith("/__admin/requests"))
+            except ApiError as exc:  # no turn to be had (the shared state is unreachable)
+                return await admin.error(exc.status, exc.message)(scope, receive, send)
             try:
                 return await self.admin(scope, receive, self._after_admin(scope, send, turn))
             finally:
                 await self.turns.end(turn)
         body, too_large = await _read_body(receive, self.read_limit)
-        turn = await self.turns.begin(numbered=True)
+        try:
+            turn = await self.turns.begin(numbered=True)
+        except ApiError as exc:  # no turn to be had: answered in the vendor's dialect all the same
+            ex = Exchange(self, 0, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]))
+            return await self.render_error(exc, ex)(scope, receive, send)
         ex = Exchange(self, turn.number, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]),
                       turn=turn)
         token = gateway.current.set(ex)  # for handlers, through gateway.exchange()

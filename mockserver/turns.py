@@ -16,6 +16,7 @@ with persistence's restricted loader.
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import pickle
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from mockserver import persistence
+from mockserver.errors import ApiError
 from mockserver.tenants import Tenant
 
 logger = logging.getLogger("mockserver")
@@ -155,7 +157,6 @@ class RedisTurns:
         self.handing_over = False
         self.released = asyncio.Event()  # the lock was released (by anyone): worth asking again
         self.listening: asyncio.Task | None = None  # the task that hears claims and releases
-        self.listening_ready = asyncio.Event()
         self.pending = Turn()  # what ended turns changed, not written back yet
         self.requests = 0  # the server's request counter
         self.seen: dict[str, int] = {}  # part -> the version this process holds
@@ -170,7 +171,12 @@ class RedisTurns:
 
     async def begin(self, numbered: bool = False, admin: bool = False, journal: bool = False) -> Turn:
         """A turn on up-to-date state. `admin`: the turn may add, reset or replace tenants (found
-        by comparison at its end); `journal`: it reads the journal, so load it."""
+        by comparison at its end); `journal`: it reads the journal, so load it. ApiError 503 when
+        Redis cannot be reached."""
+        with _redis_errors_as_503():
+            return await self._begin(numbered, admin, journal)
+
+    async def _begin(self, numbered: bool, admin: bool, journal: bool) -> Turn:
         turn = Turn()
         await self._enter(turn)
         try:
@@ -192,7 +198,8 @@ class RedisTurns:
         await self.end(turn)
         await asyncio.sleep(seconds)
         turn.open = True
-        await self._enter(turn)
+        with _redis_errors_as_503():
+            await self._enter(turn)
 
     async def close(self) -> None:
         """At shutdown: write back what changed and let the lock go, so the others go on."""
@@ -234,7 +241,6 @@ class RedisTurns:
         """Take the Redis lock and load what other processes changed."""
         if self.listening is None:
             self.listening = asyncio.get_running_loop().create_task(self._listen())
-            await self.listening_ready.wait()
         keys = [self.key[name] for name in ("lock", "versions", "requests", "next", "events")]
         while True:
             self.released.clear()
@@ -265,14 +271,13 @@ class RedisTurns:
         while True:
             try:
                 await self._hear()
-            except redis.RedisError:  # e.g. Redis restarted: listen again; askers ask again meanwhile
-                logger.warning("lost the Redis event channel; listening again", exc_info=True)
-                await asyncio.sleep(self.RETRY_SECONDS)
+            except redis.RedisError as exc:  # e.g. Redis restarted: listen again; askers ask again meanwhile
+                logger.warning("lost the Redis event channel (%s); listening again in a second", exc)
+                await asyncio.sleep(1.0)
 
     async def _hear(self) -> None:
         pubsub = self.redis.pubsub()
         await pubsub.subscribe(self.key["events"])
-        self.listening_ready.set()
         claim = f"claim:{self.token}".encode()
         refreshed = time.monotonic()
         while True:
@@ -397,3 +402,13 @@ class RedisTurns:
         journal = self.server.journal
         entries = await self.redis.lrange(self.key["journal"], 0, -1)
         journal.entries = deque(map(orjson.loads, entries), maxlen=journal.entries.maxlen)
+
+
+@contextlib.contextmanager
+def _redis_errors_as_503():
+    import redis
+
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise ApiError(503, f"The shared state (Redis) is unavailable: {exc}") from None

@@ -257,3 +257,19 @@ def test_a_worker_shutting_down_hands_over_what_it_changed(redis_url):
         return created.status_code, (await b.get("/__admin/tenants/kept")).status_code
 
     assert asyncio.run(main()) == (201, 200)
+
+
+def test_without_redis_a_worker_answers_503_in_each_dialect(tmp_path):
+    """No turn can be had: the answer says so, in the vendor's format (and the admin API's)."""
+    async def main():
+        [app] = [MockServer(ticking=False, redis_url=f"unix://{tmp_path}/none.sock")]
+        [client] = clients([app])
+        vendor = await client.get("/karmabot/api/v1/users",
+                                  headers={"Authorization": "Bearer krm_1_d020104626bf82b1420f719a67ad9420"})
+        health = await client.get("/__admin/health")
+        return vendor, health
+
+    vendor, health = asyncio.run(main())
+    assert vendor.status_code == 503 and set(vendor.json()["error"]) == {"code", "message"}
+    assert "Redis" in vendor.json()["error"]["message"]
+    assert health.status_code == 503 and health.json()["error"]["code"] == 503
