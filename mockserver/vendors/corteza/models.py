@@ -415,7 +415,7 @@ class Workspace:
 
     def attachment(self, attachment_id: str, sign: str, user_id: str) -> dict:
         attachment = self.attachments.get(attachment_id)
-        if attachment is None or not hmac.compare_digest(sign, self.sign(attachment_id, user_id)):
+        if attachment is None or not hmac.compare_digest(sign.encode(), self.sign(attachment_id, user_id).encode()):
             raise corteza_error("missing or invalid signature")
         return attachment
 
