@@ -139,6 +139,7 @@ class RedisTurns:
     """
 
     MIN_HOLD_SECONDS = 0.01
+    HOLD_FACTOR = 4
     CLAIM_MS = 100  # how long a refused process's claim on the next go holds
     LEASE_MS = 10_000
     RETRY_SECONDS = 0.01  # a refused process asks again after this, should a release go unheard
@@ -152,7 +153,8 @@ class RedisTurns:
         self.token = os.urandom(16).hex()
         self.local = asyncio.Lock()  # one turn at a time in this process
         self.holding = False  # whether this process holds the Redis lock
-        self.taken = 0.0  # when it took the lock
+        self.taken = 0.0  # when it took the lock (and had loaded what changed)
+        self.moving = 0.0  # seconds spent loading and writing back state at the last hand-over
         self.claimed = False  # another process asked for the lock since this one last released it
         self.handing_over = False
         self.released = asyncio.Event()  # the lock was released (by anyone): worth asking again
@@ -251,7 +253,7 @@ class RedisTurns:
                 await asyncio.wait_for(self.released.wait(), self.RETRY_SECONDS)
             except asyncio.TimeoutError:
                 pass
-        self.holding, self.taken = True, time.monotonic()
+        self.holding, started = True, time.monotonic()
         self.requests, flat = got
         versions = {part.decode(): int(version) for part, version in zip(flat[::2], flat[1::2])}
         if "world" in versions:
@@ -261,6 +263,8 @@ class RedisTurns:
             self.pending.world = True
             self.pending.states |= {(t.id, name) for t in tenants for name in t.states}
             self.pending.limits |= {t.id for t in tenants}
+        self.taken = time.monotonic()
+        self.moving = self.taken - started
         if self.claimed:
             self._hand_over_soon()
 
@@ -299,12 +303,17 @@ class RedisTurns:
             asyncio.get_running_loop().create_task(self._hand_over())
 
     async def _hand_over(self) -> None:
-        """Once held for MIN_HOLD_SECONDS, between two turns: write back and release."""
+        """Between two turns, once held long enough: write back and release. Long enough is
+        MIN_HOLD_SECONDS, or HOLD_FACTOR times what moving the state in and out cost last time,
+        so moving it takes at most about a fifth of the time however big it has grown."""
         try:
-            await asyncio.sleep(max(0.0, self.taken + self.MIN_HOLD_SECONDS - time.monotonic()))
+            hold = max(self.MIN_HOLD_SECONDS, self.HOLD_FACTOR * self.moving)
+            await asyncio.sleep(max(0.0, self.taken + hold - time.monotonic()))
             async with self.local:
                 if self.holding:
+                    started = time.monotonic()
                     await self._write_back(release=True)
+                    self.moving += time.monotonic() - started
         finally:
             self.handing_over = False
 
