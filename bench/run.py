@@ -42,7 +42,7 @@ def wait_for(url: str, timeout: float = 60, headers: dict | None = None, ok=(200
 
 
 def wrk(url: str, *, method="GET", headers=None, body=None, duration=5, connections=32) -> dict:
-    """requests/s, p50 and p99 (ms) and the share of non-2xx answers, from wrk."""
+    """requests/s, p50, p99 and the longest (ms) and the share of non-2xx answers, from wrk."""
     lua = f"wrk.method = {json.dumps(method)}\n"
     if body is not None:
         lua += f"wrk.body = {json.dumps(json.dumps(body))}\nwrk.headers['Content-Type'] = 'application/json'\n"
@@ -60,9 +60,12 @@ def wrk(url: str, *, method="GET", headers=None, body=None, duration=5, connecti
         value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
+    value, unit = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", out).groups()
+    longest = float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non_2xx = int(match.group(1)) if (match := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50"), "p99": ms("99"),
+            "max": longest,
             "requests": total, "non_2xx": non_2xx / max(total, 1)}
 
 

@@ -67,11 +67,12 @@ def main():
             redis.wait(timeout=10)
 
     plain = runs["one process, no Redis"]
-    print(f"{'server':<24} {'scenario':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  vs one process")
+    print(f"{'server':<24} {'scenario':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  vs one process")
     for label, results in runs.items():
         for name, result in results.items():
             ratio = result["rps"] / plain[name]["rps"]
-            print(f"{label:<24} {name:<8} {result['rps']:>8.0f} {result['p50']:>8.2f} {result['p99']:>8.2f}  {ratio:.2f}x")
+            print(f"{label:<24} {name:<8} {result['rps']:>8.0f} {result['p50']:>8.2f} {result['p99']:>8.2f} "
+                  f"{result['max']:>8.1f}  {ratio:.2f}x")
     if len(args.workers) > 1:
         first, last = args.workers[0], args.workers[-1]
         for name in plain:
