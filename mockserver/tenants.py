@@ -108,10 +108,12 @@ class TenantStore:
             for credential, principal in state.credentials()[1].items():
                 self._principals[(name, credential)] = (tenant, principal)
 
-    def reindex(self, tenant: Tenant) -> None:
-        """Index the tenant afresh: what it (or an earlier tenant of its id) registered is forgotten."""
-        self._principals = {key: found for key, found in self._principals.items() if found[0].id != tenant.id}
-        self.index(tenant)
+    def reindex(self, tenants: list[Tenant]) -> None:
+        """Index these tenants afresh: what they (or earlier tenants of their ids) registered is forgotten."""
+        ids = {tenant.id for tenant in tenants}
+        self._principals = {key: found for key, found in self._principals.items() if found[0].id not in ids}
+        for tenant in tenants:
+            self.index(tenant)
 
     def restore(self, created: int, saved: list[dict], seed: int) -> None:
         """Every tenant replaced by saved ones (see persistence)."""

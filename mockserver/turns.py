@@ -351,7 +351,7 @@ class RedisTurns:
         """Load every part another process changed since this one last saw it."""
         for part in [part for part in self.seen if part not in versions]:
             del self.seen[part]
-        synced = False
+        synced, reloaded = False, {}
         while stale := [part for part, version in versions.items() if self.seen.get(part) != version]:
             synced = True
             blobs = dict(zip(stale, await self.redis.hmget(self.key["blobs"], stale)))
@@ -360,9 +360,12 @@ class RedisTurns:
                 self._apply_world(persistence.loads(blobs.pop("world")))
                 self.seen["world"] = versions["world"]
             for part, blob in blobs.items():
-                self._apply(part, persistence.loads(blob))
+                tenant = self._apply(part, persistence.loads(blob))
+                if part.startswith("state:"):
+                    reloaded[tenant.id] = tenant
                 self.seen[part] = versions[part]
         if synced:
+            self.server.store.reindex(list(reloaded.values()))  # the credentials the loaded parts name
             self.server.answers.invalidate()
 
     def _apply_world(self, world: dict) -> None:
@@ -386,7 +389,8 @@ class RedisTurns:
             store.delete(tenant_id)
         store.tenants = tenants
 
-    def _apply(self, part: str, value) -> None:
+    def _apply(self, part: str, value) -> Tenant:
+        """Load one tenant part; the tenant it belongs to."""
         kind, tenant_id, *vendor = part.split(":")
         tenant = self.server.store.tenants[tenant_id]
         if kind == "limits":
@@ -394,7 +398,7 @@ class RedisTurns:
         else:
             states = tenant.states | {vendor[0]: value}  # in the server's vendor order, as seeding makes it
             tenant.states = {v.name: states[v.name] for v in self.server.vendors if v.name in states}
-            self.server.store.reindex(tenant)
+        return tenant
 
     def _world(self) -> dict:
         server, store = self.server, self.server.store
