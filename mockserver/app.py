@@ -159,8 +159,7 @@ class MockServer:
                 return await run()
             finally:
                 self.answers.invalidate()  # also what was cached while the handler awaited
-                if ex.tenant is not None:
-                    ex.turn.states.add((ex.tenant.id, ex.vendor.name))
+                ex.changed_workspace()
         key = (ex.tenant.id if ex.tenant else None, ex.operation.id, ex.credential, scope["path"],
                scope["query_string"], gateway.header(scope, b"host"))
         cached = self.answers.get(key)
@@ -170,8 +169,8 @@ class MockServer:
         try:
             answer = await run()
         finally:
-            if ex.read_clock and ex.tenant is not None:  # it may have tidied state by time (expiries)
-                ex.turn.states.add((ex.tenant.id, ex.vendor.name))
+            if ex.read_clock:  # it may have tidied state by time (expiries)
+                ex.changed_workspace()
         if ex.read_clock:  # time-dependent, and possibly tidying state by time
             self.answers.invalidate()
         elif isinstance(answer, Answer):

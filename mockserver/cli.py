@@ -1,4 +1,4 @@
-"""`mockserver serve`: every vendor in one process."""
+"""`mockserver serve`: every vendor, in one process or in several workers sharing state through Redis."""
 
 import gc
 import json

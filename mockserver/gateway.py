@@ -58,6 +58,11 @@ class Exchange:
         self.read_clock = True
         return self.tenant.clock.now() if self.tenant else self.server.clock.now()
 
+    def changed_workspace(self) -> None:
+        """Note that this request may have changed its tenant's workspace (written back with the turn)."""
+        if self.tenant is not None:
+            self.turn.states.add((self.tenant.id, self.vendor.name))
+
     def adopt(self, handle: str) -> bool:
         """For public operations: take the tenant and principal a state registered for `handle`
         (an incoming-webhook token, an attachment id). False when no tenant knows it."""
