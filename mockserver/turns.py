@@ -132,7 +132,8 @@ class RedisTurns:
 
     A process keeps the lock, with what it changed, until another one asks for it: changes
     are written back only then, so a process alone pays almost nothing for sharing, and busy
-    processes take the lock in turns of at least MIN_HOLD_SECONDS. `prefix` namespaces the keys:
+    processes take the lock in turns of at least MIN_HOLD_SECONDS (and HOLD_FACTOR times what
+    moving the state in and out costs). `prefix` namespaces the keys:
     one server (all its workers) per prefix. The lock is a lease the holder keeps extending; a
     process that dies holding it stalls the others for LEASE_MS at most, and its unwritten
     changes are lost with it (as a single process loses everything).
@@ -154,7 +155,8 @@ class RedisTurns:
         self.local = asyncio.Lock()  # one turn at a time in this process
         self.holding = False  # whether this process holds the Redis lock
         self.taken = 0.0  # when it took the lock (and had loaded what changed)
-        self.moving = 0.0  # seconds spent loading and writing back state at the last hand-over
+        self.loading = 0.0  # seconds it took to take the lock and load what changed, this time
+        self.writing = 0.0  # seconds it took to write back and release, last time
         self.claimed = False  # another process asked for the lock since this one last released it
         self.handing_over = False
         self.released = asyncio.Event()  # the lock was released (by anyone): worth asking again
@@ -264,7 +266,7 @@ class RedisTurns:
             self.pending.states |= {(t.id, name) for t in tenants for name in t.states}
             self.pending.limits |= {t.id for t in tenants}
         self.taken = time.monotonic()
-        self.moving = self.taken - started
+        self.loading = self.taken - started
         if self.claimed:
             self._hand_over_soon()
 
@@ -307,13 +309,13 @@ class RedisTurns:
         MIN_HOLD_SECONDS, or HOLD_FACTOR times what moving the state in and out cost last time,
         so moving it takes at most about a fifth of the time however big it has grown."""
         try:
-            hold = max(self.MIN_HOLD_SECONDS, self.HOLD_FACTOR * self.moving)
+            hold = max(self.MIN_HOLD_SECONDS, self.HOLD_FACTOR * (self.loading + self.writing))
             await asyncio.sleep(max(0.0, self.taken + hold - time.monotonic()))
             async with self.local:
                 if self.holding:
                     started = time.monotonic()
                     await self._write_back(release=True)
-                    self.moving += time.monotonic() - started
+                    self.writing = time.monotonic() - started
         finally:
             self.handing_over = False
 
