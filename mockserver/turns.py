@@ -133,10 +133,10 @@ class RedisTurns:
     A process keeps the lock, with what it changed, until another one asks for it: changes
     are written back only then, so a process alone pays almost nothing for sharing, and busy
     processes take the lock in turns of at least MIN_HOLD_SECONDS (and HOLD_FACTOR times what
-    moving the state in and out costs). `prefix` namespaces the keys:
-    one server (all its workers) per prefix. The lock is a lease the holder keeps extending; a
-    process that dies holding it stalls the others for LEASE_MS at most, and its unwritten
-    changes are lost with it (as a single process loses everything).
+    moving the state in and out costs). `prefix` namespaces the keys: one server (all its
+    workers) per prefix. The lock is a lease the holder keeps extending; a process that dies
+    holding it stalls the others for LEASE_MS at most, and its unwritten changes are lost with
+    it (as a single process loses everything).
     """
 
     MIN_HOLD_SECONDS = 0.01
@@ -332,7 +332,7 @@ class RedisTurns:
         for tenant_id in pending.limits:
             if tenant_id in tenants:
                 parts[f"limits:{tenant_id}"] = tenants[tenant_id].limiter.storage.events
-        dropped = [part for part in self.seen if part != "world" and part.split(":")[1] not in tenants]
+        dropped = [part for part in self.seen if _tenant_of(part) not in (None, *tenants)]
         journal = self.server.journal
         cleared, journal.cleared = journal.cleared, False
         args = [self.token, journal.entries.maxlen, int(cleared), int(release), self.requests, len(parts)]
@@ -382,9 +382,8 @@ class RedisTurns:
             tenant = store.tenants.get(tenant_id)
             if tenant is None or tenant.number != number:  # new here: its parts come next
                 tenant = Tenant(tenant_id, number, store.vendors, store.seed, clock, rate_limits, states={})
-                for part in list(self.seen):
-                    if part.split(":")[1:2] == [tenant_id]:
-                        del self.seen[part]
+                for part in [part for part in self.seen if _tenant_of(part) == tenant_id]:
+                    del self.seen[part]
             tenant.rate_limits, tenant.clock.offset = rate_limits, offset
             tenants[tenant_id] = tenant
         for tenant_id in set(store.tenants) - set(tenants):
@@ -417,6 +416,11 @@ class RedisTurns:
         journal = self.server.journal
         entries = await self.redis.lrange(self.key["journal"], 0, -1)
         journal.entries = deque(map(orjson.loads, entries), maxlen=journal.entries.maxlen)
+
+
+def _tenant_of(part: str) -> str | None:
+    """The tenant a part belongs to (`state:{tenant}:{vendor}`, `limits:{tenant}`); None for `world`."""
+    return part.split(":")[1] if ":" in part else None
 
 
 @contextlib.contextmanager

@@ -57,10 +57,10 @@ def clients(apps) -> list[httpx.AsyncClient]:
 async def play(apps: list, steps) -> list[tuple]:
     """Each step (method, path, request options, or a function of the answers so far giving them)
     on the servers in turn; what each answer was."""
-    seen, answers = [], []
+    seen, answers, senders = [], [], clients(apps)
     for number, step in enumerate(steps):
         method, path, options = step(answers) if callable(step) else step
-        response = await clients(apps)[number % len(apps)].request(method, path, **options)
+        response = await senders[number % len(apps)].request(method, path, **options)
         answers.append(response)
         seen.append((number, method, path, response.status_code, sorted(response.headers.items()), response.content))
     return seen
