@@ -5,6 +5,7 @@ Its paths and JSON shapes are a contract that tools outside this repository rely
 
 import math
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -13,6 +14,8 @@ from starlette.routing import Route
 
 from mockserver import persistence
 from mockserver.clock import isoformat
+from mockserver.records import StateError
+from mockserver.turns import Turn
 
 MAX_ADVANCE_SECONDS = 100 * 365 * 86400
 FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
@@ -42,6 +45,11 @@ def _advance_seconds(data: dict) -> float:
     if not 0 <= seconds <= MAX_ADVANCE_SECONDS:
         raise HTTPException(400, f"advance_seconds must be between 0 and {MAX_ADVANCE_SECONDS} (time never goes backwards)")
     return seconds
+
+
+def changes(request: Request) -> Turn:
+    """The admin call's change record (see turns.Turn): every change below is noted there."""
+    return request.scope["mockserver.turn"]
 
 
 def build(server) -> Starlette:
@@ -77,6 +85,9 @@ def build(server) -> Starlette:
             raise HTTPException(400, str(exc)) from None
         except KeyError:
             raise HTTPException(409, f"tenant {tenant_id!r} exists") from None
+        turn = changes(request)
+        turn.world = True
+        turn.tenants.add(tenant.id)
         return JSONResponse(describe(tenant), status_code=201)
 
     async def list_tenants(request):
@@ -89,20 +100,40 @@ def build(server) -> Starlette:
                 store.delete(tenant.id)
             except ValueError as exc:
                 raise HTTPException(400, str(exc)) from None
+            server.journal.clear(tenant.id)
+            server.faults.clear(tenant.id)
+            turn = changes(request)
+            turn.world = True
+            turn.tenants.add(tenant.id)
             return Response(status_code=204)
         return JSONResponse(describe(tenant_or_404(request)))
 
     async def tenant_state(request):
         tenant = tenant_or_404(request)
-        return JSONResponse({name: state.snapshot() for name, state in tenant.states.items()})
+        return JSONResponse({vendor.name: tenant.states[vendor.name].snapshot() for vendor in server.vendors})
+
+    async def tenant_reset(request):
+        tenant = tenant_or_404(request)
+        tenant.reset()
+        tenant.resets += 1
+        server.journal.clear(tenant.id)
+        server.faults.clear(tenant.id)
+        turn = changes(request)
+        turn.world = True
+        turn.resets.add(tenant.id)
+        return Response(status_code=204)
 
     async def tenant_clock(request):
         tenant = tenant_or_404(request)
         tenant.clock.advance(_advance_seconds(await _json_object(request)))
+        turn = changes(request)
+        turn.world = True
+        turn.tenants.add(tenant.id)
         return JSONResponse({"now": isoformat(tenant.clock.now())})
 
     async def server_clock(request):
         server.clock.advance(_advance_seconds(await _json_object(request)))
+        changes(request).world = True
         return JSONResponse({
             "now": isoformat(server.clock.now()),
             "tenants": {tenant.id: isoformat(tenant.clock.now()) for tenant in store.tenants.values()},
@@ -110,22 +141,34 @@ def build(server) -> Starlette:
 
     async def reset(request):
         store.reset()
+        turn = changes(request)
+        turn.world = turn.reset_all = True
         return Response(status_code=204)
 
     async def export_state(request):
-        return Response(persistence.dump(server), media_type="application/octet-stream",
-                        headers={"Content-Disposition": 'attachment; filename="mockserver-state.bin"'})
+        return Response(orjson.dumps(persistence.export(server)), media_type="application/json",
+                        headers={"Content-Disposition": 'attachment; filename="mockserver-state.json"'})
 
     async def import_state(request):
+        """Every tenant replaced by an export's, once all of it has been checked (400 otherwise)."""
         try:
-            persistence.load(server, await request.body())
-        except persistence.StateError as exc:
+            plan, skipped = persistence.parse(server, orjson.loads(await request.body()))
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, f"not a JSON state export: {exc}") from None
+        except StateError as exc:
             raise HTTPException(400, str(exc)) from None
-        return Response(status_code=204)
+        before = set(store.tenants)
+        persistence.apply(server, plan)
+        turn = changes(request)
+        turn.world = turn.reset_all = True
+        turn.tenants |= before | set(store.tenants)
+        turn.states |= {(tenant.id, name) for tenant in store.tenants.values() for name in tenant.states}
+        return Response(status_code=204, headers={"X-Mockserver-Skipped": "; ".join(skipped)} if skipped else None)
 
     async def requests(request):
         if request.method == "DELETE":
-            server.journal.clear()
+            tenant = request.query_params.get("tenant")
+            server.journal.clear(*([tenant] if tenant is not None else []))
             return Response(status_code=204)
         query = request.query_params
         entries = server.journal.find({key: query[key] for key in ("tenant", "vendor") if query.get(key)})
@@ -142,8 +185,9 @@ def build(server) -> Starlette:
     async def faults(request):
         if request.method == "GET":
             return JSONResponse({"faults": [fault.view() for fault in server.faults.faults.values()]})
+        changes(request).world = True
         if request.method == "DELETE":
-            server.faults.faults.clear()
+            server.faults.clear(request.query_params.get("tenant"))
             return Response(status_code=204)
         try:
             fault = server.faults.add(await _json_object(request), {vendor.name for vendor in server.vendors})
@@ -152,6 +196,7 @@ def build(server) -> Starlette:
         return JSONResponse(fault.view(), status_code=201)
 
     async def fault(request):
+        changes(request).world = True
         if server.faults.faults.pop(request.path_params["fault"], None) is None:
             raise HTTPException(404, f"no fault {request.path_params['fault']!r}")
         return Response(status_code=204)
@@ -166,6 +211,7 @@ def build(server) -> Starlette:
         Route("/__admin/vendors", vendors, methods=["GET"]),
         Route("/__admin/tenants/{tenant}", get_tenant, methods=["GET", "DELETE"]),
         Route("/__admin/tenants/{tenant}/state", tenant_state, methods=["GET"]),
+        Route("/__admin/tenants/{tenant}/reset", tenant_reset, methods=["POST"]),
         Route("/__admin/tenants/{tenant}/clock", tenant_clock, methods=["POST"]),
         Route("/__admin/clock", server_clock, methods=["POST"]),
         Route("/__admin/reset", reset, methods=["POST"]),

@@ -1,7 +1,6 @@
 """The ASGI application: every vendor's spec-driven API under its base path, plus the admin API."""
 
 import logging
-import os
 from datetime import datetime
 
 import orjson
@@ -14,7 +13,7 @@ from mockserver.clock import DEFAULT_START, ServerClock, isoformat
 from mockserver.errors import ApiError, as_api_error
 from mockserver.faults import FaultBook
 from mockserver.gateway import Exchange
-from mockserver.journal import Journal
+from mockserver.journal import MAX_BODY_BYTES, Journal
 from mockserver.pipeline import Answer, AnswerCache, Match, Router, answer, dumps
 from mockserver.tenants import TenantStore
 from mockserver.turns import LocalTurns, RedisTurns, Turn
@@ -24,7 +23,6 @@ from mockserver.webhooks import WebhookDispatcher
 logger = logging.getLogger("mockserver")
 
 ERROR_STATUS_HEADER = "X-Mockserver-Error-Status"
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class MockServer:
@@ -48,41 +46,66 @@ class MockServer:
         self.faults = FaultBook(seed)
         # Several worker processes share one state through Redis; one process needs nothing.
         self.turns = RedisTurns(self, redis_url, redis_prefix) if redis_url else LocalTurns()
-        self.state_file = state_file
-        if state_file and os.path.exists(state_file):
-            with open(state_file, "rb") as handle:
-                persistence.load(self, handle.read())
+        self.saved: persistence.StateFile | None = None
+        self.notes: list[str] = []  # what loading the state file skipped, for the start-up banner
+        if state_file:
+            self.saved = self.store.saved = persistence.StateFile(state_file)
+            self.notes = self.saved.load(self)
         self._build_routes()
         self.admin = admin.build(self)
 
-    def persist(self) -> None:
-        """Save every tenant to the state file, if there is one (called after each change)."""
-        if self.state_file:
-            persistence.save(self, self.state_file)
+    def commit(self, turn: Turn) -> bool:
+        """What the turn changed is final: cached answers go, and the state file (if any) gets the
+        rows it changed. False when they could not be written: the change is then undone in
+        memory too (read back from the file), and the request must be refused."""
+        if turn.changed:
+            self.answers.invalidate()
+        if self.saved is None:
+            return True
+        try:
+            self.saved.commit(self, turn)
+        except persistence.StateFileError as exc:
+            logger.error("%s; the change is undone", exc)
+            self.undo(turn)
+            return False
+        return True
+
+    def undo(self, turn: Turn) -> None:
+        """Forget a change that could not be saved: the workspaces it touched are read back from
+        the state file when next used; a change to tenants reloads them all from it."""
+        if turn.tenants or turn.resets or turn.reset_all:
+            self.saved.load(self)
+        for tenant_id, vendor in turn.states:
+            self.store.evict(tenant_id, vendor)
 
     def _after_admin(self, scope, send, turn: Turn):
-        """An admin change (a non-GET) drops the cached answers and, when it succeeded, is saved;
-        the turn ends before the answer starts."""
-        async def saving_send(message):
-            if message["type"] == "http.response.start":
-                if scope["method"] not in SAFE_METHODS:
-                    turn.world = True
-                    self.answers.invalidate()
-                    if 200 <= message["status"] < 300:
-                        self.persist()
-                await self.turns.end(turn)
-            await send(message)
+        """An admin call's change is committed as its answer starts (see `commit`); the turn ends
+        before the answer starts."""
+        refused = False
 
-        return saving_send
+        async def committing_send(message):
+            nonlocal refused
+            if message["type"] == "http.response.start":
+                if 200 <= message["status"] < 300 and not self.commit(turn):
+                    refused = True
+                    await self.turns.end(turn)
+                    return await admin.error(503, "The change could not be saved to the state file.")(
+                        scope, None, send)
+                await self.turns.end(turn)
+            if not refused:
+                await send(message)
+
+        return committing_send
 
     async def _settle(self, change) -> None:
-        """A background change to state (a webhook delivery's outcome), in a turn of its own."""
+        """A background change to state (a webhook delivery's outcome), in a turn of its own,
+        committed like a request's."""
         turn = await self.turns.begin()
         try:
             changed = change()
             if changed is not None:
                 turn.states.add(changed)
-            self.answers.invalidate()
+            self.commit(turn)
         finally:
             await self.turns.end(turn)
 
@@ -154,11 +177,9 @@ class MockServer:
             return found.operation.run(scope, found.path_params, ex.body, ex.json)
 
         if found.operation.changes_state:
-            self.answers.invalidate()
             try:
                 return await run()
             finally:
-                self.answers.invalidate()  # also what was cached while the handler awaited
                 ex.changed_workspace()
         key = (ex.tenant.id if ex.tenant else None, ex.operation.id, ex.credential, scope["path"],
                scope["query_string"], gateway.header(scope, b"host"))
@@ -166,14 +187,8 @@ class MockServer:
         if cached is not None:
             return cached
         generation = self.answers.generation
-        try:
-            answer = await run()
-        finally:
-            if ex.read_clock:  # it may have tidied state by time (expiries)
-                ex.changed_workspace()
-        if ex.read_clock:  # time-dependent, and possibly tidying state by time
-            self.answers.invalidate()
-        elif isinstance(answer, Answer):
+        answer = await run()
+        if not ex.read_clock and isinstance(answer, Answer):  # an answer read from the clock is time-dependent
             self.answers.put(key, answer, generation)
         return answer
 
@@ -184,9 +199,10 @@ class MockServer:
             return  # no websockets here; the server refuses the connection
         if scope["path"].startswith("/__admin"):
             try:
-                turn = await self.turns.begin(admin=True, journal=scope["path"].startswith("/__admin/requests"))
+                turn = await self.turns.begin(journal=scope["path"].startswith("/__admin/requests"))
             except ApiError as exc:  # no turn to be had (the shared state is unreachable)
                 return await admin.error(exc.status, exc.message)(scope, receive, send)
+            scope["mockserver.turn"] = turn
             try:
                 return await self.admin(scope, receive, self._after_admin(scope, send, turn))
             finally:
@@ -205,9 +221,16 @@ class MockServer:
         except Exception as exc:
             app = self.render_error(exc, ex)
 
+        refused: Answer | None = None  # the answer sent instead, when the change could not be saved
+
         async def capture(message):
-            # Journal first, so the entry exists before the client can see the answer.
+            nonlocal refused
             if message["type"] == "http.response.start":
+                # Committed before the client hears of it: an answered change survives a crash.
+                if not self.commit(turn):
+                    refused = self.render_error(ApiError(503, "The change could not be saved; try again."), ex)
+                    message = {"type": "http.response.start", "status": refused.status, "headers": refused.headers}
+                # Journal next, so the entry exists before the client can see the answer.
                 ex.status = message["status"]
                 # Vendor API calls and failures; not the Swagger UI or spec downloads.
                 if ex.vendor is not None and (ex.operation is not None or ex.status >= 400):
@@ -216,11 +239,12 @@ class MockServer:
                     turn.entries.append(entry)
                 if ex.tenant is not None and 200 <= ex.status < 300:
                     gateway.count_success(ex)
-                    # Saved before the client hears of it: an answered change survives a crash.
-                    if scope["method"] not in SAFE_METHODS:
-                        self.persist()
                 await self.turns.end(turn)  # shared before the client hears of it, too
-            await send(message)
+                if refused:
+                    await send(message)
+                    return await send({"type": "http.response.body", "body": refused.body})
+            if not refused:
+                await send(message)
 
         try:
             await app(scope, receive, capture)
@@ -259,10 +283,14 @@ async def _read_body(receive, limit: int) -> tuple[bytes, bool]:
 
 
 def _journal_entry(scope, ex: Exchange) -> dict:
+    """The request as journaled: its body parsed when it is JSON, kept up to MAX_BODY_BYTES."""
+    truncated = len(ex.body) > MAX_BODY_BYTES
     try:
-        body = orjson.loads(ex.body) if ex.body else None
+        body = orjson.loads(ex.body) if ex.body and not truncated else None
     except orjson.JSONDecodeError:
         body = ex.body.decode("utf-8", "replace")
+    if truncated:
+        body = ex.body[:MAX_BODY_BYTES].decode("utf-8", "replace")
     return {
         "vendor": ex.vendor.name,
         "tenant": ex.tenant.id if ex.tenant else None,
@@ -272,6 +300,7 @@ def _journal_entry(scope, ex: Exchange) -> dict:
         "query": scope["query_string"].decode("latin-1"),
         "headers": {key.decode("latin-1"): value.decode("latin-1") for key, value in ex.sent_headers},
         "body": body,
+        "truncated": truncated,
         "status": ex.status,
         "timestamp": isoformat(ex.now()),
     }

@@ -8,7 +8,7 @@ import click
 import uvicorn
 
 from mockserver.app import MockServer
-from mockserver.persistence import StateError
+from mockserver.records import StateError
 from mockserver.tenants import DEFAULT_TENANT
 from mockserver.turns import RedisTurns
 from mockserver.vendor import discover
@@ -28,11 +28,11 @@ def main():
 @click.option("--clock", type=click.Choice(["ticking", "frozen"]), default="ticking", show_default=True,
               help="ticking: time passes from the fixed start instant; frozen: it moves only through the admin API.")
 @click.option("--journal-limit", default=1000, show_default=True, type=click.IntRange(1),
-              help="Requests kept in the journal; the oldest drop out.")
+              help="Requests kept in each tenant's journal; the oldest drop out.")
 @click.option("--webhook-allow", "webhook_allow", multiple=True, metavar="HOST",
               help="Also deliver webhooks to this host (repeatable). Loopback is always allowed.")
 @click.option("--state-file", type=click.Path(dir_okay=False), metavar="PATH",
-              help="Restore tenants from this file at start and save every change to it.")
+              help="Restore tenants from this SQLite file at start and save every change to it before answering.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
               help="Worker processes. More than one needs --redis; they then behave exactly like one.")
 @click.option("--redis", "redis_url", metavar="URL",
@@ -60,6 +60,8 @@ def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_
     for vendor in server.vendors:
         headers = ", ".join(f"{key}: {value}" for key, value in credentials[vendor.name]["headers"].items())
         click.echo(f"  {vendor.name:<10} {root}{vendor.base_path}  ({headers})")
+    for note in server.notes:
+        click.echo(f"  state file {state_file}: {note}")
     if redis_url:
         _clear_redis(redis_url, redis_prefix)
     if workers == 1:

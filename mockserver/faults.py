@@ -5,6 +5,8 @@ a latency, a dropped connection or a malformed body."""
 import random
 from dataclasses import asdict, dataclass, field
 
+from mockserver.records import rng_dump, rng_load
+
 KINDS = ("status", "latency", "drop", "malformed")
 
 
@@ -59,6 +61,22 @@ class FaultBook:
         fault = Fault(id=fault_id, rng=random.Random(f"{self.seed}:{fault_id}"), **spec)
         self.faults[fault_id] = fault
         return fault
+
+    def clear(self, tenant: str | None = None) -> None:
+        """Remove every fault, or those of one tenant."""
+        if tenant is None:
+            self.faults.clear()
+        else:
+            self.faults = {key: fault for key, fault in self.faults.items() if fault.tenant != tenant}
+
+    def dump(self) -> dict:
+        """The faults as JSON data (shared between workers), their seeded draws included."""
+        return {"added": self.added, "faults": [fault.view() | {"rng": rng_dump(fault.rng)}
+                                                for fault in self.faults.values()]}
+
+    def load(self, data: dict) -> None:
+        self.added = data["added"]
+        self.faults = {entry["id"]: Fault(**(entry | {"rng": rng_load(entry["rng"])})) for entry in data["faults"]}
 
     def take(self, vendor: str, operation: str | None, tenant: str | None) -> Fault | None:
         """The first fault that applies to this request, its count spent."""

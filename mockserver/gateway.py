@@ -63,6 +63,18 @@ class Exchange:
         if self.tenant is not None:
             self.turn.states.add((self.tenant.id, self.vendor.name))
 
+    def deliver(self, url: str, payload: dict, record: dict, on_reply=None) -> None:
+        """Send a webhook in the background (see webhooks.WebhookDispatcher.deliver)."""
+        self.server.webhooks.deliver(url, payload, record, on_reply)
+
+    def allowed(self, url: str) -> bool:
+        """Whether a webhook may target `url`."""
+        return self.server.webhooks.allowed(url)
+
+    def register_handles(self) -> None:
+        """Index the public handles (tokens, attachment ids) the workspace has just created."""
+        self.server.store.index(self.tenant)
+
     def adopt(self, handle: str) -> bool:
         """For public operations: take the tenant and principal a state registered for `handle`
         (an incoming-webhook token, an attachment id). False when no tenant knows it."""

@@ -1,26 +1,57 @@
-"""The request journal: what clients sent and what they got, newest last, bounded."""
+"""The request journal: what clients sent and what they got, oldest first, bounded per tenant.
 
+Each tenant keeps its own last `limit` entries (requests whose credentials were not recognised
+share one more such journal), so one busy test suite never evicts another's. Bodies are kept up
+to MAX_BODY_BYTES; a longer one is cut there and its entry says `"truncated": true`.
+"""
+
+import heapq
 from collections import deque
+from itertools import count
+
+MAX_BODY_BYTES = 64 * 1024
 
 
 class Journal:
     def __init__(self, limit: int = 1000):
-        self.entries: deque[dict] = deque(maxlen=limit)  # past the limit the oldest drop out
+        self.limit = limit
+        self._tenants: dict[str | None, deque[tuple[int, dict]]] = {}  # tenant id -> (sequence, entry)
+        self._sequence = count()
         self.cleared = False  # since the last turn shared the journal (see turns.RedisTurns)
 
     def record(self, entry: dict) -> None:
-        self.entries.append(entry)
+        kept = self._tenants.get(entry["tenant"])
+        if kept is None:  # past the limit the oldest drop out
+            kept = self._tenants[entry["tenant"]] = deque(maxlen=self.limit)
+        kept.append((next(self._sequence), entry))
+
+    def entries(self, tenant: str | None = ...) -> list[dict]:
+        """Every entry in the order recorded, or one tenant's."""
+        if tenant is not ...:
+            return [entry for _, entry in self._tenants.get(tenant, ())]
+        return [entry for _, entry in heapq.merge(*self._tenants.values(), key=lambda kept: kept[0])]
 
     def find(self, pattern: dict) -> list[dict]:
         """Entries matching every field of `pattern` (WireMock-style verification); `body` matches
         when the recorded body holds it (a dict matches any superset, recursively)."""
-        return [entry for entry in self.entries if all(
+        entries = self.entries(pattern["tenant"]) if "tenant" in pattern else self.entries()
+        return [entry for entry in entries if all(
             _holds(entry.get(key), value) if key == "body" else entry.get(key) == value
             for key, value in pattern.items())]
 
-    def clear(self) -> None:
-        self.entries.clear()
+    def clear(self, tenant: str | None = ...) -> None:
+        """Forget every entry, or one tenant's."""
+        if tenant is ...:
+            self._tenants.clear()
+        else:
+            self._tenants.pop(tenant, None)
         self.cleared = True
+
+    def replace(self, entries: list[dict]) -> None:
+        """The journal as given (oldest first), e.g. as another worker left it."""
+        self._tenants.clear()
+        for entry in entries:
+            self.record(entry)
 
 
 def _holds(recorded, wanted) -> bool:

@@ -1,74 +1,292 @@
-"""Tenants saved to a file (`serve --state-file`) or exported and imported through the admin API.
+"""The server's state as plain JSON records: the state file (`serve --state-file`, SQLite) and
+the admin API's export and import. Nothing here ever becomes code: records are parsed as JSON and
+rebuilt by each vendor's `load` (see records), checked before anything is replaced.
 
-What is kept: every tenant's id, number, rate-limit switch, clock and each vendor's state, plus
-the server clock. Not kept: the request journal, faults and rate-limit counters. A file is
-written next to its target, flushed to disk and renamed over it, so a crash leaves the old state
-or the new one, never a torn file. Loading only builds mockserver's vendor state classes and
-`random.Random` (the seeded generators inside them), never arbitrary objects.
+Kept: each tenant (id, number, seed, rate-limit switch, clock) and each workspace a tenant has
+used, plus the server clock and the tenant counter. Not kept: the request journal, faults and
+rate-limit counters. A workspace never used has no record: it is seeded again, to the same bytes.
+
+The state file is a normal SQLite database (WAL mode), with three tables:
+- `server(key, value)`: `format` (the file's layout version), `now` (the server clock when last
+  written: a restart never moves time back), `created` (auto-numbered tenants ever created), `seed`;
+- `tenants(id, number, seed, rate_limits, clock_offset)`, in creation order;
+- `workspaces(tenant, vendor, schema, data)`: one vendor's workspace of one tenant, `data` its
+  JSON record of that vendor's `schema`.
+A request writes only the rows it changed, in one transaction committed before its answer is
+sent; rows of vendors this server does not serve are left as they are.
 """
 
-import io
+import math
 import os
-import pickle
+import sqlite3
 
-FORMAT = 2  # raised whenever a vendor model changes shape (2: Community.last_display_order)
+import orjson
 
+from mockserver.records import StateError, load_workspace
+from mockserver.tenants import DEFAULT_TENANT, TENANT_ID, Tenant, context
+from mockserver.turns import Turn
 
-class StateError(ValueError):
-    """A saved state this server cannot load."""
-
-
-class _Unpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) in (("random", "Random"), ("mockserver.faults", "Fault")) or (
-                module.startswith("mockserver.vendors.") and module.endswith(".models")):
-            return super().find_class(module, name)
-        raise StateError(f"a saved state may not contain {module}.{name}")
+FORMAT = "mockserver-state"
+VERSION = 1  # of the export document and of the state file's tables
 
 
-def dump(server) -> bytes:
+class StateFileError(Exception):
+    """A change that could not be written to the state file (the change is then undone)."""
+
+
+# --- records ------------------------------------------------------------------------------------
+
+def tenant_record(tenant: Tenant) -> dict:
+    return {"id": tenant.id, "number": tenant.number, "seed": tenant.seed, "rate_limits": tenant.rate_limits,
+            "clock_offset": tenant.clock.offset}
+
+
+def workspace_record(workspace, vendor) -> dict:
+    return {"schema": vendor.state.SCHEMA, "data": workspace.dump()}
+
+
+def _check_tenant(entry) -> None:
+    if not isinstance(entry, dict):
+        raise StateError("each tenant is a JSON object")
+    if not isinstance(entry.get("id"), str) or not TENANT_ID.fullmatch(entry["id"]):
+        raise StateError(f"tenant id {entry.get('id')!r} is not a tenant id")
+    for key in ("number", "seed"):
+        if type(entry.get(key)) is not int or not 0 <= entry[key] < 2**63:
+            raise StateError(f"tenant {entry['id']}: {key} must be a whole number from 0")
+    if not isinstance(entry.get("rate_limits"), bool):
+        raise StateError(f"tenant {entry['id']}: rate_limits must be true or false")
+    offset = entry.get("clock_offset")
+    if isinstance(offset, bool) or not isinstance(offset, (int, float)) or not math.isfinite(offset) or offset < 0:
+        raise StateError(f"tenant {entry['id']}: clock_offset must be a number of seconds from 0")
+
+
+def _number(value, what: str, low: float = 0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
+        raise StateError(f"{what} must be a finite number")
+    return value
+
+
+# --- export and import --------------------------------------------------------------------------
+
+def export(server) -> dict:
+    """Every tenant and every workspace it has used, as one versioned JSON document."""
     store = server.store
-    return pickle.dumps({
-        "format": FORMAT,
-        "vendors": sorted(vendor.name for vendor in server.vendors),
-        "seed": server.seed,
-        "now": server.clock.now(),
-        "created": store.created,
-        "tenants": [{"id": t.id, "number": t.number, "rate_limits": t.rate_limits, "clock": t.clock.offset,
-                     "states": t.states} for t in store.tenants.values()],
-    }, protocol=pickle.HIGHEST_PROTOCOL)
+    tenants = []
+    for tenant in store.tenants.values():
+        opened = tenant.states
+        workspaces = {name: workspace_record(state, store.by_name[name]) for name, state in opened.items()}
+        tenants.append(tenant_record(tenant) | {"workspaces": workspaces})
+    return {"format": FORMAT, "version": VERSION, "seed": server.seed, "now": server.clock.now(),
+            "created": store.created, "tenants": tenants}
 
 
-def loads(blob: bytes):
-    """A pickle of mockserver state, read back with only the classes such state holds."""
-    try:
-        return _Unpickler(io.BytesIO(blob)).load()
-    except StateError:
-        raise
-    except Exception as exc:
-        raise StateError(f"not a mockserver state: {exc}") from None
+def parse(server, document) -> tuple[dict, list[str]]:
+    """An export checked completely (StateError says what is wrong): the plan `apply` carries
+    out, and what it skips (workspaces of vendors this server does not serve)."""
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise StateError(f"not a mockserver state export (format {FORMAT!r})")
+    if document.get("version") != VERSION:
+        raise StateError(f"export version {document.get('version')!r}; this server reads version {VERSION}")
+    now = _number(document.get("now"), "now")
+    created = document.get("created")
+    if type(created) is not int or created < 0:
+        raise StateError("created must be a whole number from 0")
+    entries = document.get("tenants")
+    if not isinstance(entries, list):
+        raise StateError("tenants must be a list")
+    store, tenants, skipped = server.store, [], {}
+    for entry in entries:
+        _check_tenant(entry)
+        records = entry.get("workspaces", {})
+        if not isinstance(records, dict):
+            raise StateError(f"tenant {entry['id']}: workspaces must be an object")
+        workspaces = {}
+        for name, record in records.items():
+            vendor = store.by_name.get(name)
+            if vendor is None:
+                skipped[name] = skipped.get(name, 0) + 1
+                continue
+            if not isinstance(record, dict):
+                raise StateError(f"tenant {entry['id']}: {name} must be an object with schema and data")
+            ctx = context(vendor, entry["id"], entry["number"], entry["seed"], store.clock.start)
+            try:
+                workspaces[name] = load_workspace(vendor, record.get("data"), record.get("schema"), ctx)
+            except StateError as exc:
+                raise StateError(f"tenant {entry['id']}: {exc}") from None
+        tenants.append((entry, workspaces))
+    ids = [entry["id"] for entry, _ in tenants]
+    if len(set(ids)) != len(ids):
+        raise StateError("tenant ids repeat")
+    if DEFAULT_TENANT not in ids:
+        raise StateError(f"the {DEFAULT_TENANT!r} tenant is missing")
+    notes = [f"skipped {count} {name} workspace(s): this server does not serve {name}"
+             for name, count in sorted(skipped.items())]
+    return {"now": now, "created": created, "tenants": tenants}, notes
 
 
-def load(server, blob: bytes) -> None:
-    """Replace every tenant with the saved ones (StateError if the blob is not such a state)."""
-    saved = loads(blob)
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise StateError("not a mockserver state of this version")
-    if saved["vendors"] != sorted(vendor.name for vendor in server.vendors):
-        raise StateError(f"saved for vendors {', '.join(saved['vendors'])}, this server serves others")
-    server.clock.catch_up(saved["now"])
-    server.store.restore(saved["created"], saved["tenants"], saved["seed"])
+def apply(server, plan: dict) -> None:
+    """Replace every tenant with those of a parsed plan."""
+    store = server.store
+    server.clock.catch_up(plan["now"])
+    store.tenants, store._principals = {}, {}
+    store.created = plan["created"]
+    for entry, workspaces in plan["tenants"]:
+        tenant = Tenant(store, entry["id"], entry["number"], entry["seed"], entry["rate_limits"])
+        tenant.clock.offset = entry["clock_offset"]
+        tenant._states.update(workspaces)
+        store.tenants[tenant.id] = tenant
+        store.index(tenant)
 
 
-def save(server, path: str) -> None:
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as handle:
-        handle.write(dump(server))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    directory = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself survives a crash
-    finally:
-        os.close(directory)
+# --- the state file -----------------------------------------------------------------------------
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS server (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, number INTEGER NOT NULL, seed INTEGER NOT NULL,
+                                    rate_limits INTEGER NOT NULL, clock_offset REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS workspaces (tenant TEXT NOT NULL, vendor TEXT NOT NULL, schema INTEGER NOT NULL,
+                                       data TEXT NOT NULL, PRIMARY KEY (tenant, vendor));
+"""
+
+
+class StateFile:
+    """`serve --state-file PATH`: every change written (only the rows it changed) before its answer."""
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            if not os.path.exists(path):  # created private: it holds every tenant's credentials
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            # One connection, used by one request at a time (the event loop's thread, or a test's).
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # a commit survives the process's crash (kill -9)
+            self.db.executescript(SCHEMA)
+            self.db.execute("BEGIN IMMEDIATE")  # proves the file writable now, not at the first change
+            self.db.execute("ROLLBACK")
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"cannot use {path} as a state file: {exc}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _server_rows(self) -> dict:
+        return {key: orjson.loads(value) for key, value in self.db.execute("SELECT key, value FROM server")}
+
+    def load(self, server) -> list[str]:
+        """Restore every tenant saved (a new file gets this server's); notes on what was skipped."""
+        try:
+            return self._load(server)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path} is not a mockserver state file: {exc}") from None
+        except orjson.JSONDecodeError as exc:
+            raise StateError(f"{self.path}: a record is not JSON: {exc}") from None
+
+    def _load(self, server) -> list[str]:
+        rows = self._server_rows()
+        if not rows:
+            self.write_all(server)
+            return []
+        if rows.get("format") != {"name": FORMAT, "version": VERSION}:
+            raise StateError(f"{self.path} holds {rows.get('format')}; this server reads {FORMAT} version {VERSION}")
+        entries = [dict(zip(("id", "number", "seed", "rate_limits", "clock_offset"), row)) for row in
+                   self.db.execute("SELECT id, number, seed, rate_limits, clock_offset FROM tenants ORDER BY rowid")]
+        for entry in entries:
+            entry["rate_limits"] = bool(entry["rate_limits"])
+            entry["workspaces"] = {}
+        by_id = {entry["id"]: entry for entry in entries}
+        skipped: dict[str, int] = {}
+        for tenant_id, vendor, schema, data in self.db.execute("SELECT tenant, vendor, schema, data FROM workspaces"):
+            if vendor not in server.store.by_name:
+                skipped[vendor] = skipped.get(vendor, 0) + 1
+            elif tenant_id in by_id:
+                by_id[tenant_id]["workspaces"][vendor] = {"schema": schema, "data": orjson.loads(data)}
+        document = {"format": FORMAT, "version": VERSION, "now": rows.get("now"), "created": rows.get("created"),
+                    "tenants": entries}
+        try:
+            plan, _ = parse(server, document)
+        except StateError as exc:
+            raise StateError(f"{self.path}: {exc}") from None
+        apply(server, plan)
+        notes = [f"kept {count} {name} workspace record(s) untouched: this server does not serve {name}"
+                 for name, count in sorted(skipped.items())]
+        seeds = sorted({entry["seed"] for entry in entries} - {server.seed})
+        if seeds:
+            notes.append(f"tenants from the file keep the seed they were created with ({', '.join(map(str, seeds))}); "
+                         f"new ones get --seed {server.seed}")
+        return notes
+
+    def workspace(self, tenant_id: str, vendor: str) -> tuple[dict, int] | None:
+        """A saved workspace's (data, schema), or None when it has none (it is seeded)."""
+        row = self.db.execute("SELECT data, schema FROM workspaces WHERE tenant = ? AND vendor = ?",
+                              (tenant_id, vendor)).fetchone()
+        return None if row is None else (orjson.loads(row[0]), row[1])
+
+    def commit(self, server, turn: Turn) -> None:
+        """Write what the turn changed, in one transaction (StateFileError if it cannot)."""
+        if not (turn.changed or turn.world):
+            return
+        store, served = server.store, list(server.store.by_name)
+        marks = ",".join("?" * len(served))
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_server(server)
+                if turn.reset_all:
+                    self.db.execute(f"DELETE FROM workspaces WHERE vendor IN ({marks})", served)
+                for tenant_id in turn.resets:
+                    self.db.execute(f"DELETE FROM workspaces WHERE tenant = ? AND vendor IN ({marks})",
+                                    [tenant_id, *served])
+                for tenant_id in turn.tenants:
+                    tenant = store.tenants.get(tenant_id)
+                    if tenant is None:
+                        self.db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,))
+                        self.db.execute("DELETE FROM workspaces WHERE tenant = ?", (tenant_id,))
+                    else:
+                        self._write_tenant(tenant)
+                for tenant_id, vendor in turn.states:
+                    tenant = store.tenants.get(tenant_id)
+                    workspace = tenant.states.get(vendor) if tenant else None
+                    if workspace is not None:
+                        self._write_workspace(tenant_id, vendor, workspace, store.by_name[vendor])
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError, TypeError, ValueError) as exc:  # orjson's errors are TypeError/ValueError
+            raise StateFileError(f"the state file could not be written: {exc}") from exc
+
+    def write_all(self, server) -> None:
+        """Replace the file's tenants with the server's (after an import; a new file)."""
+        served = list(server.store.by_name)
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("DELETE FROM tenants")
+            self.db.execute(f"DELETE FROM workspaces WHERE vendor IN ({','.join('?' * len(served))})", served)
+            self._write_server(server)
+            for tenant in server.store.tenants.values():
+                self._write_tenant(tenant)
+                for name, workspace in tenant.states.items():
+                    self._write_workspace(tenant.id, name, workspace, server.store.by_name[name])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def _write_server(self, server) -> None:
+        rows = {"format": {"name": FORMAT, "version": VERSION}, "now": server.clock.now(),
+                "created": server.store.created, "seed": server.seed}
+        self.db.executemany("INSERT INTO server (key, value) VALUES (?, ?) "
+                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                            [(key, orjson.dumps(value).decode()) for key, value in rows.items()])
+
+    def _write_tenant(self, tenant: Tenant) -> None:
+        self.db.execute("INSERT INTO tenants (id, number, seed, rate_limits, clock_offset) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT (id) DO UPDATE SET number = excluded.number, seed = excluded.seed, "
+                        "rate_limits = excluded.rate_limits, clock_offset = excluded.clock_offset",
+                        (tenant.id, tenant.number, tenant.seed, int(tenant.rate_limits), tenant.clock.offset))
+
+    def _write_workspace(self, tenant_id: str, vendor_name: str, workspace, vendor) -> None:
+        self.db.execute("INSERT INTO workspaces (tenant, vendor, schema, data) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (tenant, vendor) DO UPDATE SET schema = excluded.schema, data = excluded.data",
+                        (tenant_id, vendor_name, vendor.state.SCHEMA, orjson.dumps(workspace.dump()).decode()))

@@ -1,4 +1,11 @@
-"""Tenants: isolated workspaces, each with every vendor's data, its own clock and rate-limit counters."""
+"""Tenants: isolated workspaces, each with every vendor's data, its own clock and rate-limit counters.
+
+A tenant's credentials are known from its creation (each vendor's `principals`), but a vendor's
+workspace is built only when something first uses it: seeded, or read from the state file when
+that holds one. Seeding is a pure function of (seed, tenant id, vendor), so a workspace seeded late
+has the same bytes as one seeded at once. Resetting every tenant only bumps a generation: each
+tenant drops its workspaces the next time it is used.
+"""
 
 import hashlib
 import random
@@ -9,10 +16,13 @@ from faker import Faker
 
 from mockserver.clock import ServerClock, TenantClock
 from mockserver.ratelimit import TenantLimiter
+from mockserver.records import load_workspace
 from mockserver.vendor import Vendor
 
 DEFAULT_TENANT = "default"
 TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+AUTO_ID = re.compile(r"tenant-(\d{1,9})")
+CUSTOM_NUMBERS = 10**9  # a custom id's number: 10^9 and up, from its digest; auto numbers stay below
 
 # One Faker, reseeded before each workspace is generated: building a Faker costs far more than
 # seeding one, and generation is synchronous, so no two workspaces ever share it at once.
@@ -25,7 +35,8 @@ def _digest(*parts: object) -> bytes:
 
 @dataclass
 class SeedContext:
-    """Everything a vendor's `state.seed(ctx)` may use; the same inputs give the same workspace.
+    """Everything a vendor's `seed(ctx)`, `principals(ctx)` and `load(data, schema, ctx)` may use;
+    the same inputs give the same workspace.
 
     `fake` is only valid during `seed()`; keep `rng` for ids and choices made later.
     `now` is the server clock's start: seeded history lies before it, whenever seeding happens.
@@ -33,7 +44,7 @@ class SeedContext:
 
     vendor: Vendor
     tenant_id: str
-    number: int  # 1 for the default tenant, then 2, 3, ... in creation order
+    number: int  # 1 for the default tenant, then 2, 3, ... in creation order (custom ids: see CUSTOM_NUMBERS)
     seed: int
     now: float
     fake: Faker
@@ -46,97 +57,169 @@ class SeedContext:
         return _digest(self.seed, self.tenant_id, self.vendor.name, label).hex()[:32]
 
 
+def context(vendor: Vendor, tenant_id: str, number: int, seed: int, start: float) -> SeedContext:
+    """The seed context of one tenant's workspace for one vendor (its Faker and RNG seeded afresh)."""
+    digest = int.from_bytes(_digest(seed, tenant_id, vendor.name)[:8], "big")
+    _FAKE.seed_instance(digest)
+    return SeedContext(vendor, tenant_id, number, seed, start, _FAKE, random.Random(digest))
+
+
+class Workspaces(dict):
+    """A tenant's workspaces by vendor name; a missing one is opened (read back or seeded) on first use.
+    `get()` gives only those already open."""
+
+    def __init__(self, tenant: "Tenant"):
+        super().__init__()
+        self.tenant = tenant
+
+    def __missing__(self, vendor_name: str):
+        workspace = self.tenant.store.open(self.tenant, vendor_name)
+        self[vendor_name] = workspace
+        return workspace
+
+
 class Tenant:
-    def __init__(self, tenant_id: str, number: int, vendors: list[Vendor], seed: int,
-                 clock: ServerClock, rate_limits: bool = True, states: dict | None = None):
+    def __init__(self, store: "TenantStore", tenant_id: str, number: int, seed: int, rate_limits: bool = True):
+        self.store = store
         self.id = tenant_id
         self.number = number
-        self.vendors = vendors
-        self.seed = seed
-        self.clock = TenantClock(clock)
+        self.seed = seed  # the seed it was created with (a state file's tenants keep theirs)
+        self.clock = TenantClock(store.clock)
         self.rate_limits = rate_limits
-        if states is None:
+        self.resets = 0  # times this tenant alone was reset (shared between workers)
+        self.generation = store.generation
+        self._states = Workspaces(self)
+        self._limiter: TenantLimiter | None = None
+        self.indexed: set[tuple[str, str]] = set()  # its keys in the store's credential index
+        self.principals = {vendor.name: vendor.state.principals(self.context(vendor)) for vendor in store.vendors}
+
+    def _fresh(self) -> None:
+        """Catch up with a reset of every tenant made since this one was last used."""
+        if self.generation != self.store.generation:
+            self.generation = self.store.generation
             self.reset()
-        else:  # restored from a saved state
-            self.states = states
-            self.limiter = TenantLimiter(self.clock.now)
+
+    @property
+    def states(self) -> Workspaces:
+        self._fresh()
+        return self._states
+
+    @property
+    def limiter(self) -> TenantLimiter:
+        self._fresh()
+        if self._limiter is None:  # built on first use: an idle tenant holds none
+            self._limiter = TenantLimiter(self.clock.now)
+        return self._limiter
 
     def reset(self) -> None:
-        """Back to the seeded data, with fresh rate-limit counters (the clock never goes back)."""
-        self.states = {vendor.name: self._seed(vendor) for vendor in self.vendors}
-        self.limiter = TenantLimiter(self.clock.now)
+        """Back to the seeded data, with fresh rate-limit counters (the clock and credentials stay)."""
+        self._states = Workspaces(self)
+        self._limiter = None
+        self.store.reindex(self)
 
-    def _seed(self, vendor: Vendor):
-        number = int.from_bytes(_digest(self.seed, self.id, vendor.name)[:8], "big")
-        _FAKE.seed_instance(number)
-        ctx = SeedContext(vendor, self.id, self.number, self.seed, self.clock.server.start,
-                          _FAKE, random.Random(number))
-        return vendor.state.seed(ctx)
+    def context(self, vendor: Vendor) -> SeedContext:
+        return context(vendor, self.id, self.number, self.seed, self.store.clock.start)
 
     def credentials(self) -> dict:
         """The admin API's view: per vendor, ready-to-send headers and what a client needs."""
-        return {name: state.credentials()[0] for name, state in self.states.items()}
+        states = self.states
+        return {name: (states[name].credentials() if name in states else principals)[0]
+                for name, principals in self.principals.items()}
 
 
 class TenantStore:
+    """Every tenant, and the index from each credential (and public handle) to its tenant.
+
+    `saved` is the state file (persistence.StateFile) when there is one: workspaces it holds are
+    read from it when first used, instead of seeded.
+    """
+
     def __init__(self, vendors: list[Vendor], seed: int, clock: ServerClock):
         self.vendors = vendors
+        self.by_name = {vendor.name: vendor for vendor in vendors}
         self.seed = seed
         self.clock = clock
         self.tenants: dict[str, Tenant] = {}
-        self.created = 0  # tenants ever created: numbers (and so ids, credentials) are never reused
+        self.created = 0  # auto-numbered tenants ever created: numbers (and so ids) are never reused
+        self.generation = 0  # bumped by a reset of every tenant (see Tenant._fresh)
+        self.saved = None
         self._principals: dict[tuple[str, str], tuple[Tenant, object]] = {}
         self.create(DEFAULT_TENANT)
+        self.created = 1  # the default tenant is number 1
 
-    def create(self, tenant_id: str | None = None, rate_limits: bool = True) -> Tenant:
-        number = self.created + 1
-        tenant_id = f"tenant-{number}" if tenant_id is None else tenant_id
-        if not TENANT_ID.fullmatch(tenant_id):
+    def create(self, tenant_id: str | None = None, rate_limits: bool = True, number: int | None = None,
+               seed: int | None = None) -> Tenant:
+        """A new tenant: auto-numbered (`tenant-N`, skipping ids taken by hand) or with the id given,
+        whose number derives from the id and takes none from the sequence."""
+        if tenant_id is None:
+            number = self.created + 1
+            while f"tenant-{number}" in self.tenants:
+                number += 1
+            tenant_id, self.created = f"tenant-{number}", number
+        elif not TENANT_ID.fullmatch(tenant_id):
             raise ValueError("tenant ids are 1-64 letters, digits, '.', '_' or '-'")
-        if tenant_id in self.tenants:
+        elif tenant_id in self.tenants:
             raise KeyError(tenant_id)
-        tenant = Tenant(tenant_id, number, self.vendors, self.seed, self.clock, rate_limits)
-        self.created = number
+        elif number is None:
+            number = 1 if tenant_id == DEFAULT_TENANT else \
+                CUSTOM_NUMBERS + int.from_bytes(_digest("number", tenant_id)[:4], "big") % CUSTOM_NUMBERS
+        tenant = Tenant(self, tenant_id, number, self.seed if seed is None else seed, rate_limits)
         self.tenants[tenant_id] = tenant
         self.index(tenant)
         return tenant
 
+    def open(self, tenant: Tenant, vendor_name: str):
+        """A tenant's workspace for a vendor: from the state file if it holds one, else seeded."""
+        vendor = self.by_name[vendor_name]
+        record = self.saved.workspace(tenant.id, vendor_name) if self.saved else None
+        ctx = tenant.context(vendor)
+        workspace = vendor.state.seed(ctx) if record is None else load_workspace(vendor, *record, ctx)
+        self._add(tenant, vendor_name, workspace.credentials()[1])
+        return workspace
+
+    def evict(self, tenant_id: str, vendor_name: str) -> None:
+        """Forget an open workspace (its change could not be saved): it is read back when next used."""
+        tenant = self.tenants.get(tenant_id)
+        if tenant is not None and tenant._states.pop(vendor_name, None) is not None:
+            self.reindex(tenant)
+
+    def _add(self, tenant: Tenant, vendor_name: str, principals: dict) -> None:
+        for credential, principal in principals.items():
+            key = (vendor_name, credential)
+            self._principals[key] = (tenant, principal)
+            tenant.indexed.add(key)
+
     def index(self, tenant: Tenant) -> None:
-        """Map each credential (and public handle) the tenant's states name to the tenant;
-        call again after a state creates new ones."""
-        for name, state in tenant.states.items():
-            for credential, principal in state.credentials()[1].items():
-                self._principals[(name, credential)] = (tenant, principal)
+        """Map each credential (and public handle) of the tenant to it; call again after a
+        workspace creates new ones."""
+        for name, (_admin, principals) in tenant.principals.items():
+            self._add(tenant, name, principals)
+        for name, state in tenant._states.items():
+            self._add(tenant, name, state.credentials()[1])
 
-    def reindex(self, tenants: list[Tenant]) -> None:
-        """Index these tenants afresh: what they (or earlier tenants of their ids) registered is forgotten."""
-        ids = {tenant.id for tenant in tenants}
-        self._principals = {key: found for key, found in self._principals.items() if found[0].id not in ids}
-        for tenant in tenants:
-            self.index(tenant)
+    def reindex(self, tenant: Tenant) -> None:
+        """Index this tenant afresh: handles of workspaces it no longer has are forgotten."""
+        self._forget(tenant)
+        self.index(tenant)
 
-    def restore(self, created: int, saved: list[dict], seed: int) -> None:
-        """Every tenant replaced by saved ones (see persistence)."""
-        self.seed, self.created = seed, created
-        self.tenants, self._principals = {}, {}
-        for entry in saved:
-            tenant = Tenant(entry["id"], entry["number"], self.vendors, seed, self.clock, entry["rate_limits"],
-                            states=entry["states"])
-            tenant.clock.offset = entry["clock"]
-            self.tenants[tenant.id] = tenant
-            self.index(tenant)
+    def _forget(self, tenant: Tenant) -> None:
+        for key in tenant.indexed:
+            if self._principals.get(key, (None,))[0] is tenant:
+                del self._principals[key]
+        tenant.indexed = set()
 
     def delete(self, tenant_id: str) -> None:
         if tenant_id == DEFAULT_TENANT:
             raise ValueError("the default tenant cannot be deleted")
-        tenant = self.tenants.pop(tenant_id)
-        self._principals = {key: found for key, found in self._principals.items() if found[0] is not tenant}
+        self._forget(self.tenants.pop(tenant_id))
 
     def lookup(self, vendor: str, credential: str) -> tuple[Tenant, object] | None:
-        return self._principals.get((vendor, credential))
+        found = self._principals.get((vendor, credential))
+        if found is not None and found[0].generation != self.generation:  # reset since: its handles may be gone
+            found[0]._fresh()
+            found = self._principals.get((vendor, credential))
+        return found
 
     def reset(self) -> None:
-        self._principals.clear()
-        for tenant in self.tenants.values():
-            tenant.reset()
-            self.index(tenant)
+        """Every tenant back to its seeded data, lazily (see Tenant._fresh)."""
+        self.generation += 1

@@ -11,45 +11,56 @@ What is shared, as parts (fields of a Redis hash, each with a version in another
 - `world`: seed, tenants (id, number, rate-limit switch, clock), the server clock, the faults;
 - `state:{tenant}:{vendor}`: one vendor's workspace of one tenant;
 - `limits:{tenant}`: one tenant's rate-limit counters;
-plus the request journal (a Redis list) and the request counter. Parts are pickles read back
-with persistence's restricted loader.
+plus the request journal (a Redis list) and the request counter. Parts are JSON records (a
+workspace's is its vendor's `dump()`, read back through `records.load_workspace`); nothing read
+from Redis ever becomes code.
 """
 
 import asyncio
 import contextlib
 import logging
 import os
-import pickle
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import orjson
 
-from mockserver import persistence
 from mockserver.errors import ApiError
-from mockserver.tenants import Tenant
+from mockserver.records import load_workspace
 
 logger = logging.getLogger("mockserver")
 
 
 @dataclass
 class Turn:
-    """One request's go at the state, and what it changed (for `RedisTurns.end`)."""
+    """One request's go at the state, and its change record: everything it changed, noted where
+    the change is made. The one answer to "what did this request change?": the answer cache,
+    the state file (persistence.StateFile.commit) and the workers' replication all read it.
+    A webhook's outcome and an admin call get a turn of their own."""
 
     number: int = 0  # a vendor request's sequence number on the server (ids may derive from it)
     open: bool = True
-    world: bool = False
-    states: set = field(default_factory=set)  # (tenant id, vendor name)
-    limits: set = field(default_factory=set)  # tenant ids
+    world: bool = False  # anything server-wide: the tenant list, a clock, faults, the seed
+    tenants: set = field(default_factory=set)  # ids of tenants created, deleted or changed (clock, switch)
+    resets: set = field(default_factory=set)  # ids of tenants whose workspaces went back to their seed
+    reset_all: bool = False  # every tenant's workspaces went back to their seed
+    states: set = field(default_factory=set)  # (tenant id, vendor name): workspaces changed
+    limits: set = field(default_factory=set)  # ids of tenants whose rate-limit counters moved
     entries: list = field(default_factory=list)  # journal entries to append
-    before: dict | None = None  # admin turns: tenant id -> (states, limiter) at the start
 
     def add(self, other: "Turn") -> None:
         self.world = self.world or other.world
+        self.tenants |= other.tenants
+        self.resets |= other.resets
+        self.reset_all = self.reset_all or other.reset_all
         self.states |= other.states
         self.limits |= other.limits
         self.entries += other.entries
+
+    @property
+    def changed(self) -> bool:
+        """Whether it changed anything a client can see (the journal and counters aside)."""
+        return bool(self.world or self.tenants or self.resets or self.reset_all or self.states)
 
 
 class LocalTurns:
@@ -58,7 +69,7 @@ class LocalTurns:
     def __init__(self):
         self.served = 0
 
-    async def begin(self, numbered: bool = False, admin: bool = False, journal: bool = False) -> Turn:
+    async def begin(self, numbered: bool = False, journal: bool = False) -> Turn:
         if numbered:
             self.served += 1
         return Turn(self.served if numbered else 0)
@@ -173,22 +184,19 @@ class RedisTurns:
         names = ("lock", "versions", "blobs", "journal", "requests", "next", "events")
         return {name: f"{prefix}:{name}" for name in names}
 
-    async def begin(self, numbered: bool = False, admin: bool = False, journal: bool = False) -> Turn:
-        """A turn on up-to-date state. `admin`: the turn may add, reset or replace tenants (found
-        by comparison at its end); `journal`: it reads the journal, so load it. ApiError 503 when
-        Redis cannot be reached."""
+    async def begin(self, numbered: bool = False, journal: bool = False) -> Turn:
+        """A turn on up-to-date state. `journal`: it reads the journal, so load it. ApiError 503
+        when Redis cannot be reached."""
         with _redis_errors_as_503():
-            return await self._begin(numbered, admin, journal)
+            return await self._begin(numbered, journal)
 
-    async def _begin(self, numbered: bool, admin: bool, journal: bool) -> Turn:
+    async def _begin(self, numbered: bool, journal: bool) -> Turn:
         turn = Turn()
         await self._enter(turn)
         try:
             if numbered:
                 self.requests += 1
                 turn.number = self.requests
-            if admin:
-                turn.before = {t.id: (t.states, t.limiter) for t in self.server.store.tenants.values()}
             if journal:
                 await self._write_back(release=False)  # this process's entries first
                 await self._load_journal()
@@ -230,13 +238,6 @@ class RedisTurns:
         if not turn.open:
             return
         turn.open = False
-        if turn.before is not None:  # tenants added, reset or replaced: all their parts
-            for tenant in self.server.store.tenants.values():
-                states, limiter = turn.before.get(tenant.id, (None, None))
-                if tenant.states is not states:
-                    turn.states.update((tenant.id, name) for name in tenant.states)
-                if tenant.limiter is not limiter:
-                    turn.limits.add(tenant.id)
         self.pending.add(turn)
         turn.world, turn.states, turn.limits, turn.entries = False, set(), set(), []
         self.local.release()
@@ -324,21 +325,24 @@ class RedisTurns:
         pending, tenants = self.pending, self.server.store.tenants
         self.pending = Turn()
         parts = {}
-        if pending.world:
+        if pending.world or pending.changed:
             parts["world"] = self._world()
+        by_name = self.server.store.by_name
         for tenant_id, vendor in pending.states:
-            if tenant_id in tenants:
-                parts[f"state:{tenant_id}:{vendor}"] = tenants[tenant_id].states[vendor]
+            workspace = tenants[tenant_id].states.get(vendor) if tenant_id in tenants else None
+            if workspace is not None:
+                parts[f"state:{tenant_id}:{vendor}"] = {"schema": by_name[vendor].state.SCHEMA, "data": workspace.dump()}
         for tenant_id in pending.limits:
             if tenant_id in tenants:
                 parts[f"limits:{tenant_id}"] = tenants[tenant_id].limiter.storage.events
         dropped = [part for part in self.seen if _tenant_of(part) not in (None, *tenants)]
         journal = self.server.journal
         cleared, journal.cleared = journal.cleared, False
-        args = [self.token, journal.entries.maxlen, int(cleared), int(release), self.requests, len(parts)]
+        entries = journal.entries() if cleared else pending.entries  # a partial clear keeps the rest
+        args = [self.token, journal.limit, int(cleared), int(release), self.requests, len(parts)]
         for part, value in parts.items():
-            args += [part, pickle.dumps(value, pickle.HIGHEST_PROTOCOL)]
-        args += [len(dropped), *dropped, *(orjson.dumps(entry) for entry in pending.entries)]
+            args += [part, orjson.dumps(value)]
+        args += [len(dropped), *dropped, *map(orjson.dumps, entries)]
         keys = [self.key[name] for name in ("lock", "versions", "blobs", "journal", "requests", "events")]
         try:
             versions = await self._publish(keys=keys, args=args)
@@ -359,46 +363,52 @@ class RedisTurns:
             blobs = dict(zip(stale, await self.redis.hmget(self.key["blobs"], stale)))
             # The world first: it may add tenants (whose parts are then loaded) or drop them.
             if "world" in blobs:
-                self._apply_world(persistence.loads(blobs.pop("world")))
+                self._apply_world(orjson.loads(blobs.pop("world")))
                 self.seen["world"] = versions["world"]
             for part, blob in blobs.items():
-                tenant = self._apply(part, persistence.loads(blob))
+                tenant = self._apply(part, orjson.loads(blob))
                 if part.startswith("state:"):
                     reloaded[tenant.id] = tenant
                 self.seen[part] = versions[part]
         if synced:
-            self.server.store.reindex(list(reloaded.values()))  # the credentials the loaded parts name
+            for tenant in reloaded.values():
+                self.server.store.reindex(tenant)  # the credentials the loaded parts name
             self.server.answers.invalidate()
 
     def _apply_world(self, world: dict) -> None:
         server, store = self.server, self.server.store
         server.seed = store.seed = world["seed"]
-        store.created = world["created"]
+        store.created, store.generation = world["created"], world["generation"]
         clock = server.clock
         clock.start, clock.ticking, clock.offset, clock._origin = world["clock"]
-        server.faults.faults, server.faults.added = world["faults"]
+        server.faults.load(world["faults"])
         tenants = {}
-        for tenant_id, number, rate_limits, offset in world["tenants"]:
-            tenant = store.tenants.get(tenant_id)
+        for tenant_id, number, seed, rate_limits, offset, resets in world["tenants"]:
+            tenant = store.tenants.pop(tenant_id, None)
             if tenant is None or tenant.number != number:  # new here: its parts come next
-                tenant = Tenant(tenant_id, number, store.vendors, store.seed, clock, rate_limits, states={})
+                if tenant is not None:
+                    store._forget(tenant)
+                tenant = store.create(tenant_id, rate_limits, number, seed)
+                del store.tenants[tenant_id]  # kept in `tenants`, in the world's order
                 for part in [part for part in self.seen if _tenant_of(part) == tenant_id]:
                     del self.seen[part]
-            tenant.rate_limits, tenant.clock.offset = rate_limits, offset
+            if tenant.resets != resets:  # reset by another worker
+                tenant.reset()
+            tenant.rate_limits, tenant.clock.offset, tenant.resets = rate_limits, offset, resets
             tenants[tenant_id] = tenant
-        for tenant_id in set(store.tenants) - set(tenants):
-            store.delete(tenant_id)
+        for tenant in store.tenants.values():  # gone
+            store._forget(tenant)
         store.tenants = tenants
 
-    def _apply(self, part: str, value) -> Tenant:
+    def _apply(self, part: str, value):
         """Load one tenant part; the tenant it belongs to."""
         kind, tenant_id, *vendor = part.split(":")
         tenant = self.server.store.tenants[tenant_id]
         if kind == "limits":
             tenant.limiter.storage.events = value
         else:
-            states = tenant.states | {vendor[0]: value}  # in the server's vendor order, as seeding makes it
-            tenant.states = {v.name: states[v.name] for v in self.server.vendors if v.name in states}
+            vendor = self.server.store.by_name[vendor[0]]
+            tenant.states[vendor.name] = load_workspace(vendor, value["data"], value["schema"], tenant.context(vendor))
         return tenant
 
     def _world(self) -> dict:
@@ -407,15 +417,15 @@ class RedisTurns:
         return {
             "seed": server.seed,
             "created": store.created,
+            "generation": store.generation,
             "clock": (clock.start, clock.ticking, clock.offset, clock._origin),
-            "faults": (server.faults.faults, server.faults.added),
-            "tenants": [(t.id, t.number, t.rate_limits, t.clock.offset) for t in store.tenants.values()],
+            "faults": server.faults.dump(),
+            "tenants": [(t.id, t.number, t.seed, t.rate_limits, t.clock.offset, t.resets)
+                        for t in store.tenants.values()],
         }
 
     async def _load_journal(self) -> None:
-        journal = self.server.journal
-        entries = await self.redis.lrange(self.key["journal"], 0, -1)
-        journal.entries = deque(map(orjson.loads, entries), maxlen=journal.entries.maxlen)
+        self.server.journal.replace(list(map(orjson.loads, await self.redis.lrange(self.key["journal"], 0, -1))))
 
 
 def _tenant_of(part: str) -> str | None:

@@ -13,6 +13,23 @@ def server():
         yield server
 
 
+@pytest.fixture(autouse=True)
+def _tenants_deleted_after_each_test(request):
+    """Tenants a test creates on the session server are deleted after it: the suite leaks none."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    server = request.getfixturevalue("server")
+
+    def tenant_ids() -> set[str]:
+        return {entry["tenant"] for entry in server.admin.get("/__admin/tenants").json()["tenants"]}
+
+    before = tenant_ids()
+    yield
+    for tenant_id in tenant_ids() - before:
+        server.admin.delete(f"/__admin/tenants/{tenant_id}").raise_for_status()
+
+
 @pytest.fixture
 def tenant(server):
     return server.new_tenant()

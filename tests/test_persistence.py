@@ -1,11 +1,18 @@
-"""--state-file: tenants survive restarts and crashes; admin export and import of state."""
+"""--state-file (SQLite): every acknowledged change survives a crash, only changed rows are written,
+and what is read back is checked data; admin export and import of state as JSON."""
 
+import os
 import pickle
+import sqlite3
+import stat
+import threading
 
 import httpx
+import orjson
 import pytest
 
 from mockserver.testing import running
+from tests.receiver import Receiver, wait_until
 from tests.served import Served
 
 
@@ -15,7 +22,7 @@ def plus(url, tenant, users):
 
 
 def test_tenants_survive_a_crash(tmp_path):
-    state_file = tmp_path / "state.bin"
+    state_file = tmp_path / "state.db"
     served = Served("--clock", "frozen", "--state-file", str(state_file))
     try:
         tenant = httpx.post(served.url + "/__admin/tenants", json={"tenant": "suite"}).json()
@@ -23,9 +30,10 @@ def test_tenants_survive_a_crash(tmp_path):
         for _ in range(3):
             assert plus(served.url, tenant, users).status_code == 201
         httpx.post(served.url + "/__admin/tenants/suite/clock", json={"advance_seconds": 3600})
+        assert httpx.post(served.url + "/__admin/tenants").json()["tenant"] == "tenant-2"
     finally:
         served.kill()  # no shutdown: whatever was answered must already be on disk
-    assert [path.name for path in tmp_path.iterdir()] == ["state.bin"]  # no temporary file left
+    assert stat.S_IMODE(os.stat(state_file).st_mode) == 0o600  # it holds every tenant's credentials
 
     again = Served("--clock", "frozen", "--state-file", str(state_file))
     try:
@@ -39,12 +47,163 @@ def test_tenants_survive_a_crash(tmp_path):
         again.stop()
 
 
-def test_a_corrupt_state_file_stops_the_start(tmp_path):
-    state_file = tmp_path / "state.bin"
-    state_file.write_bytes(b"not a state")
+def test_every_acknowledged_write_survives_sigkill_in_a_burst(tmp_path):
+    """A Corteza mark-as-read (a GET that changes state) and a webhook's outcome, then writes from
+    four threads; SIGKILL mid-burst; after a restart every answered write is there."""
+    state_file = tmp_path / "state.db"
+    served = Served("--clock", "frozen", "--state-file", str(state_file))
+    receiver = Receiver(reply={"message": "on it"})
+    admin = httpx.Client(base_url=served.url)
+    acknowledged: list[int] = []
+    try:
+        corteza = admin.post("/__admin/tenants", json={"tenant": "chat"}).json()["credentials"]["corteza"]
+        cz = httpx.Client(base_url=served.url + "/corteza/messaging", headers=corteza["headers"])
+        general = next(c for c in cz.get("/channels/").json()["response"] if c["name"] == "general")["channelID"]
+        someone = corteza["other_user_ids"][2]
+        with httpx.Client(base_url=served.url + "/corteza/messaging",
+                          headers={"Authorization": f"Bearer {corteza['other_tokens'][someone]}"}) as other:
+            for text in ("one", "two", "three"):
+                other.post(f"/channels/{general}/messages/", json={"message": text}).raise_for_status()
+        assert cz.get(f"/channels/{general}/messages/mark-as-read").json()["response"]["count"] == 0
+        cz.post("/webhooks/", json={"channelID": general, "kind": "outgoing", "userID": corteza["other_user_ids"][4],
+                                    "trigger": "!ship", "url": receiver.url}).raise_for_status()
+        cz.post(f"/channels/{general}/messages/", json={"message": "!ship it"}).raise_for_status()
+        assert wait_until(lambda: [d for d in admin.get("/__admin/tenants/chat/state").json()["corteza"]
+                                   ["webhook_deliveries"] if d["status"] == "delivered"]), "no delivery"
+
+        # Karma bot allows 6 pluses a minute per team: the burst runs in a tenant without limits.
+        karma = admin.post("/__admin/tenants", json={"tenant": "burst", "rate_limits": False}).json()
+        users = admin.get("/__admin/tenants/burst/state").json()["karmabot"]["users"]
+
+        def give():
+            with httpx.Client(base_url=served.url + "/karmabot/api/v1",
+                              headers=karma["credentials"]["karmabot"]["headers"]) as client:
+                for _ in range(1000):
+                    try:
+                        answer = client.post("/pluses", json={"user_ids": [users[1]["id"]], "from_id": users[0]["id"]})
+                    except httpx.TransportError:
+                        return  # the server is gone
+                    if answer.status_code == 201:
+                        acknowledged.append(answer.json()["id"])
+
+        threads = [threading.Thread(target=give) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        assert wait_until(lambda: len(acknowledged) >= 100, timeout=30)
+        served.kill()
+        for thread in threads:
+            thread.join()
+    finally:
+        receiver.close()
+        if served.process.poll() is None:
+            served.kill()
+
+    again = Served("--clock", "frozen", "--state-file", str(state_file))
+    try:
+        kept = {plus["id"] for plus in httpx.get(f"{again.url}/__admin/tenants/burst/state").json()["karmabot"]["pluses"]}
+        assert len(acknowledged) >= 100 and set(acknowledged) <= kept
+        state = httpx.get(f"{again.url}/__admin/tenants/chat/state").json()["corteza"]
+        assert [d["status"] for d in state["webhook_deliveries"]] == ["delivered"]
+        assert state["messages"][-1]["message"] == "on it"  # the bot's reply, written by the outcome
+        with httpx.Client(base_url=again.url + "/corteza/messaging", headers=corteza["headers"]) as cz:
+            channel = next(c for c in cz.get("/channels/").json()["response"] if c["channelID"] == general)
+            # mark-as-read was kept: of what came after it only the bot's reply is unread (not one's own)
+            assert channel["unread"]["count"] == 1
+    finally:
+        again.stop()
+
+
+def test_a_state_file_that_is_not_one_stops_the_start(tmp_path):
+    state_file = tmp_path / "state.db"
+    state_file.write_bytes(pickle.dumps({"format": 2}))
     with pytest.raises(RuntimeError, match="state-file"):
         Served("--state-file", str(state_file))
 
+
+def test_an_unwritable_state_file_path_is_refused_at_start(tmp_path):
+    with pytest.raises(RuntimeError, match="cannot use .* as a state file"):
+        Served("--state-file", str(tmp_path / "missing-directory" / "state.db"))
+
+
+def test_the_state_file_is_sqlite_with_one_row_per_workspace(tmp_path):
+    state_file = tmp_path / "state.db"
+    with running(ticking=False, state_file=str(state_file)) as server:
+        tenant = server.new_tenant(tenant="rows")
+        with tenant.client("kudosnow") as kudos:
+            user = kudos.get("/users/lookup", params={"employeeNumber": tenant.state("kudosnow")["users"][0]
+                                                       ["employeeNumber"]}).json()["data"]
+        assert user["id"]
+        db = sqlite3.connect(state_file)
+        # Only what was written: the tenants, and no workspace (reads change nothing).
+        assert db.execute("SELECT id FROM tenants ORDER BY rowid").fetchall() == [("default",), ("rows",)]
+        assert db.execute("SELECT count(*) FROM workspaces").fetchone() == (0,)
+        with tenant.client("karmabot") as karma:
+            users = karma.get("/users").json()["users"]
+            assert karma.post("/pluses", json={"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}).status_code == 201
+        rows = db.execute("SELECT tenant, vendor, schema, json_array_length(data, '$.pluses') FROM workspaces").fetchall()
+        assert rows == [("rows", "karmabot", 1, 1)]
+
+
+def test_a_change_that_cannot_be_saved_is_refused_and_undone(tmp_path):
+    state_file = tmp_path / "state.db"
+    with running(ticking=False, state_file=str(state_file)) as server:
+        tenant = server.new_tenant()
+        with tenant.client("karmabot") as karma:
+            users = karma.get("/users").json()["users"]
+            body = {"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}
+            assert karma.post("/pluses", json=body).status_code == 201
+            server.app.saved.db.execute("PRAGMA query_only = ON")  # every write now fails in SQLite
+            refused = karma.post("/pluses", json=body)
+            assert refused.status_code == 503 and refused.json()["error"]["message"]  # Karma bot's dialect
+            assert len(tenant.state("karmabot")["pluses"]) == 1  # not kept in memory either
+            created = server.admin.post("/__admin/tenants", json={"tenant": "unsaved"})
+            assert created.status_code == 503
+            assert server.admin.get("/__admin/tenants/unsaved").status_code == 404
+            server.app.saved.db.execute("PRAGMA query_only = OFF")
+            assert karma.post("/pluses", json=body).status_code == 201
+            assert len(tenant.state("karmabot")["pluses"]) == 2
+
+
+def test_a_file_from_a_server_with_other_vendors_loads_what_this_one_serves(tmp_path):
+    state_file = tmp_path / "state.db"
+    with running(ticking=False, state_file=str(state_file)) as everything:
+        tenant = everything.new_tenant(tenant="mixed")
+        for vendor, path, body in (("karmabot", "/pluses", None), ("kudosnow", "/redemptions", None)):
+            with tenant.client(vendor) as client:
+                if vendor == "karmabot":
+                    users = client.get("/users").json()["users"]
+                    assert client.post(path, json={"from_id": users[0]["id"],
+                                                   "user_ids": [users[1]["id"]]}).status_code == 201
+                else:
+                    user = tenant.state("kudosnow")["users"][0]
+                    assert client.post(path, json={"userId": user["id"], "senderId": user["id"], "rewardId": "r",
+                                                   "name": "n", "kudosPoints": 1, "amountInCents": 1,
+                                                   "transactionId": "t", "orderId": "o"}).status_code in (200, 201)
+        redemptions = tenant.state("kudosnow")["redemptions"]
+
+    served = Served("--clock", "frozen", "--vendor", "karmabot", "--state-file", str(state_file))
+    try:
+        assert len(httpx.get(f"{served.url}/__admin/tenants/mixed/state").json()["karmabot"]["pluses"]) == 1
+    finally:
+        banner = served.stop()
+    assert "kept 1 kudosnow workspace record(s) untouched" in banner
+
+    with running(ticking=False, state_file=str(state_file)) as again:  # every vendor again: nothing was lost
+        assert again.admin.get("/__admin/tenants/mixed/state").json()["kudosnow"]["redemptions"] == redemptions
+
+
+def test_a_tenant_keeps_the_seed_it_was_created_with(tmp_path):
+    state_file = tmp_path / "state.db"
+    with running(ticking=False, seed=1, state_file=str(state_file)) as first:
+        first.new_tenant(tenant="seeded")
+        users = first.admin.get("/__admin/tenants/seeded/state").json()["dailybot"]["users"]
+    with running(ticking=False, seed=2, state_file=str(state_file)) as second:
+        assert second.admin.get("/__admin/tenants/seeded/state").json()["dailybot"]["users"] == users
+        fresh = second.new_tenant(tenant="fresh")
+        assert second.admin.get(f"/__admin/tenants/{fresh.id}/state").json()["dailybot"]["users"] != users
+
+
+# --- export and import --------------------------------------------------------------------------
 
 def test_export_and_import(tmp_path):
     with running(ticking=False) as source, running(ticking=False) as target:
@@ -53,8 +212,14 @@ def test_export_and_import(tmp_path):
             receiver = tenant.credentials["dailybot"]["other_users"][0]["user_uuid"]
             assert daily.post("/kudos/", json={"receivers": [receiver], "content": "moved"}).status_code == 200
         blob = source.admin.get("/__admin/state/export")
-        assert blob.status_code == 200 and blob.headers["content-type"] == "application/octet-stream"
+        assert blob.status_code == 200 and blob.headers["content-type"] == "application/json"
+        document = blob.json()
+        assert document["format"] == "mockserver-state" and document["version"] == 1
+        exported = next(t for t in document["tenants"] if t["id"] == "exported")
+        assert list(exported["workspaces"]) == ["dailybot"] and exported["workspaces"]["dailybot"]["schema"] == 1
         assert target.admin.post("/__admin/state/import", content=blob.content).status_code == 204
+        # the same records: an export of the import is the export
+        assert orjson.loads(target.admin.get("/__admin/state/export").content)["tenants"] == document["tenants"]
         moved = target.admin.get("/__admin/tenants/exported/state").json()["dailybot"]["kudos"]
         assert moved[-1]["content"] == "moved"
         with httpx.Client(base_url=target.base_url("dailybot"), headers=tenant.headers("dailybot")) as daily:
@@ -66,12 +231,69 @@ class Evil:
         return (print, ("pwned",))
 
 
-@pytest.mark.parametrize("blob", [b"garbage", pickle.dumps({"format": 99}), pickle.dumps(Evil()),
-                                  pickle.dumps({"format": 1, "vendors": ["karmabot"]})])
-def test_import_refuses_what_is_not_a_state(blob, capsys):
+class DottedEvil:
+    """The dotted-name trick: protocol 4 resolves `uuid.os.system` inside an allowed module."""
+
+    def __reduce__(self):
+        import os as _os
+        return (_os.system, ("echo pwned > /dev/null",))
+
+
+def _valid_export(server) -> dict:
+    return server.admin.get("/__admin/state/export").json()
+
+
+def _malformed(server) -> list:
+    good = _valid_export(server)
+    tenant = next(t for t in good["tenants"] if t["id"] != "default")
+    broken_record = orjson.loads(orjson.dumps(good))
+    next(t for t in broken_record["tenants"] if t["id"] == tenant["id"])["workspaces"]["karmabot"]["data"]["users"] = "x"
+    extra_field = orjson.loads(orjson.dumps(good))
+    next(t for t in extra_field["tenants"] if t["id"] == tenant["id"])["workspaces"]["karmabot"]["data"]["evil"] = 1
+    future = orjson.loads(orjson.dumps(good))
+    next(t for t in future["tenants"] if t["id"] == tenant["id"])["workspaces"]["karmabot"]["schema"] = 99
+    deep = b'{"format": "mockserver-state", "version": 1, "tenants": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    return [
+        b"garbage", pickle.dumps(Evil()), pickle.dumps(DottedEvil()), pickle.dumps({"format": 2}), deep,
+        orjson.dumps({"tenants": [{"id": "x"}]}),
+        orjson.dumps(good | {"tenants": []}),
+        orjson.dumps(good | {"tenants": [{"id": "x"}]}),
+        orjson.dumps(good | {"tenants": good["tenants"] + good["tenants"][:1]}),
+        orjson.dumps(good | {"version": 2}),
+        orjson.dumps(broken_record), orjson.dumps(extra_field), orjson.dumps(future),
+    ]
+
+
+def test_import_refuses_what_is_not_a_state_and_replaces_nothing(capfd):
     with running(ticking=False) as server:
         tenant = server.new_tenant()
-        response = server.admin.post("/__admin/state/import", content=blob)
-        assert response.status_code == 400 and response.json()["error"]["message"]
-        assert "pwned" not in capsys.readouterr().out
-        assert server.admin.get(f"/__admin/tenants/{tenant.id}").status_code == 200  # nothing replaced
+        with tenant.client("karmabot") as karma:
+            users = karma.get("/users").json()["users"]
+            assert karma.post("/pluses", json={"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}).status_code == 201
+        before = server.admin.get("/__admin/tenants").json()
+        state_before = tenant.state()
+        for blob in _malformed(server):
+            response = server.admin.post("/__admin/state/import", content=blob)
+            assert response.status_code == 400 and response.json()["error"]["message"], blob[:80]
+            assert server.admin.get("/__admin/tenants").json() == before  # every tenant intact
+        assert tenant.state() == state_before
+        assert "pwned" not in capfd.readouterr().out
+
+
+def test_malicious_bytes_in_the_state_file_never_run(tmp_path, capfd):
+    marker = tmp_path / "ran"
+    state_file = tmp_path / "state.db"
+    with running(ticking=False, state_file=str(state_file)) as server:
+        server.new_tenant(tenant="victim")
+    db = sqlite3.connect(state_file)
+
+    class Touch:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    db.execute("INSERT INTO workspaces VALUES ('victim', 'karmabot', 1, ?)", (pickle.dumps(Touch()),))
+    db.commit()
+    db.close()
+    with pytest.raises(RuntimeError, match="state-file"):
+        Served("--state-file", str(state_file))
+    assert not marker.exists()

@@ -7,10 +7,12 @@ from html.parser import HTMLParser
 
 from mockserver.clock import isoformat, optional_isoformat
 from mockserver.errors import ApiError
+from mockserver.records import StateError, by_id, rng_dump, rng_load
 from mockserver.vendors.community.exceptions import bad_request, conflict, forbidden, not_found
 
 SID_CHARS = string.ascii_letters + string.digits
 PUBLISHED = 15  # post/comment/reply status of everything shown here
+NEXT_KINDS = ("user", "board", "post", "comment", "reply", "tag", "hook", "job")  # ids handed out in turn
 SHORT_TEXT = 110  # post_short_text: clean text cut at a word boundary within this many characters
 
 
@@ -74,11 +76,21 @@ def in_body(lookup, key, kind: str) -> dict:
         raise bad_request(f"Request payload validation errors: unknown {kind} {key}") from None
 
 
+def _first_user_id(rng) -> int:
+    """The first draw of a seeding: the API user's id (all its credentials need)."""
+    return rng.randint(100, 150)
+
+
 class Community:
+    SCHEMA = 1  # of dump(): see mockserver.records
+
     @classmethod
     def seed(cls, ctx) -> "Community":
         fixtures, rng, fake = ctx.vendor.fixtures, ctx.rng, ctx.fake
-        community = cls(fixtures, ctx.secret("api-key"), rng)
+        next_ids = {"user": _first_user_id(rng), "board": 1, "post": rng.randint(140, 160),
+                    "comment": rng.randint(20, 40), "reply": rng.randint(5, 15), "tag": 1, "hook": 1,
+                    "job": rng.randint(100, 200)}
+        community = cls(fixtures, ctx.secret("api-key"), rng, next_ids)
         moment = ctx.now - 180 * 86400
 
         def later() -> float:
@@ -122,7 +134,43 @@ class Community:
             community.tag_refs[("post", post["post_id"])] = rng.sample(tag_ids, rng.randint(0, 2))
         return community
 
-    def __init__(self, fixtures: dict, api_key: str, rng):
+    @classmethod
+    def principals(cls, ctx) -> tuple[dict, dict]:
+        return cls._credentials(ctx.secret("api-key"), _first_user_id(ctx.rng))
+
+    def dump(self) -> dict:
+        return {
+            "api_key": self.api_key, "rng": rng_dump(self.rng), "next": self.next,
+            "api_user_id": self.api_user["user_id"], "last_display_order": self.last_display_order,
+            "roles": list(self.roles.values()),
+            "users": list(self.users.values()),
+            "boards": [board | {"members": sorted(board["members"])} for board in self.boards.values()],
+            "posts": list(self.posts.values()), "comments": list(self.comments.values()),
+            "replies": list(self.replies.values()), "tags": list(self.tags.values()),
+            "tag_refs": [[ref_type, ref_id, ids] for (ref_type, ref_id), ids in self.tag_refs.items()],
+            "hooks": list(self.hooks.values()), "deliveries": self.deliveries,
+        }
+
+    @classmethod
+    def load(cls, data: dict, schema: int, ctx) -> "Community":
+        community = cls(ctx.vendor.fixtures, data["api_key"], rng_load(data["rng"]), data["next"])
+        community.roles = by_id(data["roles"], "role_id")
+        community.users = by_id(data["users"], "user_id")
+        community.boards = by_id([board | {"members": set(board["members"])} for board in data["boards"]], "board_id")
+        for name, key in (("posts", "post_id"), ("comments", "comment_id"), ("replies", "reply_id"),
+                          ("tags", "tag_id"), ("hooks", "hook_id")):
+            setattr(community, name, by_id(data[name], key))
+        community.tag_refs = {(ref_type, ref_id): ids for ref_type, ref_id, ids in data["tag_refs"]}
+        community.deliveries = data["deliveries"]
+        community.last_display_order = data["last_display_order"]
+        community.api_user = community.users[data["api_user_id"]]
+        numbers = [*community.users, *community.boards, *community.posts, *community.comments, *community.replies,
+                   *community.tags, *community.hooks, *community.next.values(), community.last_display_order]
+        if not all(type(number) is int for number in numbers) or set(community.next) != set(NEXT_KINDS):
+            raise StateError("ids and counters are numbers")
+        return community
+
+    def __init__(self, fixtures: dict, api_key: str, rng, next_ids: dict[str, int]):
         self.roles = {role["role_id"]: dict(role) for role in fixtures["roles"]}
         self.posting_roles = {int(key): value for key, value in fixtures["posting_roles"].items()}
         self.member_role = fixtures["member_role"]
@@ -138,9 +186,7 @@ class Community:
         self.tag_refs: dict[tuple[str, int], list[int]] = {}
         self.hooks: dict[int, dict] = {}
         self.deliveries: list[dict] = []
-        self.next = {"user": rng.randint(100, 150), "board": 1, "post": rng.randint(140, 160),
-                     "comment": rng.randint(20, 40), "reply": rng.randint(5, 15), "tag": 1, "hook": 1,
-                     "job": rng.randint(100, 200)}
+        self.next = next_ids
         self.api_user: dict = {}
 
     def _id(self, kind: str) -> int:
@@ -495,7 +541,11 @@ class Community:
         }
 
     def credentials(self) -> tuple[dict, dict]:
+        return self._credentials(self.api_key, self.api_user["user_id"])
+
+    @staticmethod
+    def _credentials(api_key: str, api_user_id: int) -> tuple[dict, dict]:
         username = "mockserver-client"
-        token = base64.b64encode(f"{username}:{self.api_key}".encode()).decode()
-        admin = {"headers": {"Authorization": f"Basic {token}"}, "username": username, "password": self.api_key}
-        return admin, {self.api_key: self.api_user["user_id"]}
+        token = base64.b64encode(f"{username}:{api_key}".encode()).decode()
+        admin = {"headers": {"Authorization": f"Basic {token}"}, "username": username, "password": api_key}
+        return admin, {api_key: api_user_id}

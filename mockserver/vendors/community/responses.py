@@ -63,7 +63,7 @@ async def list_users(page=1, page_size=10, sort_by="user_id", order="desc", stat
 
 async def create_user(body):
     ex = exchange()
-    return ex.state.user_view(ex.state.create_user(body, ex.now(), ex.server.webhooks.deliver))
+    return ex.state.user_view(ex.state.create_user(body, ex.now(), ex.deliver))
 
 
 async def get_user(msid):
@@ -169,7 +169,7 @@ async def list_hooks(page=1, page_size=10):
 
 async def subscribe_hook(body):
     ex = exchange()
-    return ex.state.subscribe(body, ex.now(), ex.server.webhooks.allowed), 201
+    return ex.state.subscribe(body, ex.now(), ex.allowed), 201
 
 
 async def unsubscribe_hook(hook_id):

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import jwt
 
 from mockserver.clock import optional_isoformat
+from mockserver.records import StateError, b64, by_id, rng_dump, rng_load, unb64
 from mockserver.vendors.corteza.exceptions import corteza_error
 
 MENTION = re.compile(r"<@(\d{1,20})(?:\s[^>]*)?>")
@@ -60,10 +61,12 @@ def _claims(token: str, secret: str) -> dict | None:
         return None
 
 class Workspace:
+    SCHEMA = 1  # of dump(): see mockserver.records
+
     @classmethod
     def seed(cls, ctx) -> "Workspace":
         fixtures, rng, fake = ctx.vendor.fixtures, ctx.rng, ctx.fake
-        space = cls(fixtures, ctx.secret("jwt-secret"), rng, ctx.now)
+        space, user_ids = cls._identities(ctx)
         moment = ctx.now - 30 * 86400
 
         def later() -> float:
@@ -71,13 +74,11 @@ class Workspace:
             moment += rng.uniform(60, 4 * 3600)
             return moment
 
-        for index in range(fixtures["users"]):
+        for index, user_id in enumerate(user_ids):
             name = fake.name()
-            user_id = space.new_id()
-            roles = [space.everyone_role] + ([space.admin_role] if index == 0 else [])
             space.users[user_id] = {"userID": user_id, "name": name, "handle": name.lower().replace(" ", "."),
-                                    "email": f"{name.lower().replace(' ', '.')}@example.com", "roles": roles}
-        user_ids = list(space.users)
+                                    "email": f"{name.lower().replace(' ', '.')}@example.com",
+                                    "roles": space._seeded_roles(index)}
         for spec in fixtures["channels"]:
             count = len(user_ids) if spec["members"] == "all" else spec["members"]
             members = user_ids[:count]
@@ -89,20 +90,79 @@ class Workspace:
             root["reactions"].setdefault("👍", []).append(members[0])
         general = next(iter(space.channels.values()))
         space.messages[next(m for m in space.messages if space.messages[m]["channelID"] == general["id"])]["pinned"] = True
-        space.tokens = {user_id: space._mint(user_id, ctx.now + fixtures["token_days"] * 86400) for user_id in user_ids}
+        space.tokens = space._seeded_tokens(user_ids, ctx.now)
         return space
 
-    def __init__(self, fixtures: dict, secret: str, rng, now: float):
+    @classmethod
+    def _identities(cls, ctx) -> tuple["Workspace", list[str]]:
+        """The first draws of a seeding, all its credentials need: a workspace with its roles and
+        rules, and the users' ids."""
+        fixtures, rng = ctx.vendor.fixtures, ctx.rng
+        space = cls(fixtures, ctx.secret("jwt-secret"), rng, rng.randint(10**17, 2 * 10**17))
+        space.everyone_role, space.admin_role = space.new_id(), space.new_id()
+        space.roles = {space.everyone_role: "everyone", space.admin_role: "admins"}
+        space.rules = {
+            space.admin_role: {(r["resource"], r["operation"]): "allow" for r in fixtures["admin_rules"]},
+            space.everyone_role: {(r["resource"], r["operation"]): "allow" for r in fixtures["everyone_rules"]},
+        }
+        return space, [space.new_id() for _ in range(fixtures["users"])]
+
+    def _seeded_roles(self, index: int) -> list[str]:
+        return [self.everyone_role] + ([self.admin_role] if index == 0 else [])
+
+    def _seeded_tokens(self, user_ids: list[str], now: float) -> dict[str, str]:
+        expires = now + self.fixtures["token_days"] * 86400
+        return {user_id: self._mint(user_id, self._seeded_roles(index), expires) for index, user_id in enumerate(user_ids)}
+
+    @classmethod
+    def principals(cls, ctx) -> tuple[dict, dict]:
+        space, user_ids = cls._identities(ctx)
+        space.tokens = space._seeded_tokens(user_ids, ctx.now)
+        return space.credentials()
+
+    def dump(self) -> dict:
+        return {
+            "secret": self.secret, "rng": rng_dump(self.rng), "last_id": self.last_id,
+            "everyone_role": self.everyone_role, "admin_role": self.admin_role, "roles": self.roles,
+            "rules": {role: [[resource, operation, access] for (resource, operation), access in rules.items()]
+                      for role, rules in self.rules.items()},
+            "users": list(self.users.values()), "tokens": self.tokens,
+            "channels": list(self.channels.values()),
+            "messages": [message | {"bookmarks": sorted(message["bookmarks"])} for message in self.messages.values()],
+            "attachments": [attachment | {"data": b64(attachment["data"])} for attachment in self.attachments.values()],
+            "read_markers": [[user, key, last] for (user, key), last in self.read_markers.items()],
+            "statuses": list(self.statuses.values()), "webhooks": list(self.webhooks.values()),
+            "deliveries": self.deliveries, "activity": self.activity,
+        }
+
+    @classmethod
+    def load(cls, data: dict, schema: int, ctx) -> "Workspace":
+        space = cls(ctx.vendor.fixtures, data["secret"], rng_load(data["rng"]), data["last_id"])
+        space.everyone_role, space.admin_role, space.roles = data["everyone_role"], data["admin_role"], data["roles"]
+        space.rules = {role: {(resource, operation): access for resource, operation, access in rules}
+                       for role, rules in data["rules"].items()}
+        space.users, space.tokens = by_id(data["users"], "userID"), data["tokens"]
+        space.channels = by_id(data["channels"], "id")
+        space.messages = by_id([message | {"bookmarks": set(message["bookmarks"])} for message in data["messages"]], "id")
+        space.attachments = by_id([attachment | {"data": unb64(attachment["data"])}
+                                   for attachment in data["attachments"]], "id")
+        space.read_markers = {(user, key): last for user, key, last in data["read_markers"]}
+        space.statuses = by_id(data["statuses"], "userID")
+        space.webhooks = by_id(data["webhooks"], "id")
+        space.deliveries, space.activity = data["deliveries"], data["activity"]
+        if type(space.last_id) is not int or not space.tokens or \
+                not all(isinstance(id_, str) and id_.isdigit() for id_ in [*space.users, *space.channels, *space.messages]):
+            raise StateError("ids are decimal strings and the id counter a number")
+        return space
+
+    def __init__(self, fixtures: dict, secret: str, rng, last_id: int):
         self.fixtures = fixtures
         self.secret = secret
         self.rng = rng
-        self.last_id = rng.randint(10**17, 2 * 10**17)
-        self.everyone_role, self.admin_role = self.new_id(), self.new_id()
-        self.roles = {self.everyone_role: "everyone", self.admin_role: "admins"}
-        self.rules = {
-            self.admin_role: {(r["resource"], r["operation"]): "allow" for r in fixtures["admin_rules"]},
-            self.everyone_role: {(r["resource"], r["operation"]): "allow" for r in fixtures["everyone_rules"]},
-        }
+        self.last_id = last_id
+        self.everyone_role = self.admin_role = ""
+        self.roles: dict[str, str] = {}
+        self.rules: dict[str, dict[tuple[str, str], str]] = {}
         self.users: dict[str, dict] = {}
         self.tokens: dict[str, str] = {}
         self.channels: dict[str, dict] = {}
@@ -120,8 +180,8 @@ class Workspace:
 
     # --- tokens -------------------------------------------------------------------------------
 
-    def _mint(self, user_id: str, expires: float) -> str:
-        claims = {"userID": user_id, "memberOf": " ".join(self.users[user_id]["roles"]), "exp": int(expires),
+    def _mint(self, user_id: str, roles: list[str], expires: float) -> str:
+        claims = {"userID": user_id, "memberOf": " ".join(roles), "exp": int(expires),
                   "iat": int(expires - self.fixtures["token_days"] * 86400)}
         return jwt.encode(claims, self.secret, algorithm="HS256")
 
@@ -643,7 +703,7 @@ class Workspace:
         }
 
     def credentials(self) -> tuple[dict, dict]:
-        admin, *others = self.users
+        admin, *others = self.tokens
         entry = {"headers": {"Authorization": f"Bearer {self.tokens[admin]}"}, "token": self.tokens[admin],
                  "user_id": admin, "other_user_ids": others,
                  "other_tokens": {user_id: self.tokens[user_id] for user_id in others}}

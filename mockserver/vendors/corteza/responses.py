@@ -33,7 +33,7 @@ def _posted(state, message, viewer):
         state.deliveries.append(record)
         payload = {"channelID": message["channelID"], "userID": message["userID"], "messageID": message["id"],
                    "message": message["message"], "trigger": webhook["trigger"]}
-        ex.server.webhooks.deliver(webhook["url"], payload, record, on_reply=_reply_poster(webhook["id"]))
+        ex.deliver(webhook["url"], payload, record, on_reply=_reply_poster(webhook["id"]))
     return _message(state, message, viewer)
 
 
@@ -172,7 +172,7 @@ async def channel_attach(channel_id, body=None, upload=None):
     data = await upload.read()
     message = state.attach(me, channel_id, upload.filename or "", upload.content_type or "application/octet-stream",
                            data, body.get("replyTo"), now)
-    ex.server.store.index(ex.tenant)  # the attachment's public handle
+    ex.register_handles()  # the attachment's public handle
     return _posted(state, message, me)
 
 
@@ -312,15 +312,15 @@ async def webhooks_list(channel_id=None, user_id=None):
 async def webhooks_create(body, avatar=None):
     ex = exchange()
     state, me, now = _call_at()
-    webhook = state.save_webhook(me, body, now, ex.server.webhooks.allowed)
-    ex.server.store.index(ex.tenant)  # the new token's public handle
+    webhook = state.save_webhook(me, body, now, ex.allowed)
+    ex.register_handles()  # the new token's public handle
     return _webhook(state, webhook)
 
 
 async def webhooks_update(webhook_id, body, avatar=None):
     ex = exchange()
     state, me, now = _call_at()
-    return _webhook(state, state.save_webhook(me, body, now, ex.server.webhooks.allowed, webhook_id))
+    return _webhook(state, state.save_webhook(me, body, now, ex.allowed, webhook_id))
 
 
 async def webhooks_get(webhook_id):

@@ -3,6 +3,7 @@
 import uuid
 
 from mockserver.clock import isoformat
+from mockserver.records import StateError, by_id, rng_dump, rng_load
 from mockserver.vendors.dailybot.exceptions import (
     AlreadyBoosted,
     BoostChild,
@@ -21,16 +22,23 @@ def random_uuid(rng) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
+def _people(ctx) -> list[tuple[str, int]]:
+    """Each user's (uuid, avatar number): the first draws of a seeding, and all its credentials need."""
+    return [(random_uuid(ctx.rng), ctx.rng.getrandbits(64)) for _ in range(ctx.vendor.fixtures["users"])]
+
+
 class Organization:
+    SCHEMA = 1  # of dump(): see mockserver.records
+
     @classmethod
     def seed(cls, ctx) -> "Organization":
         fixtures, rng, fake = ctx.vendor.fixtures, ctx.rng, ctx.fake
         new_uuid = lambda: random_uuid(rng)  # noqa: E731
         roles = fixtures["roles"]
         users = [
-            {"uuid": new_uuid(), "full_name": fake.name(), "role": roles[index % len(roles)],
-             "image": f"https://avatars.example.com/dailybot/{rng.getrandbits(64):016x}.png"}
-            for index in range(fixtures["users"])
+            {"uuid": uuid_, "full_name": fake.name(), "role": roles[index % len(roles)],
+             "image": f"https://avatars.example.com/dailybot/{avatar:016x}.png"}
+            for index, (uuid_, avatar) in enumerate(_people(ctx))
         ]
         teams = []
         for name in fixtures["teams"]:
@@ -38,8 +46,7 @@ class Organization:
             teams.append({"uuid": new_uuid(), "name": name, "members": [
                 {"uuid": member["uuid"], "is_active": rng.random() > 0.2} for member in members]})
         values = [{"id": new_uuid(), "name": name} for name in fixtures["values"]]
-        keys = {user["uuid"]: f"{ctx.secret(user['uuid'])}" for user in users}
-        org = cls(users, teams, values, keys, rng)
+        org = cls(users, teams, values, cls._keys(ctx, [user["uuid"] for user in users]), rng)
 
         # History: the key owner (users[0]) both receives and gives; everyone else mixes freely.
         owner, others = users[0]["uuid"], [user["uuid"] for user in users[1:]]
@@ -57,10 +64,32 @@ class Organization:
                     org._boost(kudo, booster, created + rng.uniform(60, 3000))
         return org
 
+    @staticmethod
+    def _keys(ctx, uuids: list[str]) -> dict[str, str]:
+        return {uuid_: ctx.secret(uuid_) for uuid_ in uuids}
+
+    @classmethod
+    def principals(cls, ctx) -> tuple[dict, dict]:
+        return cls._credentials(cls._keys(ctx, [uuid_ for uuid_, _ in _people(ctx)]))
+
+    def dump(self) -> dict:
+        return {"users": list(self.users.values()), "teams": list(self.teams.values()),
+                "values": list(self.values.values()), "keys": self.keys, "kudos": list(self.kudos.values()),
+                "rng": rng_dump(self.rng)}
+
+    @classmethod
+    def load(cls, data: dict, schema: int, ctx) -> "Organization":
+        org = cls(data["users"], data["teams"], data["values"], data["keys"], rng_load(data["rng"]))
+        org.kudos = by_id(data["kudos"], "id")
+        if not org.keys or set(org.keys) != set(org.users) or \
+                not all(isinstance(kudo["created_at"], (int, float)) for kudo in org.kudos.values()):
+            raise StateError("every user has one key, and kudos have numeric times")
+        return org
+
     def __init__(self, users, teams, values, keys, rng):
-        self.users = {user["uuid"]: user for user in users}
-        self.teams = {team["uuid"]: team for team in teams}
-        self.values = {value["id"]: value for value in values}
+        self.users = by_id(users, "uuid")
+        self.teams = by_id(teams, "uuid")
+        self.values = by_id(values, "id")
         self.keys = keys  # user uuid -> API key
         self.kudos: dict[str, dict] = {}  # insertion order is creation order
         self.rng = rng
@@ -182,11 +211,15 @@ class Organization:
         }
 
     def credentials(self) -> tuple[dict, dict]:
-        owner, *others = self.keys
+        return self._credentials(self.keys)
+
+    @staticmethod
+    def _credentials(keys: dict[str, str]) -> tuple[dict, dict]:
+        owner, *others = keys
         admin = {
-            "headers": {"X-API-KEY": self.keys[owner]},
-            "api_key": self.keys[owner],
+            "headers": {"X-API-KEY": keys[owner]},
+            "api_key": keys[owner],
             "user_uuid": owner,
-            "other_users": [{"user_uuid": user, "api_key": self.keys[user]} for user in others],
+            "other_users": [{"user_uuid": user, "api_key": keys[user]} for user in others],
         }
-        return admin, {key: user for user, key in self.keys.items()}
+        return admin, {key: user for user, key in keys.items()}

@@ -4,6 +4,7 @@ import bisect
 import string
 
 from mockserver.clock import isoformat
+from mockserver.records import StateError, by_id
 from mockserver.vendors.karmabot.exceptions import bad_request, not_found
 
 SLACK_ID_CHARS = string.ascii_uppercase + string.digits
@@ -13,7 +14,7 @@ class Collection:
     """Records kept in ascending id order, for cursor pages."""
 
     def __init__(self, records: list[dict]):
-        self.by_id = {record["id"]: record for record in records}
+        self.by_id = by_id(records, "id")
         self.ids = sorted(self.by_id)
 
     def page(self, cursor: int | None, size: int) -> list[dict]:
@@ -28,6 +29,8 @@ class Collection:
 
 
 class KarmaWorkspace:
+    SCHEMA = 1  # of dump(): see mockserver.records
+
     @classmethod
     def seed(cls, ctx) -> "KarmaWorkspace":
         fixtures, rng, fake = ctx.vendor.fixtures, ctx.rng, ctx.fake
@@ -62,10 +65,32 @@ class KarmaWorkspace:
              "description": spec["description"], "value_id": value_ids.get(spec["value"])}
             for id_, spec in zip(ids(len(fixtures["achievements"]), 19_000, 19_999), fixtures["achievements"])
         ]
-        api_key = f"krm_{ctx.number}_{ctx.secret('api-key')}"
-        return cls(channels, users, values, achievements, api_key, ctx.tenant_id, rng)
+        return cls(channels, users, values, achievements, cls._api_key(ctx), ctx.tenant_id, rng.randint(900_000, 999_999))
 
-    def __init__(self, channels, users, values, achievements, api_key, team, rng):
+    @staticmethod
+    def _api_key(ctx) -> str:
+        return f"krm_{ctx.number}_{ctx.secret('api-key')}"
+
+    @classmethod
+    def principals(cls, ctx) -> tuple[dict, dict]:
+        return cls._credentials(cls._api_key(ctx), ctx.tenant_id)
+
+    def dump(self) -> dict:
+        return {name: collection.all() for name, collection in self.collections.items()} | {
+            "pluses": self.pluses, "api_key": self.api_key, "team": self.team, "next_plus_id": self.next_plus_id}
+
+    @classmethod
+    def load(cls, data: dict, schema: int, ctx) -> "KarmaWorkspace":
+        if not isinstance(data["next_plus_id"], int) or not isinstance(data["pluses"], list):
+            raise StateError("next_plus_id is a number and pluses a list")
+        workspace = cls(data["channels"], data["users"], data["values"], data["achievements"],
+                        data["api_key"], data["team"], data["next_plus_id"])
+        workspace.pluses = data["pluses"]
+        if not all(type(id_) is int for collection in workspace.collections.values() for id_ in collection.ids):
+            raise StateError("ids are numbers")
+        return workspace
+
+    def __init__(self, channels, users, values, achievements, api_key, team, next_plus_id):
         self.collections = {
             "channels": Collection(channels),
             "users": Collection(users),
@@ -75,7 +100,7 @@ class KarmaWorkspace:
         self.pluses: list[dict] = []
         self.api_key = api_key
         self.team = team
-        self.next_plus_id = rng.randint(900_000, 999_999)
+        self.next_plus_id = next_plus_id
 
     def page(self, name: str, cursor: int | None, size: int) -> list[dict]:
         return self.collections[name].page(cursor, size)
@@ -112,5 +137,8 @@ class KarmaWorkspace:
         return {name: collection.all() for name, collection in self.collections.items()} | {"pluses": self.pluses}
 
     def credentials(self) -> tuple[dict, dict]:
-        admin = {"headers": {"Authorization": f"Bearer {self.api_key}"}, "api_key": self.api_key}
-        return admin, {self.api_key: self.team}
+        return self._credentials(self.api_key, self.team)
+
+    @staticmethod
+    def _credentials(api_key: str, team: str) -> tuple[dict, dict]:
+        return {"headers": {"Authorization": f"Bearer {api_key}"}, "api_key": api_key}, {api_key: team}

@@ -2,6 +2,7 @@
 
 from mockserver.clock import isodate
 from mockserver.paging import page_of
+from mockserver.records import StateError, by_id
 from mockserver.vendors.kudosnow.exceptions import bad_request, forbidden, not_found
 
 
@@ -9,6 +10,8 @@ KUDOS_FIELDS = ("sender", "recipients", "message", "level", "badge_name", "point
 
 
 class Company:
+    SCHEMA = 1  # of dump(): see mockserver.records
+
     @classmethod
     def seed(cls, ctx) -> "Company":
         fixtures, rng, fake = ctx.vendor.fixtures, ctx.rng, ctx.fake
@@ -36,8 +39,28 @@ class Company:
                 redemption["cancellationDate"] = redemption["updatedAt"] = isodate(created + 86400)
         return company
 
+    @classmethod
+    def principals(cls, ctx) -> tuple[dict, dict]:
+        return cls._credentials(ctx.secret("api-key"))
+
+    def dump(self) -> dict:
+        return {"users": list(self.users.values()), "groups": self.groups, "qualities": sorted(self.qualities),
+                "badges": sorted(self.badges), "api_key": self.api_key, "kudos": self.kudos,
+                "redemptions": list(self.redemptions.values()), "next_redemption_id": self.next_redemption_id}
+
+    @classmethod
+    def load(cls, data: dict, schema: int, ctx) -> "Company":
+        company = cls(data["users"], data["groups"], data["qualities"], data["badges"], data["api_key"],
+                      data["next_redemption_id"])
+        company.kudos = data["kudos"]
+        company.redemptions = by_id(data["redemptions"], "id")
+        if not all(type(key) is int for key in [*company.users, *company.redemptions]) or \
+                not all(type(user["pointsBalance"]) is int for user in company.users.values()):
+            raise StateError("ids and point balances are numbers")
+        return company
+
     def __init__(self, users, groups, qualities, badges, api_key, first_redemption_id):
-        self.users = {user["id"]: user for user in users}
+        self.users = by_id(users, "id")
         self.groups = groups
         self.qualities = {name.lower() for name in qualities}
         self.badges = {name.lower() for name in badges}
@@ -157,4 +180,8 @@ class Company:
                 "redemptions": list(self.redemptions.values())}
 
     def credentials(self) -> tuple[dict, dict]:
-        return {"headers": {"apikey": self.api_key}, "api_key": self.api_key}, {self.api_key: "company"}
+        return self._credentials(self.api_key)
+
+    @staticmethod
+    def _credentials(api_key: str) -> tuple[dict, dict]:
+        return {"headers": {"apikey": api_key}, "api_key": api_key}, {api_key: "company"}
