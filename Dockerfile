@@ -12,7 +12,7 @@ RUN pip install --no-cache-dir . \
 
 USER mock
 EXPOSE 8080
-# /data is writable by the server, for `--state-file /data/state.bin` (see compose.yaml).
+# /data is writable by the server, for `--state-file /data/state.db` (see compose.yaml).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/__admin/health', timeout=2)"]
 CMD ["mockserver", "serve", "--host", "0.0.0.0", "--port", "8080"]

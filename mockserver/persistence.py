@@ -159,6 +159,7 @@ class StateFile:
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             # One connection, used by one request at a time (the event loop's thread, or a test's).
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA page_size=16384")  # a new file's: workspace rows span fewer overflow pages
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # a commit survives the process's crash (kill -9)
             self.db.executescript(SCHEMA)

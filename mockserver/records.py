@@ -1,20 +1,5 @@
-"""The vendor workspace contract, and its records: how a workspace becomes plain JSON data and back.
-
-A vendor's `state` class (see `Vendor`) is a workspace: one tenant's data for one vendor. It has
-
-- `SCHEMA: int`, the version of what `dump()` writes; raised whenever that shape changes;
-- `seed(ctx) -> workspace` (classmethod): a fresh workspace from a `tenants.SeedContext`;
-- `principals(ctx) -> (admin_entry, {credential: principal})` (classmethod): what `credentials()`
-  of the seeded workspace would give, without seeding it (a tenant's credentials are known, and
-  indexed, before any of its workspaces is built; a test holds the two equal);
-- `dump() -> dict` and `load(data, schema, ctx) -> workspace` (classmethod): plain JSON data and
-  back; `load` migrates older schemas it knows and raises `StateError` for any other;
-- `snapshot() -> dict`: the admin view (`GET /__admin/tenants/{id}/state`);
-- `credentials() -> (admin_entry, {credential: principal})`: the second map may also hold handles
-  that public operations resolve with `Exchange.adopt` (re-indexed by `Exchange.register_handles`);
-- `deliveries: list` when it sends webhooks (every record handed to `Exchange.deliver` is kept
-  there, where the delivery's outcome finds it again);
-- optionally `accepts_credential(credential, now)`, to refuse a known credential (an expiry).
+"""The vendor workspace contract (`Workspace`), and its records: how a workspace becomes plain
+JSON data and back.
 
 Handlers reach their request through `gateway.exchange()`: `state`, `principal`, `now()`,
 `deliver(...)`, `allowed(url)`, `register_handles()`.
@@ -26,8 +11,41 @@ its admin view and credentials render.
 
 import base64
 import random
+from typing import ClassVar, Protocol
 
 MT_STATE_WORDS = 625  # random.Random's state: 624 words of Mersenne Twister and a position
+
+
+class Workspace(Protocol):
+    """One tenant's data for one vendor: what a vendor's `state` class (see `Vendor`) provides."""
+
+    SCHEMA: ClassVar[int]  # the version of what `dump()` writes; raised whenever that shape changes
+    deliveries: list  # when it sends webhooks: every record handed to `Exchange.deliver`, where its outcome lands
+
+    @classmethod
+    def seed(cls, ctx) -> "Workspace":
+        """A fresh workspace from a `tenants.SeedContext`: the same context, the same bytes."""
+
+    @classmethod
+    def principals(cls, ctx) -> tuple[dict, dict]:
+        """What `credentials()` of the seeded workspace gives, without seeding it: a tenant's
+        credentials are indexed before any of its workspaces is built."""
+
+    @classmethod
+    def load(cls, data: dict, schema: int, ctx) -> "Workspace":
+        """A workspace from `dump()`'s data of `schema` (older schemas migrated, or StateError)."""
+
+    def dump(self) -> dict:
+        """Everything the workspace holds, as plain JSON data."""
+
+    def snapshot(self) -> dict:
+        """The admin view (`GET /__admin/tenants/{id}/state`): collections as the API shows them."""
+
+    def credentials(self) -> tuple[dict, dict]:
+        """(the admin API's entry, {credential: principal}); the second map may also hold
+        handles that public operations resolve with `Exchange.adopt`."""
+
+    # Optional: `accepts_credential(credential, now) -> bool`, to refuse a known credential (an expiry).
 
 
 class StateError(ValueError):

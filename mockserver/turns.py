@@ -260,7 +260,11 @@ class RedisTurns:
         self.requests, flat = got
         versions = {part.decode(): int(version) for part, version in zip(flat[::2], flat[1::2])}
         if "world" in versions:
-            await self._sync(versions)
+            try:
+                await self._sync(versions)
+            except (ValueError, TypeError, KeyError) as exc:  # a record that is not ours: never run, refused
+                await self._let_go()
+                raise ApiError(503, f"The shared state (Redis) holds a record this server cannot read: {exc}") from None
         else:  # the first turn on a fresh namespace: this process's state is it
             tenants = self.server.store.tenants.values()
             self.pending.world = True
@@ -270,6 +274,13 @@ class RedisTurns:
         self.loading = self.taken - started
         if self.claimed:
             self._hand_over_soon()
+
+    async def _let_go(self) -> None:
+        """Release the lock without writing anything; read every part afresh next time."""
+        keys = [self.key[name] for name in ("lock", "versions", "blobs", "journal", "requests", "events")]
+        await self._publish(keys=keys, args=[self.token, self.server.journal.limit, 0, 1, self.requests, 0, 0])
+        self.holding, self.claimed = False, False
+        self.seen.clear()
 
     async def _listen(self) -> None:
         """Hear claims (hand the lock over) and releases (ask again); keep the lease while holding."""

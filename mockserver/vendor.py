@@ -47,14 +47,10 @@ class Operation:
 
 @dataclass
 class Vendor:
-    """A vendor: its spec (specs/<name>.yaml), handlers, tenant state model and error dialect.
+    """A vendor: its spec (specs/<name>.yaml), handlers, workspace class and error dialect.
 
-    `state` is a class with `seed(ctx)` returning a fresh workspace, `snapshot()` giving the
-    admin view, and `credentials()` giving `(admin_entry, {credential: principal})`; the second
-    map may also hold handles that public operations resolve with `Exchange.adopt`. It may define
-    `accepts_credential(credential, now)` to refuse a known credential (an expired token).
-    Every record handed to `webhooks.deliver` is kept in the state's `deliveries` list, where
-    the delivery's outcome finds it again.
+    `state` is its workspace class, whose contract (seed, principals, dump/load with a schema
+    version, snapshot, credentials, deliveries) is written down once in `mockserver.records`.
     `render_error(error, exchange)` returns `(status, body)` in the vendor's own format
     (`exchange` is the request, or None outside a vendor route).
     """

@@ -54,5 +54,5 @@ def test_compose_example_serves_with_a_state_file(tmp_path):
     command = [part.replace("/data/", f"{tmp_path}/") for part in service["command"]]
     check = service["healthcheck"]["test"][1:]
     assert check[0] == "python"
-    assert command[command.index("--state-file") + 1] == f"{tmp_path}/state.bin"
+    assert command[command.index("--state-file") + 1] == f"{tmp_path}/state.db"
     serve_then_check(command, [sys.executable, *check[1:]], tmp_path)

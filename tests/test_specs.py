@@ -40,3 +40,13 @@ def test_rate_limited_operations_document_429_with_retry_after(vendor):
                 if "$ref" in response:
                     response = vendor.spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
                 assert "Retry-After" in response["headers"]
+
+
+@pytest.mark.parametrize("vendor", VENDORS, ids=lambda vendor: vendor.name)
+def test_each_workspace_keeps_the_contract(vendor):
+    from mockserver.records import Workspace
+
+    members = {name for name in vars(Workspace) if not name.startswith("_")} | set(Workspace.__annotations__)
+    members -= {"deliveries"}  # only for vendors that send webhooks
+    assert {name for name in members if not hasattr(vendor.state, name)} == set()
+    assert isinstance(vendor.state.SCHEMA, int)

@@ -6,6 +6,7 @@ single plain server gives for the same requests. The last test runs `mockserver 
 """
 
 import asyncio
+import pickle
 import shutil
 import subprocess
 import sys
@@ -273,3 +274,29 @@ def test_without_redis_a_worker_answers_503_in_each_dialect(tmp_path):
     assert vendor.status_code == 503 and set(vendor.json()["error"]) == {"code", "message"}
     assert "Redis" in vendor.json()["error"]["message"]
     assert health.status_code == 503 and health.json()["error"]["code"] == 503
+
+
+def test_a_record_in_redis_that_is_not_ours_never_runs(redis_url, tmp_path):
+    """A pickle (or any bytes) planted in Redis is read as JSON and refused: 503, nothing executed."""
+    marker = tmp_path / "ran"
+
+    class Touch:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    async def main():
+        first, second = workers(redis_url)
+        a, b = clients([first, second])
+        created = await a.post("/__admin/tenants", json={"tenant": "target"})
+        await a.get("/__admin/tenants/target/state")
+        plant = redis.Redis.from_url(redis_url)
+        keys = first.turns.key
+        for part in ("world", "state:target:karmabot"):
+            plant.hset(keys["blobs"], part, pickle.dumps(Touch()))
+            plant.hincrby(keys["versions"], part, 1)
+        refused = await b.get("/__admin/tenants/target")
+        return created.status_code, refused
+
+    created, refused = asyncio.run(main())
+    assert created == 201 and refused.status_code == 503 and "cannot read" in refused.json()["error"]["message"]
+    assert not marker.exists()

@@ -1,0 +1,133 @@
+"""What state costs: writes with `--state-file` at 1 tenant and at 100 (beside no state file),
+creating a tenant beside a health round trip, the memory of idle tenants, and resets. Prints the
+ratios next to their targets. See bench/README.md.
+
+    python3 bench/state.py [--duration 5] [--connections 32] [--tenants 100] [--idle 1000]
+
+Needs wrk (a Debian package).
+"""
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from run import Process, free_port, wait_for, wrk
+
+
+def serve(*arguments: str) -> tuple[Process, str]:
+    port = free_port()
+    mock = Process([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--clock", "frozen", *arguments])
+    server = f"http://127.0.0.1:{port}"
+    wait_for(server + "/__admin/health")
+    return mock, server
+
+
+def used_tenants(admin: httpx.Client, count: int) -> None:
+    """`count` tenants that each used every vendor and wrote once (so the file holds their rows)."""
+    for _ in range(count):
+        tenant = admin.post("/__admin/tenants").json()
+        state = admin.get(f"/__admin/tenants/{tenant['tenant']}/state").json()
+        users = state["karmabot"]["users"]
+        admin.post("/karmabot/api/v1/pluses", headers=tenant["credentials"]["karmabot"]["headers"],
+                   json={"user_ids": [users[1]["id"]], "from_id": users[0]["id"]}).raise_for_status()
+        corteza = tenant["credentials"]["corteza"]["headers"]
+        channel = state["corteza"]["channels"][0]["channelID"]
+        admin.post(f"/corteza/messaging/channels/{channel}/messages/", headers=corteza,
+                   json={"message": "hello"}).raise_for_status()
+
+
+def write_rate(arguments: list[str], tenants: int, options: dict) -> dict:
+    """wrk on Karma bot's POST /pluses in a tenant without limits, after `tenants` used tenants
+    (its workspace grows by thousands of pluses); then the median of sequential writes spread
+    over every tenant, as test suites write (a few records per tenant)."""
+    mock, server = serve(*arguments)
+    try:
+        with httpx.Client(base_url=server, timeout=30) as admin:
+            used_tenants(admin, tenants - 1)
+            tenant = admin.post("/__admin/tenants", json={"rate_limits": False}).json()
+            users = admin.get(f"/__admin/tenants/{tenant['tenant']}/state").json()["karmabot"]["users"]
+            result = wrk(server + "/karmabot/api/v1/pluses", method="POST",
+                         headers=tenant["credentials"]["karmabot"]["headers"],
+                         body={"user_ids": [users[1]["id"]], "from_id": users[0]["id"]}, **options)
+            spread = []
+            for entry in admin.get("/__admin/tenants").json()["tenants"]:
+                admin.post(f"/__admin/tenants/{entry['tenant']}/reset").raise_for_status()
+                ids = [user["id"] for user in admin.get(f"/__admin/tenants/{entry['tenant']}/state").json()
+                       ["karmabot"]["users"][:2]]
+                spread.append((entry["credentials"]["karmabot"]["headers"], {"user_ids": ids[1:], "from_id": ids[0]}))
+            writes = iter(spread * (1 + 300 // len(spread)))
+            result["spread_ms"] = median_ms(
+                lambda: admin.post("/karmabot/api/v1/pluses", headers=(write := next(writes))[0], json=write[1]), 300)
+        return result
+    finally:
+        mock.stop()
+
+
+def median_ms(call, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def tenants_and_resets(arguments: list[str], idle: int) -> dict:
+    mock, server = serve(*arguments)
+    try:
+        with httpx.Client(base_url=server, timeout=120) as admin:
+            health = median_ms(lambda: admin.get("/__admin/health").raise_for_status(), 500)
+            rss_before = mock.rss_mib()
+            create = median_ms(lambda: admin.post("/__admin/tenants").raise_for_status(), idle)
+            rss_after = mock.rss_mib()
+            tenant = admin.post("/__admin/tenants").json()["tenant"]
+            admin.get(f"/__admin/tenants/{tenant}/state").raise_for_status()  # its workspaces open
+            one_reset = median_ms(lambda: admin.post(f"/__admin/tenants/{tenant}/reset").raise_for_status(), 50)
+            all_reset = median_ms(lambda: admin.post("/__admin/reset").raise_for_status(), 50)
+            return {"health": health, "create": create, "kib_per_tenant": (rss_after - rss_before) * 1024 / idle,
+                    "one_reset": one_reset, "all_reset": all_reset, "tenants": idle + 2}
+    finally:
+        mock.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk measurement")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--tenants", type=int, default=100, help="tenants in the larger state file")
+    parser.add_argument("--idle", type=int, default=1000, help="idle tenants created for the memory measure")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: apt-get install wrk")
+    options = {"duration": args.duration, "connections": args.connections}
+    with tempfile.TemporaryDirectory() as scratch:
+        plain = write_rate([], 1, options)
+        one = write_rate(["--state-file", str(Path(scratch) / "one.db")], 1, options)
+        many = write_rate(["--state-file", str(Path(scratch) / "many.db")], args.tenants, options)
+        created = tenants_and_resets([], args.idle)
+        saved = tenants_and_resets(["--state-file", str(Path(scratch) / "created.db")], args.idle)
+
+    print("Karma bot POST /pluses (wrk), one tenant without limits:")
+    print(f"{'':<36}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  one write spread over the tenants")
+    for label, result in ((("no state file"), plain), ("--state-file, 1 tenant", one),
+                          (f"--state-file, {args.tenants} tenants", many)):
+        print(f"{label:<36}{result['rps']:>9,.0f}{result['p50']:>9.2f}{result['p99']:>9.2f}{result['max']:>9.1f}"
+              f"  {result['spread_ms']:.2f} ms median round trip")
+    print(f"ratio {args.tenants} tenants / 1 tenant: {many['rps'] / one['rps']:.2f} (target >= 0.8); "
+          f"state file / none: {one['rps'] / plain['rps']:.2f}\n")
+    for label, result in (("no state file", created), ("--state-file", saved)):
+        print(f"{label}: POST /__admin/tenants median {result['create']:.2f} ms, GET /__admin/health "
+              f"{result['health']:.2f} ms: {result['create'] / result['health']:.1f}x (target <= 5x); "
+              f"RSS {result['kib_per_tenant']:.1f} KiB per idle tenant, {result['kib_per_tenant'] * 1000 / 1024:.1f} "
+              f"MiB per 1,000 (target <= 32 KiB); reset of one tenant {result['one_reset']:.2f} ms, "
+              f"of all {result['tenants']:,} {result['all_reset']:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
