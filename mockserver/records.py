@@ -4,14 +4,18 @@ JSON data and back.
 Handlers reach their request through `gateway.exchange()`: `state`, `principal`, `now()`,
 `deliver(...)`, `allowed(url)`, `register_handles()`.
 
-What is read back is checked, never executed: `load_workspace` accepts a record only when the
-vendor's `load` builds a workspace from it, that workspace dumps back to the very same data, and
-its admin view and credentials render.
+What is read back is checked, never executed: `load_workspace` accepts a record only when it
+matches the vendor's `RECORD` schema (every field's type), the vendor's `load` builds a workspace
+from it (and its own checks of what refers to what pass), that workspace dumps back to the very
+same data, and its admin view and credentials render.
 """
 
 import base64
+import functools
 import random
 from typing import ClassVar, Protocol
+
+import jsonschema_rs
 
 MT_STATE_WORDS = 625  # random.Random's state: 624 words of Mersenne Twister and a position
 
@@ -20,6 +24,7 @@ class Workspace(Protocol):
     """One tenant's data for one vendor: what a vendor's `state` class (see `Vendor`) provides."""
 
     SCHEMA: ClassVar[int]  # the version of what `dump()` writes; raised whenever that shape changes
+    RECORD: ClassVar[dict]  # the JSON Schema of what `dump()` writes (see `obj`, `arr`, ...)
     deliveries: list  # when it sends webhooks: every record handed to `Exchange.deliver`, where its outcome lands
 
     @classmethod
@@ -60,7 +65,11 @@ def load_workspace(vendor, data, schema, ctx):
         raise StateError(f"{vendor.name}: records of schema {schema}; this server reads schema "
                          f"{vendor.state.SCHEMA} and older ones it knows how to migrate")
     try:
+        if schema == vendor.state.SCHEMA:  # older ones are checked once migrated, as dumped below
+            _check(vendor.state, data)
         workspace = vendor.state.load(data, schema, ctx)
+        if schema != vendor.state.SCHEMA:
+            _check(vendor.state, workspace.dump())
         if schema == vendor.state.SCHEMA and workspace.dump() != data:
             raise StateError("it does not read back as written (unknown or malformed fields)")
         workspace.snapshot()
@@ -70,6 +79,58 @@ def load_workspace(vendor, data, schema, ctx):
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
         raise StateError(f"{vendor.name}: malformed workspace record ({type(exc).__name__}: {exc})") from None
     return workspace
+
+
+@functools.cache
+def _validator(state_class):
+    return jsonschema_rs.validator_for(state_class.RECORD)
+
+
+def _check(state_class, data) -> None:
+    try:
+        _validator(state_class).validate(data)
+    except jsonschema_rs.ValidationError as exc:
+        where = "/".join(map(str, exc.instance_path)) or "the record"
+        raise StateError(f"{where}: {exc.message}") from None
+
+
+# JSON Schema, briefly: what a vendor's RECORD is written with.
+INT = {"type": "integer"}
+NUM = {"type": "number"}
+STR = {"type": "string"}
+BOOL = {"type": "boolean"}
+ANY = {}  # any JSON value: fields only shown back, never computed with
+RNG = {"type": "array"}  # a generator's state (checked in full by rng_load)
+
+
+def obj(optional: tuple[str, ...] = (), **properties) -> dict:
+    """An object with exactly these properties, all required but the `optional` ones."""
+    return {"type": "object", "properties": properties, "additionalProperties": False,
+            "required": [name for name in properties if name not in optional]}
+
+
+def arr(items: dict) -> dict:
+    return {"type": "array", "items": items}
+
+
+def nullable(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def mapping(values: dict) -> dict:
+    """An object used as a map: any keys, values of one kind."""
+    return {"type": "object", "additionalProperties": values}
+
+
+def tuple_of(*items: dict) -> dict:
+    return {"type": "array", "prefixItems": list(items), "minItems": len(items), "maxItems": len(items)}
+
+
+def refers(values, to, what: str) -> None:
+    """Every value names one of `to` (a record's reference to another), else StateError."""
+    missing = [value for value in values if value not in to]
+    if missing:
+        raise StateError(f"{what} {missing[0]!r} names nothing")
 
 
 def rng_dump(rng: random.Random) -> list:

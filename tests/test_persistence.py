@@ -1,7 +1,9 @@
 """--state-file (SQLite): every acknowledged change survives a crash, only changed rows are written,
 and what is read back is checked data; admin export and import of state as JSON."""
 
+import copy
 import os
+import random
 import pickle
 import sqlite3
 import stat
@@ -297,3 +299,65 @@ def test_malicious_bytes_in_the_state_file_never_run(tmp_path, capfd):
     with pytest.raises(RuntimeError, match="state-file"):
         Served("--state-file", str(state_file))
     assert not marker.exists()
+
+
+READS = {"karmabot": ["/users", "/channels", "/values", "/achievements"],
+         "dailybot": ["/kudos/", "/kudos/?filter=kudos_given"],
+         "community": ["/users/me", "/users", "/boards", "/posts", "/tags"],
+         "corteza": ["/channels/", "/search/messages", "/status/", "/webhooks/", "/permissions/effective"],
+         "kudosnow": ["/redemptions"]}
+
+
+def _leaves(node, path=()):
+    """Paths to the values of a JSON document (the first three items of each list)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node[:3]):
+            yield from _leaves(value, (*path, index))
+    if path:
+        yield path
+
+
+def test_an_import_with_a_wrong_value_anywhere_is_refused_or_served_without_a_5xx():
+    """Each field of a real export set to a value of another type, one at a time (seeded): the
+    import is a 400, or its data is served (reads and writes of every vendor) without a 5xx."""
+    rng = random.Random(0)
+    with running(ticking=False) as server:
+        tenant = server.new_tenant(tenant="victim")
+        server.admin.get("/__admin/tenants/victim/state")  # every vendor's workspace, in the export
+        good = server.admin.get("/__admin/state/export").json()
+        index = next(i for i, entry in enumerate(good["tenants"]) if entry["id"] == "victim")
+        paths = list(_leaves(good["tenants"][index]["workspaces"]))
+        served, failures = 0, []
+        for _ in range(150):
+            document = copy.deepcopy(good)
+            path = rng.choice(paths)
+            node = document["tenants"][index]["workspaces"]
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = rng.choice([None, "x", -1, 2**40, 1.5, [], {}, True, [1, "a"], {"a": 1}])
+            answer = server.admin.post("/__admin/state/import", content=orjson.dumps(document))
+            assert answer.status_code in (204, 400), (path, answer.text)
+            if answer.status_code == 400:
+                continue
+            served += 1
+            state = server.admin.get("/__admin/tenants/victim/state")
+            assert state.status_code == 200, path
+            for vendor, reads in READS.items():
+                with tenant.client(vendor) as client:
+                    for read in reads:
+                        response = client.get(read)
+                        hidden = response.headers.get("X-Mockserver-Error-Status", "")
+                        if response.status_code >= 500 or hidden.startswith("5"):
+                            failures.append((path, vendor, read, response.text[:200]))
+            users = state.json()
+            with tenant.client("karmabot") as karma:
+                karma_users = users["karmabot"]["users"]
+                response = karma.post("/pluses", json={"from_id": karma_users[0]["id"],
+                                                       "user_ids": [karma_users[1]["id"]]})
+                if response.status_code >= 500:
+                    failures.append((path, "karmabot", "POST /pluses", response.text[:200]))
+        assert failures == []
+        assert served >= 10  # values of the right type, or where any will do, are taken

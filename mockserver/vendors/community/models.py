@@ -7,7 +7,8 @@ from html.parser import HTMLParser
 
 from mockserver.clock import isoformat, optional_isoformat
 from mockserver.errors import ApiError
-from mockserver.records import StateError, by_id, rng_dump, rng_load
+from mockserver.records import (ANY, BOOL, INT, NUM, RNG, STR, StateError, arr, by_id, mapping, nullable, obj, refers,
+                                rng_dump, rng_load, tuple_of)
 from mockserver.vendors.community.exceptions import bad_request, conflict, forbidden, not_found
 
 SID_CHARS = string.ascii_letters + string.digits
@@ -81,8 +82,34 @@ def _first_user_id(rng) -> int:
     return rng.randint(100, 150)
 
 
+_WRITTEN = dict(content=STR, reactions=mapping(INT), last_edited_at=nullable(NUM), created_at=NUM,
+                last_modified_at=NUM, author=INT)  # what posts, comments and replies share
+
+
 class Community:
     SCHEMA = 1  # of dump(): see mockserver.records
+    RECORD = obj(
+        api_key=STR, rng=RNG, next=obj(**{kind: INT for kind in NEXT_KINDS}), api_user_id=INT,
+        last_display_order=INT,
+        roles=arr(obj(role_id=INT, role_name=ANY, role_details=ANY, is_default=ANY)),
+        users=arr(obj(user_id=INT, sid=STR, username=STR, user_avatar=ANY, first_name=STR, middle_name=ANY,
+                      last_name=nullable(STR), email=STR, role_id=INT, is_bot=BOOL, user_status=INT, lang=ANY,
+                      timezone=ANY, user_description=ANY, banner=ANY, social_media_links=ANY, meta=ANY,
+                      login_count=INT, post_count=INT, comment_count=INT, reply_count=INT, created_at=NUM,
+                      last_modified_at=NUM)),
+        boards=arr(obj(board_id=INT, display_order=INT, board_type=STR, pinned_posts=ANY, post_count=INT,
+                       last_posted_at=nullable(NUM), members=arr(INT), created_at=NUM, board_name=ANY, about=ANY,
+                       is_private=ANY, hidden_type=ANY, permission_for=INT, needs_approval=ANY, icon=ANY)),
+        posts=arr(obj(post_id=INT, board_id=INT, headline=ANY, post_status=INT, comment_count=INT, reply_count=INT,
+                      view_count=INT, **_WRITTEN)),
+        comments=arr(obj(comment_id=INT, post_id=INT, reply_count=INT, comment_status=INT, state=INT, **_WRITTEN)),
+        replies=arr(obj(reply_id=INT, comment_id=INT, post_id=INT, status=INT, state=INT, **_WRITTEN)),
+        tags=arr(obj(tag_id=INT, name=STR, display_name=STR, back_color=STR, text_color=STR, description=ANY,
+                     image=ANY, og_image=ANY, og_title=ANY, og_description=ANY)),
+        tag_refs=arr(tuple_of(STR, INT, arr(INT))),
+        hooks=arr(obj(hook_id=INT, target_url=STR, event=STR, created_at=STR)),
+        deliveries=arr({"type": "object"}),
+    )
 
     @classmethod
     def seed(cls, ctx) -> "Community":
@@ -164,10 +191,15 @@ class Community:
         community.deliveries = data["deliveries"]
         community.last_display_order = data["last_display_order"]
         community.api_user = community.users[data["api_user_id"]]
-        numbers = [*community.users, *community.boards, *community.posts, *community.comments, *community.replies,
-                   *community.tags, *community.hooks, *community.next.values(), community.last_display_order]
-        if not all(type(number) is int for number in numbers) or set(community.next) != set(NEXT_KINDS):
-            raise StateError("ids and counters are numbers")
+        users, posts = community.users, community.posts
+        refers([board["permission_for"] for board in community.boards.values()], community.posting_roles,
+               "a board's permission_for")
+        refers([member for board in community.boards.values() for member in board["members"]], users, "a board member")
+        refers([post["board_id"] for post in posts.values()], community.boards, "a post's board")
+        refers([c["post_id"] for c in [*community.comments.values(), *community.replies.values()]], posts, "a post")
+        refers([reply["comment_id"] for reply in community.replies.values()], community.comments, "a reply's comment")
+        refers([entity["author"] for entity in [*posts.values(), *community.comments.values(),
+                                                *community.replies.values()]], users, "an author")
         return community
 
     def __init__(self, fixtures: dict, api_key: str, rng, next_ids: dict[str, int]):

@@ -12,7 +12,8 @@ from urllib.parse import quote
 import jwt
 
 from mockserver.clock import optional_isoformat
-from mockserver.records import StateError, b64, by_id, rng_dump, rng_load, unb64
+from mockserver.records import (ANY, BOOL, INT, NUM, RNG, STR, StateError, arr, b64, by_id, mapping, nullable, obj,
+                                refers, rng_dump, rng_load, tuple_of, unb64)
 from mockserver.vendors.corteza.exceptions import corteza_error
 
 MENTION = re.compile(r"<@(\d{1,20})(?:\s[^>]*)?>")
@@ -60,8 +61,30 @@ def _claims(token: str, secret: str) -> dict | None:
     except jwt.InvalidTokenError:
         return None
 
+WHEN = nullable(NUM)
+
+
 class Workspace:
     SCHEMA = 1  # of dump(): see mockserver.records
+    RECORD = obj(
+        secret=STR, rng=RNG, last_id=INT, everyone_role=STR, admin_role=STR, roles=mapping(STR),
+        rules=mapping(arr(tuple_of(STR, STR, {"enum": ["allow", "deny"]}))),
+        users=arr(obj(userID=STR, name=STR, handle=STR, email=STR, roles=arr(STR))),
+        tokens=mapping(STR),
+        channels=arr(obj(id=STR, name=STR, topic=STR, type=STR, membershipPolicy=STR, createdAt=NUM, updatedAt=WHEN,
+                         archivedAt=WHEN, deletedAt=WHEN, lastMessageID=STR,
+                         members=mapping(obj(userID=STR, type=STR, createdAt=NUM, updatedAt=WHEN, flag=STR)))),
+        messages=arr(obj(id=STR, type=STR, message=STR, channelID=STR, userID=STR, replyTo=nullable(STR), replies=INT,
+                         repliesFrom=arr(STR), att=nullable(STR), mentions=arr(STR), reactions=mapping(arr(STR)),
+                         pinned=BOOL, bookmarks=arr(STR), createdAt=NUM, updatedAt=WHEN, deletedAt=WHEN)),
+        attachments=arr(obj(id=STR, userID=STR, name=STR, mime=STR, size=INT, data=STR, preview=nullable(STR),
+                            createdAt=NUM)),
+        read_markers=arr(tuple_of(STR, STR, STR)),
+        statuses=arr(obj(userID=STR, icon=STR, message=STR, expires=WHEN, expiresWhenActive=BOOL, createdAt=NUM)),
+        webhooks=arr(obj(id=STR, owner=STR, createdAt=NUM, updatedAt=WHEN, token=STR, kind=STR, userId=STR,
+                         channelId=STR, trigger=STR, url=STR, username=nullable(STR), avatarURL=nullable(STR))),
+        deliveries=arr({"type": "object"}), activity=arr(ANY),
+    )
 
     @classmethod
     def seed(cls, ctx) -> "Workspace":
@@ -150,9 +173,16 @@ class Workspace:
         space.statuses = by_id(data["statuses"], "userID")
         space.webhooks = by_id(data["webhooks"], "id")
         space.deliveries, space.activity = data["deliveries"], data["activity"]
-        if type(space.last_id) is not int or not space.tokens or \
-                not all(isinstance(id_, str) and id_.isdigit() for id_ in [*space.users, *space.channels, *space.messages]):
-            raise StateError("ids are decimal strings and the id counter a number")
+        if not space.tokens or not all(id_.isdigit() for id_ in [*space.users, *space.channels, *space.messages]):
+            raise StateError("ids are decimal strings, and users have tokens")
+        users, channels, messages = space.users, space.channels, space.messages.values()
+        refers(space.tokens, users, "a token's user")
+        refers([member for channel in channels.values() for member in channel["members"]], users, "a channel member")
+        refers([message["channelID"] for message in messages], channels, "a message's channel")
+        refers([message["userID"] for message in messages], users, "a message's author")
+        refers([message["replyTo"] for message in messages if message["replyTo"]], space.messages, "a thread")
+        refers([message["att"] for message in messages if message["att"]], space.attachments, "an attachment")
+        refers([webhook["channelId"] for webhook in space.webhooks.values()], channels, "a webhook's channel")
         return space
 
     def __init__(self, fixtures: dict, secret: str, rng, last_id: int):

@@ -3,7 +3,7 @@
 import uuid
 
 from mockserver.clock import isoformat
-from mockserver.records import StateError, by_id, rng_dump, rng_load
+from mockserver.records import BOOL, NUM, RNG, STR, StateError, arr, by_id, mapping, nullable, obj, refers, rng_dump, rng_load
 from mockserver.vendors.dailybot.exceptions import (
     AlreadyBoosted,
     BoostChild,
@@ -29,6 +29,15 @@ def _people(ctx) -> list[tuple[str, int]]:
 
 class Organization:
     SCHEMA = 1  # of dump(): see mockserver.records
+    RECORD = obj(
+        users=arr(obj(uuid=STR, full_name=STR, role=STR, image=STR)),
+        teams=arr(obj(uuid=STR, name=STR, members=arr(obj(uuid=STR, is_active=BOOL)))),
+        values=arr(obj(id=STR, name=STR)),
+        keys=mapping(STR),
+        kudos=arr(obj(id=STR, parent=nullable(STR), sender=STR, receivers=arr(STR), company_value=nullable(STR),
+                      content=STR, is_anonymous=BOOL, created_at=NUM, boosts=arr(STR))),
+        rng=RNG,
+    )
 
     @classmethod
     def seed(cls, ctx) -> "Organization":
@@ -81,9 +90,13 @@ class Organization:
     def load(cls, data: dict, schema: int, ctx) -> "Organization":
         org = cls(data["users"], data["teams"], data["values"], data["keys"], rng_load(data["rng"]))
         org.kudos = by_id(data["kudos"], "id")
-        if not org.keys or set(org.keys) != set(org.users) or \
-                not all(isinstance(kudo["created_at"], (int, float)) for kudo in org.kudos.values()):
-            raise StateError("every user has one key, and kudos have numeric times")
+        if not org.keys or set(org.keys) != set(org.users):
+            raise StateError("every user has one key")
+        kudos = org.kudos.values()
+        refers([member["uuid"] for team in org.teams.values() for member in team["members"]], org.users, "a team member")
+        refers([uuid_ for kudo in kudos for uuid_ in (kudo["sender"], *kudo["receivers"])], org.users, "a kudo's user")
+        refers([child for kudo in kudos for child in kudo["boosts"]], org.kudos, "a boost")
+        refers([kudo["parent"] for kudo in kudos if kudo["parent"] is not None], org.kudos, "a boost's kudo")
         return org
 
     def __init__(self, users, teams, values, keys, rng):

@@ -4,7 +4,7 @@ import bisect
 import string
 
 from mockserver.clock import isoformat
-from mockserver.records import StateError, by_id
+from mockserver.records import INT, STR, BOOL, StateError, arr, by_id, nullable, obj, refers
 from mockserver.vendors.karmabot.exceptions import bad_request, not_found
 
 SLACK_ID_CHARS = string.ascii_uppercase + string.digits
@@ -30,6 +30,18 @@ class Collection:
 
 class KarmaWorkspace:
     SCHEMA = 1  # of dump(): see mockserver.records
+    RECORD = obj(
+        channels=arr(obj(id=INT, slack_id=STR, name=STR, is_private=BOOL)),
+        users=arr(obj(id=INT, slack_id=STR, name=STR, image_url=STR)),
+        values=arr(obj(id=INT, color=nullable(STR), description=nullable(STR), emoji=nullable(STR), image_url=STR,
+                       name=STR)),
+        achievements=arr(obj(id=INT, title=STR, emoji=nullable(STR), color=nullable(STR), description=nullable(STR),
+                             value_id=nullable(INT))),
+        pluses=arr(obj(id=INT, from_id=INT, user_ids=arr(INT), channel_id=nullable(INT), description=nullable(STR),
+                       score=INT, private=BOOL, value_id=nullable(INT), achievement_id=nullable(INT),
+                       gif_url=nullable(STR), created_at=STR)),
+        api_key=STR, team=STR, next_plus_id=INT,
+    )
 
     @classmethod
     def seed(cls, ctx) -> "KarmaWorkspace":
@@ -81,13 +93,12 @@ class KarmaWorkspace:
 
     @classmethod
     def load(cls, data: dict, schema: int, ctx) -> "KarmaWorkspace":
-        if not isinstance(data["next_plus_id"], int) or not isinstance(data["pluses"], list):
-            raise StateError("next_plus_id is a number and pluses a list")
         workspace = cls(data["channels"], data["users"], data["values"], data["achievements"],
                         data["api_key"], data["team"], data["next_plus_id"])
         workspace.pluses = data["pluses"]
         if not all(type(id_) is int for collection in workspace.collections.values() for id_ in collection.ids):
-            raise StateError("ids are numbers")
+            raise StateError("ids are whole numbers")
+        refers([plus["from_id"] for plus in workspace.pluses], workspace.collections["users"], "a plus's user")
         return workspace
 
     def __init__(self, channels, users, values, achievements, api_key, team, next_plus_id):

@@ -2,7 +2,7 @@
 
 from mockserver.clock import isodate
 from mockserver.paging import page_of
-from mockserver.records import StateError, by_id
+from mockserver.records import ANY, INT, STR, StateError, arr, by_id, mapping, obj, refers
 from mockserver.vendors.kudosnow.exceptions import bad_request, forbidden, not_found
 
 
@@ -11,6 +11,16 @@ KUDOS_FIELDS = ("sender", "recipients", "message", "level", "badge_name", "point
 
 class Company:
     SCHEMA = 1  # of dump(): see mockserver.records
+    RECORD = obj(
+        users=arr(obj(id=INT, email=STR, pointsBalance=INT, employeeNumber=STR)),
+        groups=mapping(arr(INT)), qualities=arr(STR), badges=arr(STR), api_key=STR,
+        kudos=arr({"type": "object"}),  # as given (checked by the spec then), only shown back
+        redemptions=arr(obj(("notes", "cancellationDate"), id=INT, createdBy=INT, rewardId=STR, name=STR,
+                            description=STR, kudosPoints=INT, currencyCode=STR, amountInCents=INT,
+                            transactionId=STR, userId=STR, orderId=STR, createdAt=STR, updatedAt=STR, notes=ANY,
+                            cancellationDate=STR)),
+        next_redemption_id=INT,
+    )
 
     @classmethod
     def seed(cls, ctx) -> "Company":
@@ -56,7 +66,10 @@ class Company:
         company.redemptions = by_id(data["redemptions"], "id")
         if not all(type(key) is int for key in [*company.users, *company.redemptions]) or \
                 not all(type(user["pointsBalance"]) is int for user in company.users.values()):
-            raise StateError("ids and point balances are numbers")
+            raise StateError("ids and point balances are whole numbers")
+        refers([member for members in company.groups.values() for member in members], company.users, "a group member")
+        refers([r["createdBy"] for r in company.redemptions.values()], company.users, "a redemption's creator")
+        refers([int(r["userId"]) for r in company.redemptions.values()], company.users, "a redemption's user")
         return company
 
     def __init__(self, users, groups, qualities, badges, api_key, first_redemption_id):
