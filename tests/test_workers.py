@@ -135,8 +135,14 @@ def script() -> list:
         ("POST", "/__admin/clock", {"json": {"advance_seconds": 3600}}),
         ("GET", "/__admin/requests?tenant=t1", {}),
         ("POST", "/__admin/requests/find", {"json": {"tenant": "t1", "operation": "createPlus"}}),
+        ("DELETE", "/__admin/requests?tenant=nobody", {}),  # another tenant's entries only
+        ("GET", "/__admin/requests?tenant=t1", {}),
         ("DELETE", "/__admin/requests", {}),
         ("GET", "/__admin/requests", {}),
+        plus,
+        ("POST", "/__admin/tenants/t1/reset", {}),  # t1 alone: its plus gone, its counters fresh
+        ("GET", "/__admin/tenants/t1/state", {}),
+        plus,
         ("POST", "/__admin/tenants", {}),
         ("GET", "/__admin/tenants", {}),
         ("POST", "/__admin/reset", {}),
