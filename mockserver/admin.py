@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from mockserver import persistence
 from mockserver.clock import isoformat
+from mockserver.errors import ApiError
 from mockserver.records import StateError
 from mockserver.turns import Turn
 
@@ -61,6 +62,11 @@ def build(server) -> Starlette:
             raise HTTPException(404, f"no tenant {request.path_params['tenant']!r}")
         return tenant
 
+    def forget_traces(tenant_id: str) -> None:
+        """A reset or deleted tenant's journal entries and faults go with it."""
+        server.journal.clear(tenant_id)
+        server.faults.clear(tenant_id)
+
     def describe(tenant) -> dict:
         return {"tenant": tenant.id, "credentials": tenant.credentials()}
 
@@ -100,8 +106,7 @@ def build(server) -> Starlette:
                 store.delete(tenant.id)
             except ValueError as exc:
                 raise HTTPException(400, str(exc)) from None
-            server.journal.clear(tenant.id)
-            server.faults.clear(tenant.id)
+            forget_traces(tenant.id)
             turn = changes(request)
             turn.world = True
             turn.tenants.add(tenant.id)
@@ -115,9 +120,8 @@ def build(server) -> Starlette:
     async def tenant_reset(request):
         tenant = tenant_or_404(request)
         tenant.reset()
-        tenant.resets += 1
-        server.journal.clear(tenant.id)
-        server.faults.clear(tenant.id)
+        tenant.resets += 1  # other workers reset it too when they see the count move
+        forget_traces(tenant.id)
         turn = changes(request)
         turn.world = True
         turn.resets.add(tenant.id)
@@ -222,4 +226,7 @@ def build(server) -> Starlette:
         Route("/__admin/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/__admin/faults/{fault}", fault, methods=["DELETE"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    async def api_error(request, exc: ApiError):  # e.g. a workspace this server cannot read
+        return error(exc.status, exc.message)
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, ApiError: api_error})

@@ -177,10 +177,9 @@ class MockServer:
             return found.operation.run(scope, found.path_params, ex.body, ex.json)
 
         if found.operation.changes_state:
-            try:
-                return await run()
-            finally:
-                ex.changed_workspace()
+            answer = await run()
+            ex.changed_workspace()  # a refusal raised before any change (models check, then change)
+            return answer
         key = (ex.tenant.id if ex.tenant else None, ex.operation.id, ex.credential, scope["path"],
                scope["query_string"], gateway.header(scope, b"host"))
         cached = self.answers.get(key)

@@ -128,7 +128,7 @@ def apply(server, plan: dict) -> None:
     """Replace every tenant with those of a parsed plan."""
     store = server.store
     server.clock.catch_up(plan["now"])
-    store.tenants, store._principals = {}, {}
+    store.tenants, store._principals, store.unreadable = {}, {}, {}
     store.created = plan["created"]
     for entry, workspaces in plan["tenants"]:
         tenant = Tenant(store, entry["id"], entry["number"], entry["seed"], entry["rate_limits"])
@@ -197,10 +197,18 @@ class StateFile:
             entry["workspaces"] = {}
         by_id = {entry["id"]: entry for entry in entries}
         skipped: dict[str, int] = {}
+        unreadable: dict[tuple[str, str], str] = {}  # records of a schema this server cannot read
         for tenant_id, vendor, schema, data in self.db.execute("SELECT tenant, vendor, schema, data FROM workspaces"):
-            if vendor not in server.store.by_name:
+            state = server.store.by_name[vendor].state if vendor in server.store.by_name else None
+            if state is None:
                 skipped[vendor] = skipped.get(vendor, 0) + 1
-            elif tenant_id in by_id:
+            elif tenant_id not in by_id:
+                continue
+            elif type(schema) is int and schema > state.SCHEMA:
+                unreadable[(tenant_id, vendor)] = (
+                    f"This tenant's {vendor} data was saved as schema {schema} by a newer mockserver; "
+                    f"this one reads schema {state.SCHEMA}. Upgrade, or reset the tenant to start it afresh.")
+            else:
                 by_id[tenant_id]["workspaces"][vendor] = {"schema": schema, "data": orjson.loads(data)}
         document = {"format": FORMAT, "version": VERSION, "now": rows.get("now"), "created": rows.get("created"),
                     "tenants": entries}
@@ -209,8 +217,13 @@ class StateFile:
         except StateError as exc:
             raise StateError(f"{self.path}: {exc}") from None
         apply(server, plan)
+        server.store.unreadable = unreadable
         notes = [f"kept {count} {name} workspace record(s) untouched: this server does not serve {name}"
                  for name, count in sorted(skipped.items())]
+        for vendor in sorted({vendor for _, vendor in unreadable}):
+            tenants = sorted(tenant for tenant, name in unreadable if name == vendor)
+            notes.append(f"kept {len(tenants)} {vendor} workspace record(s) of a newer schema untouched "
+                         f"(tenants {', '.join(tenants)}): their {vendor} requests answer 503 until the tenant is reset")
         seeds = sorted({entry["seed"] for entry in entries} - {server.seed})
         if seeds:
             notes.append(f"tenants from the file keep the seed they were created with ({', '.join(map(str, seeds))}); "

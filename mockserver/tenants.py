@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from faker import Faker
 
 from mockserver.clock import ServerClock, TenantClock
+from mockserver.errors import ApiError
 from mockserver.ratelimit import TenantLimiter
 from mockserver.records import load_workspace
 from mockserver.vendor import Vendor
@@ -115,6 +116,7 @@ class Tenant:
         """Back to the seeded data, with fresh rate-limit counters (the clock and credentials stay)."""
         self._states = Workspaces(self)
         self._limiter = None
+        self.store.forget_unreadable(self.id)
         self.store.reindex(self)
 
     def context(self, vendor: Vendor) -> SeedContext:
@@ -143,6 +145,8 @@ class TenantStore:
         self.created = 0  # auto-numbered tenants ever created: numbers (and so ids) are never reused
         self.generation = 0  # bumped by a reset of every tenant (see Tenant._fresh)
         self.saved = None
+        # (tenant id, vendor) -> why: a state file's records of a newer schema, kept untouched there
+        self.unreadable: dict[tuple[str, str], str] = {}
         self._principals: dict[tuple[str, str], tuple[Tenant, object]] = {}
         self.create(DEFAULT_TENANT)
         self.created = 1  # the default tenant is number 1
@@ -170,12 +174,19 @@ class TenantStore:
 
     def open(self, tenant: Tenant, vendor_name: str):
         """A tenant's workspace for a vendor: from the state file if it holds one, else seeded."""
+        if (tenant.id, vendor_name) in self.unreadable:
+            raise ApiError(503, self.unreadable[(tenant.id, vendor_name)])
         vendor = self.by_name[vendor_name]
         record = self.saved.workspace(tenant.id, vendor_name) if self.saved else None
         ctx = tenant.context(vendor)
         workspace = vendor.state.seed(ctx) if record is None else load_workspace(vendor, *record, ctx)
         self._add(tenant, vendor_name, workspace.credentials()[1])
         return workspace
+
+    def forget_unreadable(self, tenant_id: str) -> None:
+        """A tenant reset or deleted: its records of a newer schema are gone from the file too."""
+        if self.unreadable:
+            self.unreadable = {key: why for key, why in self.unreadable.items() if key[0] != tenant_id}
 
     def evict(self, tenant_id: str, vendor_name: str) -> None:
         """Forget an open workspace (its change could not be saved): it is read back when next used."""
@@ -212,6 +223,7 @@ class TenantStore:
         if tenant_id == DEFAULT_TENANT:
             raise ValueError("the default tenant cannot be deleted")
         self._forget(self.tenants.pop(tenant_id))
+        self.forget_unreadable(tenant_id)
 
     def lookup(self, vendor: str, credential: str) -> tuple[Tenant, object] | None:
         found = self._principals.get((vendor, credential))

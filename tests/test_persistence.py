@@ -361,3 +361,39 @@ def test_an_import_with_a_wrong_value_anywhere_is_refused_or_served_without_a_5x
                     failures.append((path, "karmabot", "POST /pluses", response.text[:200]))
         assert failures == []
         assert served >= 10  # values of the right type, or where any will do, are taken
+
+
+def test_records_of_a_newer_schema_lock_that_vendor_of_that_tenant_only(tmp_path):
+    """A newer release wrote dailybot records of schema 99: the server starts, says so, keeps them
+    untouched, and answers that tenant's dailybot requests with a 503 until the tenant is reset."""
+    state_file = tmp_path / "state.db"
+    with running(ticking=False, state_file=str(state_file)) as first:
+        tenant = first.new_tenant(tenant="newer")
+        with tenant.client("dailybot") as daily:
+            receiver = tenant.credentials["dailybot"]["other_users"][0]["user_uuid"]
+            assert daily.post("/kudos/", json={"receivers": [receiver], "content": "kept"}).status_code == 200
+        other = first.new_tenant(tenant="other")
+        with other.client("dailybot") as daily:
+            receiver = other.credentials["dailybot"]["other_users"][0]["user_uuid"]
+            assert daily.post("/kudos/", json={"receivers": [receiver], "content": "mine"}).status_code == 200
+    db = sqlite3.connect(state_file)
+    db.execute("UPDATE workspaces SET schema = 99 WHERE tenant = 'newer' AND vendor = 'dailybot'")
+    db.commit()
+
+    served = Served("--clock", "frozen", "--state-file", str(state_file))
+    try:
+        with httpx.Client(base_url=served.url + "/dailybot/v1", headers=tenant.headers("dailybot")) as daily:
+            locked = daily.get("/kudos/")
+            assert locked.status_code == 503 and "schema 99" in locked.json()["detail"]  # DRF's dialect
+        with httpx.Client(base_url=served.url + "/dailybot/v1", headers=other.headers("dailybot")) as daily:
+            assert daily.get("/kudos/", params={"filter": "kudos_given"}).json()["results"][0]["content"] == "mine"
+        with httpx.Client(base_url=served.url + "/karmabot/api/v1", headers=tenant.headers("karmabot")) as karma:
+            assert karma.get("/users").status_code == 200  # its other vendors work
+        assert httpx.get(f"{served.url}/__admin/tenants/newer/state").status_code == 503
+        assert db.execute("SELECT schema FROM workspaces WHERE tenant = 'newer' AND vendor = 'dailybot'").fetchone() == (99,)
+        assert httpx.post(f"{served.url}/__admin/tenants/newer/reset").status_code == 204
+        with httpx.Client(base_url=served.url + "/dailybot/v1", headers=tenant.headers("dailybot")) as daily:
+            assert daily.get("/kudos/").status_code == 200  # seeded afresh
+    finally:
+        banner = served.stop()
+    assert "kept 1 dailybot workspace record(s) of a newer schema untouched (tenants newer)" in banner
