@@ -336,7 +336,7 @@ class RedisTurns:
         pending, tenants = self.pending, self.server.store.tenants
         self.pending = Turn()
         parts = {}
-        if pending.world or pending.changed:
+        if pending.world:
             parts["world"] = self._world()
         by_name = self.server.store.by_name
         for tenant_id, vendor in pending.states:
