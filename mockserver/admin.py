@@ -13,12 +13,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mockserver import persistence
-from mockserver.clock import isoformat
-from mockserver.errors import ApiError
+from mockserver.clock import LATEST, isoformat
+from mockserver.errors import ApiError, nested_deeper
 from mockserver.records import StateError
 from mockserver.turns import Turn
 
 MAX_ADVANCE_SECONDS = 100 * 365 * 86400
+MAX_BODY_BYTES = 1024 * 1024  # an admin request's body; larger is a 413
+MAX_IMPORT_BYTES = 256 * 1024 * 1024  # but for a state import
+MAX_JSON_DEPTH = 64  # nesting of an admin body
+MAX_IMPORT_DEPTH = 96  # of a state import: its records' own depth, plus what clients sent inside them
 FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
 
 
@@ -31,11 +35,13 @@ async def _json_object(request: Request) -> dict:
     if not body.strip():
         return {}
     try:
-        data = await request.json()
-    except (ValueError, UnicodeDecodeError):
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:  # also past orjson's depth limit
         raise HTTPException(400, "body is not valid JSON") from None
     if not isinstance(data, dict):
         raise HTTPException(400, "body must be a JSON object")
+    if nested_deeper(data, MAX_JSON_DEPTH):
+        raise HTTPException(400, f"body is nested deeper than {MAX_JSON_DEPTH} levels")
     return data
 
 
@@ -51,6 +57,11 @@ def _advance_seconds(data: dict) -> float:
 def changes(request: Request) -> Turn:
     """The admin call's change record (see turns.Turn): every change below is noted there."""
     return request.scope["mockserver.turn"]
+
+
+def _within_calendar(moment: float) -> None:
+    if moment > LATEST:
+        raise HTTPException(400, "advance_seconds would move a clock past the year 9999")
 
 
 def build(server) -> Starlette:
@@ -129,14 +140,18 @@ def build(server) -> Starlette:
 
     async def tenant_clock(request):
         tenant = tenant_or_404(request)
-        tenant.clock.advance(_advance_seconds(await _json_object(request)))
+        seconds = _advance_seconds(await _json_object(request))
+        _within_calendar(tenant.clock.now() + seconds)
+        tenant.clock.advance(seconds)
         turn = changes(request)
         turn.world = True
         turn.tenants.add(tenant.id)
         return JSONResponse({"now": isoformat(tenant.clock.now())})
 
     async def server_clock(request):
-        server.clock.advance(_advance_seconds(await _json_object(request)))
+        seconds = _advance_seconds(await _json_object(request))
+        _within_calendar(max(tenant.clock.now() for tenant in store.tenants.values()) + seconds)
+        server.clock.advance(seconds)
         changes(request).world = True
         return JSONResponse({
             "now": isoformat(server.clock.now()),
@@ -156,7 +171,10 @@ def build(server) -> Starlette:
     async def import_state(request):
         """Every tenant replaced by an export's, once all of it has been checked (400 otherwise)."""
         try:
-            plan, skipped = persistence.parse(server, orjson.loads(await request.body()))
+            document = orjson.loads(await request.body())
+            if nested_deeper(document, MAX_IMPORT_DEPTH):
+                raise StateError(f"nested deeper than {MAX_IMPORT_DEPTH} levels")
+            plan, skipped = persistence.parse(server, document)
         except orjson.JSONDecodeError as exc:
             raise HTTPException(400, f"not a JSON state export: {exc}") from None
         except StateError as exc:

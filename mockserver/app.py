@@ -1,16 +1,19 @@
 """The ASGI application: every vendor's spec-driven API under its base path, plus the admin API."""
 
+import asyncio
+import functools
 import logging
 from datetime import datetime
 
 import orjson
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.spec import Specification
+from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse
 
 from mockserver import admin, gateway, persistence
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
-from mockserver.errors import ApiError, as_api_error
+from mockserver.errors import ApiError, as_api_error, nested_deeper
 from mockserver.faults import FaultBook
 from mockserver.gateway import Exchange
 from mockserver.journal import MAX_BODY_BYTES, Journal
@@ -32,13 +35,14 @@ class MockServer:
                  start: datetime = DEFAULT_START, journal_limit: int = 1000,
                  max_body_bytes: int = 1_048_576, webhook_allow: tuple[str, ...] = (),
                  webhook_timeout: float = 5.0, state_file: str | None = None, redis_url: str | None = None,
-                 redis_prefix: str = "mockserver"):
+                 redis_prefix: str = "mockserver", body_deadline: float = 30.0):
         self.seed = seed
         self.vendors = discover(vendors)
         self.clock = ServerClock(start, ticking)
         self.store = TenantStore(self.vendors, seed, self.clock)
         self.journal = Journal(journal_limit)
         self.max_body_bytes = max_body_bytes
+        self.body_deadline = body_deadline
         # Bodies are read before routing; operations may allow more (`x-max-body-bytes`).
         self.read_limit = max([max_body_bytes] + [vendor.max_body_bytes for vendor in self.vendors])
         self.answers = AnswerCache()
@@ -145,6 +149,30 @@ class MockServer:
     async def _not_found(self, scope, receive, send):
         await self.render_error(ApiError(404, "Not Found"), gateway.exchange())(scope, receive, send)
 
+    async def _admin(self, scope, receive, send) -> None:
+        """An admin call: its body read (bounded) before its turn is taken; its change committed
+        as its answer starts."""
+        limit = admin.MAX_IMPORT_BYTES if scope["path"] == "/__admin/state/import" else admin.MAX_BODY_BYTES
+        try:
+            body, too_large = await _read_body(receive, limit, self.body_deadline)
+            if too_large:
+                raise ApiError(413, f"Admin request bodies are at most {limit} bytes.")
+            turn = await self.turns.begin(journal=scope["path"].startswith("/__admin/requests"))
+        except ApiError as exc:  # too slow, too large, or no turn to be had (the shared state is unreachable)
+            return await admin.error(exc.status, exc.message)(scope, receive, send)
+        scope["mockserver.turn"] = turn
+        try:
+            return await self.admin(scope, _replay(body, receive), self._after_admin(scope, send, turn))
+        finally:
+            await self.turns.end(turn)
+
+    async def _docs(self, ex: Exchange, scope, receive, send) -> None:
+        """Swagger UI and the spec downloads; a file not there is the vendor's 404."""
+        try:
+            await self.docs(scope, receive, send)
+        except HTTPException as exc:
+            await self.render_error(ApiError(exc.status_code, str(exc.detail)), ex)(scope, receive, send)
+
     def _slash_redirect(self, ex: Exchange, scope) -> RedirectResponse | None:
         """A 307 to the same path with its trailing slash added or removed, when only that one
         names an operation (as Starlette's routing, and so Connexion's, has always answered)."""
@@ -161,7 +189,7 @@ class MockServer:
             raise ApiError(404, "Not Found")
         found = self.routers[ex.vendor.name].match(scope["method"], scope["path"])
         if found is None:
-            return self._slash_redirect(ex, scope) or self.docs
+            return self._slash_redirect(ex, scope) or functools.partial(self._docs, ex)
         if found.operation is None:
             raise ApiError(405, "Method Not Allowed", headers={"Allow": ", ".join(found.allowed)})
         ex.operation = found.operation.operation
@@ -194,23 +222,19 @@ class MockServer:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
             return await _lifespan(receive, send, self.turns.close)
+        if scope["type"] == "websocket":  # none here: refused (the server answers the upgrade 403)
+            await receive()
+            return await send({"type": "websocket.close", "code": 1008})
         if scope["type"] != "http":
-            return  # no websockets here; the server refuses the connection
+            return
         if scope["path"].startswith("/__admin"):
-            try:
-                turn = await self.turns.begin(journal=scope["path"].startswith("/__admin/requests"))
-            except ApiError as exc:  # no turn to be had (the shared state is unreachable)
-                return await admin.error(exc.status, exc.message)(scope, receive, send)
-            scope["mockserver.turn"] = turn
-            try:
-                return await self.admin(scope, receive, self._after_admin(scope, send, turn))
-            finally:
-                await self.turns.end(turn)
-        body, too_large = await _read_body(receive, self.read_limit)
+            return await self._admin(scope, receive, send)
+        # The body is read whole (or up to the largest an operation takes) before anything is held.
         try:
+            body, too_large = await _read_body(receive, self.read_limit, self.body_deadline)
             turn = await self.turns.begin(numbered=True)
-        except ApiError as exc:  # no turn to be had: answered in the vendor's dialect all the same
-            ex = Exchange(self, 0, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]))
+        except ApiError as exc:  # a body too slow, or no turn to be had: answered in the vendor's dialect
+            ex = Exchange(self, 0, scope, scope["headers"], b"", False, self.vendor_for(scope["path"]))
             return await self.render_error(exc, ex)(scope, receive, send)
         ex = Exchange(self, turn.number, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]),
                       turn=turn)
@@ -264,8 +288,27 @@ async def _lifespan(receive, send, shutdown) -> None:
             return
 
 
-async def _read_body(receive, limit: int) -> tuple[bytes, bool]:
-    """The whole request body, or its first `limit` bytes and True when it is longer."""
+async def _read_body(receive, limit: int, deadline: float) -> tuple[bytes, bool]:
+    """The whole request body, or its first `limit` bytes and True when it is longer; ApiError
+    408 when it has not all come within `deadline` seconds."""
+    try:
+        async with asyncio.timeout(deadline):
+            return await _receive_body(receive, limit)
+    except TimeoutError:
+        raise ApiError(408, f"The request body did not arrive within {deadline:g} seconds.") from None
+
+
+def _replay(body: bytes, receive):
+    """An ASGI receive that gives `body` (read already) again, then what `receive` gives (the disconnect)."""
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replaying():
+        return messages.pop() if messages else await receive()
+
+    return replaying
+
+
+async def _receive_body(receive, limit: int) -> tuple[bytes, bool]:
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -290,6 +333,8 @@ def _journal_entry(scope, ex: Exchange) -> dict:
         body = ex.body.decode("utf-8", "replace")
     if truncated:
         body = ex.body[:MAX_BODY_BYTES].decode("utf-8", "replace")
+    elif nested_deeper(body, gateway.MAX_JSON_DEPTH):  # kept as sent, as text: it was refused
+        body = ex.body.decode("utf-8", "replace")
     return {
         "vendor": ex.vendor.name,
         "tenant": ex.tenant.id if ex.tenant else None,

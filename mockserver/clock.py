@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 
 # Every server starts its clock here, so the same --seed gives the same timestamps.
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+# No clock goes past this (every date format answers use has four-digit years).
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp()
 
 
 class ServerClock:

@@ -13,8 +13,10 @@ DEFAULT_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     429: "rate_limited",
     500: "internal_error",
@@ -53,3 +55,15 @@ def reworded(error: ApiError, wording: dict[str, tuple[str | None, str | None]])
     code, template = wording.get(error.code, (None, None))
     message = template.format(retry_after=error.headers.get("Retry-After")) if template else error.message
     return code or error.code, message
+
+
+def nested_deeper(value, limit: int) -> bool:
+    """Whether parsed JSON nests objects and arrays more than `limit` deep (walked without recursion)."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False

@@ -3,11 +3,15 @@ the next N matching requests, or each with a probability (seeded, so runs repeat
 a latency, a dropped connection or a malformed body."""
 
 import random
+import re
 from dataclasses import asdict, dataclass, field
 
 from mockserver.records import rng_dump, rng_load
 
 KINDS = ("status", "latency", "drop", "malformed")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # RFC 9110 token
+FRAMING = {"content-length", "transfer-encoding", "connection"}
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e\xa0-\xff]{0,4096}")  # printable latin-1, no CR, LF or NUL
 
 
 @dataclass
@@ -46,6 +50,11 @@ class FaultBook:
         _check(spec, "operation", str)
         _check(spec, "tenant", str)
         _check(spec, "headers", dict)
+        for name, value in spec.get("headers", {}).items():
+            if not (isinstance(value, str) and HEADER_NAME.fullmatch(name) and HEADER_VALUE.fullmatch(value)):
+                raise ValueError(f"header {name!r}: names are tokens, values printable latin-1 without CR or LF")
+            if name.lower() in FRAMING:
+                raise ValueError(f"header {name!r} frames the answer; the server sets it")
         if spec["kind"] == "status" and not (isinstance(spec.get("status"), int) and 400 <= spec["status"] <= 599):
             raise ValueError("a status fault needs a status from 400 to 599")
         if spec["kind"] == "latency" and not (isinstance(spec.get("latency_ms"), int) and 0 <= spec["latency_ms"] <= 60_000):

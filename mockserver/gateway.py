@@ -14,7 +14,7 @@ import orjson
 from starlette.datastructures import URL
 from starlette.requests import Request
 
-from mockserver.errors import ApiError
+from mockserver.errors import ApiError, nested_deeper
 from mockserver.forced import forced_response
 from mockserver.tenants import Tenant
 from mockserver.turns import Turn
@@ -179,19 +179,26 @@ def check_accept(request: Request) -> None:
     raise ApiError(406, "This API answers only application/json.", "not_acceptable")
 
 
+MAX_JSON_DEPTH = 64  # how deep a request body's objects and arrays may nest
+MAX_QUERY_BYTES = 8192  # a longer query string is a 414
+MAX_QUERY_PARAMETERS = 256  # more is a 400
+
+
 def parse_json(body: bytes):
     """The body's JSON, or a 400 that says why not. orjson first; the json module for what
     only it reads (NaN, integers beyond 64 bits)."""
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ApiError(400, "Request body is not valid UTF-8.", "parse_error") from None
-    except (ValueError, RecursionError):
-        raise ApiError(400, "Request body is not valid JSON.", "parse_error") from None
+        try:
+            value = json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ApiError(400, "Request body is not valid UTF-8.", "parse_error") from None
+        except (ValueError, RecursionError):
+            raise ApiError(400, "Request body is not valid JSON.", "parse_error") from None
+    if nested_deeper(value, MAX_JSON_DEPTH):
+        raise ApiError(400, f"Request body nests deeper than {MAX_JSON_DEPTH} levels.", "parse_error")
+    return value
 
 
 async def _inject(fault, scope, receive, send) -> None:
@@ -210,6 +217,11 @@ async def admit(ex: Exchange, scope) -> object | None:
     """Everything the core checks before an operation's handler: body size, media type, Accept,
     credentials, faults, `Prefer`, rate limits and JSON syntax. Raises ApiError to refuse; returns
     an ASGI app when a fault or `Prefer` answers instead of the handler."""
+    query = scope["query_string"]
+    if len(query) > MAX_QUERY_BYTES:
+        raise ApiError(414, f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
+    if query.count(b"&") >= MAX_QUERY_PARAMETERS:
+        raise ApiError(400, f"More than {MAX_QUERY_PARAMETERS} query parameters.")
     limit = ex.operation.extensions.get("x-max-body-bytes", ex.server.max_body_bytes)
     if ex.too_large or len(ex.body) > limit:
         raise ApiError(413, f"Request body exceeds {limit} bytes.")

@@ -16,12 +16,12 @@ A request writes only the rows it changed, in one transaction committed before i
 sent; rows of vendors this server does not serve are left as they are.
 """
 
-import math
 import os
 import sqlite3
 
 import orjson
 
+from mockserver.clock import LATEST
 from mockserver.records import StateError, load_workspace
 from mockserver.tenants import DEFAULT_TENANT, TENANT_ID, Tenant, context
 from mockserver.turns import Turn
@@ -55,14 +55,13 @@ def _check_tenant(entry) -> None:
             raise StateError(f"tenant {entry['id']}: {key} must be a whole number from 0")
     if not isinstance(entry.get("rate_limits"), bool):
         raise StateError(f"tenant {entry['id']}: rate_limits must be true or false")
-    offset = entry.get("clock_offset")
-    if isinstance(offset, bool) or not isinstance(offset, (int, float)) or not math.isfinite(offset) or offset < 0:
-        raise StateError(f"tenant {entry['id']}: clock_offset must be a number of seconds from 0")
+    _number(entry.get("clock_offset"), f"tenant {entry['id']}: clock_offset")
 
 
-def _number(value, what: str, low: float = 0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
-        raise StateError(f"{what} must be a finite number")
+def _number(value, what: str) -> float:
+    """A number of seconds from 0 that keeps every clock before the year 10000."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= LATEST:
+        raise StateError(f"{what} must be a number of seconds from 0 to {LATEST:.0f}")
     return value
 
 
@@ -88,6 +87,9 @@ def parse(server, document) -> tuple[dict, list[str]]:
     if document.get("version") != VERSION:
         raise StateError(f"export version {document.get('version')!r}; this server reads version {VERSION}")
     now = _number(document.get("now"), "now")
+    if any(now + entry.get("clock_offset", 0) > LATEST for entry in document.get("tenants") or ()
+           if isinstance(entry, dict) and isinstance(entry.get("clock_offset"), (int, float))):
+        raise StateError("a tenant's clock would pass the year 9999")
     created = document.get("created")
     if type(created) is not int or created < 0:
         raise StateError("created must be a whole number from 0")

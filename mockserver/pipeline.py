@@ -140,8 +140,10 @@ class CompiledOperation:
     async def run(self, scope, path_params: dict, body: bytes, parsed_json) -> Answer | Response:
         """Validate the request as the spec says, call the handler, shape its result."""
         headers = Headers(scope=scope)
-        raw_query = QueryParams(scope["query_string"])
-        query = self.uri_parser.resolve_query({key: raw_query.getlist(key) for key in raw_query})
+        raw_query: dict[str, list[str]] = {}
+        for key, value in QueryParams(scope["query_string"]).multi_items():  # one pass: getlist per key is quadratic
+            raw_query.setdefault(key, []).append(value)
+        query = self.uri_parser.resolve_query(raw_query)
         path = self.uri_parser.resolve_path(path_params)
         for parameter in self.parameters:
             if parameter.where == "query":

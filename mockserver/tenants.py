@@ -195,6 +195,8 @@ class TenantStore:
             self.reindex(tenant)
 
     def _add(self, tenant: Tenant, vendor_name: str, principals: dict) -> None:
+        if self.tenants.get(tenant.id) is not tenant:  # deleted (or replaced) while a request was under way
+            return
         for credential, principal in principals.items():
             key = (vendor_name, credential)
             self._principals[key] = (tenant, principal)

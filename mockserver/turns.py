@@ -393,23 +393,23 @@ class RedisTurns:
         clock = server.clock
         clock.start, clock.ticking, clock.offset, clock._origin = world["clock"]
         server.faults.load(world["faults"])
-        tenants = {}
+        known, listed = store.tenants, {}
         for tenant_id, number, seed, rate_limits, offset, resets in world["tenants"]:
-            tenant = store.tenants.pop(tenant_id, None)
-            if tenant is None or tenant.number != number:  # new here: its parts come next
-                if tenant is not None:
-                    store._forget(tenant)
+            tenant = known.get(tenant_id)
+            if tenant is not None and tenant.number != number:  # deleted and made anew meanwhile
+                store._forget(known.pop(tenant_id))
+                tenant = None
+            if tenant is None:  # new here: its parts come next
                 tenant = store.create(tenant_id, rate_limits, number, seed)
-                del store.tenants[tenant_id]  # kept in `tenants`, in the world's order
                 for part in [part for part in self.seen if _tenant_of(part) == tenant_id]:
                     del self.seen[part]
             if tenant.resets != resets:  # reset by another worker
                 tenant.reset()
             tenant.rate_limits, tenant.clock.offset, tenant.resets = rate_limits, offset, resets
-            tenants[tenant_id] = tenant
-        for tenant in store.tenants.values():  # gone
-            store._forget(tenant)
-        store.tenants = tenants
+            listed[tenant_id] = tenant
+        for tenant_id in set(known) - set(listed):  # gone
+            store._forget(known[tenant_id])
+        store.tenants = listed  # in the world's order
 
     def _apply(self, part: str, value):
         """Load one tenant part; the tenant it belongs to."""

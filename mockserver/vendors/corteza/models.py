@@ -16,7 +16,7 @@ from mockserver.records import (ANY, BOOL, INT, NUM, RNG, STR, StateError, arr, 
                                 refers, rng_dump, rng_load, tuple_of, unb64)
 from mockserver.vendors.corteza.exceptions import corteza_error
 
-MENTION = re.compile(r"<@(\d{1,20})(?:\s[^>]*)?>")
+MENTION = re.compile(r"<@(\d{1,20})(?:\s[^<>]*)?>")  # [^<>]: a try ends at the next "<", so matching stays linear
 DURATION = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m)?$")
 CLOCK_TIME = re.compile(r"^(\d{1,2})(?::(\d\d))?\s*(am|pm)?$", re.IGNORECASE)
 SEARCH_LIMIT, SEARCH_MAX = 50, 100
