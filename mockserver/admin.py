@@ -26,8 +26,8 @@ MAX_IMPORT_DEPTH = 96  # of a state import: its records' own depth, plus what cl
 FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": status, "message": message}}, status_code=status)
+def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": status, "message": message}}, status_code=status, headers=headers)
 
 
 async def _json_object(request: Request) -> dict:

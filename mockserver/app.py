@@ -2,6 +2,8 @@
 
 import asyncio
 import functools
+import hmac
+import ipaddress
 import logging
 from datetime import datetime
 
@@ -26,6 +28,8 @@ from mockserver.webhooks import WebhookDispatcher
 logger = logging.getLogger("mockserver")
 
 ERROR_STATUS_HEADER = "X-Mockserver-Error-Status"
+ADMIN_TOKEN_VARIABLE = "MOCKSERVER_ADMIN_TOKEN"
+OPEN_ADMIN_PATHS = ("/__admin/health",)  # for health checks: no token needed
 
 
 class MockServer:
@@ -35,7 +39,7 @@ class MockServer:
                  start: datetime = DEFAULT_START, journal_limit: int = 1000,
                  max_body_bytes: int = 1_048_576, webhook_allow: tuple[str, ...] = (),
                  webhook_timeout: float = 5.0, state_file: str | None = None, redis_url: str | None = None,
-                 redis_prefix: str = "mockserver", body_deadline: float = 30.0):
+                 redis_prefix: str = "mockserver", body_deadline: float = 30.0, admin_token: str | None = None):
         self.seed = seed
         self.vendors = discover(vendors)
         self.clock = ServerClock(start, ticking)
@@ -43,6 +47,7 @@ class MockServer:
         self.journal = Journal(journal_limit)
         self.max_body_bytes = max_body_bytes
         self.body_deadline = body_deadline
+        self.admin_token = admin_token or None  # required on /__admin/* (but health) when set
         # Bodies are read before routing; operations may allow more (`x-max-body-bytes`).
         self.read_limit = max([max_body_bytes] + [vendor.max_body_bytes for vendor in self.vendors])
         self.answers = AnswerCache()
@@ -154,17 +159,32 @@ class MockServer:
         as its answer starts."""
         limit = admin.MAX_IMPORT_BYTES if scope["path"] == "/__admin/state/import" else admin.MAX_BODY_BYTES
         try:
+            if scope["path"] not in OPEN_ADMIN_PATHS:
+                self._admit_admin(scope)
             body, too_large = await _read_body(receive, limit, self.body_deadline)
             if too_large:
                 raise ApiError(413, f"Admin request bodies are at most {limit} bytes.")
             turn = await self.turns.begin(journal=scope["path"].startswith("/__admin/requests"))
         except ApiError as exc:  # too slow, too large, or no turn to be had (the shared state is unreachable)
-            return await admin.error(exc.status, exc.message)(scope, receive, send)
+            return await admin.error(exc.status, exc.message, exc.headers)(scope, receive, send)
         scope["mockserver.turn"] = turn
         try:
             return await self.admin(scope, _replay(body, receive), self._after_admin(scope, send, turn))
         finally:
             await self.turns.end(turn)
+
+    def _admit_admin(self, scope) -> None:
+        """With a token: only callers that send it. Without one: only loopback clients (a server
+        reachable from elsewhere must not hand out every tenant's credentials to anyone)."""
+        if self.admin_token is not None:
+            sent = gateway.header(scope, b"authorization") or b""
+            if not hmac.compare_digest(sent, f"Bearer {self.admin_token}".encode()):
+                raise ApiError(401, "The admin API needs Authorization: Bearer <the server's admin token>.",
+                               headers={"WWW-Authenticate": "Bearer"})
+        elif not _loopback(scope.get("client")):
+            raise ApiError(403, "The admin API answers only loopback clients unless the server has an admin "
+                                "token: start it with --admin-token TOKEN (or MOCKSERVER_ADMIN_TOKEN) and send "
+                                "Authorization: Bearer TOKEN.")
 
     async def _docs(self, ex: Exchange, scope, receive, send) -> None:
         """Swagger UI and the spec downloads; a file not there is the vendor's 404."""
@@ -296,6 +316,16 @@ async def _read_body(receive, limit: int, deadline: float) -> tuple[bytes, bool]
             return await _receive_body(receive, limit)
     except TimeoutError:
         raise ApiError(408, f"The request body did not arrive within {deadline:g} seconds.") from None
+
+
+def _loopback(client) -> bool:
+    """Whether an ASGI client address is this machine (a Unix socket has none)."""
+    if client is None:
+        return True
+    try:
+        return ipaddress.ip_address(client[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _replay(body: bytes, receive):

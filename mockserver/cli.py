@@ -7,7 +7,7 @@ import os
 import click
 import uvicorn
 
-from mockserver.app import MockServer
+from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
 from mockserver.records import StateError
 from mockserver.tenants import DEFAULT_TENANT
 from mockserver.turns import RedisTurns
@@ -39,15 +39,18 @@ def main():
               help="Share state, clocks and rate-limit counters through this Redis (redis://HOST:PORT or unix:///PATH).")
 @click.option("--redis-prefix", default="mockserver", show_default=True, metavar="PREFIX",
               help="This server's namespace in Redis; cleared at start.")
+@click.option("--admin-token", envvar=ADMIN_TOKEN_VARIABLE, metavar="TOKEN",
+              help=f"Require 'Authorization: Bearer TOKEN' on /__admin/* (not health). Also ${ADMIN_TOKEN_VARIABLE}. "
+                   "Without one, only loopback clients may use the admin API.")
 def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_file, workers, redis_url,
-          redis_prefix):
+          redis_prefix, admin_token):
     """Start the server."""
     if workers > 1 and not redis_url:
         raise click.BadParameter("several workers share their state through Redis: give --redis URL",
                                  param_hint="--workers")
     config = {"seed": seed, "vendors": list(vendors) or None, "ticking": clock == "ticking",
               "journal_limit": journal_limit, "webhook_allow": list(webhook_allow), "state_file": state_file,
-              "redis_url": redis_url, "redis_prefix": redis_prefix}
+              "redis_url": redis_url, "redis_prefix": redis_prefix, "admin_token": admin_token}
     try:
         server = MockServer(**config)
     except StateError as exc:
@@ -62,6 +65,11 @@ def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_
         click.echo(f"  {vendor.name:<10} {root}{vendor.base_path}  ({headers})")
     for note in server.notes:
         click.echo(f"  state file {state_file}: {note}")
+    if admin_token:
+        click.echo("  admin API: send 'Authorization: Bearer <the admin token>' (health needs none)")
+    elif host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"  admin API: refused to clients not on this machine, as there is no admin token; "
+                   f"give one with --admin-token TOKEN or ${ADMIN_TOKEN_VARIABLE}")
     if redis_url:
         _clear_redis(redis_url, redis_prefix)
     if workers == 1:

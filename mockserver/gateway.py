@@ -68,8 +68,8 @@ class Exchange:
         self.server.webhooks.deliver(url, payload, record, on_reply)
 
     def allowed(self, url: str) -> bool:
-        """Whether a webhook may target `url`."""
-        return self.server.webhooks.allowed(url)
+        """Whether a webhook may target `url` (never this server itself)."""
+        return self.server.webhooks.allowed(url, self.scope.get("server"), self.url.hostname)
 
     def register_handles(self) -> None:
         """Index the public handles (tokens, attachment ids) the workspace has just created."""

@@ -7,7 +7,8 @@ tenant for each test.
 
 The server starts in-process on a free port with a frozen clock (move it with
 `mockserver_tenant.advance(seconds)`); `--mockserver-url URL` (or MOCKSERVER_URL) uses a server
-that already runs instead. Under pytest-xdist each worker gets its own server, or shares the one
+that already runs instead (with `--mockserver-admin-token` or MOCKSERVER_ADMIN_TOKEN when it
+has an admin token). Under pytest-xdist each worker gets its own server, or shares the one
 given by URL; tenants keep the tests apart either way.
 """
 
@@ -23,6 +24,8 @@ def pytest_addoption(parser):
     group.addoption("--mockserver-url", default=os.environ.get("MOCKSERVER_URL"),
                     help="Use the mockserver at this URL instead of starting one in-process.")
     group.addoption("--mockserver-seed", type=int, default=0, help="Seed of the in-process mockserver.")
+    group.addoption("--mockserver-admin-token", default=os.environ.get("MOCKSERVER_ADMIN_TOKEN"),
+                    help="The admin token of the server given by --mockserver-url, if it has one.")
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +33,7 @@ def mockserver(request):
     """The session's server (`RunningServer`): `url`, `base_url(vendor)`, `new_tenant()`."""
     url = request.config.getoption("mockserver_url")
     if url:
-        server = connect(url)
+        server = connect(url, request.config.getoption("mockserver_admin_token"))
         yield server
         server.close()
         return

@@ -9,13 +9,14 @@ use one that already runs (`connect`), and work in tenants of your own (`TenantH
 """
 
 import contextlib
+import os
 import threading
 import time
 
 import httpx
 import uvicorn
 
-from mockserver.app import MockServer
+from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
 
 
 class TenantHandle:
@@ -67,10 +68,11 @@ class TenantHandle:
 class RunningServer:
     """A mockserver reachable at `url` (in-process or not)."""
 
-    def __init__(self, url: str, app: MockServer | None = None):
+    def __init__(self, url: str, app: MockServer | None = None, admin_token: str | None = None):
         self.url = url.rstrip("/")
         self.app = app  # set when the server runs in this process
-        self.admin = httpx.Client(base_url=self.url, timeout=10)
+        headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+        self.admin = httpx.Client(base_url=self.url, timeout=10, headers=headers)
         self._base_paths: dict[str, str] | None = None
 
     def base_url(self, vendor: str) -> str:
@@ -89,9 +91,10 @@ class RunningServer:
         self.admin.close()
 
 
-def connect(url: str) -> RunningServer:
-    """A mockserver that already runs (a container, `mockserver serve`)."""
-    server = RunningServer(url)
+def connect(url: str, admin_token: str | None = None) -> RunningServer:
+    """A mockserver that already runs (a container, `mockserver serve`); its admin token, if it
+    has one, from `admin_token` or MOCKSERVER_ADMIN_TOKEN."""
+    server = RunningServer(url, admin_token=admin_token or os.environ.get(ADMIN_TOKEN_VARIABLE))
     server.admin.get("/__admin/health").raise_for_status()
     return server
 
@@ -110,7 +113,7 @@ def running(**options):
             raise RuntimeError("mockserver did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    running_server = RunningServer(f"http://127.0.0.1:{port}", app)
+    running_server = RunningServer(f"http://127.0.0.1:{port}", app, app.admin_token)
     try:
         yield running_server
     finally:

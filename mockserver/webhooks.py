@@ -1,22 +1,52 @@
-"""Outgoing webhook deliveries: allow-listed targets only, with a timeout, never blocking a request."""
+"""Outgoing webhook deliveries: allow-listed targets only, never this server itself, each with a
+total deadline and a bounded reply, never blocking a request."""
 
 import asyncio
 import ipaddress
+import logging
 from typing import Awaitable, Callable
-from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from mockserver import gateway
+from mockserver.errors import nested_deeper
+
+logger = logging.getLogger("mockserver")
+
+MAX_REPLY_BYTES = 64 * 1024  # a longer reply is not read (the delivery still counts as delivered)
+MAX_REPLY_DEPTH = 64
+
+
+class Reply:
+    """A target's answer, read whole (at most MAX_REPLY_BYTES), for a vendor's `on_reply`."""
+
+    def __init__(self, status_code: int, content: bytes):
+        self.status_code, self.content = status_code, content
+        self.text = content.decode("utf-8", "replace")
+
+    def json(self):
+        """The reply as JSON; ValueError if it is not JSON, or nests deeper than MAX_REPLY_DEPTH."""
+        data = orjson.loads(self.content)
+        if nested_deeper(data, MAX_REPLY_DEPTH):
+            raise ValueError(f"the reply nests deeper than {MAX_REPLY_DEPTH} levels")
+        return data
+
+
+class ReplyTooLarge(Exception):
+    pass
 
 
 class WebhookDispatcher:
-    """Targets must be loopback (`localhost`, 127.0.0.0/8, ::1) or a host named in `allow`.
+    """Targets must be loopback (`localhost`, 127.0.0.0/8, ::1) or a host named in `allow`, and
+    never this server's own listening port on a loopback or its own address (a tenant pointing a
+    hook at `/__admin/reset` would wipe other teams' data).
 
     A delivery's outcome is written into its record when it ends, in a turn of its own (`settle`
-    runs the change as a request would: see turns). By then the workspace may have been reloaded
-    (another worker changed it) or reset, so the record is found again in the workspace's
-    `deliveries` list, where vendors keep every record they hand to `deliver`.
+    runs the change as a request would: see turns): `delivered` (with the target's status) or
+    `failed`, with the reason in `error`. By then the workspace may have been reloaded (another
+    worker changed it) or reset, so the record is found again in the workspace's `deliveries`
+    list, where vendors keep every record they hand to `deliver`.
     """
 
     def __init__(self, store, settle: Callable[[Callable[[], tuple | None]], Awaitable[None]],
@@ -24,49 +54,70 @@ class WebhookDispatcher:
         self.store = store
         self.settle = settle  # runs a change to state in a turn; the change returns what it changed
         self.allow = {host.lower() for host in allow}
-        self.timeout = timeout
+        self.timeout = timeout  # for a whole delivery: connecting, sending, reading the reply
         self._tasks: set[asyncio.Task] = set()  # strong references until each delivery ends
 
-    def allowed(self, url: str) -> bool:
+    def allowed(self, url: str, own: tuple | None = None, own_host: str | None = None) -> bool:
+        """Whether `url` is a target deliveries may go to. `own` is this server's (address,
+        port) as the request saw it, `own_host` the host name the client used for it."""
         try:
-            parts = urlsplit(url)
-            host = (parts.hostname or "").lower()
-        except ValueError:
+            parsed = httpx.URL(url)
+            host, port = parsed.host.lower(), parsed.port or {"http": 80, "https": 443}.get(parsed.scheme)
+        except (httpx.InvalidURL, TypeError, ValueError):  # e.g. a tab or a space in the host
             return False
-        if parts.scheme not in ("http", "https") or not host:
+        if parsed.scheme not in ("http", "https") or not host or port is None or not 0 < port < 65536:
             return False
-        if host == "localhost" or host in self.allow:
-            return True
         try:
-            return ipaddress.ip_address(host).is_loopback
+            address = ipaddress.ip_address(host)
         except ValueError:
-            return False
+            address = None
+        local = host == "localhost" or (address is not None and (address.is_loopback or address.is_unspecified))
+        if own is not None and port == own[1] and (local or host in {str(own[0]).lower(), (own_host or "").lower()}):
+            return False  # this server itself
+        return local or host in self.allow
 
     def deliver(self, url: str, payload: dict, record: dict, on_reply: Callable | None = None) -> None:
         """POST `payload` to `url` in the background; `record` (shown by the admin API) says how it
-        went. `on_reply(state, now, response)` may change the workspace after a delivery."""
+        went. `on_reply(state, now, reply)` may change the workspace after a delivery (`reply` is
+        a `Reply`)."""
         record.update(target_url=url, status="pending")
-        if not self.allowed(url):
-            record.update(status="refused", error="target not on the allow-list")
-            return
         ex = gateway.exchange()
+        if not self.allowed(url, ex.scope.get("server"), ex.url.hostname):
+            record.update(status="refused", error="target not on the allow-list, or this server itself")
+            return
         sent = (ex.tenant.id, ex.vendor.name, dict(record))
         task = asyncio.get_running_loop().create_task(self._post(url, payload, sent, on_reply))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _post(self, url, payload, sent, on_reply) -> None:
-        response = None
+        reply = None
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                response = await client.post(url, json=payload)
-        except httpx.HTTPError as exc:
-            outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            async with asyncio.timeout(self.timeout):
+                reply = await self._exchange(url, payload)
+        except TimeoutError:
+            outcome = {"status": "failed", "error": f"Timeout: no whole answer within {self.timeout:g} s"}
+        except ReplyTooLarge as exc:
+            outcome = {"status": "delivered", "response_status": exc.args[0],
+                       "error": f"reply over {MAX_REPLY_BYTES} bytes, not read"}
+        except Exception as exc:  # any failure is the delivery's outcome, never a task's crash
+            outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]}
         else:
-            outcome = {"status": "delivered", "response_status": response.status_code}
-        await self.settle(lambda: self._record(sent, outcome, response, on_reply))
+            outcome = {"status": "delivered", "response_status": reply.status_code}
+        await self.settle(lambda: self._record(sent, outcome, reply, on_reply))
 
-    def _record(self, sent, outcome, response, on_reply) -> tuple | None:
+    @staticmethod
+    async def _exchange(url: str, payload: dict) -> Reply:
+        async with httpx.AsyncClient() as client:
+            async with client.stream("POST", url, json=payload) as response:
+                content = bytearray()
+                async for chunk in response.aiter_bytes():
+                    content += chunk
+                    if len(content) > MAX_REPLY_BYTES:
+                        raise ReplyTooLarge(response.status_code)
+                return Reply(response.status_code, bytes(content))
+
+    def _record(self, sent, outcome, reply, on_reply) -> tuple | None:
         """Write the outcome into the record; (tenant id, vendor) if it is still there."""
         tenant_id, vendor, record = sent
         tenant = self.store.tenants.get(tenant_id)
@@ -75,6 +126,10 @@ class WebhookDispatcher:
         if found is None:  # the tenant was reset or deleted meanwhile
             return None
         found.update(outcome)
-        if response is not None and on_reply is not None:
-            on_reply(state, tenant.clock.now(), response)
+        if reply is not None and on_reply is not None:
+            try:
+                on_reply(state, tenant.clock.now(), reply)
+            except Exception as exc:  # a reply the vendor cannot use is noted, never a crash
+                logger.warning("webhook reply from %s not used", found.get("target_url"), exc_info=exc)
+                found["error"] = f"reply not used: {type(exc).__name__}"
         return tenant_id, vendor

@@ -14,6 +14,7 @@ from mockserver.vendors.community.exceptions import bad_request, conflict, forbi
 SID_CHARS = string.ascii_letters + string.digits
 PUBLISHED = 15  # post/comment/reply status of everything shown here
 NEXT_KINDS = ("user", "board", "post", "comment", "reply", "tag", "hook", "job")  # ids handed out in turn
+MAX_HOOKS = 20  # REST hooks per community (inferred; each event fans out to every one)
 SHORT_TEXT = 110  # post_short_text: clean text cut at a word boundary within this many characters
 
 
@@ -481,8 +482,11 @@ class Community:
     # --- REST hooks ---------------------------------------------------------------------------
 
     def subscribe(self, body: dict, now: float, allowed) -> dict:
+        if len(self.hooks) >= MAX_HOOKS:
+            raise bad_request(f"A community has at most {MAX_HOOKS} hooks; delete one first")
         if not allowed(body["target_url"]):
-            raise bad_request("target_url must be http(s) on an allowed host (loopback by default)")
+            raise bad_request("target_url must be http(s) on an allowed host (loopback by default), "
+                              "not this server itself")
         hook = {"hook_id": self._id("hook"), "target_url": body["target_url"], "event": body["event"],
                 "created_at": isoformat(now)}
         self.hooks[hook["hook_id"]] = hook

@@ -20,6 +20,8 @@ MENTION = re.compile(r"<@(\d{1,20})(?:\s[^<>]*)?>")  # [^<>]: a try ends at the 
 DURATION = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m)?$")
 CLOCK_TIME = re.compile(r"^(\d{1,2})(?::(\d\d))?\s*(am|pm)?$", re.IGNORECASE)
 SEARCH_LIMIT, SEARCH_MAX = 50, 100
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MIME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\x20-\x7e]*)?")
 
 
 def parse_expires(text: str, now: float) -> tuple[float | None, bool]:
@@ -491,6 +493,8 @@ class Workspace:
                now: float) -> dict:
         channel = self.channel(channel_id, user_id)
         self._may_send(channel, user_id)
+        if CONTROL.search(name) or not MIME.fullmatch(mime):
+            raise corteza_error("invalid upload: control characters in its name, or not a MIME type")
         name = name.replace("/", "_").replace("\\", "_").strip() or "upload"
         preview = self.fixtures["upload_preview_types"].get(mime)
         attachment = {"id": self.new_id(), "userID": user_id, "name": name, "mime": mime, "size": len(data),
@@ -590,7 +594,7 @@ class Workspace:
             if not body.get("trigger") or not body.get("url"):
                 raise corteza_error("outgoing webhooks need a trigger and a url")
             if not allowed(body["url"]):
-                raise corteza_error("webhook url must be http(s) on an allowed host (loopback by default)")
+                raise corteza_error("webhook url must be http(s) on an allowed host (loopback by default), not this server")
         fields = {"kind": body["kind"], "userId": body["userID"], "channelId": channel["id"],
                   "trigger": body.get("trigger") or "", "url": body.get("url") or "",
                   "username": body.get("username"), "avatarURL": body.get("avatarURL")}

@@ -1,6 +1,8 @@
 """Corteza handlers (operationIds in snake_case). Answers are `{"response": ...}`, or
 `{"success": {"message": "OK"}}` where Corteza returns nothing."""
 
+from urllib.parse import quote
+
 from starlette.responses import Response
 
 from mockserver.gateway import exchange
@@ -276,12 +278,16 @@ def _attachment(attachment_id, sign, user_id):
 
 
 def _file(attachment, disposition: str) -> Response:
-    name = attachment["name"]
+    """An upload served back: inline only for types that cannot run in a browser (images but
+    SVG, audio, video, plain text), never sniffed into another type."""
+    name, mime = attachment["name"], attachment["mime"]
+    kind = mime.split(";")[0].strip().lower()
+    if not (kind.startswith(("image/", "audio/", "video/")) and kind != "image/svg+xml" or kind == "text/plain"):
+        disposition = "attachment"
     quoted = name.encode("ascii", "replace").decode().replace('"', "")
-    from urllib.parse import quote
-
-    headers = {"Content-Disposition": f"{disposition}; filename=\"{quoted}\"; filename*=UTF-8''{quote(name)}"}
-    return Response(attachment["data"], media_type=attachment["mime"], headers=headers)
+    headers = {"Content-Disposition": f"{disposition}; filename=\"{quoted}\"; filename*=UTF-8''{quote(name)}",
+               "X-Content-Type-Options": "nosniff"}
+    return Response(attachment["data"], media_type=mime, headers=headers)
 
 
 async def attachment_original(attachment_id, name, sign, user_id, download=False):
