@@ -45,3 +45,13 @@ def test_uses_a_running_server_given_by_url(pytester):
         result.assert_outcomes(passed=4)
         tenants = server.admin.get("/__admin/tenants").json()["tenants"]
         assert [t["tenant"] for t in tenants] == ["default", "tenant-5"]  # test_three's extra tenant stays
+
+
+def test_passes_the_admin_token_of_a_running_server(pytester, monkeypatch):
+    with running(ticking=False, admin_token="s3cret") as server:
+        pytester.makepyfile(TESTS)
+        refused = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--mockserver-url={server.url}")
+        assert refused.ret != 0  # no token: the admin API says 401
+        monkeypatch.setenv("MOCKSERVER_ADMIN_TOKEN", "s3cret")
+        pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--mockserver-url={server.url}").assert_outcomes(
+            passed=4)

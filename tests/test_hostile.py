@@ -1,0 +1,358 @@
+"""Hostile input and callers: every item gets a 4xx in the vendor's dialect (or the admin API's),
+never a 5xx, a stall or a way into another tenant or the admin API."""
+
+import asyncio
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+from mockserver.app import MockServer
+from mockserver.testing import running
+from tests.receiver import Receiver, wait_until
+
+WRITES = {"karmabot": "/pluses", "dailybot": "/kudos/", "community": "/boards", "corteza": "/channels/",
+          "kudosnow": "/kudos"}
+READS = {"karmabot": "/users", "dailybot": "/kudos/", "community": "/boards", "corteza": "/channels/",
+         "kudosnow": "/redemptions"}
+
+
+def status(response: httpx.Response) -> int:
+    """The status a failure stands for, also where the dialect hides it (Corteza answers 200)."""
+    return int(response.headers.get("X-Mockserver-Error-Status", response.status_code))
+
+
+def deep(levels: int) -> bytes:
+    return b'{"a":' * levels + b"1" + b"}" * levels
+
+
+# --- the corpus, against every vendor -----------------------------------------------------------
+
+@pytest.mark.parametrize("vendor", WRITES)
+def test_deeply_nested_json_is_a_400_and_the_journal_still_answers(server, tenant, vendor):
+    with tenant.client(vendor) as client:
+        for levels in (1000, 100_000):
+            response = client.post(WRITES[vendor], content=deep(levels), headers={"Content-Type": "application/json"})
+            assert status(response) == 400, response.text[:200]
+    journal = server.admin.get("/__admin/requests", params={"tenant": tenant.id})
+    assert journal.status_code == 200 and len(journal.json()["requests"]) == 2
+    found = server.admin.post("/__admin/requests/find", json={"tenant": tenant.id, "vendor": vendor})
+    assert found.status_code == 200 and found.json()["count"] == 2
+
+
+@pytest.mark.parametrize("vendor", READS)
+def test_huge_queries_are_refused_quickly(tenant, vendor):
+    with tenant.client(vendor) as client:
+        started = time.monotonic()
+        many = client.get(READS[vendor] + "?" + "&".join("a=" for _ in range(16_000)))
+        assert status(many) == 414  # 16,000 parameters are also over 8 KiB
+        assert status(client.get(READS[vendor] + "?" + "&".join("p=1" for _ in range(300)))) == 400
+        assert status(client.get(READS[vendor], params={"q": "x" * 9000})) == 414
+        assert time.monotonic() - started < 2  # parsed in one pass, not one per parameter
+        assert client.get(READS[vendor] + "?" + "&".join(f"p{n}=1" for n in range(200))).status_code == 200
+
+
+@pytest.mark.parametrize("vendor", READS)
+def test_missing_ui_files_are_the_vendors_404(server, vendor):
+    base = server.base_url(vendor)
+    assert status(server.admin.get(base + "/ui/no-such-file.js")) == 404
+    assert server.admin.get(base + "/ui/").status_code == 200
+
+
+def test_a_websocket_upgrade_is_refused(server):
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"GET /karmabot/api/v1/users HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 403")
+
+
+# --- the admin API ------------------------------------------------------------------------------
+
+def test_admin_bodies_are_bounded_and_never_nested_deep(server):
+    assert server.admin.post("/__admin/tenants", content=b'{"tenant": "' + b"x" * (2 << 20) + b'"}').status_code == 413
+    for path in ("/__admin/tenants", "/__admin/faults", "/__admin/requests/find", "/__admin/clock",
+                 "/__admin/state/import"):
+        response = server.admin.post(path, content=deep(100_000))
+        assert response.status_code == 400 and response.json()["error"]["message"], path
+
+
+def test_no_clock_passes_the_year_9999():
+    with running(ticking=False) as server:
+        tenant = server.new_tenant()
+        answers = [server.admin.post("/__admin/clock", json={"advance_seconds": 100 * 365 * 86400}).status_code
+                   for _ in range(85)]
+        assert answers.count(200) < 85 and answers[-1] == 400
+        tenant_answer = server.admin.post(f"/__admin/tenants/{tenant.id}/clock",
+                                          json={"advance_seconds": 100 * 365 * 86400})
+        assert tenant_answer.status_code == 400
+        with tenant.client("karmabot") as karma:
+            assert karma.get("/users").status_code == 200
+            users = karma.get("/users").json()["users"]
+            assert karma.post("/pluses", json={"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}).status_code == 201
+
+
+@pytest.mark.parametrize("headers", [{"X-A": "a\r\nSet-Cookie: x=1"}, {"X-A": "€"}, {"bad name": "x"},
+                                     {"Content-Length": "0"}, {"X-A": 5}])
+def test_fault_headers_are_checked_when_the_fault_is_made(server, headers):
+    response = server.admin.post("/__admin/faults", json={"vendor": "karmabot", "kind": "status", "status": 503,
+                                                          "headers": headers})
+    assert response.status_code == 400
+
+
+def raw_request(url: str, head: bytes, body: bytes) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(head + body)
+    return sock
+
+
+def test_a_body_that_never_comes_holds_nothing_and_gets_a_408():
+    with running(ticking=False, body_deadline=1) as server:
+        slow = raw_request(server.url, b"POST /__admin/tenants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                       b"Content-Length: 100\r\n\r\n", b'{"ten')
+        started = time.monotonic()
+        assert server.admin.post("/__admin/tenants").status_code == 201  # nothing waits for the slow one
+        tenant = server.new_tenant()
+        with tenant.client("karmabot") as karma:
+            assert karma.get("/users").status_code == 200
+        assert time.monotonic() - started < 0.5
+        answer = slow.recv(200)
+        slow.close()
+        assert answer.startswith(b"HTTP/1.1 408")
+        vendor_slow = raw_request(server.url, b"POST /karmabot/api/v1/pluses HTTP/1.1\r\nHost: x\r\n"
+                                              b"Content-Length: 100\r\n\r\n", b"{")
+        answer = vendor_slow.recv(500)
+        vendor_slow.close()
+        assert answer.startswith(b"HTTP/1.1 408") and b'"error":{"code":"request_timeout"' in answer  # Karma bot's
+
+
+def test_the_admin_token_guards_every_admin_path_but_health():
+    with running(ticking=False, admin_token="s3cret") as server:
+        bare = httpx.Client(base_url=server.url)
+        assert bare.get("/__admin/health").status_code == 200
+        refused = bare.get("/__admin/tenants")
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+        assert bare.post("/__admin/reset", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert server.admin.get("/__admin/tenants").status_code == 200  # testing passes the token
+        tenant = server.new_tenant()
+        with tenant.client("karmabot") as karma:  # vendor routes are the vendors' own business
+            assert karma.get("/users").status_code == 200
+
+
+def test_without_a_token_only_loopback_clients_reach_the_admin_api():
+    async def main():
+        app = MockServer(ticking=False)
+        outside = httpx.AsyncClient(transport=httpx.ASGITransport(app, client=("198.51.100.7", 40000)),
+                                    base_url="http://mock")
+        inside = httpx.AsyncClient(transport=httpx.ASGITransport(app, client=("127.0.0.1", 40000)),
+                                   base_url="http://mock")
+        return (await outside.get("/__admin/tenants"), await outside.get("/__admin/health"),
+                await inside.get("/__admin/tenants"),
+                await outside.get("/karmabot/api/v1/users",
+                                  headers={"Authorization": "Bearer krm_1_d020104626bf82b1420f719a67ad9420"}))
+
+    refused, health, local, vendor = asyncio.run(main())
+    assert refused.status_code == 403 and "--admin-token" in refused.json()["error"]["message"]
+    assert health.status_code == 200 and local.status_code == 200 and vendor.status_code == 200
+
+
+def test_the_banner_says_the_admin_api_is_closed_to_other_machines():
+    from tests.served import Served
+
+    served = Served("--host", "0.0.0.0")
+    try:
+        assert httpx.get(served.url + "/__admin/tenants").status_code == 200  # this machine, over loopback
+    finally:
+        banner = served.stop()
+    assert "refused to clients not on this machine" in banner and "--admin-token" in banner
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+def test_no_webhook_may_target_this_server(server, tenant):
+    port = server.url.rsplit(":", 1)[1]
+    own = [f"http://127.0.0.1:{port}/__admin/reset", f"http://localhost:{port}/__admin/tenants",
+           f"http://[::1]:{port}/__admin/reset", f"http://0.0.0.0:{port}/__admin/reset",
+           f"http://127.0.0.2:{port}/__admin/reset", "http://127.0.0.1:8\t/x"]
+    with tenant.client("community") as hab:
+        for url in own:
+            assert hab.post("/hooks", json={"target_url": url, "event": "member.joined"}).status_code == 400, url
+    with tenant.client("corteza") as cz:
+        channel = cz.get("/channels/").json()["response"][0]["channelID"]
+        bot = tenant.credentials["corteza"]["other_user_ids"][0]
+        for url in own:
+            answer = cz.post("/webhooks/", json={"channelID": channel, "kind": "outgoing", "userID": bot,
+                                                 "trigger": "!x", "url": url})
+            assert "this server" in answer.json()["error"]["message"], url
+
+
+def test_habitate_keeps_at_most_twenty_hooks(tenant):
+    receiver = Receiver()
+    try:
+        with tenant.client("community") as hab:
+            answers = [hab.post("/hooks", json={"target_url": receiver.url, "event": "member.joined"}).status_code
+                       for _ in range(21)]
+            assert answers == [201] * 20 + [400]
+            assert hab.post("/users", json={"first_name": "One", "email": "one@example.com"}).status_code == 200
+        assert len(deliveries(tenant, "community")) == 20  # one per hook: the refused one fans out to nothing
+    finally:
+        receiver.close()
+
+
+class Trickler:
+    """A target that answers with headers, then one byte of body every `pause` seconds."""
+
+    def __init__(self, pause: float = 0.3):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.pause = pause
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection):
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            for _ in range(1000):
+                time.sleep(self.pause)
+                try:
+                    connection.sendall(b"x")
+                except OSError:
+                    return
+
+    def close(self):
+        self.listener.close()
+
+
+def deliveries(tenant, vendor: str) -> list:
+    return tenant.state(vendor)["webhook_deliveries"]
+
+
+def test_every_delivery_ends_with_a_reason_within_its_deadline():
+    trickler = Trickler()
+    big = Receiver(reply={"message": "x" * (1 << 20)})
+    try:
+        with running(ticking=False, webhook_timeout=1) as server:
+            tenant = server.new_tenant()
+            with tenant.client("corteza") as cz:
+                channel = cz.get("/channels/").json()["response"][0]["channelID"]
+                bot = tenant.credentials["corteza"]["other_user_ids"][4]
+                for trigger, url in (("!slow", trickler.url), ("!big", big.url)):
+                    cz.post("/webhooks/", json={"channelID": channel, "kind": "outgoing", "userID": bot,
+                                                "trigger": trigger, "url": url}).raise_for_status()
+                started = time.monotonic()
+                for trigger in ("!slow", "!big"):
+                    cz.post(f"/channels/{channel}/messages/", json={"message": trigger}).raise_for_status()
+                ended = wait_until(lambda: all(d["status"] != "pending" for d in deliveries(tenant, "corteza"))
+                                   and deliveries(tenant, "corteza"), timeout=10)
+                assert ended and time.monotonic() - started < 3  # a 1 s deadline per delivery, in all
+                slow, large = deliveries(tenant, "corteza")
+                assert slow["status"] == "failed" and "Timeout" in slow["error"]
+                assert large["status"] == "delivered" and "not read" in large["error"]
+                messages = tenant.state("corteza")["messages"]
+                assert not any(len(m["message"]) > 65536 for m in messages)  # the 1 MiB reply never became one
+    finally:
+        trickler.close()
+        big.close()
+
+
+def test_a_deeply_nested_reply_is_used_as_text_not_a_crash():
+    receiver = Receiver(reply={"message": "ok"})
+    receiver.server.RequestHandlerClass.do_POST = _nested_reply
+    try:
+        with running(ticking=False) as server:
+            tenant = server.new_tenant()
+            with tenant.client("corteza") as cz:
+                channel = cz.get("/channels/").json()["response"][0]["channelID"]
+                bot = tenant.credentials["corteza"]["other_user_ids"][4]
+                cz.post("/webhooks/", json={"channelID": channel, "kind": "outgoing", "userID": bot,
+                                            "trigger": "!deep", "url": receiver.url}).raise_for_status()
+                cz.post(f"/channels/{channel}/messages/", json={"message": "!deep"}).raise_for_status()
+                record = wait_until(lambda: next((d for d in deliveries(tenant, "corteza") if d["status"] != "pending"),
+                                                 None))
+                assert record["status"] == "delivered"
+                assert cz.get("/channels/").status_code == 200
+    finally:
+        receiver.close()
+
+
+def _nested_reply(handler):
+    handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+    payload = b"[" * 5000 + b"]" * 5000
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
+# --- Corteza ------------------------------------------------------------------------------------
+
+def multipart(name: bytes, mime: bytes) -> tuple[bytes, str]:
+    """A one-file multipart body, its bytes as given (httpx would escape a NUL in a file name)."""
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"" + name + b"\"\r\n"
+            b"Content-Type: " + mime + b"\r\n\r\nhi\r\n--b--\r\n")
+    return body, "multipart/form-data; boundary=b"
+
+
+def test_uploads_with_control_characters_are_refused_and_active_types_download(tenant):
+    with tenant.client("corteza") as cz:
+        channel = cz.get("/channels/").json()["response"][0]["channelID"]
+        for name, mime in ((b"a\x00.txt", b"text/plain"), (b"a.txt", b"text/pl\x00ain"), (b"a.txt", b"not a type")):
+            body, kind = multipart(name, mime)
+            answer = cz.post(f"/channels/{channel}/attach", content=body, headers={"Content-Type": kind})
+            assert answer.json().get("error"), (name, mime)
+        page = cz.post(f"/channels/{channel}/attach", files={"upload": ("page.html", b"<script>x</script>", "text/html")})
+        served = cz.get(page.json()["response"]["att"]["url"])
+        assert served.headers["content-disposition"].startswith("attachment")
+        assert served.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_reply_of_unclosed_mentions_is_quick(tenant):
+    """48 KB of `<@1 ` as a bot's reply (the one message text no schema bounds) is stored at once."""
+    receiver = Receiver(reply={"message": "<@1 " * 12_000})
+    try:
+        with tenant.client("corteza") as cz:
+            channel = cz.get("/channels/").json()["response"][0]["channelID"]
+            bot = tenant.credentials["corteza"]["other_user_ids"][4]
+            cz.post("/webhooks/", json={"channelID": channel, "kind": "outgoing", "userID": bot,
+                                        "trigger": "!m", "url": receiver.url}).raise_for_status()
+            started = time.monotonic()
+            cz.post(f"/channels/{channel}/messages/", json={"message": "!m"}).raise_for_status()
+            stored = wait_until(lambda: tenant.state("corteza")["messages"][-1]["message"].startswith("<@1 "))
+            assert stored and time.monotonic() - started < 1.5
+    finally:
+        receiver.close()
+
+
+def test_a_deleted_tenants_credentials_never_work_again():
+    """Uploads racing the tenant's deletion must not index its handles (or tokens) again."""
+    async def trial(app):
+        admin = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://mock")
+        tenant = (await admin.post("/__admin/tenants")).json()
+        headers = tenant["credentials"]["corteza"]["headers"]
+        cz = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://mock/corteza/messaging",
+                               headers=headers)
+        channel = (await cz.get("/channels/")).json()["response"][0]["channelID"]
+        uploads = [cz.post(f"/channels/{channel}/attach", files={"upload": ("a.png", b"x" * 50_000, "image/png")})
+                   for _ in range(3)]
+        await asyncio.gather(*uploads, admin.delete(f"/__admin/tenants/{tenant['tenant']}"))
+        after = await cz.get("/channels/")
+        return status(after), len(app.store.tenants)
+
+    async def main():
+        app = MockServer(ticking=False)
+        return [await trial(app) for _ in range(20)]
+
+    for after, tenants in asyncio.run(main()):
+        assert after == 401 and tenants == 1
