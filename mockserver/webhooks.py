@@ -4,6 +4,7 @@ total deadline and a bounded reply, never blocking a request."""
 import asyncio
 import ipaddress
 import logging
+import socket
 from typing import Awaitable, Callable
 
 import httpx
@@ -16,6 +17,23 @@ logger = logging.getLogger("mockserver")
 
 MAX_REPLY_BYTES = 64 * 1024  # a longer reply is not read (the delivery still counts as delivered)
 MAX_REPLY_DEPTH = 64
+
+
+def _names_this_machine(host: str) -> bool:
+    """Whether an allowed host is an address of this machine (any interface): one it can bind."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return False
+    for address in addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address, 0))
+                return True
+            except OSError:
+                continue
+    return False
 
 
 class Reply:
@@ -54,6 +72,7 @@ class WebhookDispatcher:
         self.store = store
         self.settle = settle  # runs a change to state in a turn; the change returns what it changed
         self.allow = {host.lower() for host in allow}
+        self.this_machine = {host for host in self.allow if _names_this_machine(host)}  # allowed, but us
         self.timeout = timeout  # for a whole delivery: connecting, sending, reading the reply
         self._tasks: set[asyncio.Task] = set()  # strong references until each delivery ends
 
@@ -72,8 +91,9 @@ class WebhookDispatcher:
         except ValueError:
             address = None
         local = host == "localhost" or (address is not None and (address.is_loopback or address.is_unspecified))
-        if own is not None and port == own[1] and (local or host in {str(own[0]).lower(), (own_host or "").lower()}):
-            return False  # this server itself
+        if own is not None and port == own[1] and (
+                local or host in self.this_machine or host in {str(own[0]).lower(), (own_host or "").lower()}):
+            return False  # this server itself, on any of its interfaces
         return local or host in self.allow
 
     def deliver(self, url: str, payload: dict, record: dict, on_reply: Callable | None = None) -> None:

@@ -356,3 +356,18 @@ def test_a_deleted_tenants_credentials_never_work_again():
 
     for after, tenants in asyncio.run(main()):
         assert after == 401 and tenants == 1
+
+
+def test_an_allowed_name_of_this_machine_is_still_not_this_server():
+    """`--webhook-allow` with this machine's own name: its port on that name is refused all the same
+    (checked at subscription; nothing is sent)."""
+    name = socket.gethostname()
+    with running(ticking=False, webhook_allow=(name,)) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        tenant = server.new_tenant()
+        with tenant.client("community") as hab:
+            refused = hab.post("/hooks", json={"target_url": f"http://{name}:{port}/__admin/reset",
+                                               "event": "member.joined"})
+            other_port = hab.post("/hooks", json={"target_url": f"http://{name}:{port + 1}/hook",
+                                                  "event": "member.joined"})
+        assert refused.status_code == 400 and other_port.status_code == 201
