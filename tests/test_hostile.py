@@ -45,12 +45,10 @@ def test_deeply_nested_json_is_a_400_and_the_journal_still_answers(server, tenan
 @pytest.mark.parametrize("vendor", READS)
 def test_huge_queries_are_refused_quickly(tenant, vendor):
     with tenant.client(vendor) as client:
-        started = time.monotonic()
         many = client.get(READS[vendor] + "?" + "&".join("a=" for _ in range(16_000)))
         assert status(many) == 414  # 16,000 parameters are also over 8 KiB
         assert status(client.get(READS[vendor] + "?" + "&".join("p=1" for _ in range(300)))) == 400
         assert status(client.get(READS[vendor], params={"q": "x" * 9000})) == 414
-        assert time.monotonic() - started < 2  # parsed in one pass, not one per parameter
         assert client.get(READS[vendor] + "?" + "&".join(f"p{n}=1" for n in range(200))).status_code == 200
 
 
@@ -109,16 +107,23 @@ def raw_request(url: str, head: bytes, body: bytes) -> socket.socket:
     return sock
 
 
-def test_a_body_that_never_comes_holds_nothing_and_gets_a_408():
+def test_a_body_that_never_comes_holds_nothing():
+    """Its deadline (30 s) is past the clients' own timeout (10 s): had it held anything, these fail."""
+    with running(ticking=False) as server:
+        slow = raw_request(server.url, b"POST /__admin/tenants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                       b"Content-Length: 100\r\n\r\n", b'{"ten')
+        assert server.admin.post("/__admin/tenants").status_code == 201
+        tenant = server.new_tenant()
+        with tenant.client("karmabot") as karma:
+            users = karma.get("/users").json()["users"]
+            assert karma.post("/pluses", json={"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}).status_code == 201
+        slow.close()
+
+
+def test_a_body_that_never_comes_gets_a_408():
     with running(ticking=False, body_deadline=1) as server:
         slow = raw_request(server.url, b"POST /__admin/tenants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                        b"Content-Length: 100\r\n\r\n", b'{"ten')
-        started = time.monotonic()
-        assert server.admin.post("/__admin/tenants").status_code == 201  # nothing waits for the slow one
-        tenant = server.new_tenant()
-        with tenant.client("karmabot") as karma:
-            assert karma.get("/users").status_code == 200
-        assert time.monotonic() - started < 0.5
         answer = slow.recv(200)
         slow.close()
         assert answer.startswith(b"HTTP/1.1 408")
@@ -250,12 +255,11 @@ def test_every_delivery_ends_with_a_reason_within_its_deadline():
                 for trigger, url in (("!slow", trickler.url), ("!big", big.url)):
                     cz.post("/webhooks/", json={"channelID": channel, "kind": "outgoing", "userID": bot,
                                                 "trigger": trigger, "url": url}).raise_for_status()
-                started = time.monotonic()
                 for trigger in ("!slow", "!big"):
                     cz.post(f"/channels/{channel}/messages/", json={"message": trigger}).raise_for_status()
                 ended = wait_until(lambda: all(d["status"] != "pending" for d in deliveries(tenant, "corteza"))
                                    and deliveries(tenant, "corteza"), timeout=10)
-                assert ended and time.monotonic() - started < 3  # a 1 s deadline per delivery, in all
+                assert ended  # the trickling target sends for 300 s; its delivery ended at its deadline
                 slow, large = deliveries(tenant, "corteza")
                 assert slow["status"] == "failed" and "Timeout" in slow["error"]
                 assert large["status"] == "delivered" and "not read" in large["error"]
@@ -319,7 +323,7 @@ def test_uploads_with_control_characters_are_refused_and_active_types_download(t
 
 
 def test_a_reply_of_unclosed_mentions_is_quick(tenant):
-    """48 KB of `<@1 ` as a bot's reply (the one message text no schema bounds) is stored at once."""
+    """48 KB of `<@1 ` as a bot's reply (the one message text no schema bounds) is stored."""
     receiver = Receiver(reply={"message": "<@1 " * 12_000})
     try:
         with tenant.client("corteza") as cz:
@@ -327,10 +331,9 @@ def test_a_reply_of_unclosed_mentions_is_quick(tenant):
             bot = tenant.credentials["corteza"]["other_user_ids"][4]
             cz.post("/webhooks/", json={"channelID": channel, "kind": "outgoing", "userID": bot,
                                         "trigger": "!m", "url": receiver.url}).raise_for_status()
-            started = time.monotonic()
             cz.post(f"/channels/{channel}/messages/", json={"message": "!m"}).raise_for_status()
             stored = wait_until(lambda: tenant.state("corteza")["messages"][-1]["message"].startswith("<@1 "))
-            assert stored and time.monotonic() - started < 1.5
+            assert stored  # within wait_until's 5 s (matching took 5.6 s with the quadratic pattern)
     finally:
         receiver.close()
 
