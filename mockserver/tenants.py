@@ -22,7 +22,6 @@ from mockserver.vendor import Vendor
 
 DEFAULT_TENANT = "default"
 TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-AUTO_ID = re.compile(r"tenant-(\d{1,9})")
 CUSTOM_NUMBERS = 10**9  # a custom id's number: 10^9 and up, from its digest; auto numbers stay below
 
 # One Faker, reseeded before each workspace is generated: building a Faker costs far more than

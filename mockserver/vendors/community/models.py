@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 from mockserver.clock import isoformat, optional_isoformat
 from mockserver.errors import ApiError
-from mockserver.records import (ANY, BOOL, INT, NUM, RNG, STR, StateError, arr, by_id, mapping, nullable, obj, refers,
+from mockserver.records import (ANY, BOOL, INT, NUM, RNG, STR, arr, by_id, mapping, nullable, obj, refers,
                                 rng_dump, rng_load, tuple_of)
 from mockserver.vendors.community.exceptions import bad_request, conflict, forbidden, not_found
 
