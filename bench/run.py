@@ -41,13 +41,15 @@ def wait_for(url: str, timeout: float = 60, headers: dict | None = None, ok=(200
     raise RuntimeError(f"{url} did not come up")
 
 
-def wrk(url: str, *, method="GET", headers=None, body=None, duration=5, connections=32) -> dict:
-    """requests/s, p50, p99 and the longest (ms) and the share of non-2xx answers, from wrk."""
-    lua = f"wrk.method = {json.dumps(method)}\n"
-    if body is not None:
-        lua += f"wrk.body = {json.dumps(json.dumps(body))}\nwrk.headers['Content-Type'] = 'application/json'\n"
-    for name, value in (headers or {}).items():
-        lua += f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n"
+def wrk(url: str, *, method="GET", headers=None, body=None, duration=5, connections=32, lua: str | None = None) -> dict:
+    """requests/s, p50, p99 and the longest (ms) and the share of non-2xx answers, from wrk;
+    `lua`, a script of its own, instead of one request made of method, headers and body."""
+    if lua is None:
+        lua = f"wrk.method = {json.dumps(method)}\n"
+        if body is not None:
+            lua += f"wrk.body = {json.dumps(json.dumps(body))}\nwrk.headers['Content-Type'] = 'application/json'\n"
+        for name, value in (headers or {}).items():
+            lua += f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua)
     try:

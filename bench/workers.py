@@ -7,6 +7,7 @@ Needs wrk and redis-server (Debian packages); starts a private redis-server on a
 """
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -19,14 +20,42 @@ import httpx
 from run import Process, free_port, wait_for, wrk
 
 
+TENANTS = 8  # of the multi-tenant scenarios, spread over every connection
+
+
 def scenarios(server: str) -> list[tuple]:
-    """(name, path, wrk options): Karma bot's cached list read and a write, in a tenant without limits."""
-    tenant = httpx.post(server + "/__admin/tenants", json={"rate_limits": False}).json()
-    headers = tenant["credentials"]["karmabot"]["headers"]
-    users = httpx.get(f"{server}/__admin/tenants/{tenant['tenant']}/state").json()["karmabot"]["users"]
+    """(name, path, wrk options): Karma bot's cached list read and a write, in one tenant without
+    limits, then reads and writes (one of each in turn) spread over TENANTS tenants."""
+    tenants = []
+    for _ in range(TENANTS):
+        tenant = httpx.post(server + "/__admin/tenants", json={"rate_limits": False}).json()
+        users = httpx.get(f"{server}/__admin/tenants/{tenant['tenant']}/state").json()["karmabot"]["users"]
+        tenants.append((tenant["credentials"]["karmabot"]["headers"]["Authorization"],
+                        json.dumps({"user_ids": [users[1]["id"]], "from_id": users[0]["id"]})))
+    headers = {"Authorization": tenants[0][0]}
     return [("read", "/karmabot/api/v1/users", {"headers": headers}),
-            ("write", "/karmabot/api/v1/pluses", {"method": "POST", "headers": headers,
-                                                  "body": {"user_ids": [users[1]["id"]], "from_id": users[0]["id"]}})]
+            ("write", "/karmabot/api/v1/pluses", {"method": "POST", "headers": headers, "body": json.loads(tenants[0][1])}),
+            (f"{TENANTS} tenants, reads", "/karmabot/api/v1/users", {"lua": _spread(tenants, writes=False)}),
+            (f"{TENANTS} tenants, mixed", "/karmabot/api/v1/users", {"lua": _spread(tenants, writes=True)})]
+
+
+def _spread(tenants: list[tuple[str, str]], writes: bool) -> str:
+    """A wrk script whose requests go to each tenant in turn (and, with `writes`, alternate a
+    list read with a write)."""
+    entries = ", ".join(f"{{{json.dumps(auth)}, {json.dumps(body)}}}" for auth, body in tenants)
+    return f"""
+local tenants = {{{entries}}}
+local n = 0
+request = function()
+  n = n + 1
+  local tenant = tenants[(n % #tenants) + 1]
+  local headers = {{["Authorization"] = tenant[1], ["Content-Type"] = "application/json"}}
+  if {str(writes).lower()} and n % 2 == 0 then
+    return wrk.format("POST", "/karmabot/api/v1/pluses", headers, tenant[2])
+  end
+  return wrk.format("GET", "/karmabot/api/v1/users", headers)
+end
+"""
 
 
 def measure(arguments: list[str], options: dict) -> dict[str, dict]:
@@ -67,11 +96,11 @@ def main():
             redis.wait(timeout=10)
 
     plain = runs["one process, no Redis"]
-    print(f"{'server':<24} {'scenario':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  vs one process")
+    print(f"{'server':<24} {'scenario':<18} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  vs one process")
     for label, results in runs.items():
         for name, result in results.items():
             ratio = result["rps"] / plain[name]["rps"]
-            print(f"{label:<24} {name:<8} {result['rps']:>8.0f} {result['p50']:>8.2f} {result['p99']:>8.2f} "
+            print(f"{label:<24} {name:<18} {result['rps']:>8.0f} {result['p50']:>8.2f} {result['p99']:>8.2f} "
                   f"{result['max']:>8.1f}  {ratio:.2f}x")
     if len(args.workers) > 1:
         first, last = args.workers[0], args.workers[-1]
