@@ -1,7 +1,8 @@
 """Dailybot kudos API through HTTP: DRF-style errors, paging links, kudos, boosts, throttles."""
 
-import httpx
 import pytest
+
+from tests.helpers import as_dailybot_user as as_user
 
 
 @pytest.fixture
@@ -12,13 +13,6 @@ def daily(tenant):
 
 def owner(tenant):
     return tenant.credentials["dailybot"]["user_uuid"]
-
-
-def as_user(tenant, index):
-    """A client acting as another user of the same organisation (each user has a key)."""
-    other = tenant.credentials["dailybot"]["other_users"][index]
-    return httpx.Client(base_url=tenant.server.base_url("dailybot"), headers={"X-API-KEY": other["api_key"]}), \
-        other["user_uuid"]
 
 
 def org(tenant):

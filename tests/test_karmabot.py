@@ -2,6 +2,9 @@
 
 import pytest
 
+from tests.helpers import valid_plus
+
+
 LISTS = ["channels", "users", "values", "achievements"]
 FIELDS = {
     "channels": {"id", "slack_id", "name", "is_private"},
@@ -22,22 +25,6 @@ def walk(client, name):
         if not page:
             return pages
         cursor = page[-1]["id"]
-
-
-def valid_plus(state, **overrides):
-    users = state["users"]
-    body = {
-        "description": "Great work on the release!",
-        "user_ids": [users[1]["id"], users[2]["id"]],
-        "from_id": users[0]["id"],
-        "channel_id": state["channels"][0]["id"],
-        "score": 2,
-        "private": False,
-        "value_id": state["values"][0]["id"],
-        "achievement_id": state["achievements"][1]["id"],
-        "gif_url": "https://media.example.com/party.gif",
-    }
-    return body | overrides
 
 
 # --- auth -----------------------------------------------------------------------------------
@@ -96,8 +83,9 @@ def test_cursor_is_id_of_last_received_item(karma):
     after = karma.get("/users", params={"cursor": users[4]["id"]}).json()["users"]
     assert after[0] == users[5]
     # A cursor between two ids still returns only the items after it.
-    between = karma.get("/users", params={"cursor": users[4]["id"] + 0}).json()["users"]
-    assert between == after
+    gap = next(index for index in range(len(users) - 1) if users[index + 1]["id"] - users[index]["id"] > 1)
+    between = karma.get("/users", params={"cursor": users[gap]["id"] + 1}).json()["users"]
+    assert between[0] == users[gap + 1]
     assert karma.get("/users", params={"cursor": 0}).json()["users"][0] == users[0]
 
 

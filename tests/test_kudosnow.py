@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.helpers import rich_users, redemption_body
+
 
 @pytest.fixture
 def kudos(tenant):
@@ -22,16 +24,6 @@ def kudos_body(sender, recipients, **extra):
             "recipients": [{"kind": "email", "value": r["email"]} for r in recipients],
             "message": {"body": "Thanks!"}, "level": "good_job",
             "qualities": [{"kind": "name", "value": "Teamwork"}]} | extra
-
-
-def rich_users(tenant, count):
-    """Users with the most points first, so point transfers succeed."""
-    return sorted(company(tenant)["users"], key=lambda user: -user["pointsBalance"])[:count]
-
-
-def redemption_body(user, sender, **extra):
-    return {"userId": user["id"], "senderId": sender["id"], "rewardId": "coffee-10", "name": "Coffee voucher",
-            "kudosPoints": 100, "amountInCents": 1000, "transactionId": "tx-1", "orderId": "ord-1"} | extra
 
 
 def assert_error(response, status):

@@ -5,9 +5,8 @@ import json
 import pytest
 
 from tests.receiver import Receiver, wait_until
-from tests.test_dailybot import as_user
-from tests.test_karmabot import valid_plus
-from tests.test_kudosnow import redemption_body, rich_users
+from tests.helpers import as_dailybot_user as as_user
+from tests.helpers import redemption_body, rich_users, valid_plus
 
 
 def test_head_is_answered_like_get_without_a_body(karma):
