@@ -157,6 +157,10 @@ class MockServer:
     async def _not_found(self, scope, receive, send):
         await self.render_error(ApiError(404, "Not Found"), gateway.exchange())(scope, receive, send)
 
+    async def _shut_down(self) -> None:
+        await self.webhooks.close()
+        await self.turns.close()
+
     async def _admin(self, scope, receive, send) -> None:
         """An admin call: its body read (bounded) before its turn is taken; its change committed
         as its answer starts."""
@@ -244,7 +248,7 @@ class MockServer:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
-            return await _lifespan(receive, send, self.turns.close)
+            return await _lifespan(receive, send, self._shut_down)
         if scope["type"] == "websocket":  # none here: refused (the server answers the upgrade 403)
             await receive()
             return await send({"type": "websocket.close", "code": 1008})
@@ -300,7 +304,8 @@ class MockServer:
 
 
 async def _lifespan(receive, send, shutdown) -> None:
-    """Nothing to start; at shutdown, `shutdown()` (a worker lets the shared state go)."""
+    """Nothing to start; at shutdown, `shutdown()` (webhook connections closed, a worker lets the
+    shared state go)."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":

@@ -75,6 +75,7 @@ class WebhookDispatcher:
         self.this_machine = {host for host in self.allow if _names_this_machine(host)}  # allowed, but us
         self.timeout = timeout  # for a whole delivery: connecting, sending, reading the reply
         self._tasks: set[asyncio.Task] = set()  # strong references until each delivery ends
+        self._client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None  # shared, per event loop
 
     def allowed(self, url: str, own: tuple | None = None, own_host: str | None = None) -> bool:
         """Whether `url` is a target deliveries may go to. `own` is this server's (address,
@@ -126,16 +127,26 @@ class WebhookDispatcher:
             outcome = {"status": "delivered", "response_status": reply.status_code}
         await self.settle(lambda: self._record(sent, outcome, reply, on_reply))
 
-    @staticmethod
-    async def _exchange(url: str, payload: dict) -> Reply:
-        async with httpx.AsyncClient() as client:
-            async with client.stream("POST", url, json=payload) as response:
-                content = bytearray()
-                async for chunk in response.aiter_bytes():
-                    content += chunk
-                    if len(content) > MAX_REPLY_BYTES:
-                        raise ReplyTooLarge(response.status_code)
-                return Reply(response.status_code, bytes(content))
+    def client(self) -> httpx.AsyncClient:
+        """One client for every delivery (its connections pooled), made in the running event loop."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client[0] is not loop:
+            self._client = loop, httpx.AsyncClient()
+        return self._client[1]
+
+    async def close(self) -> None:
+        if self._client is not None and not self._client[0].is_closed():
+            await self._client[1].aclose()
+        self._client = None
+
+    async def _exchange(self, url: str, payload: dict) -> Reply:
+        async with self.client().stream("POST", url, json=payload) as response:
+            content = bytearray()
+            async for chunk in response.aiter_bytes():
+                content += chunk
+                if len(content) > MAX_REPLY_BYTES:
+                    raise ReplyTooLarge(response.status_code)
+            return Reply(response.status_code, bytes(content))
 
     def _record(self, sent, outcome, reply, on_reply) -> tuple | None:
         """Write the outcome into the record; (tenant id, vendor) if it is still there."""
