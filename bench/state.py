@@ -22,7 +22,7 @@ from run import Process, free_port, wait_for, wrk
 
 def serve(*arguments: str) -> tuple[Process, str]:
     port = free_port()
-    mock = Process([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--clock", "frozen", *arguments])
+    mock = Process([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--clock", "frozen", "--log-level", "warning", *arguments])
     server = f"http://127.0.0.1:{port}"
     wait_for(server + "/__admin/health")
     return mock, server

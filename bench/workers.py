@@ -61,7 +61,7 @@ end
 def measure(arguments: list[str], options: dict) -> dict[str, dict]:
     port = free_port()
     server = f"http://127.0.0.1:{port}"
-    mock = Process([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--clock", "frozen", *arguments])
+    mock = Process([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--clock", "frozen", "--log-level", "warning", *arguments])
     try:
         wait_for(server + "/__admin/health")
         time.sleep(1)  # every worker up, not only the first

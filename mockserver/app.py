@@ -5,12 +5,14 @@ import functools
 import hmac
 import ipaddress
 import logging
+import time
 from datetime import datetime
 
 import orjson
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.spec import Specification
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 
 from mockserver import admin, gateway, persistence
@@ -19,6 +21,7 @@ from mockserver.errors import ApiError, as_api_error, nested_deeper
 from mockserver.faults import FaultBook
 from mockserver.gateway import Exchange
 from mockserver.journal import MAX_BODY_BYTES, Journal
+from mockserver.logs import log_access
 from mockserver.pipeline import Answer, AnswerCache, Match, Router, answer, dumps
 from mockserver.tenants import TenantStore
 from mockserver.turns import LocalTurns, RedisTurns, Turn
@@ -39,7 +42,8 @@ class MockServer:
                  start: datetime = DEFAULT_START, journal_limit: int = 1000,
                  max_body_bytes: int = 1_048_576, webhook_allow: tuple[str, ...] = (),
                  webhook_timeout: float = 5.0, state_file: str | None = None, redis_url: str | None = None,
-                 redis_prefix: str = "mockserver", body_deadline: float = 30.0, admin_token: str | None = None):
+                 redis_prefix: str = "mockserver", body_deadline: float = 30.0, admin_token: str | None = None,
+                 cors: bool = True):
         self.seed = seed
         self.vendors = discover(vendors)
         self.clock = ServerClock(start, ticking)
@@ -47,6 +51,11 @@ class MockServer:
         self.journal = Journal(journal_limit)
         self.max_body_bytes = max_body_bytes
         self.body_deadline = body_deadline
+        # CORS for the vendors' APIs (browser clients), never for the admin API: a page the
+        # developer happens to open must not read every tenant's credentials from localhost.
+        self._vendor_app = CORSMiddleware(self._vendor, allow_origin_regex=".*", allow_credentials=True,
+                                          allow_methods=["*"], allow_headers=["*"], max_age=600,
+                                          expose_headers=_exposed_headers(self.vendors)) if cors else self._vendor
         self.admin_token = admin_token or None  # required on /__admin/* (but health) when set
         # Bodies are read before routing; operations may allow more (`x-max-body-bytes`).
         self.read_limit = max([max_body_bytes] + [vendor.max_body_bytes for vendor in self.vendors])
@@ -256,6 +265,11 @@ class MockServer:
             return
         if scope["path"].startswith("/__admin"):
             return await self._admin(scope, receive, send)
+        await self._vendor_app(scope, receive, send)
+
+    async def _vendor(self, scope, receive, send) -> None:
+        """A request under a vendor's base path (or no known path)."""
+        started = time.perf_counter()
         # The body is read whole (or up to the largest an operation takes) before anything is held.
         try:
             body, too_large = await _read_body(receive, self.read_limit, self.body_deadline)
@@ -290,6 +304,9 @@ class MockServer:
                 if ex.tenant is not None and 200 <= ex.status < 300:
                     gateway.count_success(ex)
                 await self.turns.end(turn)  # shared before the client hears of it, too
+                log_access(ex.vendor.name if ex.vendor else None, ex.tenant.id if ex.tenant else None,
+                           ex.operation.id if ex.operation else None, scope["method"], scope["path"], ex.status,
+                           started)
                 if refused:
                     await send(message)
                     return await send({"type": "http.response.body", "body": refused.body})
@@ -324,6 +341,16 @@ async def _read_body(receive, limit: int, deadline: float) -> tuple[bytes, bool]
             return await _receive_body(receive, limit)
     except TimeoutError:
         raise ApiError(408, f"The request body did not arrive within {deadline:g} seconds.") from None
+
+
+def _exposed_headers(vendors: list[Vendor]) -> list[str]:
+    """Response headers a browser client may read: those the specs document, and our own."""
+    names = {ERROR_STATUS_HEADER, "Retry-After", "Allow"}
+    for vendor in vendors:
+        for operation in vendor.operations.values():
+            for response in operation.responses.values():
+                names.update(response.get("headers", {}))
+    return sorted(names)
 
 
 def _loopback(client) -> bool:

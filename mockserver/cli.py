@@ -3,10 +3,13 @@
 import gc
 import json
 import os
+import socket
+from importlib.metadata import version
 
 import click
 import uvicorn
 
+from mockserver import logs
 from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
 from mockserver.records import StateError
 from mockserver.tenants import DEFAULT_TENANT
@@ -15,6 +18,7 @@ from mockserver.vendor import discover
 
 
 @click.group()
+@click.version_option(package_name="mockserver", message="%(prog)s %(version)s")
 def main():
     """A local, stateful, deterministic stand-in for vendor HTTP APIs."""
 
@@ -42,27 +46,41 @@ def main():
 @click.option("--admin-token", envvar=ADMIN_TOKEN_VARIABLE, metavar="TOKEN",
               help=f"Require 'Authorization: Bearer TOKEN' on /__admin/* (not health). Also ${ADMIN_TOKEN_VARIABLE}. "
                    "Without one, only loopback clients may use the admin API.")
+@click.option("--cors/--no-cors", default=True, show_default=True,
+              help="Answer browsers' CORS preflights and let any origin read the vendors' answers (not the admin API's).")
+@click.option("--log-level", type=click.Choice(logs.LEVELS), default="info", show_default=True,
+              help="info: an access line per vendor request (vendor, tenant, operation, status, duration).")
+@click.option("--log-format", type=click.Choice(logs.FORMATS), default="text", show_default=True)
 def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_file, workers, redis_url,
-          redis_prefix, admin_token):
+          redis_prefix, admin_token, cors, log_level, log_format):
     """Start the server."""
     if workers > 1 and not redis_url:
         raise click.BadParameter("several workers share their state through Redis: give --redis URL",
                                  param_hint="--workers")
+    logs.configure(log_level, log_format)
     config = {"seed": seed, "vendors": list(vendors) or None, "ticking": clock == "ticking",
               "journal_limit": journal_limit, "webhook_allow": list(webhook_allow), "state_file": state_file,
-              "redis_url": redis_url, "redis_prefix": redis_prefix, "admin_token": admin_token}
+              "redis_url": redis_url, "redis_prefix": redis_prefix, "admin_token": admin_token, "cors": cors}
     try:
         server = MockServer(**config)
     except StateError as exc:
         raise click.BadParameter(str(exc), param_hint="--state-file") from None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--vendor") from None
-    root = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    click.echo(f"mockserver (seed {seed}) on {root}; admin API at {root}/__admin")
+    try:  # bound before the banner: a port in use is an error, not a success banner and then one
+        listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                         reuse_port=workers > 1)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                                 param_hint="--port") from None
+    port = listening.getsockname()[1]  # the real one, for --port 0
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    root = f"http://{shown}:{port}"
+    click.echo(f"mockserver {version('mockserver')} (seed {seed}, clock {clock}) on {root}; admin API at {root}/__admin")
     credentials = server.store.tenants[DEFAULT_TENANT].credentials()
     for vendor in server.vendors:
         headers = ", ".join(f"{key}: {value}" for key, value in credentials[vendor.name]["headers"].items())
-        click.echo(f"  {vendor.name:<10} {root}{vendor.base_path}  ({headers})")
+        click.echo(f"  {vendor.name:<10} {root}{vendor.base_path}  ({headers}; Swagger UI {root}{vendor.base_path}/ui/)")
     for note in server.notes:
         click.echo(f"  state file {state_file}: {note}")
     if admin_token:
@@ -74,11 +92,11 @@ def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_
         _clear_redis(redis_url, redis_prefix)
     if workers == 1:
         steady_collector()
-        uvicorn.run(server, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.Server(uvicorn.Config(server, log_level="warning", access_log=False)).run(sockets=[listening])
         return
-    os.environ[WORKER_CONFIG] = json.dumps(config)
+    os.environ[WORKER_CONFIG] = json.dumps(config | {"log": [log_level, log_format]})
     click.echo(f"  {workers} worker processes, sharing state through {redis_url}")
-    uvicorn.run(f"{__name__}:worker", factory=True, workers=workers, host=host, port=port, log_level="warning",
+    uvicorn.run(f"{__name__}:worker", factory=True, workers=workers, fd=listening.fileno(), log_level="warning",
                 access_log=False)
 
 
@@ -87,7 +105,9 @@ WORKER_CONFIG = "MOCKSERVER_WORKER_CONFIG"
 
 def worker() -> MockServer:
     """One worker process's server (uvicorn calls this in each), configured by `serve`."""
-    server = MockServer(**json.loads(os.environ[WORKER_CONFIG]))
+    config = json.loads(os.environ[WORKER_CONFIG])
+    logs.configure(*config.pop("log"))
+    server = MockServer(**config)
     steady_collector()
     return server
 

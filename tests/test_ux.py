@@ -1,0 +1,102 @@
+"""What browser clients, test authors and operators meet: CORS, the command line."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import version
+
+import httpx
+
+from mockserver.testing import running
+from tests.served import Served
+
+ORIGIN = "http://localhost:3000"
+
+
+def test_browsers_may_call_the_vendors_with_credentials(server, tenant):
+    base = server.base_url("karmabot")
+    preflight = server.admin.options(base + "/pluses", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == ORIGIN
+    assert preflight.headers["access-control-allow-credentials"] == "true"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert preflight.headers["access-control-allow-headers"] == "authorization, content-type"
+    with tenant.client("community") as hab:
+        answer = hab.get("/boards", headers={"Origin": ORIGIN})
+        assert answer.headers["access-control-allow-origin"] == ORIGIN
+        assert "has_more" in answer.headers["access-control-expose-headers"]  # as the spec documents it
+        refused = hab.get("/nothing", headers={"Origin": ORIGIN})
+        assert refused.status_code == 404 and refused.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_the_admin_api_is_not_open_to_other_origins(server):
+    preflight = server.admin.options("/__admin/tenants", headers={"Origin": "http://evil.example",
+                                                                  "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in preflight.headers
+    answer = server.admin.get("/__admin/tenants", headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in answer.headers
+
+
+def test_no_cors_when_turned_off():
+    with running(ticking=False, cors=False) as server:
+        preflight = server.admin.options(server.base_url("karmabot") + "/users", headers={
+            "Origin": ORIGIN, "Access-Control-Request-Method": "GET"})
+        assert preflight.status_code == 405 and "access-control-allow-origin" not in preflight.headers
+        assert preflight.json()["error"]["code"]  # the vendor's own answer to OPTIONS
+        assert httpx.get(server.base_url("karmabot") + "/users").status_code == 401
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+def test_version():
+    done = subprocess.run([sys.executable, "-m", "mockserver", "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.split()[-1] == version("mockserver")
+
+
+def test_the_banner_comes_after_the_port_is_bound_and_names_the_real_one():
+    process = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--port", "0", "--clock", "frozen"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    try:
+        banner = process.stdout.readline()
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", banner).group(1))
+        assert port != 0 and "clock frozen" in banner
+        assert "Swagger UI" in process.stdout.readline()
+        assert httpx.get(f"http://127.0.0.1:{port}/__admin/health").status_code == 200
+        taken = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", str(port)],
+                               capture_output=True, text=True, timeout=60)
+        assert taken.returncode == 2 and "cannot listen" in taken.stderr and "mockserver" not in taken.stdout
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_an_access_line_per_request_and_no_validation_dumps():
+    served = Served("--clock", "frozen")
+    try:
+        headers = {"Authorization": "Bearer krm_1_d020104626bf82b1420f719a67ad9420"}
+        httpx.get(served.url + "/karmabot/api/v1/users", headers=headers)
+        httpx.post(served.url + "/karmabot/api/v1/pluses", headers=headers, json={"from_id": "not a number"})
+    finally:
+        output = served.stop()
+    assert "mockserver.access: karmabot default listUsers GET /karmabot/api/v1/users 200" in output
+    assert "karmabot default createPlus POST /karmabot/api/v1/pluses 400" in output
+    assert "Validation error" not in output
+
+
+def test_json_logs():
+    served = Served("--clock", "frozen", "--log-format", "json")
+    try:
+        httpx.get(served.url + "/kudosnow/v1/redemptions", headers={"apikey": "8f687809153b1d7f493d81583a04af34"})
+    finally:
+        output = served.stop()
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    [access] = [line for line in lines if line["logger"] == "mockserver.access"]
+    assert access | {"duration_ms": 0, "time": ""} == {
+        "time": "", "level": "info", "logger": "mockserver.access", "message": access["message"],
+        "vendor": "kudosnow", "tenant": "default", "operation": "redemptionHistory", "method": "GET",
+        "path": "/kudosnow/v1/redemptions", "status": 200, "duration_ms": 0}
