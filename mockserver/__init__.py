@@ -5,6 +5,14 @@ import warnings
 # Connexion imports Starlette's test client at start-up, which warns on every `mockserver` run.
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
-from mockserver.app import MockServer  # noqa: E402
-
 __all__ = ["MockServer"]
+
+
+def __getattr__(name: str):
+    """`mockserver.MockServer`, imported when first asked for: the pytest plugin loads this package
+    in every session, and must cost nothing until a test asks for a server."""
+    if name == "MockServer":
+        from mockserver.app import MockServer
+
+        return MockServer
+    raise AttributeError(f"module 'mockserver' has no attribute {name!r}")

@@ -4,6 +4,7 @@ Its paths and JSON shapes are a contract that tools outside this repository rely
 """
 
 import math
+from datetime import datetime, timezone
 
 import orjson
 from starlette.applications import Starlette
@@ -23,6 +24,7 @@ MAX_BODY_BYTES = 1024 * 1024  # an admin request's body; larger is a 413
 MAX_IMPORT_BYTES = 256 * 1024 * 1024  # but for a state import
 MAX_JSON_DEPTH = 64  # nesting of an admin body
 MAX_IMPORT_DEPTH = 96  # of a state import: its records' own depth, plus what clients sent inside them
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
 
 
@@ -45,7 +47,21 @@ async def _json_object(request: Request) -> dict:
     return data
 
 
-def _advance_seconds(data: dict) -> float:
+def _advance_seconds(data: dict, now: float) -> float:
+    """How far to move a clock that reads `now`: `advance_seconds`, or up to `to` (ISO 8601; UTC
+    when it names no offset). Never backwards."""
+    if ("to" in data) == ("advance_seconds" in data):
+        raise HTTPException(400, "give either advance_seconds or to (an ISO 8601 time)")
+    if "to" in data:
+        try:
+            moment = datetime.fromisoformat(data["to"])
+        except (TypeError, ValueError):
+            raise HTTPException(400, "to must be an ISO 8601 time, e.g. 2026-03-01T09:00:00Z") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        if moment.timestamp() < now:
+            raise HTTPException(400, f"to is before the clock's now ({isoformat(now)}): time never goes backwards")
+        return moment.timestamp() - now
     seconds = data.get("advance_seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
         raise HTTPException(400, "advance_seconds must be a number")
@@ -140,7 +156,9 @@ def build(server) -> Starlette:
 
     async def tenant_clock(request):
         tenant = tenant_or_404(request)
-        seconds = _advance_seconds(await _json_object(request))
+        if request.method == "GET":
+            return JSONResponse({"now": isoformat(tenant.clock.now())})
+        seconds = _advance_seconds(await _json_object(request), tenant.clock.now())
         _within_calendar(tenant.clock.now() + seconds)
         tenant.clock.advance(seconds)
         turn = changes(request)
@@ -149,7 +167,7 @@ def build(server) -> Starlette:
         return JSONResponse({"now": isoformat(tenant.clock.now())})
 
     async def server_clock(request):
-        seconds = _advance_seconds(await _json_object(request))
+        seconds = _advance_seconds(await _json_object(request), server.clock.now())
         _within_calendar(max(tenant.clock.now() for tenant in store.tenants.values()) + seconds)
         server.clock.advance(seconds)
         changes(request).world = True
@@ -196,11 +214,32 @@ def build(server) -> Starlette:
         entries = server.journal.find({key: query[key] for key in ("tenant", "vendor") if query.get(key)})
         return JSONResponse({"requests": entries})
 
+    def check_names(entry: dict) -> None:
+        """A vendor, operation, tenant, method or status that names nothing is a 400 that lists what
+        does: a typo must not make an "assert not called" test pass."""
+        vendor, operation, tenant = entry.get("vendor"), entry.get("operation"), entry.get("tenant")
+        if vendor is not None and vendor not in store.by_name:
+            raise HTTPException(400, f"unknown vendor {vendor!r}; known: {', '.join(store.by_name)}")
+        if operation is not None:
+            known = store.by_name[vendor].operations if vendor else {
+                name for each in server.vendors for name in each.operations}
+            if operation not in known:
+                raise HTTPException(400, f"unknown operation {operation!r}{f' of {vendor}' if vendor else ''}; "
+                                         f"known: {', '.join(sorted(known))}")
+        if tenant is not None and tenant not in store.tenants:
+            raise HTTPException(400, f"unknown tenant {tenant!r}")
+        if "method" in entry and entry["method"] not in HTTP_METHODS:
+            raise HTTPException(400, f"method must be one of {', '.join(HTTP_METHODS)} (upper case)")
+        status = entry.get("status")
+        if "status" in entry and (type(status) is not int or not 100 <= status <= 599):
+            raise HTTPException(400, "status must be a number from 100 to 599")
+
     async def find_requests(request):
         pattern = await _json_object(request)
         unknown = set(pattern) - FIND_FIELDS
         if unknown:
             raise HTTPException(400, f"unknown fields: {', '.join(sorted(unknown))}; known: {', '.join(sorted(FIND_FIELDS))}")
+        check_names(pattern)
         found = server.journal.find(pattern)
         return JSONResponse({"count": len(found), "requests": found})
 
@@ -211,8 +250,11 @@ def build(server) -> Starlette:
         if request.method == "DELETE":
             server.faults.clear(request.query_params.get("tenant"))
             return Response(status_code=204)
+        definition = await _json_object(request)
+        check_names({key: definition[key] for key in ("vendor", "operation", "tenant") if key in definition
+                     and isinstance(definition[key], str)})
         try:
-            fault = server.faults.add(await _json_object(request), {vendor.name for vendor in server.vendors})
+            fault = server.faults.add(definition, {vendor.name for vendor in server.vendors})
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         return JSONResponse(fault.view(), status_code=201)
@@ -234,7 +276,7 @@ def build(server) -> Starlette:
         Route("/__admin/tenants/{tenant}", get_tenant, methods=["GET", "DELETE"]),
         Route("/__admin/tenants/{tenant}/state", tenant_state, methods=["GET"]),
         Route("/__admin/tenants/{tenant}/reset", tenant_reset, methods=["POST"]),
-        Route("/__admin/tenants/{tenant}/clock", tenant_clock, methods=["POST"]),
+        Route("/__admin/tenants/{tenant}/clock", tenant_clock, methods=["GET", "POST"]),
         Route("/__admin/clock", server_clock, methods=["POST"]),
         Route("/__admin/reset", reset, methods=["POST"]),
         Route("/__admin/state/export", export_state, methods=["GET"]),

@@ -43,7 +43,11 @@ class MockServer:
                  max_body_bytes: int = 1_048_576, webhook_allow: tuple[str, ...] = (),
                  webhook_timeout: float = 5.0, state_file: str | None = None, redis_url: str | None = None,
                  redis_prefix: str = "mockserver", body_deadline: float = 30.0, admin_token: str | None = None,
-                 cors: bool = True):
+                 cors: bool = True, clock: str | None = None):
+        if clock is not None:  # as `serve --clock` takes it; `ticking` is the same as a switch
+            if clock not in ("ticking", "frozen"):
+                raise ValueError(f"clock is 'ticking' or 'frozen', not {clock!r}")
+            ticking = clock == "ticking"
         self.seed = seed
         self.vendors = discover(vendors)
         self.clock = ServerClock(start, ticking)

@@ -16,8 +16,6 @@ import os
 
 import pytest
 
-from mockserver.testing import connect, running
-
 
 def pytest_addoption(parser):
     group = parser.getgroup("mockserver")
@@ -31,9 +29,15 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def mockserver(request):
     """The session's server (`RunningServer`): `url`, `base_url(vendor)`, `new_tenant()`."""
+    from mockserver.testing import connect, running  # here, not at import: the plugin costs nothing until used
+
     url = request.config.getoption("mockserver_url")
     if url:
-        server = connect(url, request.config.getoption("mockserver_admin_token"))
+        try:
+            server = connect(url, request.config.getoption("mockserver_admin_token"))
+        except Exception as exc:  # one clear message for the session, not a traceback per test
+            pytest.exit(f"mockserver: the server at {url} (--mockserver-url / MOCKSERVER_URL) cannot be used: {exc}",
+                        returncode=pytest.ExitCode.USAGE_ERROR)
         yield server
         server.close()
         return

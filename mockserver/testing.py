@@ -64,6 +64,19 @@ class TenantHandle:
     def delete(self) -> None:
         self.server.admin.delete(f"/__admin/tenants/{self.id}").raise_for_status()
 
+    def reset(self) -> None:
+        """Back to the seeded data, with fresh counters, no journal entries or faults (clock and
+        credentials stay)."""
+        self.server.admin.post(f"/__admin/tenants/{self.id}/reset").raise_for_status()
+
+    def fault(self, vendor: str, kind: str = "status", **fault) -> dict:
+        """A fault for this tenant only (`kind`, `status`, `operation`, `count`, ... as the admin API
+        takes them); the fault with its `id`."""
+        response = self.server.admin.post("/__admin/faults", json={"vendor": vendor, "kind": kind, "tenant": self.id,
+                                                                     **fault})
+        response.raise_for_status()
+        return response.json()
+
 
 class RunningServer:
     """A mockserver reachable at `url` (in-process or not)."""
@@ -102,7 +115,8 @@ def connect(url: str, admin_token: str | None = None) -> RunningServer:
 @contextlib.contextmanager
 def running(**options):
     """`with running(seed=1) as server:` a MockServer on 127.0.0.1 on a free port, stopped after.
-    Options are MockServer's (seed, vendors, ticking, journal_limit, webhook_allow, ...)."""
+    Options are MockServer's (seed, vendors, clock="ticking"|"frozen" (ticking by default, as
+    `mockserver serve`), journal_limit, webhook_allow, state_file, admin_token, ...)."""
     app = MockServer(**options)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)

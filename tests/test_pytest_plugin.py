@@ -1,5 +1,7 @@
 """The pytest plugin as its users see it: in a separate pytest run of a small test file."""
 
+import pytest
+
 from mockserver.testing import running
 
 TESTS = '''
@@ -55,3 +57,26 @@ def test_passes_the_admin_token_of_a_running_server(pytester, monkeypatch):
         monkeypatch.setenv("MOCKSERVER_ADMIN_TOKEN", "s3cret")
         pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--mockserver-url={server.url}").assert_outcomes(
             passed=4)
+
+
+def test_an_unreachable_server_is_one_clear_error(pytester):
+    pytester.makepyfile(TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--mockserver-url=http://127.0.0.1:9")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert output.count("http://127.0.0.1:9") >= 1 and "Traceback" not in output
+
+
+def test_tenant_helpers_for_faults_and_reset(pytester):
+    pytester.makepyfile('''
+def test_helpers(mockserver_tenant, mockserver):
+    fault = mockserver_tenant.fault("karmabot", status=503, count=1)
+    assert fault["tenant"] == mockserver_tenant.id
+    with mockserver_tenant.client("karmabot") as karma:
+        assert karma.get("/users").status_code == 503
+        users = karma.get("/users").json()["users"]
+        assert karma.post("/pluses", json={"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}).status_code == 201
+    mockserver_tenant.reset()
+    assert mockserver_tenant.state("karmabot")["pluses"] == [] and mockserver_tenant.requests() == []
+''')
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)

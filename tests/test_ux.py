@@ -5,9 +5,11 @@ import os
 import re
 import subprocess
 import sys
+import time
 from importlib.metadata import version
 
 import httpx
+import pytest
 
 from mockserver.testing import running
 from tests.served import Served
@@ -100,3 +102,39 @@ def test_json_logs():
         "time": "", "level": "info", "logger": "mockserver.access", "message": access["message"],
         "vendor": "kudosnow", "tenant": "default", "operation": "redemptionHistory", "method": "GET",
         "path": "/kudosnow/v1/redemptions", "status": 200, "duration_ms": 0}
+
+
+# --- the admin API, for test authors ------------------------------------------------------------
+
+def test_typos_in_faults_and_verifications_fail_loudly(server, tenant):
+    for pattern, says in (({"vendor": "karmabots"}, "unknown vendor"), ({"operation": "createPluses"}, "createPlus"),
+                          ({"vendor": "dailybot", "operation": "createPlus"}, "unknown operation"),
+                          ({"tenant": "nobody"}, "unknown tenant"), ({"method": "post"}, "upper case"),
+                          ({"status": "201"}, "status must be")):
+        answer = server.admin.post("/__admin/requests/find", json=pattern)
+        assert answer.status_code == 400 and says in answer.json()["error"]["message"], pattern
+    for fault, says in (({"vendor": "karmabot", "kind": "status", "status": 500, "operation": "listUser"}, "listUsers"),
+                        ({"vendor": "karmabot", "kind": "status", "status": 500, "tenant": "nobody"}, "unknown tenant")):
+        answer = server.admin.post("/__admin/faults", json=fault)
+        assert answer.status_code == 400 and says in answer.json()["error"]["message"], fault
+    assert server.admin.get("/__admin/faults").json()["faults"] == []
+    assert tenant.verify(vendor="karmabot", operation="createPlus", method="POST", status=201) == 0
+
+
+def test_clocks_are_read_and_set_to_a_time(server, tenant):
+    clock = f"/__admin/tenants/{tenant.id}/clock"
+    assert server.admin.get(clock).json() == {"now": "2026-01-01T00:00:00Z"}
+    assert server.admin.post(clock, json={"to": "2026-03-01T09:30:00Z"}).json() == {"now": "2026-03-01T09:30:00Z"}
+    assert server.admin.post(clock, json={"to": "2026-03-01T10:30:00+01:00"}).json()["now"] == "2026-03-01T09:30:00Z"
+    for body in ({"to": "2026-02-01T00:00:00Z"}, {"to": "yesterday"}, {"to": "2026-04-01", "advance_seconds": 1}, {}):
+        assert server.admin.post(clock, json=body).status_code == 400, body
+    assert server.admin.get(clock).json() == {"now": "2026-03-01T09:30:00Z"}
+
+
+def test_running_takes_the_clock_as_serve_does():
+    with running(clock="frozen") as frozen, running() as ticking:  # ticking by default, as `serve`
+        time.sleep(1.1)
+        assert frozen.new_tenant().advance(0) == "2026-01-01T00:00:00Z"
+        assert ticking.new_tenant().advance(0) > "2026-01-01T00:00:00Z"
+    with pytest.raises(ValueError, match="ticking"):
+        running(clock="stopped").__enter__()
