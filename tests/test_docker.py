@@ -56,3 +56,29 @@ def test_compose_example_serves_with_a_state_file(tmp_path):
     assert check[0] == "python"
     assert command[command.index("--state-file") + 1] == f"{tmp_path}/state.db"
     serve_then_check(command, [sys.executable, *check[1:]], tmp_path)
+
+
+def test_the_readme_ci_recipe_works(tmp_path):
+    """The GitHub Actions steps the README shows, from the install on (the checkout aside), on a
+    free port: the server starts, the health wait ends, and a test run with the plugin passes."""
+    readme = (ROOT / "README.md").read_text()
+    recipe = yaml.safe_load(re.search(r"```yaml\n# GitHub Actions\n(.*?)```", readme, re.S).group(1))
+    steps = [step for step in recipe["steps"] if "run" in step]
+    install, serve, wait, test = (step["run"] for step in steps)
+    assert install == "python3 -m pip install ./mockserver"  # this checkout is installed already
+    port = str(free_port())
+    (tmp_path / "test_it.py").write_text(
+        "def test_it(mockserver_tenant):\n"
+        "    with mockserver_tenant.client('karmabot') as karma:\n"
+        "        assert karma.get('/users').status_code == 200\n")
+    environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+                   **{key: value.replace("8080", port) for key, value in steps[-1]["env"].items()}}
+    server = subprocess.Popen(["sh", "-c", serve.replace("8080", port)], cwd=tmp_path, env=environment)
+    try:
+        assert subprocess.run(["sh", "-c", wait.replace("8080", port)], cwd=tmp_path, env=environment).returncode == 0
+        done = subprocess.run(["sh", "-c", test + " -p no:cacheprovider"], cwd=tmp_path, env=environment,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-2000:]
+    finally:
+        subprocess.run(["pkill", "-f", f"mockserver serve --port {port}"])
+        server.wait(timeout=10)
