@@ -1,6 +1,9 @@
 """Forced responses, Prism's convention: `Prefer: code=429` answers with the operation's documented
-429 (in the vendor's error dialect), `Prefer: example=NAME` with a documented example, both
-together with that status's named example. Nothing is stored and no limit is counted."""
+429 (its documented example, or the vendor's error for that status in its own dialect),
+`Prefer: example=NAME` with a documented example, both together with that status's named
+example. Nothing is stored and no limit is counted."""
+
+from http import HTTPStatus
 
 from starlette.responses import JSONResponse
 
@@ -38,11 +41,14 @@ def forced_response(operation: Operation, header: str) -> JSONResponse | None:
             raise ApiError(400, f"Prefer: example={example} is not documented for {operation.id}")
     status, response = next(iter(candidates.items()))
     examples = _examples(response)
-    headers = {"Retry-After": "60"} if "Retry-After" in response.get("headers", {}) else {}
+    retry_after = response.get("headers", {}).get("Retry-After")
+    headers = {"Retry-After": str(retry_after.get("example", 60))} if retry_after is not None else {}
     if example is not None:
         if example not in examples:
             raise ApiError(400, f"Prefer: example={example} is not documented for {status} of {operation.id}")
         return JSONResponse(examples[example], status_code=int(status), headers=headers)
-    if int(status) >= 400:
-        raise ApiError(int(status), response.get("description", "Forced response").strip(), headers=headers)
-    return JSONResponse(next(iter(examples.values())), status_code=int(status)) if examples else None
+    if examples:  # the vendor's own documented answer (for an error: its documented error body)
+        return JSONResponse(next(iter(examples.values())), status_code=int(status), headers=headers)
+    if int(status) >= 400:  # none documented: the vendor's error for that status, as its dialect words it
+        raise ApiError(int(status), HTTPStatus(int(status)).phrase, headers=headers)
+    return None

@@ -14,13 +14,20 @@ def test_prefer_code_answers_the_documented_error_in_the_vendor_dialect(tenant):
     kudos_before = tenant.state("dailybot")["kudos"]
     with tenant.client("karmabot") as karma:
         response = karma.get("/users", headers={"Prefer": "code=429"})
-        assert response.status_code == 429 and response.headers["Retry-After"] == "60"
-        assert response.json()["error"]["code"] == "rate_limited"
+        assert response.status_code == 429 and response.headers["Retry-After"] == "12"  # the spec's example
+        assert response.json() == {"error": {"code": "rate_limited", "message": "Rate limit exceeded; retry in 12 seconds."}}
     with tenant.client("dailybot") as daily:
         receiver = tenant.credentials["dailybot"]["other_users"][0]["user_uuid"]
         throttled = daily.post("/kudos/", json={"receivers": [receiver]}, headers={"Prefer": "code=429"})
         assert throttled.status_code == 429
-        assert throttled.json() == {"detail": "Request was throttled. Expected available in 60 seconds.", "code": "throttled"}
+        assert throttled.headers["Retry-After"] == "300"
+        assert throttled.json() == {"detail": "Request was throttled. Expected available in 300 seconds.", "code": "throttled"}
+        kudo = daily.get("/kudos/").json()["results"][0]["id"]
+        boosted = daily.post(f"/kudos/{kudo}/boost/", headers={"Prefer": "code=409"})  # the seed's own wording
+        assert boosted.status_code == 409
+        assert boosted.json() == {"detail": "You have already boosted this kudo.", "code": "already_boosted"}
+        bad = daily.post("/kudos/", json={}, headers={"Prefer": "code=400"})
+        assert bad.status_code == 400 and "\n" not in bad.json()["detail"]  # never a spec's markdown
     with tenant.client("community") as hab:
         forbidden = hab.get("/boards", headers={"Prefer": "code=403"})
         assert forbidden.status_code == 403 and forbidden.json()["status"] == "FORBIDDEN"
