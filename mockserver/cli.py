@@ -157,9 +157,10 @@ def list_vendors():
 @click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
               help="Send this header (credentials) with every request (repeatable).")
 @click.option("--max-examples", default=25, show_default=True, type=click.IntRange(1))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", type=int, help="Random cases, the same for the same seed. Default: the same cases every run.")
+@click.option("--rate-limit", metavar="N/UNIT", help="At most this many requests, e.g. 6/m (a real vendor's limit).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
-def fuzz(vendor_name, base_url, headers, max_examples, seed, junit):
+def fuzz(vendor_name, base_url, headers, max_examples, seed, rate_limit, junit):
     """Check any server (the vendor, a proxy, this mock) against our spec; non-zero on a violation."""
     from mockserver import fuzz as fuzzing
 
@@ -174,4 +175,4 @@ def fuzz(vendor_name, base_url, headers, max_examples, seed, junit):
             raise click.BadParameter(f"{header!r} is not 'NAME: VALUE'", param_hint="--header")
         sent[name.strip()] = value.strip()
     raise SystemExit(fuzzing.run_cli(vendor, base_url.rstrip("/"), sent, max_examples=max_examples,
-                                     seed=seed, junit=junit))
+                                     seed=seed, junit=junit, rate_limit=rate_limit))

@@ -48,7 +48,7 @@ def config(vendor: Vendor, headers: dict[str, str], **options) -> SchemathesisCo
     return SchemathesisConfig.from_dict(config_data(vendor, headers, **options))
 
 
-def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 25, seed: int = 0,
+def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 25, seed: int | None = None,
                 base_url: str | None = None) -> dict:
     """Schemathesis configuration (as its TOML would hold it): every check on, a fixed seed and
     budget, and the vendor's documented exceptions.
@@ -76,12 +76,13 @@ def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 
         # `ignored_auth` (which makes requests of its own).
         for name in ("negative_data_rejection", "unsupported_method", "ignored_auth"):
             checks.setdefault(name, {})["enabled"] = False
-    data = {
-        "checks": checks,
-        "seed": seed,
-        "generation": {"max-examples": max_examples, "deterministic": True, "allow-extra-parameters": False},
-        "operations": operations,
-    }
+    # No seed: Hypothesis' deterministic mode (the same cases every run). A seed: random cases,
+    # the same ones for the same seed. Never a database of examples in the working directory.
+    generation = {"max-examples": max_examples, "deterministic": seed is None, "allow-extra-parameters": False,
+                  "database": "none"}
+    data = {"checks": checks, "generation": generation, "operations": operations}
+    if seed is not None:
+        data["seed"] = seed
     if entries := auth_entries(vendor, headers):
         data["auth"] = {"openapi": entries}
     if base_url:
@@ -128,9 +129,10 @@ def checks_for(vendor: Vendor) -> list:
     return [no_server_error, negative_data_rejected, undeclared_method_refused]
 
 
-def run_cli(vendor: Vendor, base_url: str, headers: dict[str, str], *, max_examples: int, seed: int,
-            junit: str | None = None) -> int:
-    """Schemathesis' own CLI, with this configuration, against any server; its exit status."""
+def run_cli(vendor: Vendor, base_url: str, headers: dict[str, str], *, max_examples: int, seed: int | None,
+            junit: str | None = None, rate_limit: str | None = None) -> int:
+    """Schemathesis' own CLI, with this configuration, against any server; its exit status. It
+    runs in a scratch folder, so nothing of it is left in the user's (the JUnit report aside)."""
     with tempfile.TemporaryDirectory() as folder:
         config_file = os.path.join(folder, "schemathesis.toml")
         with open(config_file, "wb") as handle:
@@ -140,7 +142,9 @@ def run_cli(vendor: Vendor, base_url: str, headers: dict[str, str], *, max_examp
         if not auth_entries(vendor, headers):  # credentials no scheme of this spec names: send as they are
             command += [arg for name, value in headers.items() for arg in ("--header", f"{name}: {value}")]
         if junit:
-            command += ["--report", "junit", "--report-junit-path", junit]
+            command += ["--report", "junit", "--report-junit-path", os.path.abspath(junit)]
+        if rate_limit:
+            command += ["--rate-limit", rate_limit]
         environment = os.environ | {"SCHEMATHESIS_HOOKS": "mockserver.fuzz_hooks",
                                     "MOCKSERVER_FUZZ_VENDOR": vendor.name}
-        return subprocess.run(command, env=environment).returncode
+        return subprocess.run(command, env=environment, cwd=folder).returncode

@@ -55,3 +55,16 @@ def test_drift_between_a_server_and_the_spec_fails_the_run(unlimited, tmp_path):
 def test_bad_arguments():
     assert fuzz("--vendor", "nope", "--base-url", "http://127.0.0.1:9").returncode == 2
     assert fuzz("--vendor", "karmabot", "--base-url", "http://127.0.0.1:9", "--header", "no-colon").returncode == 2
+
+
+def test_seed_and_rate_limit_are_used_and_nothing_is_left_behind(unlimited, tmp_path):
+    server, tenant = unlimited
+    base = ["--vendor", "kudosnow", "--base-url", server.base_url("kudosnow"), *header_args(tenant, "kudosnow")]
+    seeded = subprocess.run([sys.executable, "-m", "mockserver", "fuzz", "--max-examples", "3", "--seed", "5",
+                             "--rate-limit", "1000/s", *base], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert seeded.returncode == 0, seeded.stdout[-3000:]
+    assert "Seed: 5" in seeded.stdout and "not used" not in seeded.stdout
+    assert list(tmp_path.iterdir()) == []  # no .hypothesis/ or schemathesis-report/ in the user's folder
+    plain = subprocess.run([sys.executable, "-m", "mockserver", "fuzz", "--max-examples", "3", *base],
+                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert plain.returncode == 0 and list(tmp_path.iterdir()) == []
