@@ -239,6 +239,18 @@ class Trickler:
         self.listener.close()
 
 
+def fire_outgoing(cz, tenant, targets: dict[str, str]) -> None:
+    """Corteza outgoing webhooks (trigger word -> target URL) in the tenant's first channel, each
+    then fired by a message starting with its trigger."""
+    channel = cz.get("/channels/").json()["response"][0]["channelID"]
+    bot = tenant.credentials["corteza"]["other_user_ids"][4]
+    for trigger, url in targets.items():
+        cz.post("/webhooks/", json={"channelID": channel, "kind": "outgoing", "userID": bot, "trigger": trigger,
+                                    "url": url}).raise_for_status()
+    for trigger in targets:
+        cz.post(f"/channels/{channel}/messages/", json={"message": trigger}).raise_for_status()
+
+
 def deliveries(tenant, vendor: str) -> list:
     return tenant.state(vendor)["webhook_deliveries"]
 
@@ -250,13 +262,7 @@ def test_every_delivery_ends_with_a_reason_within_its_deadline():
         with running(ticking=False, webhook_timeout=1) as server:
             tenant = server.new_tenant()
             with tenant.client("corteza") as cz:
-                channel = cz.get("/channels/").json()["response"][0]["channelID"]
-                bot = tenant.credentials["corteza"]["other_user_ids"][4]
-                for trigger, url in (("!slow", trickler.url), ("!big", big.url)):
-                    cz.post("/webhooks/", json={"channelID": channel, "kind": "outgoing", "userID": bot,
-                                                "trigger": trigger, "url": url}).raise_for_status()
-                for trigger in ("!slow", "!big"):
-                    cz.post(f"/channels/{channel}/messages/", json={"message": trigger}).raise_for_status()
+                fire_outgoing(cz, tenant, {"!slow": trickler.url, "!big": big.url})
                 ended = wait_until(lambda: all(d["status"] != "pending" for d in deliveries(tenant, "corteza"))
                                    and deliveries(tenant, "corteza"), timeout=10)
                 assert ended  # the trickling target sends for 300 s; its delivery ended at its deadline
@@ -277,11 +283,7 @@ def test_a_deeply_nested_reply_is_used_as_text_not_a_crash():
         with running(ticking=False) as server:
             tenant = server.new_tenant()
             with tenant.client("corteza") as cz:
-                channel = cz.get("/channels/").json()["response"][0]["channelID"]
-                bot = tenant.credentials["corteza"]["other_user_ids"][4]
-                cz.post("/webhooks/", json={"channelID": channel, "kind": "outgoing", "userID": bot,
-                                            "trigger": "!deep", "url": receiver.url}).raise_for_status()
-                cz.post(f"/channels/{channel}/messages/", json={"message": "!deep"}).raise_for_status()
+                fire_outgoing(cz, tenant, {"!deep": receiver.url})
                 record = wait_until(lambda: next((d for d in deliveries(tenant, "corteza") if d["status"] != "pending"),
                                                  None))
                 assert record["status"] == "delivered"
@@ -327,11 +329,7 @@ def test_a_reply_of_unclosed_mentions_is_quick(tenant):
     receiver = Receiver(reply={"message": "<@1 " * 12_000})
     try:
         with tenant.client("corteza") as cz:
-            channel = cz.get("/channels/").json()["response"][0]["channelID"]
-            bot = tenant.credentials["corteza"]["other_user_ids"][4]
-            cz.post("/webhooks/", json={"channelID": channel, "kind": "outgoing", "userID": bot,
-                                        "trigger": "!m", "url": receiver.url}).raise_for_status()
-            cz.post(f"/channels/{channel}/messages/", json={"message": "!m"}).raise_for_status()
+            fire_outgoing(cz, tenant, {"!m": receiver.url})
             stored = wait_until(lambda: tenant.state("corteza")["messages"][-1]["message"].startswith("<@1 "))
             assert stored  # within wait_until's 5 s (matching took 5.6 s with the quadratic pattern)
     finally:
