@@ -147,7 +147,8 @@ CREATE TABLE IF NOT EXISTS server (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, number INTEGER NOT NULL, seed INTEGER NOT NULL,
                                     rate_limits INTEGER NOT NULL, clock_offset REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS workspaces (tenant TEXT NOT NULL, vendor TEXT NOT NULL, schema INTEGER NOT NULL,
-                                       data TEXT NOT NULL, PRIMARY KEY (tenant, vendor));
+                                       data TEXT NOT NULL, generation INTEGER NOT NULL DEFAULT 0,
+                                       PRIMARY KEY (tenant, vendor));
 """
 
 
@@ -156,6 +157,10 @@ class StateFile:
 
     def __init__(self, path: str):
         self.path = path
+        # vendor -> its current generation: a reset of every tenant only moves these (in the
+        # server row `generations`), so it costs the same however many rows there are; a row of an
+        # older generation is as good as gone (never read, deleted at the next start).
+        self.generations: dict[str, int] = {}
         try:
             if not os.path.exists(path):  # created private: it holds every tenant's credentials
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -192,6 +197,9 @@ class StateFile:
             return []
         if rows.get("format") != {"name": FORMAT, "version": VERSION}:
             raise StateError(f"{self.path} holds {rows.get('format')}; this server reads {FORMAT} version {VERSION}")
+        self.generations = rows.get("generations") or {}
+        if not isinstance(self.generations, dict) or not all(type(g) is int for g in self.generations.values()):
+            raise StateError(f"{self.path}: malformed generations row")
         entries = [dict(zip(("id", "number", "seed", "rate_limits", "clock_offset"), row)) for row in
                    self.db.execute("SELECT id, number, seed, rate_limits, clock_offset FROM tenants ORDER BY rowid")]
         for entry in entries:
@@ -200,9 +208,13 @@ class StateFile:
         by_id = {entry["id"]: entry for entry in entries}
         skipped: dict[str, int] = {}
         unreadable: dict[tuple[str, str], str] = {}  # records of a schema this server cannot read
-        for tenant_id, vendor, schema, data in self.db.execute("SELECT tenant, vendor, schema, data FROM workspaces"):
+        stale = 0
+        for tenant_id, vendor, schema, data, generation in self.db.execute(
+                "SELECT tenant, vendor, schema, data, generation FROM workspaces"):
             state = server.store.by_name[vendor].state if vendor in server.store.by_name else None
-            if state is None:
+            if generation != self.generations.get(vendor, 0):
+                stale += 1
+            elif state is None:
                 skipped[vendor] = skipped.get(vendor, 0) + 1
             elif tenant_id not in by_id:
                 continue
@@ -220,6 +232,13 @@ class StateFile:
             raise StateError(f"{self.path}: {exc}") from None
         apply(server, plan)
         server.store.unreadable = unreadable
+        if stale:  # rows of tenants reset since they were written: dropped now, at start
+            vendors = [vendor for (vendor,) in self.db.execute("SELECT DISTINCT vendor FROM workspaces")]
+            self.db.execute("BEGIN IMMEDIATE")
+            for vendor in vendors:
+                self.db.execute("DELETE FROM workspaces WHERE vendor = ? AND generation != ?",
+                                (vendor, self.generations.get(vendor, 0)))
+            self.db.execute("COMMIT")
         notes = [f"kept {count} {name} workspace record(s) untouched: this server does not serve {name}"
                  for name, count in sorted(skipped.items())]
         for vendor in sorted({vendor for _, vendor in unreadable}):
@@ -234,8 +253,8 @@ class StateFile:
 
     def workspace(self, tenant_id: str, vendor: str) -> tuple[dict, int] | None:
         """A saved workspace's (data, schema), or None when it has none (it is seeded)."""
-        row = self.db.execute("SELECT data, schema FROM workspaces WHERE tenant = ? AND vendor = ?",
-                              (tenant_id, vendor)).fetchone()
+        row = self.db.execute("SELECT data, schema FROM workspaces WHERE tenant = ? AND vendor = ? AND generation = ?",
+                              (tenant_id, vendor, self.generations.get(vendor, 0))).fetchone()
         return None if row is None else (orjson.loads(row[0]), row[1])
 
     def commit(self, server, turn: Turn) -> None:
@@ -244,12 +263,13 @@ class StateFile:
             return
         store, served = server.store, list(server.store.by_name)
         marks = ",".join("?" * len(served))
+        generations = self.generations
+        if turn.reset_all:  # every served vendor's rows become an older generation: gone, at no cost
+            generations = generations | {vendor: generations.get(vendor, 0) + 1 for vendor in served}
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                self._write_server(server)
-                if turn.reset_all:
-                    self.db.execute(f"DELETE FROM workspaces WHERE vendor IN ({marks})", served)
+                self._write_server(server, generations)
                 for tenant_id in turn.resets:
                     self.db.execute(f"DELETE FROM workspaces WHERE tenant = ? AND vendor IN ({marks})",
                                     [tenant_id, *served])
@@ -264,13 +284,15 @@ class StateFile:
                     tenant = store.tenants.get(tenant_id)
                     workspace = tenant.states.get(vendor) if tenant else None
                     if workspace is not None:
-                        self._write_workspace(tenant_id, vendor, workspace, store.by_name[vendor])
+                        self._write_workspace(tenant_id, vendor, workspace, store.by_name[vendor],
+                                              generations.get(vendor, 0))
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
         except (sqlite3.Error, OSError, TypeError, ValueError) as exc:  # orjson's errors are TypeError/ValueError
             raise StateFileError(f"the state file could not be written: {exc}") from exc
+        self.generations = generations
 
     def write_all(self, server) -> None:
         """Replace the file's tenants with the server's (after an import; a new file)."""
@@ -279,19 +301,20 @@ class StateFile:
         try:
             self.db.execute("DELETE FROM tenants")
             self.db.execute(f"DELETE FROM workspaces WHERE vendor IN ({','.join('?' * len(served))})", served)
-            self._write_server(server)
+            self._write_server(server, self.generations)
             for tenant in server.store.tenants.values():
                 self._write_tenant(tenant)
                 for name, workspace in tenant.states.items():
-                    self._write_workspace(tenant.id, name, workspace, server.store.by_name[name])
+                    self._write_workspace(tenant.id, name, workspace, server.store.by_name[name],
+                                          self.generations.get(name, 0))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
 
-    def _write_server(self, server) -> None:
+    def _write_server(self, server, generations: dict[str, int]) -> None:
         rows = {"format": {"name": FORMAT, "version": VERSION}, "now": server.clock.now(),
-                "created": server.store.created, "seed": server.seed}
+                "created": server.store.created, "seed": server.seed, "generations": generations}
         self.db.executemany("INSERT INTO server (key, value) VALUES (?, ?) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                             [(key, orjson.dumps(value).decode()) for key, value in rows.items()])
@@ -302,7 +325,9 @@ class StateFile:
                         "rate_limits = excluded.rate_limits, clock_offset = excluded.clock_offset",
                         (tenant.id, tenant.number, tenant.seed, int(tenant.rate_limits), tenant.clock.offset))
 
-    def _write_workspace(self, tenant_id: str, vendor_name: str, workspace, vendor) -> None:
-        self.db.execute("INSERT INTO workspaces (tenant, vendor, schema, data) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT (tenant, vendor) DO UPDATE SET schema = excluded.schema, data = excluded.data",
-                        (tenant_id, vendor_name, vendor.state.SCHEMA, orjson.dumps(workspace.dump()).decode()))
+    def _write_workspace(self, tenant_id: str, vendor_name: str, workspace, vendor, generation: int) -> None:
+        self.db.execute("INSERT INTO workspaces (tenant, vendor, schema, data, generation) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT (tenant, vendor) DO UPDATE SET schema = excluded.schema, data = excluded.data, "
+                        "generation = excluded.generation",
+                        (tenant_id, vendor_name, vendor.state.SCHEMA, orjson.dumps(workspace.dump()).decode(),
+                         generation))

@@ -293,7 +293,7 @@ def test_malicious_bytes_in_the_state_file_never_run(tmp_path, capfd):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    db.execute("INSERT INTO workspaces VALUES ('victim', 'karmabot', 1, ?)", (pickle.dumps(Touch()),))
+    db.execute("INSERT INTO workspaces VALUES ('victim', 'karmabot', 1, ?, 0)", (pickle.dumps(Touch()),))
     db.commit()
     db.close()
     with pytest.raises(RuntimeError, match="state-file"):
@@ -397,3 +397,24 @@ def test_records_of_a_newer_schema_lock_that_vendor_of_that_tenant_only(tmp_path
     finally:
         banner = served.stop()
     assert "kept 1 dailybot workspace record(s) of a newer schema untouched (tenants newer)" in banner
+
+
+def test_a_reset_of_every_tenant_is_kept_and_only_moves_a_generation(tmp_path):
+    state_file = tmp_path / "state.db"
+    with running(ticking=False, state_file=str(state_file)) as server:
+        reset = server.new_tenant(tenant="reset")
+        with reset.client("karmabot") as karma:
+            users = karma.get("/users").json()["users"]
+            assert karma.post("/pluses", json={"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}).status_code == 201
+        db = sqlite3.connect(state_file)
+        assert db.execute("SELECT count(*) FROM workspaces").fetchone() == (1,)
+        assert server.admin.post("/__admin/reset").status_code == 204
+        assert db.execute("SELECT count(*) FROM workspaces").fetchone() == (1,)  # no row rewritten or deleted
+        later = server.new_tenant(tenant="later")
+        with later.client("karmabot") as karma:
+            assert karma.post("/pluses", json={"from_id": later.state("karmabot")["users"][0]["id"],
+                                               "user_ids": [later.state("karmabot")["users"][1]["id"]]}).status_code == 201
+    with running(ticking=False, state_file=str(state_file)) as again:
+        assert again.admin.get("/__admin/tenants/reset/state").json()["karmabot"]["pluses"] == []
+        assert len(again.admin.get("/__admin/tenants/later/state").json()["karmabot"]["pluses"]) == 1
+    assert sqlite3.connect(state_file).execute("SELECT tenant FROM workspaces").fetchall() == [("later",)]
