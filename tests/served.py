@@ -16,11 +16,12 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, *args):
+    def __init__(self, *args, cwd=None):
+        """`cwd`: where to run it (`python -m` imports the package found there first)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "mockserver", "serve", "--port", str(self.port), *args]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
                                         env=os.environ | {"PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + 30
         while True:

@@ -1,0 +1,12 @@
+"""Toybox: a toy vendor, copied into a scratch copy of the package by tests/test_architecture.py."""
+
+from mockserver.vendor import Vendor
+from mockserver.vendors.toybox import responses
+from mockserver.vendors.toybox.models import Toybox
+
+
+def render_error(error, exchange=None):
+    return error.status, {"problem": error.message}
+
+
+vendor = Vendor(name="toybox", handlers=responses, state=Toybox, render_error=render_error)

@@ -1,0 +1,39 @@
+"""A toybox: things with names; its workspace keeps the contract in mockserver.records."""
+
+from mockserver.records import INT, STR, arr, obj
+
+
+class Toybox:
+    SCHEMA = 1
+    RECORD = obj(key=STR, things=arr(obj(id=INT, name=STR)), next_id=INT)
+
+    def __init__(self, key: str, things: list, next_id: int):
+        self.key, self.things, self.next_id = key, things, next_id
+
+    @classmethod
+    def seed(cls, ctx) -> "Toybox":
+        return cls(ctx.secret("key"), [{"id": 1, "name": ctx.fake.word()}], 2)
+
+    @classmethod
+    def principals(cls, ctx) -> tuple[dict, dict]:
+        key = ctx.secret("key")
+        return {"headers": {"X-Toy-Key": key}}, {key: "owner"}
+
+    @classmethod
+    def load(cls, data: dict, schema: int, ctx) -> "Toybox":
+        return cls(data["key"], data["things"], data["next_id"])
+
+    def dump(self) -> dict:
+        return {"key": self.key, "things": self.things, "next_id": self.next_id}
+
+    def make(self, name: str) -> dict:
+        thing = {"id": self.next_id, "name": name}
+        self.next_id += 1
+        self.things.append(thing)
+        return thing
+
+    def snapshot(self) -> dict:
+        return {"things": self.things}
+
+    def credentials(self) -> tuple[dict, dict]:
+        return {"headers": {"X-Toy-Key": self.key}}, {self.key: "owner"}
