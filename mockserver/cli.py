@@ -125,13 +125,11 @@ def _clear_redis(url: str, prefix: str) -> None:
 def steady_collector() -> None:
     """Keep the garbage collector's pauses short for the life of the server process.
 
-    Everything alive now (code, specs, seeded tenants), and whatever survives each full
-    collection from then on, is frozen out of the collector's sight. A mock server's data is
-    long-lived and free of reference cycles (refcounting frees deleted tenants), so scanning it
-    again on every full collection only stalled answers, by 30-90 ms once writes had grown the
-    heap (bench/README.md). Full collections are also let run as often as CPython allows, so each
-    has little new to scan: after 120k writes the longest pause was 3-6 ms instead of 18-40 ms,
-    for the same total."""
+    Everything alive now (code, specs, tenants), and whatever survives each full collection from
+    then on, is frozen out of the collector's sight: a mock server's data is long-lived and free
+    of reference cycles (refcounting frees deleted tenants), so scanning it again on every full
+    collection would only stall answers. Full collections are also let run as often as CPython
+    allows, so each has little new to scan (measured in bench/README.md, point 3)."""
     gc.collect()
     gc.freeze()
     young, middle, _ = gc.get_threshold()
