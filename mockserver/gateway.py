@@ -192,8 +192,9 @@ def parse_json(body: bytes):
     except orjson.JSONDecodeError:
         try:
             value = json.loads(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ApiError(400, "Request body is not valid UTF-8.", "parse_error") from None
+            json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate ("\ud800") is no text
+        except UnicodeError:
+            raise ApiError(400, "Request body is not valid UTF-8 (or holds a lone surrogate).", "parse_error") from None
         except (ValueError, RecursionError):
             raise ApiError(400, "Request body is not valid JSON.", "parse_error") from None
     if nested_deeper(value, MAX_JSON_DEPTH):

@@ -372,3 +372,13 @@ def test_an_allowed_name_of_this_machine_is_still_not_this_server():
             other_port = hab.post("/hooks", json={"target_url": f"http://{name}:{port + 1}/hook",
                                                   "event": "member.joined"})
         assert refused.status_code == 400 and other_port.status_code == 201
+
+
+@pytest.mark.parametrize("vendor", WRITES)
+def test_a_lone_surrogate_is_refused_and_nothing_stored(tenant, vendor):
+    before = tenant.state(vendor)
+    with tenant.client(vendor) as client:
+        answer = client.post(WRITES[vendor], content=b'{"name": "\\ud800", "message": "\\ud800"}',
+                             headers={"Content-Type": "application/json"})
+        assert status(answer) == 400, answer.text[:200]
+    assert tenant.state(vendor) == before

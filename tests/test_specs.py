@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 from openapi_spec_validator import validate
 
 from mockserver.vendor import discover, snake_case
@@ -50,3 +51,24 @@ def test_each_workspace_keeps_the_contract(vendor):
     members -= {"deliveries"}  # only for vendors that send webhooks
     assert {name for name in members if not hasattr(vendor.state, name)} == set()
     assert isinstance(vendor.state.SCHEMA, int)
+
+
+class StrictLoader(yaml.SafeLoader):
+    """YAML as strict loaders read it: a key given twice in one mapping is an error."""
+
+
+def _unique_keys(loader, node, deep=False):
+    keys = [loader.construct_object(key, deep=deep) for key, _ in node.value]
+    repeated = sorted({str(key) for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise yaml.constructor.ConstructorError(None, None, f"repeated keys {repeated}", node.start_mark)
+    return loader.construct_mapping(node, deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
+
+
+@pytest.mark.parametrize("path", SPECS + sorted((Path(__file__).parent.parent / "fixtures").glob("*.yaml")),
+                         ids=lambda path: path.name)
+def test_specs_and_fixtures_load_with_a_strict_yaml_loader(path):
+    yaml.load(path.read_text(), Loader=StrictLoader)
