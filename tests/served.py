@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -23,6 +24,10 @@ class Served:
         command = [sys.executable, "-m", "mockserver", "serve", "--port", str(self.port), *args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
                                         env=os.environ | {"PYTHONUNBUFFERED": "1"})
+        # Read as it comes: a server logging a line per request must never block on a full pipe.
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True)
+        self.reader.start()
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -31,14 +36,21 @@ class Served:
             except httpx.TransportError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(self.process.communicate()[0])
+                self.process.kill()
+                raise RuntimeError(self.output())
             time.sleep(0.05)
+
+    def output(self) -> str:
+        """Everything it printed, once it has ended."""
+        self.process.wait(timeout=10)
+        self.reader.join(timeout=10)
+        return "".join(self.lines)
 
     def stop(self) -> str:
         self.process.terminate()
-        return self.process.communicate(timeout=10)[0]
+        return self.output()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a crash."""
         self.process.kill()
-        self.process.communicate(timeout=10)
+        self.output()
