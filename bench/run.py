@@ -84,6 +84,17 @@ class Process:
         self.process.wait(timeout=10)
 
 
+def serve(*arguments: str) -> tuple[Process, str]:
+    """`mockserver serve` on a free port, clock frozen, no access log (its cost is not the
+    server's), once it answers: the process and its URL."""
+    port = free_port()
+    mock = Process([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--clock", "frozen",
+                    "--log-level", "warning", *arguments])
+    server = f"http://127.0.0.1:{port}"
+    wait_for(server + "/__admin/health")
+    return mock, server
+
+
 def scenarios(admin: httpx.Client, vendors: list[str]) -> list[tuple]:
     """(vendor, scenario, path under the base path, wrk options) for a read, a write, an auth
     failure and a 429 per vendor; the read and write use a tenant with limits lifted."""

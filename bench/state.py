@@ -10,22 +10,13 @@ Needs wrk (a Debian package).
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from run import Process, free_port, wait_for, wrk
-
-
-def serve(*arguments: str) -> tuple[Process, str]:
-    port = free_port()
-    mock = Process([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--clock", "frozen", "--log-level", "warning", *arguments])
-    server = f"http://127.0.0.1:{port}"
-    wait_for(server + "/__admin/health")
-    return mock, server
+from run import serve, wrk
 
 
 def used_tenants(admin: httpx.Client, count: int) -> None:

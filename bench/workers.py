@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from run import Process, free_port, wait_for, wrk
+from run import serve, wrk
 
 
 TENANTS = 8  # of the multi-tenant scenarios, spread over every connection
@@ -59,11 +59,8 @@ end
 
 
 def measure(arguments: list[str], options: dict) -> dict[str, dict]:
-    port = free_port()
-    server = f"http://127.0.0.1:{port}"
-    mock = Process([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--clock", "frozen", "--log-level", "warning", *arguments])
+    mock, server = serve(*arguments)
     try:
-        wait_for(server + "/__admin/health")
         time.sleep(1)  # every worker up, not only the first
         return {name: wrk(server + path, **scenario, **options) for name, path, scenario in scenarios(server)}
     finally:
