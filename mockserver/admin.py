@@ -15,14 +15,13 @@ from starlette.routing import Route
 
 from mockserver import persistence
 from mockserver.clock import LATEST, isoformat
-from mockserver.errors import ApiError, nested_deeper
+from mockserver.errors import MAX_JSON_DEPTH, ApiError, nested_deeper
 from mockserver.records import StateError
 from mockserver.turns import Turn
 
 MAX_ADVANCE_SECONDS = 100 * 365 * 86400
 MAX_BODY_BYTES = 1024 * 1024  # an admin request's body; larger is a 413
 MAX_IMPORT_BYTES = 256 * 1024 * 1024  # but for a state import
-MAX_JSON_DEPTH = 64  # nesting of an admin body
 MAX_IMPORT_DEPTH = 96  # of a state import: its records' own depth, plus what clients sent inside them
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
@@ -42,7 +41,7 @@ async def _json_object(request: Request) -> dict:
         raise HTTPException(400, "body is not valid JSON") from None
     if not isinstance(data, dict):
         raise HTTPException(400, "body must be a JSON object")
-    if nested_deeper(data, MAX_JSON_DEPTH):
+    if nested_deeper(data):
         raise HTTPException(400, f"body is nested deeper than {MAX_JSON_DEPTH} levels")
     return data
 
@@ -73,6 +72,13 @@ def _advance_seconds(data: dict, now: float) -> float:
 def changes(request: Request) -> Turn:
     """The admin call's change record (see turns.Turn): every change below is noted there."""
     return request.scope["mockserver.turn"]
+
+
+def tenant_changed(request: Request, tenant_id: str) -> None:
+    """Note a tenant created, deleted or changed (its clock): its row, and the tenant list workers share."""
+    turn = changes(request)
+    turn.world = True
+    turn.tenants.add(tenant_id)
 
 
 def _within_calendar(moment: float) -> None:
@@ -118,9 +124,7 @@ def build(server) -> Starlette:
             raise HTTPException(400, str(exc)) from None
         except KeyError:
             raise HTTPException(409, f"tenant {tenant_id!r} exists") from None
-        turn = changes(request)
-        turn.world = True
-        turn.tenants.add(tenant.id)
+        tenant_changed(request, tenant.id)
         return JSONResponse(describe(tenant), status_code=201)
 
     async def list_tenants(request):
@@ -134,9 +138,7 @@ def build(server) -> Starlette:
             except ValueError as exc:
                 raise HTTPException(400, str(exc)) from None
             forget_traces(tenant.id)
-            turn = changes(request)
-            turn.world = True
-            turn.tenants.add(tenant.id)
+            tenant_changed(request, tenant.id)
             return Response(status_code=204)
         return JSONResponse(describe(tenant_or_404(request)))
 
@@ -161,9 +163,7 @@ def build(server) -> Starlette:
         seconds = _advance_seconds(await _json_object(request), tenant.clock.now())
         _within_calendar(tenant.clock.now() + seconds)
         tenant.clock.advance(seconds)
-        turn = changes(request)
-        turn.world = True
-        turn.tenants.add(tenant.id)
+        tenant_changed(request, tenant.id)
         return JSONResponse({"now": isoformat(tenant.clock.now())})
 
     async def server_clock(request):
@@ -287,6 +287,6 @@ def build(server) -> Starlette:
         Route("/__admin/faults/{fault}", fault, methods=["DELETE"]),
     ]
     async def api_error(request, exc: ApiError):  # e.g. a workspace this server cannot read
-        return error(exc.status, exc.message)
+        return error(exc.status, exc.message, exc.headers)
 
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error, ApiError: api_error})

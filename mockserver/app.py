@@ -402,7 +402,7 @@ def _journal_entry(scope, ex: Exchange) -> dict:
         body = ex.body.decode("utf-8", "replace")
     if truncated:
         body = ex.body[:MAX_BODY_BYTES].decode("utf-8", "replace")
-    elif nested_deeper(body, gateway.MAX_JSON_DEPTH):  # kept as sent, as text: it was refused
+    elif nested_deeper(body):  # kept as sent, as text: it was refused
         body = ex.body.decode("utf-8", "replace")
     return {
         "vendor": ex.vendor.name,

@@ -57,7 +57,10 @@ def reworded(error: ApiError, wording: dict[str, tuple[str | None, str | None]])
     return code or error.code, message
 
 
-def nested_deeper(value, limit: int) -> bool:
+MAX_JSON_DEPTH = 64  # how deep JSON from outside (request bodies, admin bodies, webhook replies) may nest
+
+
+def nested_deeper(value, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether parsed JSON nests objects and arrays more than `limit` deep (walked without recursion)."""
     stack = [(value, 1)] if isinstance(value, (dict, list)) else []
     while stack:

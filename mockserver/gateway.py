@@ -14,7 +14,7 @@ import orjson
 from starlette.datastructures import URL
 from starlette.requests import Request
 
-from mockserver.errors import ApiError, nested_deeper
+from mockserver.errors import MAX_JSON_DEPTH, ApiError, nested_deeper
 from mockserver.forced import forced_response
 from mockserver.tenants import Tenant
 from mockserver.turns import Turn
@@ -179,7 +179,6 @@ def check_accept(request: Request) -> None:
     raise ApiError(406, "This API answers only application/json.", "not_acceptable")
 
 
-MAX_JSON_DEPTH = 64  # how deep a request body's objects and arrays may nest
 MAX_QUERY_BYTES = 8192  # a longer query string is a 414
 MAX_QUERY_PARAMETERS = 256  # more is a 400
 
@@ -197,7 +196,7 @@ def parse_json(body: bytes):
             raise ApiError(400, "Request body is not valid UTF-8 (or holds a lone surrogate).", "parse_error") from None
         except (ValueError, RecursionError):
             raise ApiError(400, "Request body is not valid JSON.", "parse_error") from None
-    if nested_deeper(value, MAX_JSON_DEPTH):
+    if nested_deeper(value):
         raise ApiError(400, f"Request body nests deeper than {MAX_JSON_DEPTH} levels.", "parse_error")
     return value
 

@@ -269,7 +269,7 @@ class StateFile:
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                self._write_server(server, generations)
+                self._write_server(server, generations, everything=turn.world or turn.reset_all)
                 for tenant_id in turn.resets:
                     self.db.execute(f"DELETE FROM workspaces WHERE tenant = ? AND vendor IN ({marks})",
                                     [tenant_id, *served])
@@ -312,9 +312,12 @@ class StateFile:
             self.db.execute("ROLLBACK")
             raise
 
-    def _write_server(self, server, generations: dict[str, int]) -> None:
-        rows = {"format": {"name": FORMAT, "version": VERSION}, "now": server.clock.now(),
-                "created": server.store.created, "seed": server.seed, "generations": generations}
+    def _write_server(self, server, generations: dict[str, int], everything: bool = True) -> None:
+        """The server rows; only `now` unless something server-wide changed (tenants, clocks, resets)."""
+        rows = {"now": server.clock.now()}
+        if everything:
+            rows |= {"format": {"name": FORMAT, "version": VERSION}, "created": server.store.created,
+                     "seed": server.seed, "generations": generations}
         self.db.executemany("INSERT INTO server (key, value) VALUES (?, ?) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                             [(key, orjson.dumps(value).decode()) for key, value in rows.items()])

@@ -11,12 +11,11 @@ import httpx
 import orjson
 
 from mockserver import gateway
-from mockserver.errors import nested_deeper
+from mockserver.errors import MAX_JSON_DEPTH, nested_deeper
 
 logger = logging.getLogger("mockserver")
 
 MAX_REPLY_BYTES = 64 * 1024  # a longer reply is not read (the delivery still counts as delivered)
-MAX_REPLY_DEPTH = 64
 
 
 def _names_this_machine(host: str) -> bool:
@@ -44,10 +43,10 @@ class Reply:
         self.text = content.decode("utf-8", "replace")
 
     def json(self):
-        """The reply as JSON; ValueError if it is not JSON, or nests deeper than MAX_REPLY_DEPTH."""
+        """The reply as JSON; ValueError if it is not JSON, or nests deeper than MAX_JSON_DEPTH."""
         data = orjson.loads(self.content)
-        if nested_deeper(data, MAX_REPLY_DEPTH):
-            raise ValueError(f"the reply nests deeper than {MAX_REPLY_DEPTH} levels")
+        if nested_deeper(data):
+            raise ValueError(f"the reply nests deeper than {MAX_JSON_DEPTH} levels")
         return data
 
 
