@@ -282,7 +282,8 @@ def _file(attachment, disposition: str) -> Response:
     SVG, audio, video, plain text), never sniffed into another type."""
     name, mime = attachment["name"], attachment["mime"]
     kind = mime.split(";")[0].strip().lower()
-    if not (kind.startswith(("image/", "audio/", "video/")) and kind != "image/svg+xml" or kind == "text/plain"):
+    passive = kind == "text/plain" or (kind.startswith(("image/", "audio/", "video/")) and kind != "image/svg+xml")
+    if not passive:
         disposition = "attachment"
     quoted = name.encode("ascii", "replace").decode().replace('"', "")
     headers = {"Content-Disposition": f"{disposition}; filename=\"{quoted}\"; filename*=UTF-8''{quote(name)}",
