@@ -95,10 +95,13 @@ def build(server) -> Starlette:
             raise HTTPException(404, f"no tenant {request.path_params['tenant']!r}")
         return tenant
 
-    def forget_traces(tenant_id: str) -> None:
+    def forget_traces(request: Request, tenant_id: str) -> None:
         """A reset or deleted tenant's journal entries and faults go with it."""
         server.journal.clear(tenant_id)
         server.faults.clear(tenant_id)
+        turn = changes(request)
+        turn.journals.add(tenant_id)
+        turn.world = True
 
     def describe(tenant) -> dict:
         return {"tenant": tenant.id, "credentials": tenant.credentials()}
@@ -137,7 +140,7 @@ def build(server) -> Starlette:
                 store.delete(tenant.id)
             except ValueError as exc:
                 raise HTTPException(400, str(exc)) from None
-            forget_traces(tenant.id)
+            forget_traces(request, tenant.id)
             tenant_changed(request, tenant.id)
             return Response(status_code=204)
         return JSONResponse(describe(tenant_or_404(request)))
@@ -149,11 +152,8 @@ def build(server) -> Starlette:
     async def tenant_reset(request):
         tenant = tenant_or_404(request)
         tenant.reset()
-        tenant.resets += 1  # other workers reset it too when they see the count move
-        forget_traces(tenant.id)
-        turn = changes(request)
-        turn.world = True
-        turn.resets.add(tenant.id)
+        forget_traces(request, tenant.id)
+        changes(request).resets.add(tenant.id)
         return Response(status_code=204)
 
     async def tenant_clock(request):
@@ -209,6 +209,7 @@ def build(server) -> Starlette:
         if request.method == "DELETE":
             tenant = request.query_params.get("tenant")
             server.journal.clear(*([tenant] if tenant is not None else []))
+            changes(request).journals.add(tenant if tenant is not None else ...)
             return Response(status_code=204)
         query = request.query_params
         entries = server.journal.find({key: query[key] for key in ("tenant", "vendor") if query.get(key)})

@@ -24,7 +24,8 @@ from mockserver.journal import MAX_BODY_BYTES, Journal
 from mockserver.logs import log_access
 from mockserver.pipeline import Answer, AnswerCache, Match, Router, answer, dumps
 from mockserver.tenants import TenantStore
-from mockserver.turns import LocalTurns, RedisTurns, Turn
+from mockserver.shared import SharedTurns
+from mockserver.turns import LocalTurns, Turn
 from mockserver.vendor import Vendor, discover
 from mockserver.webhooks import WebhookDispatcher
 
@@ -66,8 +67,10 @@ class MockServer:
         self.answers = AnswerCache()
         self.webhooks = WebhookDispatcher(self.store, self._settle, webhook_allow, webhook_timeout)
         self.faults = FaultBook(seed)
+        if state_file and redis_url:
+            raise ValueError("a state file keeps one process's state; workers keep theirs in Redis (use one or the other)")
         # Several worker processes share one state through Redis; one process needs nothing.
-        self.turns = RedisTurns(self, redis_url, redis_prefix) if redis_url else LocalTurns()
+        self.turns = SharedTurns(self, redis_url, redis_prefix) if redis_url else LocalTurns()
         self.saved: persistence.StateFile | None = None
         self.notes: list[str] = []  # what loading the state file skipped, for the start-up banner
         if state_file:
@@ -111,28 +114,44 @@ class MockServer:
         async def committing_send(message):
             nonlocal refused
             if message["type"] == "http.response.start":
-                if 200 <= message["status"] < 300 and not self.commit(turn):
+                saved = not 200 <= message["status"] < 300 or self.commit(turn)
+                if not await self.turns.end(turn) or not saved:
                     refused = True
-                    await self.turns.end(turn)
-                    return await admin.error(503, "The change could not be saved to the state file.")(
-                        scope, None, send)
-                await self.turns.end(turn)
+                    return await admin.error(503, "The change could not be saved; try again.")(scope, None, send)
             if not refused:
                 await send(message)
 
         return committing_send
 
-    async def _settle(self, change) -> None:
-        """A background change to state (a webhook delivery's outcome), in a turn of its own,
-        committed like a request's."""
+    async def _settle(self, tenant_id: str, change) -> None:
+        """A background change to a tenant's state (a webhook delivery's outcome), in a turn of its
+        own, committed like a request's."""
         turn = await self.turns.begin()
         try:
+            tenant = self.store.tenants.get(tenant_id)
+            if tenant is None:
+                return
+            try:
+                await self.turns.enter(turn, tenant)
+            except ApiError as exc:  # no lease to be had (Redis unreachable): the outcome is not noted
+                logger.warning("a webhook delivery's outcome was not noted: %s", exc.message)
+                return
             changed = change()
             if changed is not None:
                 turn.states.add(changed)
             self.commit(turn)
         finally:
             await self.turns.end(turn)
+
+    async def _error_app(self, exc: Exception, ex: Exchange) -> Answer:
+        """The vendor's error answer; a request no tenant holds takes its number now (a dialect
+        may show it)."""
+        if ex.tenant is None:
+            try:
+                await self.turns.number(ex.turn)
+            except ApiError as unavailable:
+                exc = unavailable
+        return self.render_error(exc, ex)
 
     def _build_routes(self) -> None:
         """Each vendor's operations (see pipeline), and Connexion's Swagger UI and spec downloads
@@ -153,6 +172,7 @@ class MockServer:
     def render_error(self, exc: Exception, ex: Exchange) -> Answer:
         """Any failure as the vendor's error answer (the core's generic one outside a vendor)."""
         error = as_api_error(exc)
+        ex.failed = error.status
         if error.status >= 500 and not isinstance(exc, ApiError):  # a crash, not an injected fault
             logger.error("unhandled error on %s", ex.operation.id if ex.operation else ex.vendor, exc_info=exc)
         status, body = error.status, {"error": {"code": error.code, "message": error.message}}
@@ -184,7 +204,7 @@ class MockServer:
             body, too_large = await _read_body(receive, limit, self.body_deadline)
             if too_large:
                 raise ApiError(413, f"Admin request bodies are at most {limit} bytes.")
-            turn = await self.turns.begin(journal=scope["path"].startswith("/__admin/requests"))
+            turn = await self.turns.begin(journal=scope["path"].startswith("/__admin/requests"), whole=True)
         except ApiError as exc:  # too slow, too large, or no turn to be had (the shared state is unreachable)
             return await admin.error(exc.status, exc.message, exc.headers)(scope, receive, send)
         scope["mockserver.turn"] = turn
@@ -279,35 +299,42 @@ class MockServer:
             body, too_large = await _read_body(receive, self.read_limit, self.body_deadline)
             turn = await self.turns.begin(numbered=True)
         except ApiError as exc:  # a body too slow, or no turn to be had: answered in the vendor's dialect
-            ex = Exchange(self, 0, scope, scope["headers"], b"", False, self.vendor_for(scope["path"]))
+            ex = Exchange(self, scope, scope["headers"], b"", False, self.vendor_for(scope["path"]))
             return await self.render_error(exc, ex)(scope, receive, send)
-        ex = Exchange(self, turn.number, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]),
-                      turn=turn)
+        ex = Exchange(self, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]), turn=turn)
         token = gateway.current.set(ex)  # for handlers, through gateway.exchange()
         try:
             app = await self._dispatch(ex, scope)
         except Exception as exc:
-            app = self.render_error(exc, ex)
+            app = await self._error_app(exc, ex)
 
         refused: Answer | None = None  # the answer sent instead, when the change could not be saved
+        unsaved = ApiError(503, "The change could not be saved; try again.")
 
         async def capture(message):
             nonlocal refused
             if message["type"] == "http.response.start":
                 # Committed before the client hears of it: an answered change survives a crash.
                 if not self.commit(turn):
-                    refused = self.render_error(ApiError(503, "The change could not be saved; try again."), ex)
+                    refused = self.render_error(unsaved, ex)
                     message = {"type": "http.response.start", "status": refused.status, "headers": refused.headers}
                 # Journal next, so the entry exists before the client can see the answer.
                 ex.status = message["status"]
                 # Vendor API calls and failures; not the Swagger UI or spec downloads.
+                entry = None
                 if ex.vendor is not None and (ex.operation is not None or ex.status >= 400):
                     entry = _journal_entry(scope, ex)
                     self.journal.record(entry)
                     turn.entries.append(entry)
                 if ex.tenant is not None and 200 <= ex.status < 300:
                     gateway.count_success(ex)
-                await self.turns.end(turn)  # shared before the client hears of it, too
+                # Shared (with the journal entry) before the client hears of it, too.
+                if not await self.turns.end(turn) and not refused and ex.failed < 500:
+                    refused = self.render_error(unsaved, ex)
+                    message = {"type": "http.response.start", "status": refused.status, "headers": refused.headers}
+                    if entry is not None:
+                        entry["status"] = ex.status = refused.status
+                        await self.turns.note(entry)
                 log_access(ex.vendor.name if ex.vendor else None, ex.tenant.id if ex.tenant else None,
                            ex.operation.id if ex.operation else None, scope["method"], scope["path"], ex.status,
                            started)

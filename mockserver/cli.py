@@ -13,7 +13,6 @@ from mockserver import logs
 from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
 from mockserver.records import StateError
 from mockserver.tenants import DEFAULT_TENANT
-from mockserver.turns import RedisTurns
 from mockserver.vendor import discover
 
 
@@ -42,7 +41,10 @@ def main():
 @click.option("--redis", "redis_url", metavar="URL",
               help="Share state, clocks and rate-limit counters through this Redis (redis://HOST:PORT or unix:///PATH).")
 @click.option("--redis-prefix", default="mockserver", show_default=True, metavar="PREFIX",
-              help="This server's namespace in Redis; cleared at start.")
+              help="This server's namespace in Redis; cleared at start (but with --redis-join).")
+@click.option("--redis-join", is_flag=True,
+              help="Join the state other servers keep under the prefix (one server on several ports or machines) "
+                   "instead of starting it afresh.")
 @click.option("--admin-token", envvar=ADMIN_TOKEN_VARIABLE, metavar="TOKEN",
               help=f"Require 'Authorization: Bearer TOKEN' on /__admin/* (not health). Also ${ADMIN_TOKEN_VARIABLE}. "
                    "Without one, only loopback clients may use the admin API.")
@@ -52,11 +54,16 @@ def main():
               help="info: an access line per vendor request (vendor, tenant, operation, status, duration).")
 @click.option("--log-format", type=click.Choice(logs.FORMATS), default="text", show_default=True)
 def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_file, workers, redis_url,
-          redis_prefix, admin_token, cors, log_level, log_format):
+          redis_prefix, redis_join, admin_token, cors, log_level, log_format):
     """Start the server."""
     if workers > 1 and not redis_url:
         raise click.BadParameter("several workers share their state through Redis: give --redis URL",
                                  param_hint="--workers")
+    if state_file and redis_url:
+        raise click.BadParameter("a state file keeps one process's state; with --redis, Redis keeps it "
+                                 "(make it durable with Redis's appendonly)", param_hint="--state-file")
+    if redis_join and not redis_url:
+        raise click.BadParameter("joins the state kept in Redis: give --redis URL", param_hint="--redis-join")
     logs.configure(log_level, log_format)
     config = {"seed": seed, "vendors": list(vendors) or None, "ticking": clock == "ticking",
               "journal_limit": journal_limit, "webhook_allow": list(webhook_allow), "state_file": state_file,
@@ -89,7 +96,7 @@ def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_
         click.echo(f"  admin API: refused to clients not on this machine, as there is no admin token; "
                    f"give one with --admin-token TOKEN or ${ADMIN_TOKEN_VARIABLE}")
     if redis_url:
-        _clear_redis(redis_url, redis_prefix)
+        _open_redis(redis_url, redis_prefix, redis_join)
     if workers == 1:
         steady_collector()
         uvicorn.Server(uvicorn.Config(server, log_level="warning", access_log=False)).run(sockets=[listening])
@@ -112,14 +119,32 @@ def worker() -> MockServer:
     return server
 
 
-def _clear_redis(url: str, prefix: str) -> None:
-    """A fresh server: drop what an earlier one left under the prefix."""
+def _open_redis(url: str, prefix: str, join: bool) -> None:
+    """A fresh server drops what an earlier one left under the prefix; a joining one keeps it."""
     import redis
 
     try:
-        redis.Redis.from_url(url).delete(*RedisTurns.keys(prefix).values())
+        client = redis.Redis.from_url(url)
+        if join:
+            state = "joined" if client.exists(f"{prefix}:epoch") else "started (nothing to join yet)"
+            click.echo(f"  shared state in {url} under {prefix!r}: {state}")
+            return
+        pattern = "".join(f"[{char}]" if char in "*?[]\\" else char for char in prefix) + ":*"
+        for keys in _batches(client.scan_iter(match=pattern, count=1000), 1000):
+            client.unlink(*keys)
     except (redis.RedisError, ValueError) as exc:
         raise click.BadParameter(f"cannot use Redis at {url}: {exc}", param_hint="--redis") from None
+
+
+def _batches(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def steady_collector() -> None:

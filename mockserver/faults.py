@@ -87,6 +87,11 @@ class FaultBook:
         self.added = data["added"]
         self.faults = {entry["id"]: Fault(**(entry | {"rng": rng_load(entry["rng"])})) for entry in data["faults"]}
 
+    def matching(self, vendor: str, operation: str | None, tenant: str | None) -> bool:
+        """Whether any fault is for this vendor, operation and tenant (taking it may still draw no)."""
+        return any(fault.vendor == vendor and fault.operation in (None, operation) and fault.tenant in (None, tenant)
+                   for fault in self.faults.values())
+
     def take(self, vendor: str, operation: str | None, tenant: str | None) -> Fault | None:
         """The first fault that applies to this request, its count spent."""
         for fault in list(self.faults.values()):

@@ -28,7 +28,6 @@ class Exchange:
     """One request as the core sees it; handlers reach it through `exchange()`."""
 
     server: object  # the MockServer
-    number: int  # this request's sequence number on the server
     scope: dict  # the ASGI scope
     sent_headers: list  # as the client sent them (the gateway may retype the body for the pipeline)
     body: bytes
@@ -39,10 +38,16 @@ class Exchange:
     principal: object = None
     credential: str | None = None
     status: int | None = None
+    failed: int = 0  # the status of the failure its answer renders, if it is one
     json: object = None  # the body, parsed once, when it is JSON
     counted_on_success: list = field(default_factory=list)  # rate-limit rules a success counts against
     read_clock: bool = False  # whether anything asked for the time (the answer then depends on it)
     turn: Turn = None  # this request's go at the state; what it changes is noted there
+
+    @property
+    def number(self) -> int:
+        """This request's sequence number on the server (0 until taken: see turns)."""
+        return self.turn.number if self.turn else 0
 
     @functools.cached_property
     def url(self) -> URL:
@@ -75,12 +80,20 @@ class Exchange:
         """Index the public handles (tokens, attachment ids) the workspace has just created."""
         self.server.store.index(self.tenant)
 
-    def adopt(self, handle: str) -> bool:
+    async def adopt(self, handle: str) -> bool:
         """For public operations: take the tenant and principal a state registered for `handle`
-        (an incoming-webhook token, an attachment id). False when no tenant knows it."""
+        (an incoming-webhook token, an attachment id), and hold the tenant. False when no tenant
+        knows it."""
+        turns = self.server.turns
         found = self.server.store.lookup(self.vendor.name, handle)
+        if found is None and await turns.refresh():  # made on another worker?
+            found = self.server.store.lookup(self.vendor.name, handle)
         if found is None:
             return False
+        if await turns.enter(self.turn, found[0]):  # read afresh: is the handle still there?
+            found = self.server.store.lookup(self.vendor.name, handle)
+            if found is None:
+                return False
         self.tenant, self.principal = found
         return True
 
@@ -132,6 +145,35 @@ def authenticate(ex: Exchange, request: Request) -> None:
         raise ApiError(401, "Authentication credentials were not provided.", "not_authenticated")
     status = presented.get("x-invalid-credential-status", 401)
     raise ApiError(status, "Invalid authentication credentials.", "authentication_failed")
+
+
+async def _authenticate(ex: Exchange, request: Request) -> None:
+    """`authenticate`, then hold the tenant found for the rest of the turn. With shared state, a
+    credential unknown here is looked for again once the other workers' changes are read, and
+    one whose tenant was read afresh is checked again."""
+    turns = ex.server.turns
+    try:
+        authenticate(ex, request)
+    except ApiError as exc:
+        if exc.status not in (401, 403) or not await turns.refresh():
+            raise
+        authenticate(ex, request)
+    tenant = ex.tenant
+    if await turns.enter(ex.turn, tenant):
+        ex.tenant = ex.principal = ex.credential = None
+        authenticate(ex, request)
+        if ex.tenant is not tenant:  # the credential moved to a tenant made anew meanwhile
+            raise ApiError(503, "The tenant changed while this request waited; try again.")
+
+
+async def _fault(ex: Exchange):
+    """The injected fault that applies to this request, if any (taken under the world's lease,
+    as a fault's count and seeded draws are shared)."""
+    faults, tenant = ex.server.faults, ex.tenant.id if ex.tenant else None
+    if not faults.matching(ex.vendor.name, ex.operation.id, tenant):
+        return None
+    await ex.server.turns.enter_world(ex.turn)
+    return faults.take(ex.vendor.name, ex.operation.id, tenant)
 
 
 def _still_accepted(tenant: Tenant, vendor: Vendor, credential: str) -> bool:
@@ -231,8 +273,10 @@ async def admit(ex: Exchange, scope) -> object | None:
     if ex.vendor.negotiates_accept:  # before authentication, as Django REST framework does
         check_accept(request)
     if ex.operation.security:
-        authenticate(ex, request)
-    fault = ex.server.faults.take(ex.vendor.name, ex.operation.id, ex.tenant.id if ex.tenant else None)
+        await _authenticate(ex, request)
+    else:
+        await ex.server.turns.sync()  # faults and clocks as the other workers left them
+    fault = await _fault(ex)
     if fault is not None:
         if fault.kind == "status":
             raise ApiError(fault.status, "Injected fault.", headers=fault.headers)

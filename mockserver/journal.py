@@ -17,7 +17,6 @@ class Journal:
         self.limit = limit
         self._tenants: dict[str | None, deque[tuple[int, dict]]] = {}  # tenant id -> (sequence, entry)
         self._sequence = count()
-        self.cleared = False  # since the last turn shared the journal (see turns.RedisTurns)
 
     def record(self, entry: dict) -> None:
         kept = self._tenants.get(entry["tenant"])
@@ -45,10 +44,9 @@ class Journal:
             self._tenants.clear()
         else:
             self._tenants.pop(tenant, None)
-        self.cleared = True
 
     def replace(self, entries: list[dict]) -> None:
-        """The journal as given (oldest first), e.g. as another worker left it."""
+        """The journal as given (oldest first), e.g. as the shared state holds it."""
         self._tenants.clear()
         for entry in entries:
             self.record(entry)

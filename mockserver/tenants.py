@@ -86,7 +86,6 @@ class Tenant:
         self.seed = seed  # the seed it was created with (a state file's tenants keep theirs)
         self.clock = TenantClock(store.clock)
         self.rate_limits = rate_limits
-        self.resets = 0  # times this tenant alone was reset (shared between workers)
         self.generation = store.generation
         self._states = Workspaces(self)
         self._limiter: TenantLimiter | None = None

@@ -66,10 +66,10 @@ class WebhookDispatcher:
     list, where vendors keep every record they hand to `deliver`.
     """
 
-    def __init__(self, store, settle: Callable[[Callable[[], tuple | None]], Awaitable[None]],
+    def __init__(self, store, settle: Callable[[str, Callable[[], tuple | None]], Awaitable[None]],
                  allow: list[str] | tuple[str, ...] = (), timeout: float = 5.0):
         self.store = store
-        self.settle = settle  # runs a change to state in a turn; the change returns what it changed
+        self.settle = settle  # runs a change to a tenant's state in a turn; the change returns what it changed
         self.allow = {host.lower() for host in allow}
         self.this_machine = {host for host in self.allow if _names_this_machine(host)}  # allowed, but us
         self.timeout = timeout  # for a whole delivery: connecting, sending, reading the reply
@@ -124,7 +124,7 @@ class WebhookDispatcher:
             outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]}
         else:
             outcome = {"status": "delivered", "response_status": reply.status_code}
-        await self.settle(lambda: self._record(sent, outcome, reply, on_reply))
+        await self.settle(sent[0], lambda: self._record(sent, outcome, reply, on_reply))
 
     def client(self) -> httpx.AsyncClient:
         """One client for every delivery (its connections pooled), made in the running event loop."""

@@ -3,6 +3,7 @@ pytest_plugins = ["pytester"]
 import pytest
 
 from mockserver.testing import running
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +40,11 @@ def tenant(server):
 def karma(tenant):
     with tenant.client("karmabot") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A private redis-server for the tests of workers sharing state (see tests/redis_server.py)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()

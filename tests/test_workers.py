@@ -7,10 +7,8 @@ single plain server gives for the same requests. The last test runs `mockserver 
 
 import asyncio
 import pickle
-import shutil
 import subprocess
 import sys
-import time
 import uuid
 
 import httpx
@@ -20,29 +18,6 @@ import redis
 from mockserver.app import MockServer
 from tests.receiver import Receiver
 from tests.served import Served
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    """A private redis-server (Debian's package; `.ci/run` installs it) on a Unix socket."""
-    binary = shutil.which("redis-server")
-    assert binary, "these tests need redis-server: apt-get install redis-server"
-    socket = tmp_path_factory.mktemp("redis") / "redis.sock"
-    process = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(socket), "--save", "",
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"unix://{socket}"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def workers(redis_url: str, count: int = 2, **options) -> list[MockServer]:
@@ -166,6 +141,43 @@ def test_two_workers_answer_exactly_as_one_server(redis_url):
         assert got == expected
 
 
+async def play_http(urls: list[str], steps) -> list[tuple]:
+    """`play` over HTTP: each step on the next URL in turn, each on a new connection (so the
+    kernel may hand it to any worker), with one Host header whatever the port."""
+    senders = [httpx.AsyncClient(base_url=url, headers={"host": "mock"}, timeout=30,
+                                 limits=httpx.Limits(max_keepalive_connections=0)) for url in urls]
+    seen, answers = [], []
+    for number, step in enumerate(steps):
+        method, path, options = step(answers) if callable(step) else step
+        response = await senders[number % len(urls)].request(method, path, **options)
+        answers.append(response)
+        headers = sorted((key, value) for key, value in response.headers.items() if key not in ("date", "server"))
+        seen.append((number, method, path, response.status_code, headers, response.content))
+    return seen
+
+
+def test_one_process_two_workers_and_two_servers_answer_byte_for_byte_alike(redis_url):
+    """The scripted session on `serve`, on `serve --workers 2 --redis`, and on two `serve --redis`
+    processes on two ports (the second with --redis-join), its steps alternating between them."""
+    prefix = f"test-{uuid.uuid4().hex}"
+    common = ("--clock", "frozen", "--log-level", "warning")
+    servers = {"one": [Served(*common)],
+               "workers": [Served(*common, "--workers", "2", "--redis", redis_url, "--redis-prefix", prefix + "w")]}
+    servers["ports"] = [Served(*common, "--redis", redis_url, "--redis-prefix", prefix + "p")]
+    servers["ports"].append(Served(*common, "--redis", redis_url, "--redis-prefix", prefix + "p", "--redis-join"))
+    try:
+        sessions = {name: asyncio.run(play_http([each.url for each in served], script()))
+                    for name, served in servers.items()}
+    finally:
+        for served in servers.values():
+            for each in served:
+                each.stop()
+    assert 429 in [status for *_, status, _, _ in sessions["one"]]
+    for name in ("workers", "ports"):
+        for expected, got in zip(sessions["one"], sessions[name], strict=True):
+            assert got == expected, name
+
+
 def test_webhook_outcome_reaches_the_other_worker(redis_url):
     """A delivery started by one worker, and the bot's reply, become state the other serves."""
     receiver = Receiver(reply={"message": "deploying main"})
@@ -243,29 +255,6 @@ def test_a_new_server_starts_from_its_seed_not_from_what_an_earlier_one_left(red
             served.stop()
 
 
-def test_a_worker_shutting_down_hands_over_what_it_changed(redis_url):
-    """Only the lock's holder has its latest changes; at shutdown it writes them back and lets go."""
-    async def shut_down(app):
-        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
-
-        async def receive():
-            return next(messages)
-
-        async def send(message):
-            pass
-
-        await app({"type": "lifespan"}, receive, send)
-
-    async def main():
-        first, second = workers(redis_url)
-        a, b = clients([first, second])
-        created = await a.post("/__admin/tenants", json={"tenant": "kept"})
-        await shut_down(first)
-        return created.status_code, (await b.get("/__admin/tenants/kept")).status_code
-
-    assert asyncio.run(main()) == (201, 200)
-
-
 def test_without_redis_a_worker_answers_503_in_each_dialect(tmp_path):
     """No turn can be had: the answer says so, in the vendor's format (and the admin API's)."""
     async def main():
@@ -294,15 +283,16 @@ def test_a_record_in_redis_that_is_not_ours_never_runs(redis_url, tmp_path):
         first, second = workers(redis_url)
         a, b = clients([first, second])
         created = await a.post("/__admin/tenants", json={"tenant": "target"})
-        await a.get("/__admin/tenants/target/state")
+        key = created.json()["credentials"]["karmabot"]["headers"]
+        await a.get("/karmabot/api/v1/users", headers=key)
         plant = redis.Redis.from_url(redis_url)
-        keys = first.turns.key
-        for part in ("world", "state:target:karmabot"):
-            plant.hset(keys["blobs"], part, pickle.dumps(Touch()))
-            plant.hincrby(keys["versions"], part, 1)
-        refused = await b.get("/__admin/tenants/target")
-        return created.status_code, refused
+        plant.hset(first.turns.key("target"), mapping={"ws:karmabot": pickle.dumps(Touch()), "version": "planted"})
+        refused = await b.get("/karmabot/api/v1/users", headers=key)
+        plant.hset(first.turns.key("~world"), mapping={"data": pickle.dumps(Touch()), "version": "planted"})
+        admin = await b.get("/__admin/tenants/target")
+        return created.status_code, refused, admin
 
-    created, refused = asyncio.run(main())
+    created, refused, admin = asyncio.run(main())
     assert created == 201 and refused.status_code == 503 and "cannot read" in refused.json()["error"]["message"]
+    assert admin.status_code == 503 and "cannot read" in admin.json()["error"]["message"]
     assert not marker.exists()

@@ -270,9 +270,9 @@ async def search_threads(channel_id=None, limit=None, query=None):
 
 # --- attachments (public: the signature is the credential) -------------------------------------
 
-def _attachment(attachment_id, sign, user_id):
+async def _attachment(attachment_id, sign, user_id):
     ex = exchange()
-    if not ex.adopt(f"attachment:{attachment_id}"):
+    if not await ex.adopt(f"attachment:{attachment_id}"):
         raise corteza_error("missing or invalid signature")
     return ex.state.attachment(attachment_id, sign, user_id)
 
@@ -292,14 +292,14 @@ def _file(attachment, disposition: str) -> Response:
 
 
 async def attachment_original(attachment_id, name, sign, user_id, download=False):
-    attachment = _attachment(attachment_id, sign, user_id)
+    attachment = await _attachment(attachment_id, sign, user_id)
     if name != attachment["name"]:
         raise corteza_error("attachment does not exist")
     return _file(attachment, "attachment" if download else "inline")
 
 
 async def attachment_preview(attachment_id, ext, sign, user_id):
-    attachment = _attachment(attachment_id, sign, user_id)
+    attachment = await _attachment(attachment_id, sign, user_id)
     if attachment["preview"] is None or ext != attachment["preview"]:
         raise corteza_error("attachment preview does not exist")
     return _file(attachment, "inline")
@@ -341,19 +341,19 @@ async def webhooks_delete(webhook_id):
     return OK
 
 
-def _by_token(webhook_id, webhook_token):
+async def _by_token(webhook_id, webhook_token):
     ex = exchange()
-    if not ex.adopt(f"webhook:{webhook_id}:{webhook_token}"):
+    if not await ex.adopt(f"webhook:{webhook_id}:{webhook_token}"):
         raise corteza_error("webhook does not exist")
     return ex
 
 
 async def webhooks_public_delete(webhook_id, webhook_token):
-    _by_token(webhook_id, webhook_token).state.delete_webhook(webhook_id)
+    (await _by_token(webhook_id, webhook_token)).state.delete_webhook(webhook_id)
     return OK
 
 
 async def webhooks_public_create(webhook_id, webhook_token, body=None, content=None, username=None, avatar_url=None):
-    ex = _by_token(webhook_id, webhook_token)
+    ex = await _by_token(webhook_id, webhook_token)
     message = ex.state.incoming(webhook_id, content or body.get("content") or "", ex.now())
     return _posted(ex.state, message, message["userID"])
