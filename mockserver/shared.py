@@ -4,7 +4,10 @@ on other ports or machines started with `--redis-join`, behave as one server.
 Every tenant is a shard; so is the world (the seed, the tenant list with each tenant's number,
 seed, rate-limit switch and clock, the server clock, the faults). A request holds its tenant's
 lease from authentication to the start of its answer, so requests for one tenant take effect one
-after another while requests for different tenants run in parallel on any worker. A lease is
+after another while requests for different tenants run in parallel on any worker. A worker keeps
+a lease while its own requests for that tenant keep coming (and no other worker has asked for
+it), and writes the changes of requests that ended meanwhile in one go (group commit): each
+answer still waits until its change is in Redis. A lease is
 `token:fence`, the fence a number the shard's hash raises on every grant: a write-back is a Lua
 compare-and-set on the lease, so a worker whose lease expired (or was lost with Redis) can never
 write, and its client gets a 503 instead. A shard's hash holds `version` (the fence of its last
@@ -27,9 +30,11 @@ code.
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import time
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -37,7 +42,7 @@ from mockserver.clock import ServerClock
 from mockserver.errors import ApiError
 from mockserver.records import StateError, load_workspace
 from mockserver.tenants import DEFAULT_TENANT, Tenant, Workspaces
-from mockserver.turns import Turn
+from mockserver.turns import Turn, number
 
 logger = logging.getLogger("mockserver")
 
@@ -46,7 +51,8 @@ NOBODY = "~"  # the journal of requests whose credentials named no tenant
 
 # KEYS: hash, lease, next. ARGV: token, lease ms, claim ms, epoch, known version, tenant (0/1).
 # {0}: not there (another epoch, or a tenant not live); {1}: held by another, a claim on the next
-# go made; {2, fence}: granted, the version known is current; {3, fence, version, fields}: granted.
+# go made; granted: {2, fence, requests, limits} when the version known is current, else
+# {3, fence, requests, limits, version, fields}.
 ACQUIRE = """
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[4] then return {0} end
 if ARGV[6] == '1' and redis.call('HGET', KEYS[1], 'live') ~= '1' then return {0} end
@@ -58,15 +64,17 @@ end
 if next then redis.call('DEL', KEYS[3]) end
 local fence = redis.call('HINCRBY', KEYS[1], 'fence', 1)
 redis.call('SET', KEYS[2], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
-local version = redis.call('HGET', KEYS[1], 'version') or ''
-if version == ARGV[5] then return {2, fence} end
-return {3, fence, version, redis.call('HGETALL', KEYS[1])}
+local counters = redis.call('HMGET', KEYS[1], 'requests', 'limits', 'version')
+local requests, limits, version = counters[1] or '0', counters[2] or '', counters[3] or ''
+if version == ARGV[5] then return {2, fence, requests, limits} end
+return {3, fence, requests, limits, version, redis.call('HGETALL', KEYS[1])}
 """
 
-# KEYS: hash, lease, journal. ARGV: lease ('' to take the shard outright: a tenant created under the
-# world's lease), release (0/1), epoch, journal bound, clear the data fields (0/1), live ('', 0, 1),
-# new version (0/1), clear the journal (0/1), n, n x (field, value), journal entries...
-# Only while the lease is still this one; returns the fence written under.
+# KEYS: hash, lease, journal, next. ARGV: lease ('' to take the shard outright: a tenant created
+# under the world's lease), release (0/1: else the lease is extended), epoch, journal bound,
+# clear the data fields (0/1), live ('', 0, 1), new version (0/1), clear the journal (0/1), lease
+# ms, n, n x (field, value), journal entries... Only while the lease is still this one; returns
+# {the fence written under, whether another worker asked for the shard}.
 WRITE = """
 local fence
 if ARGV[1] == '' then
@@ -83,19 +91,20 @@ if ARGV[5] == '1' then
 end
 redis.call('HSET', KEYS[1], 'epoch', ARGV[3])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'live', ARGV[6]) end
-local n = tonumber(ARGV[9])
-for k = 1, n do redis.call('HSET', KEYS[1], ARGV[8 + 2 * k], ARGV[9 + 2 * k]) end
+local n = tonumber(ARGV[10])
+for k = 1, n do redis.call('HSET', KEYS[1], ARGV[9 + 2 * k], ARGV[10 + 2 * k]) end
 if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'version', fence) end
 if ARGV[8] == '1' then redis.call('DEL', KEYS[3]) end
-if 10 + 2 * n <= #ARGV then
+if 11 + 2 * n <= #ARGV then
   local t = redis.call('TIME')
   local at = t[1] .. string.format('%06d', tonumber(t[2]))
-  for i = 10 + 2 * n, #ARGV do
+  for i = 11 + 2 * n, #ARGV do
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'at', at, 'entry', ARGV[i])
   end
 end
-if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
-return fence
+if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) elseif ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[9]) end
+local next = redis.call('GET', KEYS[4])
+return {fence, (next and next ~= string.match(ARGV[1], '^[^:]*')) and 1 or 0}
 """
 
 # KEYS: lease. ARGV: lease. Let go (nothing written), if still held.
@@ -110,7 +119,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 """
 
-# KEYS: journal. ARGV: journal bound, entry. A journal entry outside any lease (a refusal's).
+# KEYS: journal. ARGV: journal bound, entry. A journal entry outside any lease.
 NOTE = """
 local t = redis.call('TIME')
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'at', t[1] .. string.format('%06d', tonumber(t[2])),
@@ -120,18 +129,36 @@ return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'at', t[1] .. st
 SCRIPTS = {"acquire": ACQUIRE, "write": WRITE, "release": RELEASE, "renew": RENEW, "note": NOTE}
 
 
-class LeaseLost(Exception):
-    """A write-back refused: the worker no longer held the lease it wrote under."""
+@dataclass
+class Shard:
+    """This worker's hold on one shard (a tenant, or the world)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one turn at a time here
+    lease: str | None = None  # the lease this worker holds, kept while its requests keep coming
+    waiting: int = 0  # turns waiting for the lock
+    pending: list = field(default_factory=list)  # (turn, future or None): ended, not written yet
+    flusher: asyncio.Task | None = None  # writes what is pending, then lets the lease go when idle
+    urgent: bool = False  # write what is pending now (an answer waits, or the lease is wanted)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # the flusher, waiting for more, is needed now
+    claimed: bool = False  # another worker asked for the shard: let it go at the next chance
+    generation: int = 0  # moves when a write failed: turns entered before then fail too
+
+    def releasable(self) -> bool:
+        """Nobody here uses the lease now, and either nobody here waits for it or another worker does."""
+        return self.lease is not None and not self.lock.locked() and not self.pending and (
+            self.claimed or self.waiting == 0)
 
 
 class SharedTurns:
     """Turns on state shared through Redis (see the module docstring); the same calls as
     turns.LocalTurns."""
 
-    LEASE_MS = 5_000  # a lease lasts this long unless renewed: a dead worker stalls a tenant that long
+    LEASE_MS = 5_000  # a lease lasts this long unless extended: a dead worker stalls a tenant that long
     CLAIM_MS = 50  # how long a refused worker's claim on a shard's next go holds
     WAIT_SECONDS = 12.0  # a request waits this long for a lease, then gets a 503
-    WORLD_ATTEMPTS = 20  # an admin call takes every lease at once; it tries this often
+    WHOLE_ATTEMPTS = 20  # an admin call takes every lease at once; it tries this often
+    LAZY_SECONDS = 0.005  # a read's journal entry and counters wait this long at most for company
+    BATCH_LIMIT = 256  # turns written in one go at most
 
     def __init__(self, server, url: str, prefix: str = "mockserver"):
         import redis.asyncio
@@ -142,11 +169,12 @@ class SharedTurns:
         self.token = os.urandom(8).hex()
         self.epoch: bytes | None = None  # the start of the shared state this worker has loaded
         self.versions: dict[str, bytes] = {}  # shard -> the version of its records this worker holds
-        self.locks: dict[str, asyncio.Lock] = {}  # shard -> one turn at a time in this worker
-        self.held: dict[str, str] = {}  # shard -> the lease this worker holds on it
-        self.shas = {name: _sha(script) for name, script in SCRIPTS.items()}
+        self.shards: dict[str, Shard] = {}
+        self.whole: set[int] = set()  # ids of the admin turns under way (every shard held)
+        self.shas = {name: hashlib.sha1(script.encode()).hexdigest() for name, script in SCRIPTS.items()}
         self.renewing: asyncio.Task | None = None
         self.fresh_clock = (server.clock.start, server.clock.ticking)  # a new world's clock
+        self.key_requests = f"{prefix}:requests"
 
     # --- keys -------------------------------------------------------------------------------------
 
@@ -159,24 +187,56 @@ class SharedTurns:
     # --- the turn protocol ------------------------------------------------------------------------
 
     async def begin(self, numbered: bool = False, journal: bool = False, whole: bool = False) -> Turn:
-        """A turn. `whole` (admin calls): every shard held and fresh, the journal loaded too with
-        `journal`. A vendor request's turn holds nothing until `enter`."""
+        """A turn. `whole` (admin calls): every shard held and fresh, and with `journal` the
+        journal loaded too. A vendor request's turn holds nothing until `enter`."""
         turn = Turn(numbered=numbered)
         if whole:
-            with _redis_errors_as_503():
-                await self._enter_everything(turn, journal)
+            self.whole.add(id(turn))
+            try:
+                with _redis_errors_as_503():
+                    await self._enter_everything(turn, journal)
+            except BaseException:
+                self.whole.discard(id(turn))
+                self._unlock(turn)
+                raise
         return turn
 
     async def enter(self, turn: Turn, tenant: Tenant) -> bool:
-        """Hold the tenant's lease for the rest of the turn, its records fresh. True when they were
-        reloaded (its credentials may have changed) or the tenant is gone."""
+        """Hold the tenant for the rest of the turn, its records fresh. True when they were read
+        afresh (its credentials may have changed) or the tenant is gone."""
         with _redis_errors_as_503():
-            return await self._enter_tenant(turn, tenant)
+            if self.epoch is None:
+                await self._start_over()
+            shard = await self._lock(turn, tenant.id)
+            reloaded = False
+            if shard.lease is not None and shard.claimed:  # another worker's go: let it go, then ask again
+                await self._written(tenant.id, shard)
+                await self._let_go(tenant.id, shard)
+            if shard.lease is None:
+                reloaded = await self._acquire_tenant(shard, tenant)
+                if shard.lease is None:  # gone
+                    return True
+            turn.held[tenant.id] = shard.generation
+            number(turn, tenant)
+            return reloaded
 
     async def enter_world(self, turn: Turn) -> None:
         """Hold the world's lease too (after the tenant's, as every turn takes them), to take a fault."""
         with _redis_errors_as_503():
-            await self._hold(turn, WORLD)
+            shard = await self._lock(turn, WORLD)
+            deadline, pause = time.monotonic() + self.WAIT_SECONDS, 0.0005
+            while True:
+                granted = await self._script("acquire", self.keys(WORLD), self._acquire_args(WORLD))
+                if granted[0] == 0:
+                    await self._start_over()
+                    continue
+                if granted[0] >= 2:
+                    shard.lease = f"{self.token}:{granted[1]}"
+                    turn.held[WORLD] = shard.generation
+                    if granted[0] == 3:
+                        self._load_world(granted[4], _fields(granted[5]))
+                    break
+                pause = await self._wait(deadline, pause, WORLD)
         turn.world = True
 
     async def sync(self) -> None:
@@ -192,7 +252,8 @@ class SharedTurns:
             before = self.versions.get(WORLD)
             await self.sync()
             learnt = self.versions.get(WORLD) != before
-            tenants = list(self.server.store.tenants.values())
+            tenants = [tenant for tenant in self.server.store.tenants.values()
+                       if tenant.id not in self.shards or self.shards[tenant.id].lease is None]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for tenant in tenants:
                     pipe.hget(self.key(tenant.id), "version")
@@ -204,41 +265,48 @@ class SharedTurns:
             return learnt
 
     async def number(self, turn: Turn) -> int:
-        """The request's number on the server (from INCR), taken when first needed."""
+        """A request no tenant holds takes the server's next number (INCR) when first needed."""
         if turn.numbered and not turn.number:
             with _redis_errors_as_503():
                 turn.number = await self.redis.incr(self.key_requests)
         return turn.number
 
-    @property
-    def key_requests(self) -> str:
-        return f"{self.prefix}:requests"
-
     async def end(self, turn: Turn) -> bool:
-        """Write back what the turn changed under the leases it holds, release them, and end it
-        (once; later calls do nothing). False when nothing could be written: the change is then
-        undone here too (read back from Redis next time)."""
+        """Write what the turn changed (once; later calls do nothing), then let it go. False when
+        it could not be written: the change is then undone here too (read back from Redis)."""
         if not turn.open:
             return True
         turn.open = False
+        whole = id(turn) in self.whole
+        self.whole.discard(id(turn))
         try:
-            await self._write_back(turn)
-            return True
-        except Exception as exc:  # a lease lost, Redis gone: nothing of the turn was written
-            if not isinstance(exc, LeaseLost):
-                logger.warning("could not write a change to Redis: %s", exc)
-            for shard in turn.held:
-                self.versions.pop(shard, None)
-            await self._let_go(turn)
-            return False
+            direct = list(turn.held) if whole else [shard for shard in turn.held if shard == WORLD]
+            saved = await self._write_direct(turn, direct) if direct or whole else True
+            saved = await self._write_nobody(turn) and saved
+            tenant = next((shard for shard in turn.held if shard not in direct), None)
+            if tenant is not None:
+                shard = self.shards[tenant]
+                if turn.held[tenant] != shard.generation:  # a write before this turn's failed
+                    return False
+                # A change's answer waits until it is written; a read's journal entry and counters
+                # are written with the next change, or within LAZY_SECONDS, or before the lease goes.
+                changed = any(tenant_id == tenant for tenant_id, _ in turn.states)
+                future = asyncio.get_running_loop().create_future() if changed else None
+                shard.pending.append((turn, future))
+                self._unlock(turn)  # the next request here may go on while this one's change is written
+                idle = not shard.lock.locked() and not shard.waiting
+                self._kick(tenant, shard, urgent=changed or idle or shard.claimed
+                           or len(shard.pending) >= self.BATCH_LIMIT)
+                if future is not None:
+                    saved = await future and saved
+            return saved
         finally:
             self._unlock(turn)
 
     async def note(self, entry: dict) -> None:
         """A journal entry outside any lease (a request refused as its change could not be written)."""
         with contextlib.suppress(Exception):
-            shard = entry["tenant"] or NOBODY
-            await self._script(self.redis, "note", [self.key(shard, "journal")],
+            await self._script("note", [self.key(entry["tenant"] or NOBODY, "journal")],
                                [self.server.journal.limit, _entry_json(entry)])
 
     async def pause(self, turn: Turn, seconds: float) -> None:
@@ -246,113 +314,128 @@ class SharedTurns:
         held = list(turn.held)
         saved = await self.end(turn)
         await asyncio.sleep(seconds)
-        turn.open, turn.held, turn.locks = True, [], []
+        turn.open, turn.held = True, {}
         if not saved:
             raise ApiError(503, "The change could not be saved; try again.")
         tenants = self.server.store.tenants
-        with _redis_errors_as_503():
-            for shard in held:
-                if shard == WORLD:
-                    await self._hold(turn, WORLD)
-                elif shard in tenants:
-                    await self._enter_tenant(turn, tenants[shard])
+        for shard in held:
+            if shard == WORLD:
+                await self.enter_world(turn)
+            elif shard in tenants and await self.enter(turn, tenants[shard]):
+                raise ApiError(503, "The tenant changed while this request waited; try again.")
 
     async def close(self) -> None:
+        """At shutdown: let go of the leases kept (others need not wait for them to expire)."""
         if self.renewing is not None:
             self.renewing.cancel()
+        with contextlib.suppress(Exception):
+            for name, shard in self.shards.items():
+                if shard.lease is not None and not shard.lock.locked():
+                    await self._script("release", [self.key(name, "lease")], [shard.lease])
         await self.redis.aclose()
 
     # --- holding shards ---------------------------------------------------------------------------
 
-    async def _enter_tenant(self, turn: Turn, tenant: Tenant) -> bool:
-        if self.epoch is None:
-            await self._start_over()
-        await self._lock(turn, tenant.id)
-        deadline = time.monotonic() + self.WAIT_SECONDS
-        pause = 0.0005
-        while True:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                if turn.numbered and not turn.number:
-                    pipe.incr(self.key_requests)
-                self._queue(pipe, "acquire", self.keys(tenant.id), self._acquire_args(tenant.id, tenant=True))
-                pipe.hmget(self.key(WORLD), "epoch", "version")
-                results = await self._execute(pipe)
-            if turn.numbered and not turn.number:
-                turn.number = results.pop(0)
-            granted, (epoch, version) = results
-            if granted[0] >= 2:
-                self._granted(turn, tenant.id, granted[1])
-            try:
-                if not await self._catch_up_world(epoch, version):  # started over: take it afresh
-                    await self._let_go(turn, tenant.id)
-                    continue
-                if self.server.store.tenants.get(tenant.id) is not tenant:  # deleted (and made anew) meanwhile
-                    await self._let_go(turn, tenant.id)
-                    return True
-                if granted[0] == 3:
-                    self._load_tenant(tenant, granted[2], granted[3])
-                    return True
-            except BaseException:
-                await self._let_go(turn, tenant.id)
-                raise
-            if granted[0] == 2:
-                return False
-            pause = await self._wait(deadline, pause, tenant.id)
+    async def _lock(self, turn: Turn, name: str) -> Shard:
+        shard = self.shards.get(name)
+        if shard is None:
+            shard = self.shards[name] = Shard()
+        shard.waiting += 1
+        try:
+            await shard.lock.acquire()
+        finally:
+            shard.waiting -= 1
+        turn.locks.append(shard)
+        if self.renewing is None:
+            self.renewing = asyncio.get_running_loop().create_task(self._renew())
+        return shard
 
-    async def _hold(self, turn: Turn, shard: str) -> None:
-        """Hold the world's lease (its record fresh)."""
-        await self._lock(turn, shard)
+    def _unlock(self, turn: Turn) -> None:
+        for shard in reversed(turn.locks):
+            shard.lock.release()
+        turn.locks = []
+
+    async def _acquire_tenant(self, shard: Shard, tenant: Tenant) -> bool:
+        """Take the tenant's lease (waiting while another worker holds it); its records read
+        afresh if they changed. True if they were, or if the tenant is gone (no lease then)."""
         deadline, pause = time.monotonic() + self.WAIT_SECONDS, 0.0005
         while True:
-            granted = await self._script(self.redis, "acquire", self.keys(shard), self._acquire_args(shard))
-            if granted[0] == 0:
-                await self._start_over()
-                continue
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._queue(pipe, "acquire", self.keys(tenant.id), self._acquire_args(tenant.id, tenant=True))
+                pipe.hmget(self.key(WORLD), "epoch", "version")
+                granted, (epoch, version) = await self._execute(pipe)
             if granted[0] >= 2:
-                self._granted(turn, shard, granted[1])
-                if granted[0] == 3:
-                    try:
-                        self._load_world(granted[2], _fields(granted[3]))
-                    except BaseException:
-                        await self._let_go(turn, shard)
-                        raise
-                return
-            pause = await self._wait(deadline, pause, shard)
+                shard.lease, shard.claimed = f"{self.token}:{granted[1]}", False
+            try:
+                if not await self._catch_up_world(epoch, version):  # started over: ask afresh
+                    await self._let_go(tenant.id, shard)
+                    continue
+                if self.server.store.tenants.get(tenant.id) is not tenant:  # deleted (and made anew) meanwhile
+                    await self._let_go(tenant.id, shard)
+                    return True
+                if granted[0] >= 2:
+                    if granted[0] == 3:
+                        self._load_tenant(tenant, granted[4], granted[5])
+                    tenant.requests = int(granted[2])
+                    tenant._limiter = None
+                    if granted[3]:
+                        tenant.limiter.storage.events = _limits(orjson.loads(granted[3]))
+                    return granted[0] == 3
+            except BaseException as exc:
+                await self._let_go(tenant.id, shard)
+                if isinstance(exc, ValueError):  # counters that are not ours
+                    raise ApiError(503, f"The shared state (Redis) holds a record this server cannot read: {exc}") \
+                        from None
+                raise
+            pause = await self._wait(deadline, pause, tenant.id)
 
     async def _enter_everything(self, turn: Turn, journal: bool) -> None:
-        """Every tenant's lease and the world's, all fresh; tried at once, and all let go and
-        tried again if any is held elsewhere (so two such turns never wait on each other)."""
+        """Every tenant's lease and the world's, all fresh; asked for at once, and all let go and
+        asked for again if any is held elsewhere (so two such turns never wait on each other)."""
         if self.epoch is None:
             await self._start_over()
-        for attempt in range(self.WORLD_ATTEMPTS):
+        for attempt in range(self.WHOLE_ATTEMPTS):
             await self.sync()
-            shards = sorted(self.server.store.tenants) + [WORLD]
-            for shard in shards:
-                await self._lock(turn, shard)
+            names = sorted(self.server.store.tenants) + [WORLD]
+            shards = [await self._lock(turn, name) for name in names]
+            for name, shard in zip(names, shards):  # what ended turns changed, written first
+                await self._written(name, shard)
+            asking = [(name, shard) for name, shard in zip(names, shards) if shard.lease is None]
             async with self.redis.pipeline(transaction=False) as pipe:
-                for shard in shards:
-                    self._queue(pipe, "acquire", self.keys(shard), self._acquire_args(shard, tenant=shard != WORLD))
+                for name, _ in asking:
+                    self._queue(pipe, "acquire", self.keys(name), self._acquire_args(name, tenant=name != WORLD))
                 results = await self._execute(pipe)
-            for shard, granted in zip(shards, results):
+            for (name, shard), granted in zip(asking, results):
                 if granted[0] >= 2:
-                    self._granted(turn, shard, granted[1])
+                    shard.lease, shard.claimed = f"{self.token}:{granted[1]}", False
             if all(granted[0] >= 2 for granted in results):
                 try:
-                    if results[-1][0] == 3:
-                        self._load_world(results[-1][2], _fields(results[-1][3]))
-                    if sorted(self.server.store.tenants) + [WORLD] == shards:
+                    granted_world = results[-1] if asking and asking[-1][0] == WORLD else None
+                    if granted_world is not None and granted_world[0] == 3:
+                        self._load_world(granted_world[4], _fields(granted_world[5]))
+                    if sorted(self.server.store.tenants) + [WORLD] == names:
                         tenants = self.server.store.tenants
-                        for shard, granted in zip(shards, results):
-                            if granted[0] == 3 and shard != WORLD:
-                                self._load_tenant(tenants[shard], granted[2], granted[3])
+                        for (name, shard), granted in zip(asking, results):
+                            if name != WORLD:
+                                if granted[0] == 3:
+                                    self._load_tenant(tenants[name], granted[4], granted[5])
+                                tenants[name].requests = int(granted[2])
+                                tenants[name]._limiter = None
+                                if granted[3]:
+                                    tenants[name].limiter.storage.events = _limits(orjson.loads(granted[3]))
                         if journal:
                             await self._load_journal()
+                        turn.held = {name: shard.generation for name, shard in zip(names, shards)}
                         return
-                except BaseException:
-                    await self._let_go(turn)
-                    self._unlock(turn)
+                except BaseException as exc:
+                    for name, shard in zip(names, shards):
+                        await self._let_go(name, shard)
+                    if isinstance(exc, ValueError):
+                        raise ApiError(503, f"The shared state (Redis) holds a record this server cannot read: "
+                                            f"{exc}") from None
                     raise
-            await self._let_go(turn)
+            for name, shard in zip(names, shards):
+                await self._let_go(name, shard)
             self._unlock(turn)
             if any(granted[0] == 0 for granted in results):
                 await self._start_over()
@@ -362,125 +445,198 @@ class SharedTurns:
     def _acquire_args(self, shard: str, tenant: bool = False) -> list:
         return [self.token, self.LEASE_MS, self.CLAIM_MS, self.epoch, self.versions.get(shard, b""), int(tenant)]
 
-    def _granted(self, turn: Turn, shard: str, fence: int) -> None:
-        self.held[shard] = f"{self.token}:{fence}"
-        turn.held.append(shard)
-        if self.renewing is None:
-            self.renewing = asyncio.get_running_loop().create_task(self._renew())
-
     async def _wait(self, deadline: float, pause: float, shard: str) -> float:
         if time.monotonic() > deadline:
             raise ApiError(503, f"Tenant {shard} stayed busy on another worker; try again.")
         await asyncio.sleep(pause)
-        return min(pause * 2, 0.02)
+        return min(pause * 2, 0.002)
 
-    async def _lock(self, turn: Turn, shard: str) -> None:
-        lock = self.locks.get(shard)
-        if lock is None:
-            lock = self.locks[shard] = asyncio.Lock()
-        await lock.acquire()
-        turn.locks.append(lock)
-
-    def _unlock(self, turn: Turn) -> None:
-        for lock in reversed(turn.locks):
-            lock.release()
-        turn.locks = []
-
-    async def _let_go(self, turn: Turn, shard: str | None = None) -> None:
-        """Release leases without writing (one shard, or every one the turn holds)."""
-        shards = [shard] if shard is not None else list(turn.held)
-        with contextlib.suppress(Exception):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for each in shards:
-                    if each in self.held:
-                        self._queue(pipe, "release", [self.key(each, "lease")], [self.held[each]])
-                await self._execute(pipe)
-        for each in shards:
-            self.held.pop(each, None)
-            if each in turn.held:
-                turn.held.remove(each)
+    async def _let_go(self, name: str, shard: Shard) -> None:
+        """Release a lease without writing anything."""
+        lease, shard.lease = shard.lease, None
+        if lease is not None:
+            with contextlib.suppress(Exception):
+                await self._script("release", [self.key(name, "lease")], [lease])
 
     async def _renew(self) -> None:
-        """Keep every lease held longer than a third of its life (an import of a large state)."""
+        """Extend every lease held (kept between requests, or by an admin call importing a large state)."""
         while True:
             await asyncio.sleep(self.LEASE_MS / 3000)
-            held = dict(self.held)
             with contextlib.suppress(Exception):
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for shard, lease in held.items():
-                        self._queue(pipe, "renew", [self.key(shard, "lease")], [lease, self.LEASE_MS])
+                    for name, shard in list(self.shards.items()):
+                        if shard.lease is not None:
+                            self._queue(pipe, "renew", [self.key(name, "lease")], [shard.lease, self.LEASE_MS])
                     await self._execute(pipe)
 
-    # --- writing back -----------------------------------------------------------------------------
+    # --- writing ----------------------------------------------------------------------------------
 
-    async def _write_back(self, turn: Turn) -> None:
-        """One pipeline: each held shard's changes (and its lease let go), each created tenant's
-        records, the journal entries; tenants before the world, so a tenant the world lists exists."""
+    def _kick(self, name: str, shard: Shard, urgent: bool) -> None:
+        """See that what is pending gets written: now if `urgent`, else within LAZY_SECONDS."""
+        shard.urgent = shard.urgent or urgent
+        if shard.flusher is None:
+            shard.flusher = asyncio.get_running_loop().create_task(self._flush(name, shard))
+        elif urgent:
+            shard.wake.set()
+
+    async def _written(self, name: str, shard: Shard) -> None:
+        """Once everything pending is written (the caller holds the shard's lock: nothing more comes)."""
+        if shard.pending:
+            self._kick(name, shard, urgent=True)
+        while shard.flusher is not None:
+            await asyncio.wait({shard.flusher})
+
+    async def _flush(self, name: str, shard: Shard) -> None:
+        """Write what ended turns changed, in batches; let the lease go once nobody here needs it."""
+        try:
+            while True:
+                if shard.pending and not shard.urgent:  # reads alone: wait a little for company
+                    shard.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.LAZY_SECONDS):
+                            await shard.wake.wait()
+                    shard.urgent = True
+                elif shard.pending:
+                    shard.urgent = False
+                    await self._write_batch(name, shard)
+                elif shard.releasable():
+                    await self._let_go(name, shard)
+                else:
+                    return
+        finally:
+            shard.flusher = None
+
+    async def _write_batch(self, name: str, shard: Shard) -> None:
+        """One write for every turn that ended since the last: the workspaces they changed (each
+        dumped once), the tenant's counters, their journal entries. Each turn's answer waits for it."""
+        batch, shard.pending = shard.pending[:self.BATCH_LIMIT], shard.pending[self.BATCH_LIMIT:]
+        generation, lease, tenant = shard.generation, shard.lease, self.server.store.tenants.get(name)
+        stale = [future for turn, future in batch if turn.held.get(name) != generation]
+        batch = [(turn, future) for turn, future in batch if turn.held.get(name) == generation]
+        if lease is None or tenant is None:  # cannot happen while turns hold the shard; refused if it did
+            stale += [future for _, future in batch]
+            batch = []
+        for future in stale:
+            if future is not None:
+                future.set_result(False)
+        if not batch:
+            return
+        turns = [turn for turn, _ in batch]
+        fields = {}
+        for vendor in sorted({vendor for turn in turns for tenant_id, vendor in turn.states if tenant_id == name}):
+            workspace = tenant._states.get(vendor)
+            if workspace is not None:
+                fields[f"ws:{vendor}"] = orjson.dumps({"schema": self.server.store.by_name[vendor].state.SCHEMA,
+                                                       "data": workspace.dump()})
+        new_version = bool(fields)
+        fields["requests"] = str(tenant.requests)
+        if tenant._limiter is not None and any(name in turn.limits for turn in turns):
+            fields["limits"] = orjson.dumps(tenant._limiter.storage.events)
+        entries = [_entry_json(entry) for turn in turns for entry in turn.entries if entry["tenant"] == name]
+        release = shard.releasable() if shard.lease is not None else False
+        if release:
+            shard.lease = None
+        if new_version:  # what Redis will hold once written (undone if the write fails)
+            self.versions[name] = lease.rpartition(":")[2].encode()
+        args = [lease, int(release), self.epoch, self.server.journal.limit, 0, "", int(new_version), 0,
+                self.LEASE_MS, len(fields)]
+        for key, value in fields.items():
+            args += [key, value]
+        try:
+            _, claimed = await self._script("write", self._write_keys(name), args + entries)
+            saved = True
+            shard.claimed = shard.claimed or bool(claimed)
+        except Exception as exc:  # the lease lost, Redis gone: undone here too, read back next time
+            if "lease lost" not in str(exc):
+                logger.warning("could not write a change to Redis: %s", exc)
+            saved = False
+            if shard.generation == generation:
+                shard.generation += 1
+                shard.lease = None
+            self._forget_records(tenant)
+        for _, future in batch:
+            if future is not None:
+                future.set_result(saved)
+
+    async def _write_direct(self, turn: Turn, names: list[str]) -> bool:
+        """An admin call's changes (every shard it holds, the tenants it created, the journals it
+        cleared), or a fault's on the world: tenants before the world, so a tenant the world lists
+        exists. Every lease is let go. False if nothing could be written."""
         store, journal = self.server.store, self.server.journal
-        entries: dict[str, list[bytes]] = {}
-        for entry in turn.entries:
-            entries.setdefault(entry["tenant"] or NOBODY, []).append(_entry_json(entry))
-        turn.entries = []
         cleared = {NOBODY if shard is None else shard for shard in turn.journals}
-        created = [shard for shard in turn.tenants if shard not in turn.held and shard in store.tenants]
-        writes = []  # (shard, lease: '' to take it outright, None for the journal alone, arguments)
-        for shard in sorted(turn.held, key=lambda shard: shard == WORLD) + created:
-            lease = self.held[shard] if shard in turn.held else ""
-            if shard == WORLD:
+        created = [name for name in turn.tenants if name not in turn.held and name in store.tenants]
+        writes = []  # (name, lease or '' for a created tenant, arguments)
+        for name in sorted(names, key=lambda name: name == WORLD) + created:
+            lease = self.shards[name].lease if name in turn.held else ""
+            if name == WORLD:
                 fields = {"data": orjson.dumps(self._world())} if turn.world else {}
                 clear, live = False, ""
             else:
-                tenant = store.tenants.get(shard)
-                clear = tenant is None or not lease or turn.reset_all or shard in turn.resets
+                tenant = store.tenants.get(name)
+                clear = tenant is None or not lease or turn.reset_all or name in turn.resets
                 live = "0" if tenant is None else "1" if not lease else ""
                 fields = self._tenant_fields(tenant, turn) if tenant is not None else {}
-            clear_journal = (... in cleared or shard in cleared) and shard != WORLD
-            args = [lease, 1, self.epoch, journal.limit, int(clear), live, int(clear or bool(fields)),
-                    int(clear_journal or not lease), len(fields)]
-            for field, value in fields.items():
-                args += [field, value]
-            writes.append((shard, lease, args + entries.pop(shard, [])))
-        for shard in {*entries, *(shard for shard in cleared if shard is not ...)} - {shard for shard, *_ in writes}:
-            writes.append((shard, None, entries.pop(shard, [])))  # the journal of a tenant not held
-        if ... in cleared:
-            writes += [(shard, None, []) for shard in [*store.tenants, NOBODY] if shard not in turn.held]
+            clear_journal = name != WORLD and (... in cleared or name in cleared or not lease)
+            args = [lease, 1, self.epoch, journal.limit, int(clear), live, int(clear or "data" in fields or any(
+                key.startswith("ws:") for key in fields)), int(clear_journal), self.LEASE_MS, len(fields)]
+            for key, value in fields.items():
+                args += [key, value]
+            writes.append((name, lease, args))
+        others = {shard for shard in cleared if shard is not ...} | (
+            {*store.tenants, NOBODY} if ... in cleared else set())
         async with self.redis.pipeline(transaction=False) as pipe:
-            numbering = turn.numbered and not turn.number
-            if numbering:
-                pipe.incr(self.key_requests)
-            for shard, lease, args in writes:
-                journal_key = self.key(shard, "journal")
-                if lease is not None:
-                    self._queue(pipe, "write", [self.key(shard), self.key(shard, "lease"), journal_key], args)
-                    continue
-                if shard in cleared or ... in cleared:
-                    pipe.delete(journal_key)
-                for entry in args:
-                    self._queue(pipe, "note", [journal_key], [journal.limit, entry])
-            results = await self._execute(pipe, raise_on_error=False)
-        if numbering:
-            turn.number = results.pop(0)
-        for shard, lease, _ in writes:
-            if lease is not None:
-                self.held.pop(shard, None)
-        turn.held = []
+            for name, _, args in writes:
+                self._queue(pipe, "write", self._write_keys(name), args)
+            for name in others - {name for name, _, _ in writes}:  # journals of tenants not held
+                pipe.delete(self.key(name, "journal"))
+            try:
+                results = await self._execute(pipe, raise_on_error=False)
+            except Exception as exc:
+                results = [exc]
+        for name, lease, _ in writes:
+            if lease:
+                self.shards[name].lease = None
         failed = next((result for result in results if isinstance(result, Exception)), None)
         if failed is not None:
-            raise LeaseLost(str(failed)) if "lease lost" in str(failed) else failed
-        results = iter(results)
-        for shard, lease, args in writes:
-            if lease is None:
-                for _ in args:
-                    next(results)
-                if shard in cleared or ... in cleared:
-                    next(results)
-                continue
-            fence = next(results)
+            if "lease lost" not in str(failed):
+                logger.warning("could not write a change to Redis: %s", failed)
+            for name, _, _ in writes:
+                self.versions.pop(name, None)
+            for name in turn.held:  # what the turn changed here is read back from Redis
+                if name != WORLD and name in store.tenants:
+                    self._forget_records(store.tenants[name])
+            return False
+        for (name, _, args), result in zip(writes, results):
             if args[6]:  # a new version: this worker holds it
-                self.versions[shard] = str(fence).encode()
+                self.versions[name] = str(result[0]).encode()
+        return True
+
+    async def _write_nobody(self, turn: Turn) -> bool:
+        """The journal entries of a request no tenant holds, and its number if it took none."""
+        entries = [entry for entry in turn.entries if entry["tenant"] is None or entry["tenant"] not in turn.held]
+        numbering = turn.numbered and not turn.number and not turn.held
+        if not entries and not numbering:
+            return True
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if numbering:
+                    pipe.incr(self.key_requests)
+                for entry in entries:
+                    self._queue(pipe, "note", [self.key(entry["tenant"] or NOBODY, "journal")],
+                                [self.server.journal.limit, _entry_json(entry)])
+                results = await self._execute(pipe)
+        except Exception as exc:
+            logger.warning("could not write a journal entry to Redis: %s", exc)
+            return False
+        if numbering:
+            turn.number = results[0]
+        return True
+
+    def _write_keys(self, name: str) -> list[str]:
+        return [self.key(name), self.key(name, "lease"), self.key(name, "journal"), self.key(name, "next")]
 
     def _tenant_fields(self, tenant: Tenant, turn: Turn) -> dict[str, bytes]:
-        """The records of the tenant this turn changed: workspaces and rate-limit counters."""
+        """The records of the tenant an admin call changed: workspaces and rate-limit counters."""
         fields = {}
         for tenant_id, vendor in turn.states:
             workspace = tenant._states.get(vendor) if tenant_id == tenant.id else None
@@ -490,6 +646,13 @@ class SharedTurns:
         if tenant.id in turn.limits and tenant._limiter is not None:
             fields["limits"] = orjson.dumps(tenant._limiter.storage.events)
         return fields
+
+    def _forget_records(self, tenant: Tenant) -> None:
+        """Drop a tenant's records here (a change to them could not be written): read back when next held."""
+        self.versions.pop(tenant.id, None)
+        tenant._states, tenant._limiter = Workspaces(tenant), None
+        self.server.store.reindex(tenant)
+        self.server.answers.invalidate()
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -589,7 +752,6 @@ class SharedTurns:
         for tenant_id in set(known) - set(listed):  # gone
             store._forget(known[tenant_id])
             self.versions.pop(tenant_id, None)
-            self.locks.pop(tenant_id, None)
         store.tenants = listed  # in the world's order
 
     async def _start_over(self) -> None:
@@ -606,7 +768,9 @@ class SharedTurns:
             logger.warning("the shared state in Redis started over (Redis lost its data?): loading it afresh")
         self.epoch = epoch
         self.versions.clear()
-        self.held.clear()
+        for shard in self.shards.values():  # turns under way fail: what they hold is gone
+            shard.lease = None
+            shard.generation += 1
         data, version = await self.redis.hmget(self.key(WORLD), "data", "version")
         if data is None:  # the worker that made the epoch has not written the world yet
             await asyncio.sleep(0.01)
@@ -614,7 +778,7 @@ class SharedTurns:
             return await self._start_over()
         self._load_world(version, {b"data": data})
         for tenant in self.server.store.tenants.values():  # read back from Redis when next held
-            tenant._states, tenant._limiter = Workspaces(tenant), None
+            tenant._states, tenant._limiter, tenant.requests = Workspaces(tenant), None, 0
             self.server.store.reindex(tenant)
 
     async def _write_new_world(self, epoch: bytes) -> None:
@@ -642,8 +806,8 @@ class SharedTurns:
     def _queue(self, pipe, script: str, keys: list, args: list) -> None:
         pipe.execute_command("EVALSHA", self.shas[script], len(keys), *keys, *args)
 
-    async def _script(self, client, script: str, keys: list, args: list):
-        async with client.pipeline(transaction=False) as pipe:
+    async def _script(self, script: str, keys: list, args: list):
+        async with self.redis.pipeline(transaction=False) as pipe:
             self._queue(pipe, script, keys, args)
             return (await self._execute(pipe))[0]
 
@@ -663,12 +827,6 @@ class SharedTurns:
             pipe.command_stack = stack
             results = await pipe.execute(raise_on_error=raise_on_error)
         return results
-
-
-def _sha(script: str) -> str:
-    import hashlib
-
-    return hashlib.sha1(script.encode()).hexdigest()
 
 
 def _fields(flat) -> dict:

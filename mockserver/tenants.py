@@ -87,6 +87,7 @@ class Tenant:
         self.clock = TenantClock(store.clock)
         self.rate_limits = rate_limits
         self.generation = store.generation
+        self.requests = 0  # its vendor requests so far (their numbers: dialects may show them)
         self._states = Workspaces(self)
         self._limiter: TenantLimiter | None = None
         self.indexed: set[tuple[str, str]] = set()  # its keys in the store's credential index
@@ -114,6 +115,7 @@ class Tenant:
         """Back to the seeded data, with fresh rate-limit counters (the clock and credentials stay)."""
         self._states = Workspaces(self)
         self._limiter = None
+        self.requests = 0
         self.store.forget_unreadable(self.id)
         self.store.reindex(self)
 

@@ -3,8 +3,8 @@
 A request changes state only between its turn's `begin` and `end` (handlers never yield while
 changing it), so requests for one tenant take effect one after another. One process needs
 nothing for that (`LocalTurns`); workers sharing state through Redis hold a lease on each tenant
-they touch (`shared.SharedTurns`). Both number each vendor request when its number is first
-needed (a tenant found, an error rendered, or at its end).
+they touch (`shared.SharedTurns`). Both number each vendor request: in its tenant's sequence
+once a tenant holds it, else in the server's when first needed (an error rendered, or its end).
 """
 
 import asyncio
@@ -29,13 +29,21 @@ class Turn:
     limits: set = field(default_factory=set)  # ids of tenants whose rate-limit counters moved
     entries: list = field(default_factory=list)  # journal entries to append
     journals: set = field(default_factory=set)  # journals cleared: tenant ids (None: no tenant's), ... for all
-    held: list = field(default_factory=list)  # shared state: the shards (tenants, the world) it holds
-    locks: list = field(default_factory=list)  # shared state: this worker's locks it holds on them
+    held: dict = field(default_factory=dict)  # shared state: shard -> this worker's hold on it the turn entered under
+    locks: list = field(default_factory=list)  # shared state: the shards whose lock in this worker it holds
 
     @property
     def changed(self) -> bool:
         """Whether it changed anything a client can see (the journal and counters aside)."""
         return bool(self.world or self.tenants or self.resets or self.reset_all or self.states)
+
+
+def number(turn: Turn, tenant) -> None:
+    """A vendor request held by a tenant is numbered in that tenant's sequence (a tenant's answers
+    never depend on other tenants' traffic); other requests in the server's."""
+    if turn.numbered and not turn.number:
+        tenant.requests += 1
+        turn.number = tenant.requests
 
 
 class LocalTurns:
@@ -48,8 +56,9 @@ class LocalTurns:
         return Turn(numbered=numbered)
 
     async def enter(self, turn: Turn, tenant) -> bool:
-        """Hold the tenant for the rest of the turn; True if its records were read afresh (never here)."""
-        await self.number(turn)
+        """Hold the tenant for the rest of the turn; True if its records were read afresh (never here).
+        A request its tenant holds takes the tenant's next number."""
+        number(turn, tenant)
         return False
 
     async def enter_world(self, turn: Turn) -> None:
