@@ -596,6 +596,8 @@ class SharedTurns:
         for name, lease, _ in writes:
             if lease:
                 self.shards[name].lease = None
+            if name != WORLD and name not in store.tenants:  # deleted
+                self._drop(name)
         failed = next((result for result in results if isinstance(result, Exception)), None)
         if failed is not None:
             if "lease lost" not in str(failed):
@@ -646,6 +648,11 @@ class SharedTurns:
         if tenant.id in turn.limits and tenant._limiter is not None:
             fields["limits"] = orjson.dumps(tenant._limiter.storage.events)
         return fields
+
+    def _drop(self, name: str) -> None:
+        """Forget a deleted tenant's shard (turns holding it keep their reference)."""
+        self.versions.pop(name, None)
+        self.shards.pop(name, None)
 
     def _forget_records(self, tenant: Tenant) -> None:
         """Drop a tenant's records here (a change to them could not be written): read back when next held."""
@@ -751,7 +758,7 @@ class SharedTurns:
             listed[tenant_id] = tenant
         for tenant_id in set(known) - set(listed):  # gone
             store._forget(known[tenant_id])
-            self.versions.pop(tenant_id, None)
+            self._drop(tenant_id)
         store.tenants = listed  # in the world's order
 
     async def _start_over(self) -> None:

@@ -238,6 +238,8 @@ def test_serve_with_two_workers_shares_state_across_connections(redis_url):
 @pytest.mark.parametrize("arguments, says", [
     (["--workers", "2"], "give --redis URL"),
     (["--workers", "2", "--redis", "unix:///nonexistent/redis.sock"], "cannot use Redis at unix:///nonexistent"),
+    (["--redis-join"], "give --redis URL"),
+    (["--redis", "unix:///r.sock", "--state-file", "s.db"], "with --redis, Redis keeps it"),
 ])
 def test_serve_says_what_several_workers_need(arguments, says):
     done = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", "0", *arguments],
