@@ -376,10 +376,7 @@ class SharedTurns:
                 if granted[0] >= 2:
                     if granted[0] == 3:
                         self._load_tenant(tenant, granted[4], granted[5])
-                    tenant.requests = int(granted[2])
-                    tenant._limiter = None
-                    if granted[3]:
-                        tenant.limiter.storage.events = _limits(orjson.loads(granted[3]))
+                    self._load_counters(tenant, granted)
                     return granted[0] == 3
             except BaseException as exc:
                 await self._let_go(tenant.id, shard)
@@ -419,10 +416,7 @@ class SharedTurns:
                             if name != WORLD:
                                 if granted[0] == 3:
                                     self._load_tenant(tenants[name], granted[4], granted[5])
-                                tenants[name].requests = int(granted[2])
-                                tenants[name]._limiter = None
-                                if granted[3]:
-                                    tenants[name].limiter.storage.events = _limits(orjson.loads(granted[3]))
+                                self._load_counters(tenants[name], granted)
                         if journal:
                             await self._load_journal()
                         turn.held = {name: shard.generation for name, shard in zip(names, shards)}
@@ -705,6 +699,14 @@ class SharedTurns:
         store.reindex(tenant)
         self.versions[tenant.id] = version
         self.server.answers.invalidate()
+
+    @staticmethod
+    def _load_counters(tenant: Tenant, granted: list) -> None:
+        """A tenant's request count and rate-limit counters, as a granted lease brings them."""
+        tenant.requests = int(granted[2])
+        tenant._limiter = None
+        if granted[3]:
+            tenant.limiter.storage.events = _limits(orjson.loads(granted[3]))
 
     async def _load_journal(self) -> None:
         """The journal as Redis holds it: every stream's last entries, merged in the order written."""
