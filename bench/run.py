@@ -157,7 +157,8 @@ def main():
 
     port = free_port()
     started = time.monotonic()
-    mock = Process([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--clock", "frozen", "--log-level", "warning"])
+    mock = Process([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--clock", "frozen",
+                    "--log-level", "warning"])
     server = f"http://127.0.0.1:{port}"
     default_key = {"Authorization": "Bearer krm_1_d020104626bf82b1420f719a67ad9420"}
     wait_for(server + "/karmabot/api/v1/users", headers=default_key)

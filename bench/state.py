@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from run import serve, wrk
 
 

@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
-
 from run import serve, wrk
-
 
 TENANTS = 8  # of the multi-tenant scenarios, spread over every connection
 

@@ -4,7 +4,7 @@ Its paths and JSON shapes are a contract that tools outside this repository rely
 """
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 from starlette.applications import Starlette
@@ -27,8 +27,13 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
 
 
+def error_body(status: int, message: str) -> dict:
+    """The core's error shape, outside any vendor's dialect: the admin API's, and any unknown path's."""
+    return {"error": {"code": status, "message": message}}
+
+
 def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": status, "message": message}}, status_code=status, headers=headers)
+    return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 
 async def _json_object(request: Request) -> dict:
@@ -57,7 +62,7 @@ def _advance_seconds(data: dict, now: float) -> float:
         except (TypeError, ValueError):
             raise HTTPException(400, "to must be an ISO 8601 time, e.g. 2026-03-01T09:00:00Z") from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         if moment.timestamp() < now:
             raise HTTPException(400, f"to is before the clock's now ({isoformat(now)}): time never goes backwards")
         return moment.timestamp() - now
@@ -239,7 +244,8 @@ def build(server) -> Starlette:
         pattern = await _json_object(request)
         unknown = set(pattern) - FIND_FIELDS
         if unknown:
-            raise HTTPException(400, f"unknown fields: {', '.join(sorted(unknown))}; known: {', '.join(sorted(FIND_FIELDS))}")
+            raise HTTPException(400, f"unknown fields: {', '.join(sorted(unknown))}; "
+                                     f"known: {', '.join(sorted(FIND_FIELDS))}")
         check_names(pattern)
         found = server.journal.find(pattern)
         return JSONResponse({"count": len(found), "requests": found})
@@ -266,7 +272,8 @@ def build(server) -> Starlette:
             raise HTTPException(404, f"no fault {request.path_params['fault']!r}")
         return Response(status_code=204)
 
-    async def http_error(request, exc: HTTPException):
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
         return error(exc.status_code, exc.detail)
 
     routes = [
@@ -287,7 +294,8 @@ def build(server) -> Starlette:
         Route("/__admin/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/__admin/faults/{fault}", fault, methods=["DELETE"]),
     ]
-    async def api_error(request, exc: ApiError):  # e.g. a workspace this server cannot read
+    async def api_error(request: Request, exc: Exception) -> Response:  # e.g. a workspace this server cannot read
+        assert isinstance(exc, ApiError)
         return error(exc.status, exc.message, exc.headers)
 
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error, ApiError: api_error})

@@ -23,8 +23,8 @@ from mockserver.gateway import Exchange
 from mockserver.journal import MAX_BODY_BYTES, Journal
 from mockserver.logs import log_access
 from mockserver.pipeline import Answer, AnswerCache, Match, Router, answer, dumps
-from mockserver.tenants import TenantStore
 from mockserver.shared import SharedTurns
+from mockserver.tenants import TenantStore
 from mockserver.turns import LocalTurns, Turn
 from mockserver.vendor import Vendor, discover
 from mockserver.webhooks import WebhookDispatcher
@@ -98,7 +98,7 @@ class MockServer:
     def undo(self, turn: Turn) -> None:
         """Forget a change that could not be saved: the workspaces it touched are read back from
         the state file when next used; a change to tenants reloads them all from it."""
-        if turn.tenants or turn.resets or turn.reset_all:
+        if self.saved is not None and (turn.tenants or turn.resets or turn.reset_all):
             try:
                 self.saved.load(self)
             except Exception as exc:  # the file cannot even be read: memory stays as it is
@@ -117,7 +117,7 @@ class MockServer:
                 saved = not 200 <= message["status"] < 300 or self.commit(turn)
                 if not await self.turns.end(turn) or not saved:
                     refused = True
-                    return await admin.error(503, "The change could not be saved; try again.")(scope, None, send)
+                    return await admin.error(503, "The change could not be saved; try again.")(scope, _nothing, send)
             if not refused:
                 await send(message)
 
@@ -175,7 +175,8 @@ class MockServer:
         ex.failed = error.status
         if error.status >= 500 and not isinstance(exc, ApiError):  # a crash, not an injected fault
             logger.error("unhandled error on %s", ex.operation.id if ex.operation else ex.vendor, exc_info=exc)
-        status, body = error.status, {"error": {"code": error.code, "message": error.message}}
+        status = error.status
+        body: object = admin.error_body(error.status, error.message)  # outside a vendor: the admin API's shape
         if ex.vendor is not None:
             try:
                 status, body = ex.vendor.render_error(error, ex)
@@ -238,7 +239,9 @@ class MockServer:
         names an operation (as Starlette's routing, and so Connexion's, has always answered)."""
         path = scope["path"]
         toggled = path.rstrip("/") if path.endswith("/") else path + "/"
-        if self.routers[ex.vendor.name].match(scope["method"], toggled) is None:
+        vendor, _ = ex.routed if ex.operation else (ex.vendor, None)
+        assert vendor is not None
+        if self.routers[vendor.name].match(scope["method"], toggled) is None:
             return None
         return RedirectResponse(str(ex.url.replace(path=toggled)), status_code=307)
 
@@ -261,14 +264,17 @@ class MockServer:
     async def _run(self, found: Match, ex: Exchange, scope):
         """The handler's answer; for an operation that changes nothing, the cached answer when
         there is one (see pipeline.AnswerCache)."""
-        def run():
-            return found.operation.run(scope, found.path_params, ex.body, ex.json)
+        compiled, (_, operation) = found.operation, ex.routed
+        assert compiled is not None
 
-        if found.operation.changes_state:
+        def run():
+            return compiled.run(scope, found.path_params, ex.body, ex.json)
+
+        if compiled.changes_state:
             answer = await run()
             ex.changed_workspace()  # a refusal raised before any change (models check, then change)
             return answer
-        key = (ex.tenant.id if ex.tenant else None, ex.operation.id, ex.credential, scope["path"],
+        key = (ex.tenant.id if ex.tenant else None, operation.id, ex.credential, scope["path"],
                scope["query_string"], gateway.header(scope, b"host"))
         cached = self.answers.get(key)
         if cached is not None:
@@ -394,6 +400,11 @@ def _loopback(client) -> bool:
         return False
 
 
+async def _nothing() -> dict:
+    """An ASGI receive for an answer that reads no more of the request."""
+    return {"type": "http.disconnect"}
+
+
 def _replay(body: bytes, receive):
     """An ASGI receive that gives `body` (read already) again, then what `receive` gives (the disconnect)."""
     messages = [{"type": "http.request", "body": body, "more_body": False}]
@@ -405,7 +416,8 @@ def _replay(body: bytes, receive):
 
 
 async def _receive_body(receive, limit: int) -> tuple[bytes, bool]:
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -431,6 +443,7 @@ def _journal_entry(scope, ex: Exchange) -> dict:
         body = ex.body[:MAX_BODY_BYTES].decode("utf-8", "replace")
     elif nested_deeper(body):  # kept as sent, as text: it was refused
         body = ex.body.decode("utf-8", "replace")
+    assert ex.vendor is not None
     return {
         "vendor": ex.vendor.name,
         "tenant": ex.tenant.id if ex.tenant else None,

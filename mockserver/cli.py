@@ -107,10 +107,10 @@ def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_
     click.echo(f"  {workers} worker processes, sharing state through {redis_url}")
     # The socket bound above, handed to the workers as it is (uvicorn's `fd=` would take it for a
     # Unix socket, and TCP_NODELAY would be lost: 40 ms per answer on a kept-alive connection).
-    config = uvicorn.Config(f"{__name__}:worker", factory=True, workers=workers, log_level="warning",
-                            access_log=False)
+    workers_config = uvicorn.Config(f"{__name__}:worker", factory=True, workers=workers, log_level="warning",
+                                    access_log=False)
     with contextlib.suppress(KeyboardInterrupt):
-        Multiprocess(config, sockets=[listening]).run()
+        Multiprocess(workers_config, sockets=[listening]).run()
 
 
 WORKER_CONFIG = "MOCKSERVER_WORKER_CONFIG"

@@ -2,12 +2,12 @@
 
 import functools
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # Every server starts its clock here, so the same --seed gives the same timestamps.
-DEFAULT_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 # No clock goes past this (every date format answers use has four-digit years).
-LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp()
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 
 
 class ServerClock:
@@ -56,7 +56,7 @@ def isoformat(timestamp: float) -> str:
 
 @functools.lru_cache(maxsize=65536)  # list answers format the same stored timestamps again and again
 def _iso_seconds(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def optional_isoformat(timestamp: float | None) -> str | None:
@@ -66,4 +66,4 @@ def optional_isoformat(timestamp: float | None) -> str | None:
 
 def isodate(timestamp: float) -> str:
     """The UTC calendar date: `2026-01-01`."""
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d")

@@ -1,5 +1,6 @@
 """One error type for every client-visible failure; each vendor renders it in its own dialect."""
 
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from connexion.exceptions import ProblemException
@@ -47,7 +48,7 @@ def as_api_error(exc: Exception) -> ApiError:
     return ApiError(500, "Internal server error")
 
 
-def reworded(error: ApiError, wording: dict[str, tuple[str | None, str | None]]) -> tuple[str, str]:
+def reworded(error: ApiError, wording: Mapping[str, tuple[str | None, str | None]]) -> tuple[str, str]:
     """The error's (code, message) after a vendor's table {core code: (its code, its message)}.
 
     None keeps the core's value; the vendor's messages may use `{retry_after}`.

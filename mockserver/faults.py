@@ -26,7 +26,7 @@ class Fault:
     count: int | None = None  # requests still to fault; None: until cleared
     probability: float | None = None
     headers: dict = field(default_factory=dict)
-    rng: random.Random = field(default=None, repr=False)
+    rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def view(self) -> dict:
         return {key: value for key, value in asdict(self).items() if key != "rng"}
@@ -59,7 +59,8 @@ class FaultBook:
             raise ValueError("a status fault needs a status from 400 to 599")
         if spec["kind"] == "latency" and not (isinstance(spec.get("latency_ms"), int) and 0 <= spec["latency_ms"] <= 60_000):
             raise ValueError("a latency fault needs latency_ms from 0 to 60000")
-        if "count" in spec and not (isinstance(spec["count"], int) and not isinstance(spec["count"], bool) and spec["count"] >= 1):
+        count = spec.get("count")
+        if "count" in spec and not (isinstance(count, int) and not isinstance(count, bool) and count >= 1):
             raise ValueError("count must be a whole number from 1")
         probability = spec.get("probability")
         if probability is not None and not (isinstance(probability, (int, float)) and not isinstance(probability, bool)

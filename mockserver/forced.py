@@ -18,7 +18,7 @@ def preferences(header: str) -> dict[str, str]:
 
 
 def _examples(response: dict) -> dict:
-    content = next(iter(response.get("content", {}).values()), {})
+    content: dict = next(iter(response.get("content", {}).values()), {})
     named = {name: example.get("value") for name, example in content.get("examples", {}).items()}
     return named | ({"default": content["example"]} if "example" in content else {})
 

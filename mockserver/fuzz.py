@@ -15,9 +15,9 @@ import tempfile
 
 import jsonschema
 import tomli_w
+from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import NegativeDataRejectionConfig, PositiveDataAcceptanceConfig
-from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection, unsupported_method
 
 from mockserver.app import ERROR_STATUS_HEADER
@@ -67,7 +67,7 @@ def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 
     ]
     # Bodies over the size limit are refused with 413 and query strings over it with 414 (see
     # README, Security), refusals Schemathesis does not list.
-    checks = {"negative_data_rejection": {"expected-statuses": [
+    checks: dict[str, dict] = {"negative_data_rejection": {"expected-statuses": [
         *NegativeDataRejectionConfig._DEFAULT_EXPECTED_STATUSES, "413", "414"]}}
     if "x-error-status" in vendor.spec:
         # This vendor answers errors with another status (Corteza: always 200), so the checks that

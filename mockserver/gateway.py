@@ -9,6 +9,7 @@ import json
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import orjson
 from starlette.datastructures import URL
@@ -20,6 +21,9 @@ from mockserver.tenants import Tenant
 from mockserver.turns import Turn
 from mockserver.vendor import Operation, Vendor
 
+if TYPE_CHECKING:
+    from mockserver.app import MockServer
+
 current: ContextVar["Exchange"] = ContextVar("mockserver_exchange")
 
 
@@ -27,7 +31,7 @@ current: ContextVar["Exchange"] = ContextVar("mockserver_exchange")
 class Exchange:
     """One request as the core sees it; handlers reach it through `exchange()`."""
 
-    server: object  # the MockServer
+    server: "MockServer"
     scope: dict  # the ASGI scope
     sent_headers: list  # as the client sent them (the gateway may retype the body for the pipeline)
     body: bytes
@@ -42,12 +46,24 @@ class Exchange:
     json: object = None  # the body, parsed once, when it is JSON
     counted_on_success: list = field(default_factory=list)  # rate-limit rules a success counts against
     read_clock: bool = False  # whether anything asked for the time (the answer then depends on it)
-    turn: Turn = None  # this request's go at the state; what it changes is noted there
+    turn: Turn = field(default_factory=Turn)  # this request's go at the state; what it changes is noted there
 
     @property
     def number(self) -> int:
         """This request's sequence number on the server (0 until taken: see turns)."""
-        return self.turn.number if self.turn else 0
+        return self.turn.number
+
+    @property
+    def routed(self) -> tuple[Vendor, Operation]:
+        """The vendor and operation (known once routed: handlers and the gateway run only then)."""
+        assert self.vendor is not None and self.operation is not None
+        return self.vendor, self.operation
+
+    @property
+    def held(self) -> tuple[Vendor, Tenant]:
+        """The vendor and tenant (known once authenticated or adopted)."""
+        assert self.vendor is not None and self.tenant is not None
+        return self.vendor, self.tenant
 
     @functools.cached_property
     def url(self) -> URL:
@@ -57,7 +73,8 @@ class Exchange:
     @property
     def state(self):
         """This tenant's workspace for this vendor."""
-        return self.tenant.states[self.vendor.name]
+        vendor, tenant = self.held
+        return tenant.states[vendor.name]
 
     def now(self) -> float:
         self.read_clock = True
@@ -65,7 +82,7 @@ class Exchange:
 
     def changed_workspace(self) -> None:
         """Note that this request may have changed its tenant's workspace (written back with the turn)."""
-        if self.tenant is not None:
+        if self.tenant is not None and self.vendor is not None:
             self.turn.states.add((self.tenant.id, self.vendor.name))
 
     def deliver(self, url: str, payload: dict, record: dict, on_reply=None) -> None:
@@ -78,20 +95,20 @@ class Exchange:
 
     def register_handles(self) -> None:
         """Index the public handles (tokens, attachment ids) the workspace has just created."""
-        self.server.store.index(self.tenant)
+        self.server.store.index(self.held[1])
 
     async def adopt(self, handle: str) -> bool:
         """For public operations: take the tenant and principal a state registered for `handle`
         (an incoming-webhook token, an attachment id), and hold the tenant. False when no tenant
         knows it."""
-        turns = self.server.turns
-        found = self.server.store.lookup(self.vendor.name, handle)
+        turns, (vendor, _) = self.server.turns, self.routed
+        found = self.server.store.lookup(vendor.name, handle)
         if found is None and await turns.refresh():  # made on another worker?
-            found = self.server.store.lookup(self.vendor.name, handle)
+            found = self.server.store.lookup(vendor.name, handle)
         if found is None:
             return False
         if await turns.enter(self.turn, found[0]):  # read afresh: is the handle still there?
-            found = self.server.store.lookup(self.vendor.name, handle)
+            found = self.server.store.lookup(vendor.name, handle)
             if found is None:
                 return False
         self.tenant, self.principal = found
@@ -127,8 +144,8 @@ def _credential(scheme: dict, request: Request) -> str | None:
 
 def authenticate(ex: Exchange, request: Request) -> None:
     """Find the tenant and principal behind the request's credentials, per the spec's schemes."""
-    presented = None
-    for _name, scheme in ex.operation.security:
+    presented, (vendor, operation) = None, ex.routed
+    for _name, scheme in operation.security:
         credential = _credential(scheme, request)
         if credential is None:
             continue
@@ -136,8 +153,8 @@ def authenticate(ex: Exchange, request: Request) -> None:
         pattern = scheme.get("x-credential-pattern")
         if pattern and not re.fullmatch(pattern, credential):
             continue
-        found = ex.server.store.lookup(ex.vendor.name, credential)
-        if found and _still_accepted(found[0], ex.vendor, credential):
+        found = ex.server.store.lookup(vendor.name, credential)
+        if found and _still_accepted(found[0], vendor, credential):
             ex.tenant, ex.principal = found
             ex.credential = credential
             return
@@ -158,7 +175,7 @@ async def _authenticate(ex: Exchange, request: Request) -> None:
         if exc.status not in (401, 403) or not await turns.refresh():
             raise
         authenticate(ex, request)
-    tenant = ex.tenant
+    _, tenant = ex.held
     if await turns.enter(ex.turn, tenant):
         ex.tenant = ex.principal = ex.credential = None
         authenticate(ex, request)
@@ -169,11 +186,12 @@ async def _authenticate(ex: Exchange, request: Request) -> None:
 async def _fault(ex: Exchange):
     """The injected fault that applies to this request, if any (taken under the world's lease,
     as a fault's count and seeded draws are shared)."""
-    faults, tenant = ex.server.faults, ex.tenant.id if ex.tenant else None
-    if not faults.matching(ex.vendor.name, ex.operation.id, tenant):
+    (vendor, operation), faults = ex.routed, ex.server.faults
+    tenant = ex.tenant.id if ex.tenant else None
+    if not faults.matching(vendor.name, operation.id, tenant):
         return None
     await ex.server.turns.enter_world(ex.turn)
-    return faults.take(ex.vendor.name, ex.operation.id, tenant)
+    return faults.take(vendor.name, operation.id, tenant)
 
 
 def _still_accepted(tenant: Tenant, vendor: Vendor, credential: str) -> bool:
@@ -264,15 +282,16 @@ async def admit(ex: Exchange, scope) -> object | None:
         raise ApiError(414, f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
     if query.count(b"&") >= MAX_QUERY_PARAMETERS:
         raise ApiError(400, f"More than {MAX_QUERY_PARAMETERS} query parameters.")
-    limit = ex.operation.extensions.get("x-max-body-bytes", ex.server.max_body_bytes)
+    vendor, operation = ex.routed
+    limit: int = operation.extensions.get("x-max-body-bytes", ex.server.max_body_bytes)
     if ex.too_large or len(ex.body) > limit:
         raise ApiError(413, f"Request body exceeds {limit} bytes.")
-    if ex.vendor.form_fallback and ex.body:
+    if vendor.form_fallback and ex.body:
         _parse_as_form_unless_json(scope)
     request = Request(scope)
-    if ex.vendor.negotiates_accept:  # before authentication, as Django REST framework does
+    if vendor.negotiates_accept:  # before authentication, as Django REST framework does
         check_accept(request)
-    if ex.operation.security:
+    if operation.security:
         await _authenticate(ex, request)
     else:
         await ex.server.turns.sync()  # faults and clocks as the other workers left them
@@ -284,7 +303,7 @@ async def admit(ex: Exchange, scope) -> object | None:
             return functools.partial(_inject, fault)
         await ex.server.turns.pause(ex.turn, fault.latency_ms / 1000)
     if "prefer" in request.headers:
-        forced = forced_response(ex.operation, request.headers["prefer"])
+        forced = forced_response(operation, request.headers["prefer"])
         if forced is not None:
             return forced
     ex.counted_on_success = _limit(ex)
@@ -298,20 +317,22 @@ def count_success(ex: Exchange) -> None:
     """Count a success against the limits that count only successes (as its answer starts,
     before the client can send the next request)."""
     if ex.counted_on_success:
-        ex.tenant.limiter.hit(ex.counted_on_success, ex.vendor.name, ex.credential or "")
-        ex.turn.limits.add(ex.tenant.id)
+        vendor, tenant = ex.held
+        tenant.limiter.hit(ex.counted_on_success, vendor.name, ex.credential or "")
+        ex.turn.limits.add(tenant.id)
 
 
 def _limit(ex: Exchange) -> list:
     """Refuse with 429 if over a limit; count this request; return the rules counted on success."""
-    rules = ex.operation.rate_limits
-    if not rules or ex.tenant is None or not ex.tenant.rate_limits:
+    (api, operation), tenant = ex.routed, ex.tenant
+    rules = operation.rate_limits
+    if not rules or tenant is None or not tenant.rate_limits:
         return []
-    limiter, vendor, credential = ex.tenant.limiter, ex.vendor.name, ex.credential or ""
+    limiter, vendor, credential = tenant.limiter, api.name, ex.credential or ""
     retry_after = limiter.retry_after(rules, vendor, credential)
     if retry_after is not None:
         raise ApiError(429, f"Rate limit exceeded; retry in {retry_after} seconds.",
                        headers={"Retry-After": str(retry_after)})
     limiter.hit([rule for rule in rules if rule.counts == "requests"], vendor, credential)
-    ex.turn.limits.add(ex.tenant.id)
+    ex.turn.limits.add(tenant.id)
     return [rule for rule in rules if rule.counts == "successes"]

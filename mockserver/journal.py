@@ -8,6 +8,7 @@ to MAX_BODY_BYTES; a longer one is cut there and its entry says `"truncated": tr
 import heapq
 from collections import deque
 from itertools import count
+from types import EllipsisType
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -24,7 +25,7 @@ class Journal:
             kept = self._tenants[entry["tenant"]] = deque(maxlen=self.limit)
         kept.append((next(self._sequence), entry))
 
-    def entries(self, tenant: str | None = ...) -> list[dict]:
+    def entries(self, tenant: str | None | EllipsisType = ...) -> list[dict]:
         """Every entry in the order recorded, or one tenant's."""
         if tenant is not ...:
             return [entry for _, entry in self._tenants.get(tenant, ())]
@@ -38,7 +39,7 @@ class Journal:
             _holds(entry.get(key), value) if key == "body" else entry.get(key) == value
             for key, value in pattern.items())]
 
-    def clear(self, tenant: str | None = ...) -> None:
+    def clear(self, tenant: str | None | EllipsisType = ...) -> None:
         """Forget every entry, or one tenant's."""
         if tenant is ...:
             self._tenants.clear()

@@ -96,7 +96,8 @@ def parse(server, document) -> tuple[dict, list[str]]:
     entries = document.get("tenants")
     if not isinstance(entries, list):
         raise StateError("tenants must be a list")
-    store, tenants, skipped = server.store, [], {}
+    store, tenants = server.store, []
+    skipped: dict[str, int] = {}
     for entry in entries:
         _check_tenant(entry)
         records = entry.get("workspaces", {})
@@ -200,7 +201,7 @@ class StateFile:
         self.generations = rows.get("generations") or {}
         if not isinstance(self.generations, dict) or not all(type(g) is int for g in self.generations.values()):
             raise StateError(f"{self.path}: malformed generations row")
-        entries = [dict(zip(("id", "number", "seed", "rate_limits", "clock_offset"), row)) for row in
+        entries = [dict(zip(("id", "number", "seed", "rate_limits", "clock_offset"), row, strict=True)) for row in
                    self.db.execute("SELECT id, number, seed, rate_limits, clock_offset FROM tenants ORDER BY rowid")]
         for entry in entries:
             entry["rate_limits"] = bool(entry["rate_limits"])

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import orjson
 from connexion.datastructures import MediaTypeDict
+
 # Connexion's own argument mapping, private helpers included: connexion is pinned (3.3.0), and
 # handlers get their arguments exactly as Connexion would pass them.
 from connexion.decorators.parameter import (
@@ -226,7 +227,8 @@ class CompiledOperation:
                 form_data = await Request(scope, _replay(body)).form()
             except MultiPartException as exc:  # no boundary, a broken body, too many parts
                 raise BadRequestProblem(detail=f"Malformed form body: {exc}") from None
-            form, files = {}, {}
+            form: dict = {}
+            files: dict = {}
             for key, value in form_data.multi_items():
                 (files if isinstance(value, UploadFile) else form).setdefault(key, []).append(value)
             return self.uri_parser.resolve_form(form), files
@@ -334,6 +336,13 @@ class Route(NamedTuple):
     allowed: tuple[str, ...]  # every method the spec declares for this path (HEAD with GET)
 
 
+def _parameter_pattern(types: dict):
+    """The regex replacement for a path parameter placeholder: a pattern by its declared type."""
+    def pattern(found: re.Match) -> str:
+        return "(" + PATH_PATTERNS.get(str(types.get(found.group(1))), "[^/]+") + ")"
+    return pattern
+
+
 class Router:
     """A vendor's operations in spec order, each with its path pattern; the first operation
     whose pattern and method match wins, as in Connexion's Starlette routes. Paths without
@@ -356,9 +365,7 @@ class Router:
                 types = spec_operation.get_path_parameter_types()
                 full_path = vendor.base_path + path
                 names = re.findall(r"\{([^}]+)\}", full_path)
-                pattern = re.compile("^" + re.sub(
-                    r"\\\{([^}]+)\\\}", lambda found: f"({PATH_PATTERNS.get(types.get(found.group(1)), '[^/]+')})",
-                    re.escape(full_path)) + "$")
+                pattern = re.compile("^" + re.sub(r"\\\{([^}]+)\\\}", _parameter_pattern(types), re.escape(full_path)) + "$")
                 depth = None if "path" in types.values() else full_path.count("/")
                 for verb in [method.upper()] + (["HEAD"] if method == "get" else []):
                     if not names and not any(route.pattern.match(full_path) for route in routes if route.names):
@@ -384,6 +391,6 @@ class Router:
             if found is None:
                 continue
             if route.method == method:
-                return Match(route.operation, dict(zip(route.names, found.groups())))
+                return Match(route.operation, dict(zip(route.names, found.groups(), strict=True)))
             partial = partial or Match(None, {}, route.allowed)
         return partial

@@ -9,8 +9,8 @@ instead. A shared (e.g. Redis) storage can replace it behind the same interface.
 import bisect
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from limits import RateLimitItem, parse
 from limits.storage import MovingWindowSupport, Storage

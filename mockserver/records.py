@@ -99,11 +99,11 @@ INT = {"type": "integer"}
 NUM = {"type": "number"}
 STR = {"type": "string"}
 BOOL = {"type": "boolean"}
-ANY = {}  # any JSON value: fields only shown back, never computed with
+ANY: dict = {}  # any JSON value: fields only shown back, never computed with
 RNG = {"type": "array"}  # a generator's state (checked in full by rng_load)
 
 
-def obj(optional: tuple[str, ...] = (), **properties) -> dict:
+def obj(optional: tuple[str, ...] = (), /, **properties) -> dict:
     """An object with exactly these properties, all required but the `optional` ones."""
     return {"type": "object", "properties": properties, "additionalProperties": False,
             "required": [name for name in properties if name not in optional]}

@@ -258,7 +258,7 @@ class SharedTurns:
                 for tenant in tenants:
                     pipe.hget(self.key(tenant.id), "version")
                 versions = await pipe.execute()
-            for tenant, version in zip(tenants, versions):
+            for tenant, version in zip(tenants, versions, strict=True):
                 if version is not None and version != self.versions.get(tenant.id):
                     self._load_tenant(tenant, version, await self.redis.hgetall(self.key(tenant.id)))
                     learnt = True
@@ -395,14 +395,14 @@ class SharedTurns:
             await self.sync()
             names = sorted(self.server.store.tenants) + [WORLD]
             shards = [await self._lock(turn, name) for name in names]
-            for name, shard in zip(names, shards):  # what ended turns changed, written first
+            for name, shard in zip(names, shards, strict=True):  # what ended turns changed, written first
                 await self._written(name, shard)
-            asking = [(name, shard) for name, shard in zip(names, shards) if shard.lease is None]
+            asking = [(name, shard) for name, shard in zip(names, shards, strict=True) if shard.lease is None]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name, _ in asking:
                     self._queue(pipe, "acquire", self.keys(name), self._acquire_args(name, tenant=name != WORLD))
                 results = await self._execute(pipe)
-            for (name, shard), granted in zip(asking, results):
+            for (_, shard), granted in zip(asking, results, strict=True):
                 if granted[0] >= 2:
                     shard.lease, shard.claimed = f"{self.token}:{granted[1]}", False
             if all(granted[0] >= 2 for granted in results):
@@ -412,23 +412,23 @@ class SharedTurns:
                         self._load_world(granted_world[4], _fields(granted_world[5]))
                     if sorted(self.server.store.tenants) + [WORLD] == names:
                         tenants = self.server.store.tenants
-                        for (name, shard), granted in zip(asking, results):
+                        for (name, _), granted in zip(asking, results, strict=True):
                             if name != WORLD:
                                 if granted[0] == 3:
                                     self._load_tenant(tenants[name], granted[4], granted[5])
                                 self._load_counters(tenants[name], granted)
                         if journal:
                             await self._load_journal()
-                        turn.held = {name: shard.generation for name, shard in zip(names, shards)}
+                        turn.held = {name: shard.generation for name, shard in zip(names, shards, strict=True)}
                         return
                 except BaseException as exc:
-                    for name, shard in zip(names, shards):
+                    for name, shard in zip(names, shards, strict=True):
                         await self._let_go(name, shard)
                     if isinstance(exc, ValueError):
                         raise ApiError(503, f"The shared state (Redis) holds a record this server cannot read: "
                                             f"{exc}") from None
                     raise
-            for name, shard in zip(names, shards):
+            for name, shard in zip(names, shards, strict=True):
                 await self._let_go(name, shard)
             self._unlock(turn)
             if any(granted[0] == 0 for granted in results):
@@ -515,6 +515,7 @@ class SharedTurns:
                 future.set_result(False)
         if not batch:
             return
+        assert lease is not None and tenant is not None
         turns = [turn for turn, _ in batch]
         fields = {}
         for vendor in sorted({vendor for turn in turns for tenant_id, vendor in turn.states if tenant_id == name}):
@@ -523,7 +524,7 @@ class SharedTurns:
                 fields[f"ws:{vendor}"] = orjson.dumps({"schema": self.server.store.by_name[vendor].state.SCHEMA,
                                                        "data": workspace.dump()})
         new_version = bool(fields)
-        fields["requests"] = str(tenant.requests)
+        fields["requests"] = str(tenant.requests).encode()
         if tenant._limiter is not None and any(name in turn.limits for turn in turns):
             fields["limits"] = orjson.dumps(tenant._limiter.storage.events)
         entries = [_entry_json(entry) for turn in turns for entry in turn.entries if entry["tenant"] == name]
@@ -602,7 +603,7 @@ class SharedTurns:
                 if name != WORLD and name in store.tenants:
                     self._forget_records(store.tenants[name])
             return False
-        for (name, _, args), result in zip(writes, results):
+        for (name, _, args), result in zip(writes, results[:len(writes)], strict=True):  # then the journals deleted
             if args[6]:  # a new version: this worker holds it
                 self.versions[name] = str(result[0]).encode()
         return True
@@ -748,13 +749,13 @@ class SharedTurns:
         clock.start, clock.ticking, clock.offset = float(start), bool(ticking), float(offset)
         clock._origin = float(origin) - (time.time() - time.monotonic())
         known, listed = store.tenants, {}
-        for tenant_id, number, seed, rate_limits, offset in tenants:
+        for tenant_id, sequence, seed, rate_limits, offset in tenants:
             tenant = known.get(tenant_id)
-            if tenant is not None and (tenant.number, tenant.seed) != (number, seed):  # deleted and made anew
+            if tenant is not None and (tenant.number, tenant.seed) != (sequence, seed):  # deleted and made anew
                 store._forget(known.pop(tenant_id))
                 tenant = None
             if tenant is None:  # new here: its records are read when it is first held
-                tenant = store.create(tenant_id, rate_limits, number, seed)
+                tenant = store.create(tenant_id, rate_limits, sequence, seed)
                 self.versions.pop(tenant_id, None)
             tenant.rate_limits, tenant.clock.offset = rate_limits, offset
             listed[tenant_id] = tenant
@@ -842,7 +843,7 @@ def _fields(flat) -> dict:
     """HGETALL's answer as a dict (a script returns it flat)."""
     if isinstance(flat, dict):
         return flat
-    return dict(zip(flat[::2], flat[1::2]))
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _limits(value) -> dict:

@@ -11,6 +11,7 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from faker import Faker
 
@@ -144,7 +145,7 @@ class TenantStore:
         self.tenants: dict[str, Tenant] = {}
         self.created = 0  # auto-numbered tenants ever created: numbers (and so ids) are never reused
         self.generation = 0  # bumped by a reset of every tenant (see Tenant._fresh)
-        self.saved = None
+        self.saved: Any = None  # persistence.StateFile (which imports this module)
         # (tenant id, vendor) -> why: a state file's records of a newer schema, kept untouched there
         self.unreadable: dict[tuple[str, str], str] = {}
         self._principals: dict[tuple[str, str], tuple[Tenant, object]] = {}
@@ -179,7 +180,7 @@ class TenantStore:
         vendor = self.by_name[vendor_name]
         record = self.saved.workspace(tenant.id, vendor_name) if self.saved else None
         ctx = tenant.context(vendor)
-        workspace = vendor.state.seed(ctx) if record is None else load_workspace(vendor, *record, ctx)
+        workspace = vendor.state.seed(ctx) if record is None else load_workspace(vendor, record[0], record[1], ctx)
         self._add(tenant, vendor_name, workspace.credentials()[1])
         return workspace
 

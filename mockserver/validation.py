@@ -42,6 +42,7 @@ class QuickValidator:
 
     def __init__(self, schema: dict, full=None):
         self.full = (full or RequestValidator)(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        self.quick: jsonschema_rs.Draft4Validator | None
         try:
             self.quick = jsonschema_rs.Draft4Validator(schema, validate_formats=True)
         except ValueError:  # a schema the Rust validator does not take
@@ -57,6 +58,8 @@ class QuickValidator:
 
 
 class _ReadOnlyAware:
+    _schema: dict  # set by Connexion's validator this is mixed into
+
     @functools.cached_property
     def _validator(self):  # built once: the pipeline keeps one validator per operation
         return QuickValidator(self._schema)

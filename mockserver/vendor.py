@@ -4,10 +4,11 @@ import functools
 import importlib
 import pkgutil
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import yaml
@@ -57,7 +58,7 @@ class Vendor:
 
     name: str
     handlers: ModuleType
-    state: type
+    state: Any  # its workspace class (records.Workspace)
     render_error: Callable[[ApiError, object], tuple[int, object]]
     spec: dict = field(init=False, repr=False)
     base_path: str = field(init=False)

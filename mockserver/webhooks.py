@@ -5,7 +5,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 import orjson
@@ -25,7 +25,7 @@ def _names_this_machine(host: str) -> bool:
     except (OSError, UnicodeError):
         return False
     for address in addresses:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        family = socket.AF_INET6 if ":" in str(address) else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             try:
                 probe.bind((address, 0))
@@ -105,13 +105,15 @@ class WebhookDispatcher:
         if not self.allowed(url, ex.scope.get("server"), ex.url.hostname):
             record.update(status="refused", error="target not on the allow-list, or this server itself")
             return
-        sent = (ex.tenant.id, ex.vendor.name, dict(record))
+        vendor, tenant = ex.held
+        sent = (tenant.id, vendor.name, dict(record))
         task = asyncio.get_running_loop().create_task(self._post(url, payload, sent, on_reply))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _post(self, url, payload, sent, on_reply) -> None:
         reply = None
+        outcome: dict[str, object]
         try:
             async with asyncio.timeout(self.timeout):
                 reply = await self._exchange(url, payload)

@@ -1,9 +1,9 @@
-pytest_plugins = ["pytester"]
-
 import pytest
 
 from mockserver.testing import running
 from tests.redis_server import RedisServer
+
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="session")

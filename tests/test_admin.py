@@ -148,6 +148,14 @@ def test_admin_errors_are_json(server):
     assert server.admin.delete("/__admin/health").status_code == 405
 
 
+def test_a_path_outside_every_vendor_answers_in_the_admin_apis_error_shape(server):
+    """One error shape for the core: the admin API's (a vendor's paths answer in its dialect)."""
+    outside, admin = server.admin.get("/nothing"), server.admin.get("/__admin/nothing")
+    assert outside.status_code == admin.status_code == 404
+    assert outside.json() == {"error": {"code": 404, "message": "Not Found"}}
+    assert set(outside.json()["error"]) == set(admin.json()["error"])
+
+
 def test_vendors_lists_base_paths_specs_and_ui(server):
     listed = server.admin.get("/__admin/vendors").json()["vendors"]
     assert [v["name"] for v in listed] == [vendor.name for vendor in server.app.vendors]

@@ -32,7 +32,8 @@ def test_a_toy_vendor_folder_is_served_with_no_core_change(tmp_path):
             assert toy.post("/things", json={"name": "kite"}).status_code == 201
             assert toy.post("/things", json={"name": ""}).status_code == 400  # validated by its spec
             assert [thing["name"] for thing in toy.get("/things").json()][-1] == "kite"
-        assert httpx.get(served.url + "/toybox/v1/things").json() == {"problem": "Authentication credentials were not provided."}
+        refused = httpx.get(served.url + "/toybox/v1/things").json()
+        assert refused == {"problem": "Authentication credentials were not provided."}
         state = httpx.get(f"{served.url}/__admin/tenants/{tenant['tenant']}/state").json()["toybox"]
         assert state["things"][-1] == {"id": 2, "name": "kite"}
     finally:

@@ -75,7 +75,8 @@ def test_token_by_header_query_or_cookie(tenant):
 
 
 @pytest.mark.parametrize("token", [
-    "nope", "Bearer", jwt.encode({"userID": "1", "exp": 9999999999}, "a-wrong-secret-of-thirty-two-bytes!", algorithm="HS256") + "x" * 80,
+    "nope", "Bearer",
+    jwt.encode({"userID": "1", "exp": 9999999999}, "a-wrong-secret-of-thirty-two-bytes!", algorithm="HS256") + "x" * 80,
 ])
 def test_invalid_tokens_are_unauthorized(tenant, token):
     with tenant.client("corteza", authenticated=False) as client:
@@ -330,7 +331,8 @@ def test_search_filters(cz, tenant):
     assert [m["messageID"] for m in ok(cz.get("/search/messages", params={"query": "needle", "limit": 2}))] == ids[:0:-1]
     after = ok(cz.get("/search/messages", params={"afterMessageID": ids[0], "query": "needle"}))
     assert [m["messageID"] for m in after] == ids[1:]  # paging forward: oldest first
-    assert [m["messageID"] for m in ok(cz.get("/search/messages", params={"fromMessageID": ids[1], "toMessageID": ids[1]}))] == [ids[1]]
+    between = ok(cz.get("/search/messages", params={"fromMessageID": ids[1], "toMessageID": ids[1]}))
+    assert [m["messageID"] for m in between] == [ids[1]]
     before = ok(cz.get("/search/messages", params={"beforeMessageID": ids[2], "query": "needle"}))
     assert [m["messageID"] for m in before] == ids[1::-1]
     by_user = ok(cz.get("/search/messages", params={"userID": other, "channelID": general}))

@@ -160,7 +160,8 @@ def test_anonymous_kudo_hides_sender_from_receivers_only(daily, tenant):
 @pytest.mark.parametrize("body,status,code,detail", [
     ({"receivers": []}, 400, "params_validation_error", "The receivers list should not be empty"),
     ({}, 400, "params_validation_error", "The receivers list should not be empty"),
-    ({"users_receivers": [], "teams_receivers": []}, 400, "params_validation_error", "The receivers list should not be empty"),
+    ({"users_receivers": [], "teams_receivers": []}, 400, "params_validation_error",
+     "The receivers list should not be empty"),
     ({"receivers": ["00000000-0000-4000-8000-000000000000"]}, 404, "no_users_found",
      "One or more receivers were not found in Dailybot, or were duplicated in the input"),
     ({"teams_receivers": ["00000000-0000-4000-8000-000000000000"]}, 404, "no_users_found", None),

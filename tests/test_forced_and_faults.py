@@ -7,7 +7,6 @@ import pytest
 
 from mockserver.testing import running
 
-
 # --- Prefer -------------------------------------------------------------------------------------
 
 def test_prefer_code_answers_the_documented_error_in_the_vendor_dialect(tenant):
@@ -21,7 +20,8 @@ def test_prefer_code_answers_the_documented_error_in_the_vendor_dialect(tenant):
         throttled = daily.post("/kudos/", json={"receivers": [receiver]}, headers={"Prefer": "code=429"})
         assert throttled.status_code == 429
         assert throttled.headers["Retry-After"] == "300"
-        assert throttled.json() == {"detail": "Request was throttled. Expected available in 300 seconds.", "code": "throttled"}
+        assert throttled.json() == {"detail": "Request was throttled. Expected available in 300 seconds.",
+                                    "code": "throttled"}
         kudo = daily.get("/kudos/").json()["results"][0]["id"]
         boosted = daily.post(f"/kudos/{kudo}/boost/", headers={"Prefer": "code=409"})  # the seed's own wording
         assert boosted.status_code == 409

@@ -4,7 +4,6 @@ import pytest
 
 from tests.helpers import valid_plus
 
-
 LISTS = ["channels", "users", "values", "achievements"]
 FIELDS = {
     "channels": {"id", "slack_id", "name", "is_private"},
@@ -252,7 +251,7 @@ def test_get_limit_is_120_per_minute_per_endpoint(karma, tenant):
 
 def test_plus_limit_is_6_per_minute_per_team(karma, tenant, server):
     state = tenant.state("karmabot")
-    for second in range(6):
+    for _ in range(6):
         assert karma.post("/pluses", json=valid_plus(state)).status_code == 201
         tenant.advance(5)
     refused = karma.post("/pluses", json=valid_plus(state))

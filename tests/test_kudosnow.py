@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.helpers import rich_users, redemption_body
+from tests.helpers import redemption_body, rich_users
 
 
 @pytest.fixture

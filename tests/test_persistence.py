@@ -3,8 +3,8 @@ and what is read back is checked data; admin export and import of state as JSON.
 
 import copy
 import os
-import random
 import pickle
+import random
 import sqlite3
 import stat
 import threading
@@ -170,7 +170,7 @@ def test_a_file_from_a_server_with_other_vendors_loads_what_this_one_serves(tmp_
     state_file = tmp_path / "state.db"
     with running(ticking=False, state_file=str(state_file)) as everything:
         tenant = everything.new_tenant(tenant="mixed")
-        for vendor, path, body in (("karmabot", "/pluses", None), ("kudosnow", "/redemptions", None)):
+        for vendor, path in (("karmabot", "/pluses"), ("kudosnow", "/redemptions")):
             with tenant.client(vendor) as client:
                 if vendor == "karmabot":
                     users = client.get("/users").json()["users"]

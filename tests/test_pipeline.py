@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from tests.receiver import Receiver, wait_until
 from tests.helpers import as_dailybot_user as as_user
 from tests.helpers import redemption_body, rich_users, valid_plus
+from tests.receiver import Receiver, wait_until
 
 
 def test_head_is_answered_like_get_without_a_body(karma):

@@ -1,8 +1,9 @@
 """Toybox: a toy vendor, copied into a scratch copy of the package by tests/test_architecture.py."""
 
-from mockserver.vendor import Vendor
 from mockserver.vendors.toybox import responses
 from mockserver.vendors.toybox.models import Toybox
+
+from mockserver.vendor import Vendor
 
 
 def render_error(error, exchange=None):

@@ -3,7 +3,7 @@ name (BAD_REQUEST, NOT_FOUND, ...) and the message prefixed `ERR_V1█` as in th
 
 import base64
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 
 from mockserver.errors import ApiError
@@ -21,7 +21,7 @@ def render_error(error: ApiError, exchange=None) -> tuple[int, dict]:
     return error.status, {
         "id": base64.urlsafe_b64encode(digest[:15]).decode(),
         "status": HTTPStatus(error.status).name,
-        "time": datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "time": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "message": "ERR_V1█" + WORDING.get(error.code, error.message),
     }
 

@@ -7,8 +7,23 @@ from html.parser import HTMLParser
 
 from mockserver.clock import isoformat, optional_isoformat
 from mockserver.errors import ApiError
-from mockserver.records import (ANY, BOOL, INT, NUM, RNG, STR, arr, by_id, mapping, nullable, obj, refers,
-                                rng_dump, rng_load, tuple_of)
+from mockserver.records import (
+    ANY,
+    BOOL,
+    INT,
+    NUM,
+    RNG,
+    STR,
+    arr,
+    by_id,
+    mapping,
+    nullable,
+    obj,
+    refers,
+    rng_dump,
+    rng_load,
+    tuple_of,
+)
 from mockserver.vendors.community.exceptions import bad_request, conflict, forbidden, not_found
 
 SID_CHARS = string.ascii_letters + string.digits
@@ -323,7 +338,7 @@ class Community:
 
     def _add_board(self, body: dict, now: float) -> dict:
         self.last_display_order += 1
-        board = {"board_id": self._id("board"), "display_order": self.last_display_order,
+        board: dict = {"board_id": self._id("board"), "display_order": self.last_display_order,
                  "board_type": "discussion", "pinned_posts": [], "post_count": 0, "last_posted_at": None,
                  "members": set(), "created_at": now}
         board.update({field: body.get(field) for field in self.BOARD_FIELDS})

@@ -6,14 +6,32 @@ import functools
 import hashlib
 import hmac
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import jwt
 
 from mockserver.clock import optional_isoformat
-from mockserver.records import (ANY, BOOL, INT, NUM, RNG, STR, StateError, arr, b64, by_id, mapping, nullable, obj,
-                                refers, rng_dump, rng_load, tuple_of, unb64)
+from mockserver.records import (
+    ANY,
+    BOOL,
+    INT,
+    NUM,
+    RNG,
+    STR,
+    StateError,
+    arr,
+    b64,
+    by_id,
+    mapping,
+    nullable,
+    obj,
+    refers,
+    rng_dump,
+    rng_load,
+    tuple_of,
+    unb64,
+)
 from mockserver.vendors.corteza.exceptions import corteza_error
 
 MENTION = re.compile(r"<@(\d{1,20})(?:\s[^<>]*)?>")  # [^<>]: a try ends at the next "<", so matching stays linear
@@ -28,7 +46,7 @@ def parse_expires(text: str, now: float) -> tuple[float | None, bool]:
     """The status `expires` grammar (inferred): when-active, afternoon, tomorrow, 1h/30m/1h30m,
     1 PM / 13:00, or a date (YYYY-MM-DD). Returns (timestamp or None, expires when active)."""
     text = text.strip().lower()
-    today = datetime.fromtimestamp(now, timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if text in ("", "never"):
         return None, False
     if text == "when-active":
@@ -49,7 +67,7 @@ def parse_expires(text: str, now: float) -> tuple[float | None, bool]:
             moment = today + timedelta(hours=hour, minutes=minute)
             return (moment if moment.timestamp() > now else moment + timedelta(days=1)).timestamp(), False
     try:
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp(), False
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp(), False
     except ValueError:
         raise corteza_error(f"invalid expires value: {text}") from None
 
@@ -262,7 +280,7 @@ class Workspace:
     # --- channels -----------------------------------------------------------------------------
 
     def _add_channel(self, creator: str, name: str, topic: str, kind: str, members: list[str], now: float) -> dict:
-        channel = {"id": self.new_id(), "name": name, "topic": topic, "type": kind, "membershipPolicy": "",
+        channel: dict = {"id": self.new_id(), "name": name, "topic": topic, "type": kind, "membershipPolicy": "",
                    "createdAt": now, "updatedAt": None, "archivedAt": None, "deletedAt": None, "lastMessageID": "0",
                    "members": {}}
         for user_id in dict.fromkeys([creator, *members]):

@@ -3,7 +3,21 @@
 import uuid
 
 from mockserver.clock import isoformat
-from mockserver.records import BOOL, NUM, RNG, STR, StateError, arr, by_id, mapping, nullable, obj, refers, rng_dump, rng_load
+from mockserver.records import (
+    BOOL,
+    NUM,
+    RNG,
+    STR,
+    StateError,
+    arr,
+    by_id,
+    mapping,
+    nullable,
+    obj,
+    refers,
+    rng_dump,
+    rng_load,
+)
 from mockserver.vendors.dailybot.exceptions import (
     AlreadyBoosted,
     BoostChild,

@@ -4,7 +4,7 @@ import bisect
 import string
 
 from mockserver.clock import isoformat
-from mockserver.records import INT, STR, BOOL, StateError, arr, by_id, nullable, obj, refers
+from mockserver.records import BOOL, INT, STR, StateError, arr, by_id, nullable, obj, refers
 from mockserver.vendors.karmabot.exceptions import bad_request, not_found
 
 SLACK_ID_CHARS = string.ascii_uppercase + string.digits
@@ -59,7 +59,8 @@ class KarmaWorkspace:
 
         channels = [
             {"id": id_, "slack_id": slack_id("C"), "name": spec["name"], "is_private": spec["is_private"]}
-            for id_, spec in zip(ids(len(fixtures["channels"]), 4_800_000_000, 4_899_999_999), fixtures["channels"])
+            for id_, spec in zip(ids(len(fixtures["channels"]), 4_800_000_000, 4_899_999_999), fixtures["channels"],
+                                 strict=True)
         ]
         users = [
             {"id": id_, "slack_id": slack_id("U"), "name": fake.name(),
@@ -69,13 +70,13 @@ class KarmaWorkspace:
         values = [
             {"id": id_, "color": spec["color"], "description": spec["description"], "emoji": spec["emoji"],
              "image_url": f"https://avatars.example.com/values/{id_}.png", "name": spec["name"]}
-            for id_, spec in zip(ids(len(fixtures["values"]), 47_000, 47_999), fixtures["values"])
+            for id_, spec in zip(ids(len(fixtures["values"]), 47_000, 47_999), fixtures["values"], strict=True)
         ]
         value_ids = {value["name"]: value["id"] for value in values}
         achievements = [
             {"id": id_, "title": spec["title"], "emoji": spec["emoji"], "color": spec["color"],
              "description": spec["description"], "value_id": value_ids.get(spec["value"])}
-            for id_, spec in zip(ids(len(fixtures["achievements"]), 19_000, 19_999), fixtures["achievements"])
+            for id_, spec in zip(ids(len(fixtures["achievements"]), 19_000, 19_999), fixtures["achievements"], strict=True)
         ]
         return cls(channels, users, values, achievements, cls._api_key(ctx), ctx.tenant_id, rng.randint(900_000, 999_999))
 

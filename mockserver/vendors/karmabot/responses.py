@@ -5,7 +5,7 @@ from mockserver.gateway import exchange
 
 def _page(name: str, cursor: int | None) -> dict:
     ex = exchange()
-    return {name: ex.state.page(name, cursor, ex.operation.extensions["x-page-size"])}
+    return {name: ex.state.page(name, cursor, ex.routed[1].extensions["x-page-size"])}
 
 
 async def list_channels(cursor=None):

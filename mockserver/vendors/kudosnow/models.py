@@ -5,7 +5,6 @@ from mockserver.paging import page_of
 from mockserver.records import ANY, INT, STR, StateError, arr, by_id, mapping, obj, refers
 from mockserver.vendors.kudosnow.exceptions import bad_request, forbidden, not_found
 
-
 KUDOS_FIELDS = ("sender", "recipients", "message", "level", "badge_name", "points", "qualities")
 
 
