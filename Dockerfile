@@ -5,7 +5,7 @@ COPY pyproject.toml README.md ./
 COPY mockserver ./mockserver
 COPY specs ./specs
 COPY fixtures ./fixtures
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir '.[workers]' \
     && rm -rf /app/* \
     && useradd --create-home --uid 10001 mock \
     && mkdir /data && chown mock /data

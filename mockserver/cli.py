@@ -2,6 +2,7 @@
 
 import contextlib
 import gc
+import importlib.util
 import json
 import os
 import socket
@@ -66,6 +67,9 @@ def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_
                                  "(make it durable with Redis's appendonly)", param_hint="--state-file")
     if redis_join and not redis_url:
         raise click.BadParameter("joins the state kept in Redis: give --redis URL", param_hint="--redis-join")
+    if redis_url and importlib.util.find_spec("redis") is None:
+        raise click.BadParameter("sharing state through Redis needs the workers extra: "
+                                 "pip install 'mockserver[workers]'", param_hint="--redis")
     logs.configure(log_level, log_format)
     config = {"seed": seed, "vendors": list(vendors) or None, "ticking": clock == "ticking",
               "journal_limit": journal_limit, "webhook_allow": list(webhook_allow), "state_file": state_file,

@@ -247,6 +247,18 @@ def test_serve_says_what_several_workers_need(arguments, says):
     assert done.returncode == 2 and says in done.stderr
 
 
+def test_one_process_needs_no_redis_client_and_workers_say_which_extra_they_need(tmp_path):
+    """redis-py is the `workers` extra: without it one process serves, and --redis says what to install."""
+    hide = "import sys; sys.modules['redis'] = None; "
+    alone = subprocess.run([sys.executable, "-c", hide + "from mockserver.testing import running\n"
+                            "with running() as s: print(s.admin.get('/__admin/health').status_code)"],
+                           capture_output=True, text=True, timeout=60)
+    assert alone.stdout.strip() == "200", alone.stderr
+    refused = subprocess.run([sys.executable, "-c", hide + "from mockserver.cli import main; main()", "serve",
+                              "--redis", "unix:///r.sock"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "pip install 'mockserver[workers]'" in refused.stderr
+
+
 def test_a_new_server_starts_from_its_seed_not_from_what_an_earlier_one_left(redis_url):
     prefix = f"test-{uuid.uuid4().hex}"
     for expected in (201, 201):  # the same id is free again: the earlier server's tenants are gone
