@@ -16,13 +16,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 
 from mockserver import admin, gateway, persistence
+from mockserver.answers import Answer, AnswerCache, answer, dumps
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
 from mockserver.errors import ApiError, as_api_error, nested_deeper
 from mockserver.faults import FaultBook
 from mockserver.gateway import Exchange
 from mockserver.journal import MAX_BODY_BYTES, Journal
 from mockserver.logs import log_access
-from mockserver.pipeline import Answer, AnswerCache, Match, Router, answer, dumps
+from mockserver.routing import Match, Router
 from mockserver.shared import SharedTurns
 from mockserver.tenants import TenantStore
 from mockserver.turns import LocalTurns, Turn
@@ -263,7 +264,7 @@ class MockServer:
 
     async def _run(self, found: Match, ex: Exchange, scope):
         """The handler's answer; for an operation that changes nothing, the cached answer when
-        there is one (see pipeline.AnswerCache)."""
+        there is one (see answers.AnswerCache)."""
         compiled, (_, operation) = found.operation, ex.routed
         assert compiled is not None
 

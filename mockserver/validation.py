@@ -8,8 +8,6 @@ Valid input, the common case, is accepted by jsonschema-rs (compiled, Draft 4); 
 rejects is judged and worded by the Python validator with the rules above.
 """
 
-import functools
-
 import jsonschema_rs
 from connexion.datastructures import MediaTypeDict
 from connexion.json_schema import Draft4RequestValidator
@@ -20,6 +18,8 @@ from connexion.validators import (
 )
 from jsonschema import Draft4Validator, ValidationError
 from jsonschema.validators import extend
+
+from mockserver import upstream
 
 
 def _required_unless_read_only(validator, required, instance, schema):
@@ -57,24 +57,11 @@ class QuickValidator:
         self.full.validate(instance)
 
 
-class _ReadOnlyAware:
-    _schema: dict  # set by Connexion's validator this is mixed into
-
-    @functools.cached_property
-    def _validator(self):  # built once: the pipeline keeps one validator per operation
-        return QuickValidator(self._schema)
-
-
-class JSONBodyValidator(_ReadOnlyAware, JSONRequestBodyValidator):
-    pass
-
-
-class FormBodyValidator(_ReadOnlyAware, FormDataValidator):
-    pass
-
-
-class MultiPartBodyValidator(_ReadOnlyAware, MultiPartFormDataValidator):
-    pass
+# Connexion's body validators, checking with QuickValidator (built once: the pipeline keeps one
+# validator per operation).
+JSONBodyValidator = upstream.compiled_once(JSONRequestBodyValidator, QuickValidator)
+FormBodyValidator = upstream.compiled_once(FormDataValidator, QuickValidator)
+MultiPartBodyValidator = upstream.compiled_once(MultiPartFormDataValidator, QuickValidator)
 
 
 VALIDATOR_MAP = {"body": MediaTypeDict({

@@ -1,0 +1,49 @@
+"""Every private name of Connexion and Schemathesis this package uses, in one place.
+
+Both are pinned (pyproject.toml); tests/test_upstream.py checks that each name below still exists,
+so an upgrade that moves one fails there, loudly, and nowhere else. Handlers get their arguments
+exactly as Connexion would pass them because its own argument mapping is used (not copied).
+"""
+
+import functools
+
+from connexion.decorators.parameter import _get_body_argument_form as get_body_argument_form
+from connexion.decorators.parameter import _get_file_arguments as get_file_arguments
+from connexion.decorators.parameter import _get_query_defaults as get_query_defaults
+from connexion.decorators.parameter import _get_val_from_param as get_val_from_param
+from schemathesis.config._checks import NegativeDataRejectionConfig, PositiveDataAcceptanceConfig
+
+__all__ = ["get_body_argument_form", "get_file_arguments", "get_query_defaults", "get_val_from_param",
+           "POSITIVE_EXPECTED_STATUSES", "NEGATIVE_EXPECTED_STATUSES", "body_schema", "body_nullable",
+           "validate_body", "parse_body", "compiled_once"]
+
+# Schemathesis' default statuses for its positive and negative data checks, which `mockserver
+# fuzz` extends (it cannot add to them through its public configuration).
+POSITIVE_EXPECTED_STATUSES = PositiveDataAcceptanceConfig._DEFAULT_EXPECTED_STATUSES
+NEGATIVE_EXPECTED_STATUSES = NegativeDataRejectionConfig._DEFAULT_EXPECTED_STATUSES
+
+# Members of Connexion's request body validators (connexion.validators) used here.
+VALIDATOR_MEMBERS = ("_schema", "_nullable", "_validate", "_parse", "_validator")
+
+
+def compiled_once(validator_class: type, build) -> type:
+    """A subclass of one of Connexion's body validators whose (private) `_validator`, the schema
+    validator it checks bodies with, is `build(schema)`, made once per operation."""
+    member = functools.cached_property(lambda self: build(self._schema))
+    return type(validator_class.__name__, (validator_class,), {"_validator": member})
+
+
+def body_schema(validator) -> dict:
+    return validator._schema
+
+
+def body_nullable(validator) -> bool:
+    return validator._nullable
+
+
+def validate_body(validator, data) -> None:
+    validator._validate(data)
+
+
+async def parse_body(validator, stream, scope):
+    return await validator._parse(stream, scope)
