@@ -299,7 +299,9 @@ class MockServer:
         await self._vendor_app(scope, receive, send)
 
     async def _vendor(self, scope, receive, send) -> None:
-        """A request under a vendor's base path (or no known path)."""
+        """A request under a vendor's base path (or no known path), top to bottom: read its body,
+        take a turn, answer it (`_answer`: route, admit, run), and as the answer starts, finish it
+        (`_finish`: commit, record, end the turn)."""
         started = time.perf_counter()
         # The body is read whole (or up to the largest an operation takes) before anything is held.
         try:
@@ -311,51 +313,68 @@ class MockServer:
         ex = Exchange(self, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]), turn=turn)
         token = gateway.current.set(ex)  # for handlers, through gateway.exchange()
         try:
-            app = await self._dispatch(ex, scope)
-        except Exception as exc:
-            app = await self._error_app(exc, ex)
-
-        refused: Answer | None = None  # the answer sent instead, when the change could not be saved
-        unsaved = ApiError(503, "The change could not be saved; try again.")
-
-        async def capture(message):
-            nonlocal refused
-            if message["type"] == "http.response.start":
-                # Committed before the client hears of it: an answered change survives a crash.
-                if not self.commit(turn):
-                    refused = self.render_error(unsaved, ex)
-                    message = {"type": "http.response.start", "status": refused.status, "headers": refused.headers}
-                # Journal next, so the entry exists before the client can see the answer.
-                ex.status = message["status"]
-                # Vendor API calls and failures; not the Swagger UI or spec downloads.
-                entry = None
-                if ex.vendor is not None and (ex.operation is not None or ex.status >= 400):
-                    entry = _journal_entry(scope, ex)
-                    self.journal.record(entry)
-                    turn.entries.append(entry)
-                if ex.tenant is not None and 200 <= ex.status < 300:
-                    gateway.count_success(ex)
-                # Shared (with the journal entry) before the client hears of it, too.
-                if not await self.turns.end(turn) and not refused and ex.failed < 500:
-                    refused = self.render_error(unsaved, ex)
-                    message = {"type": "http.response.start", "status": refused.status, "headers": refused.headers}
-                    if entry is not None:
-                        entry["status"] = ex.status = refused.status
-                        await self.turns.note(entry)
-                log_access(ex.vendor.name if ex.vendor else None, ex.tenant.id if ex.tenant else None,
-                           ex.operation.id if ex.operation else None, scope["method"], scope["path"], ex.status,
-                           started)
-                if refused:
-                    await send(message)
-                    return await send({"type": "http.response.body", "body": refused.body})
-            if not refused:
-                await send(message)
-
-        try:
-            await app(scope, receive, capture)
+            app = await self._answer(ex, scope)
+            await app(scope, receive, self._finishing(ex, scope, send, started))
         finally:
             gateway.current.reset(token)
             await self.turns.end(turn)
+
+    async def _answer(self, ex: Exchange, scope):
+        """The ASGI app that answers: the operation's (routed, admitted, run), or the failure's in
+        the vendor's dialect."""
+        try:
+            return await self._dispatch(ex, scope)
+        except Exception as exc:
+            return await self._error_app(exc, ex)
+
+    def _finishing(self, ex: Exchange, scope, send, started: float):
+        """The ASGI send for a vendor answer: `_finish` runs as the answer starts, before the client
+        hears anything; if it refuses (the change could not be saved), its 503 goes out instead."""
+        refused: Answer | None = None
+
+        async def finishing_send(message):
+            nonlocal refused
+            if message["type"] == "http.response.start":
+                refused = await self._finish(ex, scope, message["status"], started)
+                if refused is not None:
+                    await send({"type": "http.response.start", "status": refused.status, "headers": refused.headers})
+                    return await send({"type": "http.response.body", "body": refused.body})
+            if refused is None:
+                await send(message)
+
+        return finishing_send
+
+    async def _finish(self, ex: Exchange, scope, status: int, started: float) -> Answer | None:
+        """In order, as the answer starts: commit the change (cached answers, the state file), record
+        the journal entry, count a success against rate limits, end the turn (with shared state,
+        the change and the entry written to Redis), log. The answer to send instead when the
+        change could not be saved, else None."""
+        turn, refused = ex.turn, None
+        unsaved = ApiError(503, "The change could not be saved; try again.")
+        if not self.commit(turn):
+            refused = self.render_error(unsaved, ex)
+        ex.status = refused.status if refused is not None else status
+        entry = self._record(ex, scope)
+        if ex.tenant is not None and 200 <= ex.status < 300:
+            gateway.count_success(ex)
+        if not await self.turns.end(turn) and refused is None and ex.failed < 500:
+            refused = self.render_error(unsaved, ex)
+            if entry is not None:
+                entry["status"] = ex.status = refused.status
+                await self.turns.note(entry)
+        log_access(ex.vendor.name if ex.vendor else None, ex.tenant.id if ex.tenant else None,
+                   ex.operation.id if ex.operation else None, scope["method"], scope["path"], ex.status, started)
+        return refused
+
+    def _record(self, ex: Exchange, scope) -> dict | None:
+        """The request's journal entry (vendor calls and failures; not the Swagger UI or spec
+        downloads), noted in the journal and in the turn."""
+        if ex.vendor is None or (ex.operation is None and (ex.status or 0) < 400):
+            return None
+        entry = _journal_entry(scope, ex)
+        self.journal.record(entry)
+        ex.turn.entries.append(entry)
+        return entry
 
 
 async def _lifespan(receive, send, shutdown) -> None:
