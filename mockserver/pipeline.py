@@ -1,11 +1,11 @@
-"""A vendor request from routing to the handler's answer, compiled once per operation.
+"""A vendor request from its operation to the handler's answer, compiled once per operation.
 
 Connexion reads each spec into operations (parameters with the path-level ones merged, request
 bodies, the handler its resolver finds) and supplies the URI parser, validators and argument
-mapping used here. What is not used is Connexion's ASGI middleware stack: its eight nested layers
-rebuild request objects, routers and validators on every request and cost about three quarters of
-the server's time per request (bench/README.md). Here each operation's validators are built once.
-Answers of operations that change nothing are cached (AnswerCache).
+mapping used here. What is not used is Connexion's ASGI middleware stack, which rebuilds request
+objects, routers and validators on every request (what that cost: bench/README.md). Here each
+operation's validators are built once; routing is in routing.py, answers and their cache in
+answers.py.
 """
 
 import copy
