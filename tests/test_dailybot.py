@@ -199,10 +199,75 @@ def test_unknown_company_value_is_400_same_shape(daily, tenant):
     assert count_kudos(tenant) == before
 
 
-def test_mixing_receivers_with_users_receivers_is_400(daily, tenant):
+def test_receivers_merge_with_the_typed_lists_as_the_official_cli_sends_them(daily, tenant):
+    """dailybot-cli sends `receivers` (users and teams) beside `users_receivers`/`teams_receivers`:
+    each UUID counts once, and a team in `receivers` expands like one in `teams_receivers`."""
+    state = org(tenant)
+    team = next(team for team in state["teams"] if owner(tenant) not in [m["uuid"] for m in team["members"]])
+    active = [m["uuid"] for m in team["members"] if m["is_active"]]
+    other = next(user["uuid"] for user in state["users"] if user["uuid"] not in active and user["uuid"] != owner(tenant))
+    sent = daily.post("/kudos/", json={"receivers": [other, team["uuid"]], "users_receivers": [other],
+                                       "teams_receivers": [team["uuid"]], "content": "both"})
+    assert sent.status_code == 200
+    assert [receiver["uuid"] for receiver in sent.json()["receivers"]] == [other, *active]
+    assert org(tenant)["kudos"][-1]["receivers"] == sent.json()["receivers"]
+
+
+def test_a_uuid_twice_in_one_list_is_still_no_users_found(daily, tenant):
     _, other = as_user(tenant, 0)
-    response = daily.post("/kudos/", json={"receivers": [other], "users_receivers": [other]})
-    assert response.status_code == 400 and response.json()["code"] == "params_validation_error"
+    response = daily.post("/kudos/", json={"receivers": [other, other]})
+    assert response.status_code == 404 and response.json()["code"] == "no_users_found"
+
+
+def test_the_directory_the_official_cli_reads(daily, tenant):
+    state = org(tenant)
+    users = daily.get("/users/", params={"page_size": 5}).json()
+    assert users["count"] == len(state["users"]) and len(users["results"]) == 5 and users["previous"] is None
+    assert users["next"].endswith("/dailybot/v1/users/?page=2&page_size=5")
+    assert [user["uuid"] for user in users["results"]] == [user["uuid"] for user in state["users"][:5]]
+    assert all(user["is_active"] is True and "email" not in user for user in users["results"])
+    last = daily.get(users["next"].replace("page=2", "page=3")).json()
+    assert last["results"][0]["uuid"] == state["users"][10]["uuid"] and last["previous"].endswith("page=2&page_size=5")
+    assert daily.get("/users/", params={"page": 99}).json() == {"detail": "Invalid page.", "code": "not_found"}
+    assert daily.get("/users/", params={"page_size": 1000}).json()["count"] == len(state["users"])  # clamped, served
+    me = daily.get("/me/", params={"include_email": "true"}).json()
+    assert me["uuid"] == owner(tenant) and me["role"] == "admin" and me["email"].endswith("@example.com")
+    assert me["organization_name"] == "Example Co" and me["organization_uuid"] == daily.get("/organization/").json()["uuid"]
+    teams = daily.get("/teams/").json()["results"]  # the owner is an admin: every team
+    assert [team["name"] for team in teams] == [team["name"] for team in state["teams"]]
+    team = daily.get(f"/teams/{teams[0]['uuid']}/").json()
+    assert team["members_count"] == len(team["members"]) > 0
+    assert daily.get(f"/users/{state['users'][3]['uuid']}/").json()["full_name"] == state["users"][3]["full_name"]
+    assert daily.get("/users/nobody/").status_code == 404
+
+
+def test_members_see_only_their_teams_and_no_emails(tenant):
+    state = org(tenant)
+    member = next(user for user in state["users"] if user["role"] == "member")
+    key = tenant.credentials["dailybot"]["other_users"]
+    key = next(entry["api_key"] for entry in key if entry["user_uuid"] == member["uuid"])
+    with tenant.client("dailybot", authenticated=False) as client:
+        client.headers["X-API-KEY"] = key
+        teams = [team["uuid"] for team in client.get("/teams/").json()["results"]]
+        mine = [team["uuid"] for team in state["teams"] if member["uuid"] in [m["uuid"] for m in team["members"]]]
+        assert teams == mine
+        assert all("email" not in user for user in client.get("/users/", params={"include_email": "true"}).json()["results"])
+
+
+def test_kudos_page_number_paging_and_filters(daily, tenant):
+    everything = daily.get("/kudos/").json()["results"]
+    first = daily.get("/kudos/", params={"page": 1, "page_size": 2}).json()
+    assert first["count"] == len(everything) and first["results"] == everything[:2]
+    assert daily.get("/kudos/", params={"page": 2, "page_size": 2}).json()["results"] == everything[2:4]
+    word = everything[0]["content"].split()[0].upper()
+    found = daily.get("/kudos/", params={"search": word}).json()["results"]
+    assert found and all(word.lower() in kudo["content"].lower() for kudo in found)
+    day = everything[0]["created_at"][:10]
+    since = daily.get("/kudos/", params={"start_date": day}).json()["results"]
+    assert since and all(kudo["created_at"][:10] >= day for kudo in since)
+    until = daily.get("/kudos/", params={"end_date": day}).json()["results"]
+    assert everything[0] in until and all(kudo["created_at"][:10] <= day for kudo in until)
+    assert daily.get("/kudos/", params={"start_date": "yesterday"}).json()["code"] == "params_validation_error"
 
 
 @pytest.mark.parametrize("body", [

@@ -15,6 +15,8 @@ WORDING = {
 
 
 def render_error(error: ApiError, exchange=None) -> tuple[int, dict]:
+    if isinstance(error, DailybotError):  # already in Dailybot's words
+        return error.status, {"detail": error.message, "code": error.code}
     code, message = reworded(error, WORDING)
     return error.status, {"detail": message, "code": code}
 

@@ -26,7 +26,6 @@ from mockserver.vendors.dailybot.exceptions import (
     InvalidCompanyValue,
     KudoNotFound,
     NoUsersFound,
-    ParamsValidationError,
     SelfKudo,
 )
 
@@ -139,18 +138,22 @@ class Organization:
         return child
 
     def give(self, sender: str, body: dict, now: float) -> dict:
-        """Create a kudo, checked as the vendor documents (and, where it is silent, as inferred)."""
-        direct = body.get("receivers")
-        if direct is not None and (body.get("users_receivers") is not None or body.get("teams_receivers") is not None):
-            raise ParamsValidationError("Use either receivers or users_receivers/teams_receivers, not both")
-        users = list(direct if direct is not None else body.get("users_receivers") or [])
-        teams = list(body.get("teams_receivers") or [])
+        """Create a kudo, checked as the vendor documents (and, where it is silent, as inferred).
+
+        `receivers` may hold users and teams; `users_receivers` and `teams_receivers` say which is
+        which. The official CLI sends both (`receivers` = users + teams, beside the typed lists:
+        dailybot-cli 3.27.13, `api_client.give_kudos`), so a UUID named in both counts once; one
+        named twice in the same list is refused, as the seed says."""
+        direct, typed_users, typed_teams = (list(body.get(key) or []) for key in
+                                            ("receivers", "users_receivers", "teams_receivers"))
+        if any(len(set(each)) != len(each) for each in (direct, typed_users, typed_teams)):
+            raise NoUsersFound()
+        users = list(dict.fromkeys(typed_users + [uuid_ for uuid_ in direct if uuid_ not in self.teams]))
+        teams = list(dict.fromkeys(typed_teams + [uuid_ for uuid_ in direct if uuid_ in self.teams]))
         if not users and not teams:
             raise EmptyReceivers()
         if sender in users:
             raise SelfKudo()
-        if len(set(users)) != len(users) or len(set(teams)) != len(teams):
-            raise NoUsersFound()
         if any(user not in self.users for user in users) or any(team not in self.teams for team in teams):
             raise NoUsersFound()
         receivers = list(users)
@@ -183,13 +186,20 @@ class Organization:
 
     # --- reads --------------------------------------------------------------------------------
 
-    def listing(self, viewer: str, which: str) -> list[dict]:
+    def listing(self, viewer: str, which: str, search: str | None = None, since: float | None = None,
+                until: float | None = None) -> list[dict]:
         """Kudos the viewer received (original kudos) or gave (boosts included), newest first,
-        as stored (`list_view` shows one)."""
+        as stored (`list_view` shows one); with `search`, those whose content holds it (any case);
+        with `since`/`until`, those created in [since, until)."""
         if which == "kudos_given":
             chosen = [kudo for kudo in self.kudos.values() if kudo["sender"] == viewer]
         else:
             chosen = [kudo for kudo in self.kudos.values() if kudo["parent"] is None and viewer in kudo["receivers"]]
+        if search:
+            chosen = [kudo for kudo in chosen if search.casefold() in kudo["content"].casefold()]
+        if since is not None or until is not None:
+            chosen = [kudo for kudo in chosen if (since is None or kudo["created_at"] >= since)
+                      and (until is None or kudo["created_at"] < until)]
         chosen.sort(key=lambda kudo: kudo["created_at"], reverse=True)  # stable: ties keep creation order
         return chosen
 
@@ -228,6 +238,38 @@ class Organization:
         view["user"] = self._ref(kudo["sender"])
         del view["parent"], view["metadata"]
         return view
+
+    # --- the directory the official CLI reads (inferred: see specs/dailybot.yaml) -----------------
+
+    def sees_everyone(self, viewer: str) -> bool:
+        """Admins and managers see every team and people's emails; members their own teams."""
+        return self.users[viewer]["role"] in ("admin", "manager")
+
+    def user_view(self, user_uuid: str, viewer: str, include_email: bool = False) -> dict:
+        user = self.users.get(user_uuid)
+        if user is None:
+            raise KudoNotFound()  # DRF's plain 404: {"detail": "Not found.", "code": "not_found"}
+        view = dict(user) | {"is_active": True}
+        if include_email and self.sees_everyone(viewer):
+            view["email"] = ".".join(user["full_name"].lower().split()) + "@example.com"
+        return view
+
+    def visible_teams(self, viewer: str) -> list[dict]:
+        return [team for team in self.teams.values() if self.sees_everyone(viewer)
+                or any(member["uuid"] == viewer for member in team["members"])]
+
+    def team_view(self, team: dict, members: bool = False) -> dict:
+        active = [member["uuid"] for member in team["members"] if member["is_active"]]
+        view = {"uuid": team["uuid"], "name": team["name"], "members_count": len(active)}
+        if members:
+            view["members"] = [self._ref(member) for member in active]
+        return view
+
+    def team(self, team_uuid: str, viewer: str) -> dict:
+        team = next((team for team in self.visible_teams(viewer) if team["uuid"] == team_uuid), None)
+        if team is None:
+            raise KudoNotFound()
+        return self.team_view(team, members=True)
 
     def snapshot(self) -> dict:
         return {
