@@ -90,3 +90,13 @@ def test_default_tenant_key_is_fixed_whatever_the_seed(vendor):
 
     keys = {MockServer(seed=seed).store.tenants[DEFAULT_TENANT].credentials()[vendor]["api_key"] for seed in (0, 1, 99)}
     assert keys == {DEFAULT_KARMABOT_KEY}
+
+
+def test_the_readme_names_exactly_the_default_credentials_that_change_with_the_seed():
+    from mockserver import MockServer
+
+    by_seed = [MockServer(seed=seed).store.tenants[DEFAULT_TENANT].credentials() for seed in (0, 1)]
+    changing = sorted(vendor for vendor in by_seed[0] if by_seed[0][vendor]["headers"] != by_seed[1][vendor]["headers"])
+    assert changing == ["corteza", "dailybot"]
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    assert "except\ntwo: Dailybot's key" in readme and "and Corteza's token" in readme
