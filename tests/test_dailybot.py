@@ -96,12 +96,21 @@ def test_links_sort_the_query_as_drf_does(daily, tenant):
     assert page["previous"] == f"{tenant.server.url}/dailybot/v1/kudos/?amount=y&limit=1&zone=x"
 
 
-@pytest.mark.parametrize("params", [{"limit": 251}, {"limit": 0}, {"limit": "x"}, {"offset": -1},
-                                    {"filter": "everything"}, {"offset": "1e3"}])
-def test_bad_list_parameters_are_400(daily, params):
-    response = daily.get("/kudos/", params=params)
+def test_an_unknown_filter_is_400(daily):
+    response = daily.get("/kudos/", params={"filter": "everything"})
     assert response.status_code == 400
     assert response.json()["code"] == "params_validation_error" and response.json()["detail"]
+
+
+@pytest.mark.parametrize("params, limit, offset", [
+    ({"limit": 251}, 250, 0), ({"limit": 10_000}, 250, 0), ({"limit": 0}, 250, 0), ({"limit": -3}, 250, 0),
+    ({"limit": "x"}, 250, 0), ({"limit": "2.5"}, 250, 0), ({"offset": -1}, 250, 0), ({"offset": "1e3"}, 250, 0),
+    ({"limit": 3, "offset": 2}, 3, 2)])
+def test_limit_and_offset_are_read_as_drf_reads_them(daily, params, limit, offset):
+    """Capped at 250; anything else that is not a fitting whole number is the default."""
+    everything = daily.get("/kudos/").json()["results"]
+    page = daily.get("/kudos/", params=params)
+    assert page.status_code == 200 and page.json()["results"] == everything[offset:offset + limit]
 
 
 def test_offset_past_the_end_is_an_empty_page(daily):

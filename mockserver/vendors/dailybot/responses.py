@@ -53,9 +53,22 @@ def _page_url(url: URL, offset: int | None, limit: int) -> str:
     return str(url).partition("?")[0] + "?" + urlencode(sorted(query.items()), doseq=True)
 
 
-async def list_kudos(filter_="kudos_received", limit=250, offset=0, page=None, page_size=None, search=None,
+def _whole(value: str | None, default: int, strict: bool, cutoff: int | None = None) -> int:
+    """DRF's `_positive_int`, as LimitOffsetPagination reads `limit` (strict: 0 is no good) and
+    `offset`: anything else gives the default; `cutoff` caps it."""
+    try:
+        number = int(value) if value is not None else default
+    except ValueError:
+        return default
+    if number < 0 or (strict and number == 0):
+        return default
+    return min(number, cutoff) if cutoff else number
+
+
+async def list_kudos(filter_="kudos_received", limit=None, offset=None, page=None, page_size=None, search=None,
                      start_date=None, end_date=None):
     ex = exchange()
+    limit, offset = _whole(limit, 250, strict=True, cutoff=250), _whole(offset, 0, strict=False)
     until = _day(end_date, "end_date")
     kudos = ex.state.listing(ex.principal, filter_, search, _day(start_date, "start_date"),
                              None if until is None else until + 86400)  # end_date is inclusive
