@@ -48,13 +48,13 @@ def as_api_error(exc: Exception) -> ApiError:
     return ApiError(500, "Internal server error")
 
 
-def reworded(error: ApiError, wording: Mapping[str, tuple[str | None, str | None]]) -> tuple[str, str]:
+def reworded(error: ApiError, wording: Mapping[str, tuple[str | None, str | None]], **values: str) -> tuple[str, str]:
     """The error's (code, message) after a vendor's table {core code: (its code, its message)}.
 
-    None keeps the core's value; the vendor's messages may use `{retry_after}`.
+    None keeps the core's value; the vendor's messages may use `{retry_after}` and `values`.
     """
     code, template = wording.get(error.code, (None, None))
-    message = template.format(retry_after=error.headers.get("Retry-After")) if template else error.message
+    message = template.format(retry_after=error.headers.get("Retry-After"), **values) if template else error.message
     return code or error.code, message
 
 

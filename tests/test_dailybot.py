@@ -411,3 +411,21 @@ def test_405_lists_every_method_the_spec_declares(daily):
     assert response.status_code == 405
     assert set(response.headers["allow"].split(", ")) == {"GET", "POST", "HEAD"}
     assert daily.get("/kudos/abc/boost/").headers["allow"] == "POST"
+
+
+def test_drf_wordings_for_refused_methods_media_types_accept_and_json(daily):
+    assert daily.put("/kudos/").json() == {"detail": 'Method "PUT" not allowed.', "code": "method_not_allowed"}
+    refused = daily.post("/kudos/", content=b"hi", headers={"Content-Type": "text/plain"})
+    assert refused.status_code == 415
+    assert refused.json() == {"detail": 'Unsupported media type "text/plain" in request.', "code": "unsupported_media_type"}
+    unacceptable = daily.get("/kudos/", headers={"Accept": "text/html"})
+    assert unacceptable.status_code == 406
+    assert unacceptable.json() == {"detail": "Could not satisfy the request Accept header.", "code": "not_acceptable"}
+    broken = daily.post("/kudos/", content=b"{", headers={"Content-Type": "application/json"})
+    assert broken.status_code == 400 and broken.json()["code"] == "parse_error"
+    assert broken.json()["detail"].startswith("JSON parse error - ")
+
+
+def test_an_over_long_kudo_id_is_not_found(daily):
+    boosted = daily.post(f"/kudos/{'k' * 500}/boost/")
+    assert boosted.status_code == 404 and boosted.json() == {"detail": "Not found.", "code": "not_found"}

@@ -8,8 +8,9 @@ WORDING = {
     "bad_request": ("params_validation_error", None),
     "parse_error": ("parse_error", None),
     "not_found": (None, "Not found."),
-    "method_not_allowed": (None, "Method not allowed."),
-    "unsupported_media_type": (None, "Unsupported media type in request."),
+    "method_not_allowed": (None, 'Method "{method}" not allowed.'),
+    "not_acceptable": (None, "Could not satisfy the request Accept header."),
+    "unsupported_media_type": (None, 'Unsupported media type "{content_type}" in request.'),
     "rate_limited": ("throttled", "Request was throttled. Expected available in {retry_after} seconds."),
 }
 
@@ -17,7 +18,12 @@ WORDING = {
 def render_error(error: ApiError, exchange=None) -> tuple[int, dict]:
     if isinstance(error, DailybotError):  # already in Dailybot's words
         return error.status, {"detail": error.message, "code": error.code}
-    code, message = reworded(error, WORDING)
+    # DRF names the method and the media type it refused (inferred: DRF's wording).
+    sent = dict(exchange.sent_headers) if exchange is not None else {}
+    code, message = reworded(error, WORDING, method=exchange.scope["method"] if exchange is not None else "",
+                             content_type=sent.get(b"content-type", b"").decode("latin-1"))
+    if code == "parse_error":  # DRF's ParseError wording, then what was wrong
+        message = f"JSON parse error - {error.message}"
     return error.status, {"detail": message, "code": code}
 
 
