@@ -197,6 +197,17 @@ def test_create_user_and_get_by_msid_or_id(hab):
                  409, "CONFLICT")
 
 
+def test_social_media_links_take_the_seeds_own_keys(hab):
+    """The update table of the seed names them `Twitter` and `Linkedin`."""
+    user = hab.get("/users").json()[0]
+    links = {"Twitter": "https://twitter.com/sample", "Linkedin": "https://linkedin.com/in/sample"}
+    response = hab.put(f"/users/{user['msid']}", json={"first_name": user["first_name"], "social_media_links": links})
+    assert response.status_code == 200, response.text
+    assert hab.get(f"/users/{user['msid']}").json()["social_media_links"] == links
+    assert_error(hab.put(f"/users/{user['msid']}", json={"first_name": "L", "social_media_links": {"Myspace": "x"}}),
+                 400, "BAD_REQUEST")
+
+
 @pytest.mark.parametrize("body", [
     {"first_name": "A", "email": "a@example.com", "username": "has space"},
     {"first_name": "A", "email": "a@example.com", "username": "bad!"},
