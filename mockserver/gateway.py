@@ -158,10 +158,15 @@ def authenticate(ex: Exchange, request: Request) -> None:
             ex.tenant, ex.principal = found
             ex.credential = credential
             return
+    # A scheme's `x-challenge` is its WWW-Authenticate header on a 401.
     if presented is None:
-        raise ApiError(401, "Authentication credentials were not provided.", "not_authenticated")
+        challenge = next((scheme["x-challenge"] for _, scheme in operation.security if "x-challenge" in scheme), None)
+        raise ApiError(401, "Authentication credentials were not provided.", "not_authenticated",
+                       headers={"WWW-Authenticate": challenge} if challenge else None)
     status = presented.get("x-invalid-credential-status", 401)
-    raise ApiError(status, "Invalid authentication credentials.", "authentication_failed")
+    challenge = presented.get("x-challenge") if status == 401 else None
+    raise ApiError(status, "Invalid authentication credentials.", "authentication_failed",
+                   headers={"WWW-Authenticate": challenge} if challenge else None)
 
 
 async def _authenticate(ex: Exchange, request: Request) -> None:

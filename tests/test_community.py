@@ -55,8 +55,12 @@ def new_post(hab, board_id, author, **overrides):
 
 def test_no_credentials_401_wrong_key_403(tenant):
     with tenant.client("community", authenticated=False) as client:
-        assert_error(client.get("/boards"), 401, "UNAUTHORIZED")
-        assert_error(client.get("/boards", auth=("backend_app1", "wrong")), 403, "FORBIDDEN")
+        unauthenticated = client.get("/boards")
+        assert_error(unauthenticated, 401, "UNAUTHORIZED")
+        assert unauthenticated.headers["WWW-Authenticate"] == 'Basic realm="Habitate community API"'
+        forbidden = client.get("/boards", auth=("backend_app1", "wrong"))
+        assert_error(forbidden, 403, "FORBIDDEN")
+        assert "WWW-Authenticate" not in forbidden.headers
         assert_error(client.get("/boards", headers={"Authorization": "Basic !!!"}), 403, "FORBIDDEN")
         password = tenant.credentials["community"]["password"]
         assert client.get("/boards", auth=("any system name", password)).status_code == 200
