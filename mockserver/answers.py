@@ -62,16 +62,17 @@ class AnswerCache:
 def dumps(data, omit_nulls: bool = False) -> bytes:
     """JSON through orjson; with `omit_nulls` (spec root `x-omit-nulls`), null fields are left
     out at every depth."""
-    data = _without_nulls(data) if omit_nulls else data
+    data = without_nulls(data) if omit_nulls else data
     try:
         return orjson.dumps(data)
     except orjson.JSONEncodeError:  # e.g. integers beyond 64 bits, which json handles
         return json.dumps(data).encode()
 
 
-def _without_nulls(data):
+def without_nulls(data):
+    """`data` with null fields left out at every depth (spec root `x-omit-nulls`)."""
     if isinstance(data, dict):
-        return {key: _without_nulls(value) for key, value in data.items() if value is not None}
+        return {key: without_nulls(value) for key, value in data.items() if value is not None}
     if isinstance(data, list):
-        return [_without_nulls(item) for item in data]
+        return [without_nulls(item) for item in data]
     return data

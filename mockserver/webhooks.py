@@ -11,6 +11,7 @@ import httpx
 import orjson
 
 from mockserver import gateway
+from mockserver.answers import without_nulls
 from mockserver.errors import MAX_JSON_DEPTH, nested_deeper
 
 logger = logging.getLogger("mockserver")
@@ -107,6 +108,8 @@ class WebhookDispatcher:
             return
         vendor, tenant = ex.held
         sent = (tenant.id, vendor.name, dict(record))
+        if vendor.omit_nulls:  # the vendor's null rule holds for what it sends, too
+            payload = without_nulls(payload)
         task = asyncio.get_running_loop().create_task(self._post(url, payload, sent, on_reply))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
