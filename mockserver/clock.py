@@ -59,9 +59,17 @@ def _iso_seconds(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def optional_isoformat(timestamp: float | None) -> str | None:
-    """`isoformat`, or None for no timestamp (a field not set yet)."""
-    return None if timestamp is None else isoformat(timestamp)
+def isoformat_ms(timestamp: float) -> str:
+    """ISO 8601 in UTC with milliseconds and a Z suffix: `2026-01-01T00:00:00.000Z`."""
+    milliseconds = round(timestamp * 1000)
+    return f"{_iso_seconds(milliseconds // 1000)[:-1]}.{milliseconds % 1000:03d}Z"
+
+
+def optional_isoformat(timestamp: float | None, milliseconds: bool = False) -> str | None:
+    """`isoformat` (or `isoformat_ms`), or None for no timestamp (a field not set yet)."""
+    if timestamp is None:
+        return None
+    return isoformat_ms(timestamp) if milliseconds else isoformat(timestamp)
 
 
 def isodate(timestamp: float) -> str:

@@ -273,7 +273,7 @@ def test_post_lifecycle_moves_counters(hab, tenant):
     tenant.advance(60)
     edited = hab.put(f"/posts/{post['post_id']}", json={"board_id": board["board_id"], "headline": "Edited",
                                                         "content": "short", "authors": [author["msid"]]}).json()
-    assert edited["headline"] == "Edited" and edited["last_edited_at"] == "2026-01-01T00:01:00Z"
+    assert edited["headline"] == "Edited" and edited["last_edited_at"] == "2026-01-01T00:01:00.000Z"
     assert edited["post_short_text"] == edited["clean_text"] == "short"
     assert hab.get(f"/posts/{post['post_id']}").json() == edited
 
@@ -289,7 +289,7 @@ def test_post_lifecycle_moves_counters(hab, tenant):
     assert hab.get(f"/posts/{post['post_id']}").json()["reply_count"] == 1
     tenant.advance(5)
     edited_reply = hab.put(f"/replies/{reply['reply_id']}", json={"content": "Thanks a lot!"}).json()
-    assert edited_reply["last_edited_at"] == "2026-01-01T00:01:05Z"
+    assert edited_reply["last_edited_at"] == "2026-01-01T00:01:05.000Z"
     assert hab.get(f"/replies/{reply['reply_id']}").json() == edited_reply
     edited_comment = hab.put(f"/comments/{comment['comment_id']}", json={"content": "Very nice"}).json()
     assert edited_comment["content"] == "Very nice" and "last_edited_at" in edited_comment
@@ -427,3 +427,11 @@ def test_a_slow_target_never_blocks_the_request():
 def test_admin_state_collections(tenant):
     assert set(community(tenant)) >= {"users", "roles", "boards", "posts", "comments", "replies", "tags",
                                       "tag_mappings", "hooks", "webhook_deliveries"}
+
+
+def test_entity_timestamps_carry_milliseconds_as_the_seeds_samples_do(hab):
+    users = hab.get("/users", params={"page_size": 50}).json()
+    stamps = [user["created_at"] for user in users]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp) for stamp in stamps)
+    assert any(not stamp.endswith(".000Z") for stamp in stamps)  # seeded history: fractions of a second
+

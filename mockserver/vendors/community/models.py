@@ -5,7 +5,7 @@ import re
 import string
 from html.parser import HTMLParser
 
-from mockserver.clock import isoformat, optional_isoformat
+from mockserver.clock import isoformat_ms, optional_isoformat  # the seed's samples carry fractions of a second
 from mockserver.errors import ApiError
 from mockserver.records import (
     ANY,
@@ -301,7 +301,7 @@ class Community:
             if hook["event"] == "member.joined":
                 job_id = self._id("job")
                 record = {"hook_id": hook["hook_id"], "event": "member.joined", "job_id": job_id,
-                          "attempted_at": isoformat(now)}
+                          "attempted_at": isoformat_ms(now)}
                 self.deliveries.append(record)
                 deliver(hook["target_url"], {"event": "member.joined", "job_id": job_id,
                                              "entities": {"user": [self.hook_user_view(user)]}}, record)
@@ -503,7 +503,7 @@ class Community:
             raise bad_request("target_url must be http(s) on an allowed host (loopback by default), "
                               "not this server itself")
         hook = {"hook_id": self._id("hook"), "target_url": body["target_url"], "event": body["event"],
-                "created_at": isoformat(now)}
+                "created_at": isoformat_ms(now)}
         self.hooks[hook["hook_id"]] = hook
         return hook
 
@@ -519,17 +519,17 @@ class Community:
 
     def user_view(self, user: dict) -> dict:
         return {key: value for key, value in user.items() if key not in ("created_at", "last_modified_at")} | {
-            "msid": self.msid(user), "created_at": isoformat(user["created_at"]),
-            "last_modified_at": isoformat(user["last_modified_at"])}
+            "msid": self.msid(user), "created_at": isoformat_ms(user["created_at"]),
+            "last_modified_at": isoformat_ms(user["last_modified_at"])}
 
     def user_summary(self, user: dict) -> dict:
         return {"user_id": user["user_id"], "sid": user["sid"], "msid": self.msid(user), "username": user["username"],
                 "user_avatar": user["user_avatar"], "first_name": user["first_name"], "role_id": user["role_id"],
-                "user_status": user["user_status"], "created_at": isoformat(user["created_at"])}
+                "user_status": user["user_status"], "created_at": isoformat_ms(user["created_at"])}
 
     def hook_user_view(self, user: dict) -> dict:
         keys = ("sid", "email", "role_id", "user_id", "username", "last_name", "first_name", "user_avatar", "user_status")
-        return {key: user[key] for key in keys} | {"msid": self.msid(user), "created_at": isoformat(user["created_at"])}
+        return {key: user[key] for key in keys} | {"msid": self.msid(user), "created_at": isoformat_ms(user["created_at"])}
 
     def author_view(self, user_id: int) -> dict:
         user = self.users[user_id]
@@ -539,7 +539,7 @@ class Community:
     @staticmethod
     def board_view(board: dict) -> dict:
         view = {key: value for key, value in board.items() if key not in ("members", "created_at")}
-        view["last_posted_at"] = optional_isoformat(board["last_posted_at"])
+        view["last_posted_at"] = optional_isoformat(board["last_posted_at"], milliseconds=True)
         return view
 
     def _written_view(self, entity: dict) -> dict:
@@ -549,9 +549,9 @@ class Community:
             "clean_text": clean_text(entity["content"]),
             "react_count": sum(entity["reactions"].values()),
             "reactions": dict(entity["reactions"]) or None,
-            "last_edited_at": optional_isoformat(entity["last_edited_at"]),
-            "created_at": isoformat(entity["created_at"]),
-            "last_modified_at": isoformat(entity["last_modified_at"]),
+            "last_edited_at": optional_isoformat(entity["last_edited_at"], milliseconds=True),
+            "created_at": isoformat_ms(entity["created_at"]),
+            "last_modified_at": isoformat_ms(entity["last_modified_at"]),
             "user": self.author_view(entity["author"]),
         }
 
