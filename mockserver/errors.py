@@ -1,5 +1,6 @@
 """One error type for every client-visible failure; each vendor renders it in its own dialect."""
 
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -35,13 +36,32 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+MAX_QUOTED = 64  # characters of a client's value an error message repeats
+MAX_MESSAGE = 500  # characters of a validation message
+
+
+def readable(message: str) -> str:
+    """A validation message as a client should read it: Python's literals in JSON's words
+    (`true`, `false`, `null`), no value repeated longer than MAX_QUOTED characters, and no
+    longer than MAX_MESSAGE in all."""
+    message = _PYTHON_LITERAL.sub(lambda found: _JSON_LITERALS[found.group(0)], message)
+    message = _QUOTED.sub(lambda found: found.group(1) + found.group(2)[:MAX_QUOTED - 4] + "..." + found.group(1)
+                          if len(found.group(2)) > MAX_QUOTED else found.group(0), message)
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
+
+
+_JSON_LITERALS = {"True": "true", "False": "false", "None": "null"}
+_PYTHON_LITERAL = re.compile(r"(?<![\w'\"])(True|False|None)(?![\w'\"])")
+_QUOTED = re.compile(r"""(['"])(.*?)\1(?=[\s,:.;)\]}]|$)""", re.DOTALL)
+
+
 def as_api_error(exc: Exception) -> ApiError:
     """Translate Connexion's and Starlette's exceptions (and anything unexpected) into an ApiError."""
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, ProblemException):
         # Validation details end with a dump of the failing schema: keep the sentence, not the dump.
-        message = str(exc.detail or exc.title).split("\n\n")[0]
+        message = readable(str(exc.detail or exc.title).split("\n\n")[0])
         return ApiError(exc.status, message, headers=dict(exc.headers or {}))
     if isinstance(exc, HTTPException):
         return ApiError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))

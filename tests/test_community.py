@@ -435,3 +435,11 @@ def test_entity_timestamps_carry_milliseconds_as_the_seeds_samples_do(hab):
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp) for stamp in stamps)
     assert any(not stamp.endswith(".000Z") for stamp in stamps)  # seeded history: fractions of a second
 
+
+def test_validation_errors_start_as_the_seed_documents_and_hold_no_python(hab):
+    refused = hab.post("/users", json={"first_name": True, "email": "a@example.com"}).json()["message"]
+    assert refused.startswith("ERR_V1█Request payload validation errors: ")
+    assert "True" not in refused and "true is not of type 'string'" in refused
+    long = hab.post("/users", json={"first_name": "x" * 4001, "email": "b@example.com"}).json()["message"]
+    assert long.startswith("ERR_V1█Request payload validation errors: ") and len(long) < 600
+

@@ -382,3 +382,13 @@ def test_a_lone_surrogate_is_refused_and_nothing_stored(tenant, vendor):
                              headers={"Content-Type": "application/json"})
         assert status(answer) == 400, answer.text[:200]
     assert tenant.state(vendor) == before
+
+
+def test_validation_messages_never_echo_a_long_value_or_python_literals(tenant):
+    """Every vendor: what the client sent is cut in the message, and Python's True/None read as JSON."""
+    with tenant.client("dailybot") as daily:
+        refused = daily.post("/kudos/", json={"receivers": ["x"], "content": "y" * 6000}).json()
+        assert refused["code"] == "params_validation_error"
+        assert "y" * 100 not in refused["detail"] and len(refused["detail"]) < 600
+        typed = daily.post("/kudos/", json={"receivers": ["x"], "is_anonymous": None}).json()["detail"]
+        assert "None" not in typed and typed.startswith("null is not of type")

@@ -22,8 +22,18 @@ def render_error(error: ApiError, exchange=None) -> tuple[int, dict]:
         "id": base64.urlsafe_b64encode(digest[:15]).decode(),
         "status": HTTPStatus(error.status).name,
         "time": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "message": "ERR_V1█" + WORDING.get(error.code, error.message),
+        "message": "ERR_V1█" + _worded(error),
     }
+
+
+VALIDATION = "Request payload validation errors"  # the seed's 400 message, what was wrong after it
+
+
+def _worded(error: ApiError) -> str:
+    message = WORDING.get(error.code, error.message)
+    if error.code in ("bad_request", "parse_error") and not message.startswith(VALIDATION):
+        return f"{VALIDATION}: {message}"
+    return message
 
 
 def not_found(kind: str, key) -> ApiError:

@@ -90,7 +90,7 @@ def in_body(lookup, key, kind: str) -> dict:
     try:
         return lookup(key)
     except ApiError:
-        raise bad_request(f"Request payload validation errors: unknown {kind} {key}") from None
+        raise bad_request(f"unknown {kind} {key}") from None
 
 
 def _first_user_id(rng) -> int:
@@ -321,7 +321,7 @@ class Community:
     def change_role(self, msid: str, role_id: int, now: float) -> dict:
         user = self.user(msid)
         if role_id not in self.roles:
-            raise bad_request(f"Request payload validation errors: unknown role {role_id}")
+            raise bad_request(f"unknown role {role_id}")
         user["role_id"] = role_id
         user["last_modified_at"] = now
         return user
