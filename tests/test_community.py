@@ -347,6 +347,8 @@ def test_tag_create_edit_get(hab):
     assert edited["name"] == "owner" and edited["back_color"] == "#000000" and edited["text_color"] == "#330000"
     assert_error(hab.post("/tags", json={"name": "x", "back_color": "red"}), 400, "BAD_REQUEST")
     assert_error(hab.post("/tags", json={"name": "!!!"}), 400, "BAD_REQUEST")
+    following = hab.post("/tags", json={"name": "Next"}).json()
+    assert following["tag_id"] == tag["tag_id"] + 1  # the refused tags and the conflict took no id
 
 
 def test_tag_lists(hab, tenant):

@@ -464,7 +464,8 @@ class Community:
                 **{field: body.get(field) for field in self.TAG_FIELDS}}
 
     def _add_tag(self, body: dict) -> dict:
-        tag = {"tag_id": self._id("tag"), **self._tag_fields(body)}
+        fields = self._tag_fields(body)  # checked before an id is taken: a refused tag takes none
+        tag = {"tag_id": self._id("tag"), **fields}
         self.tags[tag["tag_id"]] = tag
         return tag
 
