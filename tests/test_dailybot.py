@@ -429,3 +429,17 @@ def test_drf_wordings_for_refused_methods_media_types_accept_and_json(daily):
 def test_an_over_long_kudo_id_is_not_found(daily):
     boosted = daily.post(f"/kudos/{'k' * 500}/boost/")
     assert boosted.status_code == 404 and boosted.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+def test_an_exchange_token_sends_the_kudo_as_its_user(daily, tenant):
+    """The seed: with an exchange token, kudos appear as sent by the token's user, not the key's owner."""
+    someone = tenant.credentials["dailybot"]["other_users"][2]
+    receiver = owner(tenant)
+    refused = daily.post("/kudos/", json={"receivers": [receiver]}, headers={"X-Exchange-Token": "nope"})
+    assert refused.status_code == 403 and refused.json() == {"detail": "Invalid exchange token.",
+                                                             "code": "authentication_failed"}
+    sent = daily.post("/kudos/", json={"receivers": [receiver], "content": "via exchange"},
+                      headers={"X-Exchange-Token": someone["exchange_token"]})
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["user"]["uuid"] == someone["user_uuid"]
+    assert org(tenant)["kudos"][-1]["user"]["uuid"] == someone["user_uuid"]

@@ -72,3 +72,7 @@ class AlreadyBoosted(DailybotError):
 
 class KudoNotFound(DailybotError):
     status, detail, code = 404, "Not found.", "not_found"
+
+
+class InvalidExchangeToken(DailybotError):  # inferred: DRF's AuthenticationFailed
+    status, detail, code = 403, "Invalid exchange token.", "authentication_failed"

@@ -1,5 +1,6 @@
 """A Dailybot organisation: users (each with an API key), teams, company values and kudos."""
 
+import hashlib
 import uuid
 
 from mockserver.clock import isoformat
@@ -28,6 +29,11 @@ from mockserver.vendors.dailybot.exceptions import (
     NoUsersFound,
     SelfKudo,
 )
+
+
+def exchange_token(api_key: str) -> str:
+    """A user's exchange token: derived from their key, so it needs no record of its own."""
+    return "xt_" + hashlib.sha256(f"exchange:{api_key}".encode()).hexdigest()[:32]
 
 
 def random_uuid(rng) -> str:
@@ -282,6 +288,10 @@ class Organization:
     def credentials(self) -> tuple[dict, dict]:
         return self._credentials(self.keys)
 
+    def exchange_user(self, token: str) -> str | None:
+        """The user an exchange token stands for (inferred: see specs/dailybot.yaml)."""
+        return next((user for user, key in self.keys.items() if exchange_token(key) == token), None)
+
     @staticmethod
     def _credentials(keys: dict[str, str]) -> tuple[dict, dict]:
         owner, *others = keys
@@ -289,6 +299,8 @@ class Organization:
             "headers": {"X-API-KEY": keys[owner]},
             "api_key": keys[owner],
             "user_uuid": owner,
-            "other_users": [{"user_uuid": user, "api_key": keys[user]} for user in others],
+            "exchange_token": exchange_token(keys[owner]),
+            "other_users": [{"user_uuid": user, "api_key": keys[user], "exchange_token": exchange_token(keys[user])}
+                            for user in others],
         }
         return admin, {key: user for user, key in keys.items()}

@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlencode
 
 from starlette.datastructures import URL
 
-from mockserver.gateway import exchange
-from mockserver.vendors.dailybot.exceptions import KudoNotFound, ParamsValidationError
+from mockserver.gateway import exchange, header
+from mockserver.vendors.dailybot.exceptions import InvalidExchangeToken, KudoNotFound, ParamsValidationError
 
 PAGE_SIZE, MAX_PAGE_SIZE = 25, 100  # DRF page-number pagination as the official CLI expects it
 
@@ -85,8 +85,14 @@ async def list_kudos(filter_="kudos_received", limit=None, offset=None, page=Non
 
 
 async def create_kudo(body):
+    """With an exchange token, the kudo is sent by the token's user instead of the key's owner."""
     ex = exchange()
-    return ex.state.give(ex.principal, body, ex.now())
+    sender, token = ex.principal, header(ex.scope, b"x-exchange-token")
+    if token is not None:
+        sender = ex.state.exchange_user(token.decode("latin-1"))
+        if sender is None:
+            raise InvalidExchangeToken()
+    return ex.state.give(sender, body, ex.now())
 
 
 async def boost_kudo(kudo_id):
