@@ -29,12 +29,17 @@ def test_a_toy_vendor_folder_is_served_with_no_core_change(tmp_path):
         tenant = httpx.post(served.url + "/__admin/tenants").json()
         with httpx.Client(base_url=served.url + "/toybox/v1", headers=tenant["credentials"]["toybox"]["headers"]) as toy:
             assert len(toy.get("/things").json()) == 1
+            # Validated by its spec, through the server's own pipeline: `id` is required but read-only,
+            # so neither a JSON nor a form body need send it; `name` is required and may not be empty.
             assert toy.post("/things", json={"name": "kite"}).status_code == 201
-            assert toy.post("/things", json={"name": ""}).status_code == 400  # validated by its spec
-            assert [thing["name"] for thing in toy.get("/things").json()][-1] == "kite"
+            assert toy.post("/things", data={"name": "yo-yo"}).status_code == 201
+            assert toy.post("/things", json={"name": ""}).status_code == 400
+            missing = toy.post("/things", json={"id": 5})
+            assert missing.status_code == 400 and "'name' is a required property" in missing.text
+            assert [thing["name"] for thing in toy.get("/things").json()][-2:] == ["kite", "yo-yo"]
         refused = httpx.get(served.url + "/toybox/v1/things").json()
         assert refused == {"problem": "Authentication credentials were not provided."}
         state = httpx.get(f"{served.url}/__admin/tenants/{tenant['tenant']}/state").json()["toybox"]
-        assert state["things"][-1] == {"id": 2, "name": "kite"}
+        assert state["things"][-2:] == [{"id": 2, "name": "kite"}, {"id": 3, "name": "yo-yo"}]
     finally:
         served.stop()
