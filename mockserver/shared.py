@@ -378,11 +378,8 @@ class SharedTurns:
                         self._load_tenant(tenant, granted[4], granted[5])
                     self._load_counters(tenant, granted)
                     return granted[0] == 3
-            except BaseException as exc:
+            except BaseException:
                 await self._let_go(tenant.id, shard)
-                if isinstance(exc, ValueError):  # counters that are not ours
-                    raise ApiError(503, f"The shared state (Redis) holds a record this server cannot read: {exc}") \
-                        from None
                 raise
             pause = await self._wait(deadline, pause, tenant.id)
 
@@ -421,12 +418,9 @@ class SharedTurns:
                             await self._load_journal()
                         turn.held = {name: shard.generation for name, shard in zip(names, shards, strict=True)}
                         return
-                except BaseException as exc:
+                except BaseException:
                     for name, shard in zip(names, shards, strict=True):
                         await self._let_go(name, shard)
-                    if isinstance(exc, ValueError):
-                        raise ApiError(503, f"The shared state (Redis) holds a record this server cannot read: "
-                                            f"{exc}") from None
                     raise
             for name, shard in zip(names, shards, strict=True):
                 await self._let_go(name, shard)
@@ -517,18 +511,12 @@ class SharedTurns:
             return
         assert lease is not None and tenant is not None
         turns = [turn for turn, _ in batch]
-        fields = {}
-        for vendor in sorted({vendor for turn in turns for tenant_id, vendor in turn.states if tenant_id == name}):
-            workspace = tenant._states.get(vendor)
-            if workspace is not None:
-                fields[f"ws:{vendor}"] = orjson.dumps({"schema": self.server.store.by_name[vendor].state.SCHEMA,
-                                                       "data": workspace.dump()})
-        new_version = bool(fields)
+        fields = self._tenant_fields(tenant, {vendor for turn in turns for tenant_id, vendor in turn.states
+                                              if tenant_id == name}, any(name in turn.limits for turn in turns))
+        new_version = any(key.startswith("ws:") for key in fields)
         fields["requests"] = str(tenant.requests).encode()
-        if tenant._limiter is not None and any(name in turn.limits for turn in turns):
-            fields["limits"] = orjson.dumps(tenant._limiter.storage.events)
         entries = [_entry_json(entry) for turn in turns for entry in turn.entries if entry["tenant"] == name]
-        release = shard.releasable() if shard.lease is not None else False
+        release = shard.releasable()
         if release:
             shard.lease = None
         if new_version:  # what Redis will hold once written (undone if the write fails)
@@ -570,7 +558,8 @@ class SharedTurns:
                 tenant = store.tenants.get(name)
                 clear = tenant is None or not lease or turn.reset_all or name in turn.resets
                 live = "0" if tenant is None else "1" if not lease else ""
-                fields = self._tenant_fields(tenant, turn) if tenant is not None else {}
+                fields = {} if tenant is None else self._tenant_fields(
+                    tenant, {vendor for tenant_id, vendor in turn.states if tenant_id == name}, name in turn.limits)
             clear_journal = name != WORLD and (... in cleared or name in cleared or not lease)
             args = [lease, 1, self.epoch, journal.limit, int(clear), live, int(clear or "data" in fields or any(
                 key.startswith("ws:") for key in fields)), int(clear_journal), self.LEASE_MS, len(fields)]
@@ -632,15 +621,16 @@ class SharedTurns:
     def _write_keys(self, name: str) -> list[str]:
         return [self.key(name), self.key(name, "lease"), self.key(name, "journal"), self.key(name, "next")]
 
-    def _tenant_fields(self, tenant: Tenant, turn: Turn) -> dict[str, bytes]:
-        """The records of the tenant an admin call changed: workspaces and rate-limit counters."""
+    def _tenant_fields(self, tenant: Tenant, vendors: set[str], limits: bool) -> dict[str, bytes]:
+        """A tenant's records to write: its open workspaces of `vendors` (each dumped once) and,
+        with `limits`, its rate-limit counters."""
         fields = {}
-        for tenant_id, vendor in turn.states:
-            workspace = tenant._states.get(vendor) if tenant_id == tenant.id else None
+        for vendor in sorted(vendors):
+            workspace = tenant._states.get(vendor)
             if workspace is not None:
                 schema = self.server.store.by_name[vendor].state.SCHEMA
                 fields[f"ws:{vendor}"] = orjson.dumps({"schema": schema, "data": workspace.dump()})
-        if tenant.id in turn.limits and tenant._limiter is not None:
+        if limits and tenant._limiter is not None:
             fields["limits"] = orjson.dumps(tenant._limiter.storage.events)
         return fields
 
@@ -673,7 +663,7 @@ class SharedTurns:
             self._apply_world(orjson.loads(fields[b"data"]))
         except (ValueError, TypeError, KeyError, IndexError) as exc:  # a record that is not ours: never run
             self.versions.pop(WORLD, None)
-            raise ApiError(503, f"The shared state (Redis) holds a record this server cannot read: {exc}") from None
+            raise _unreadable(exc) from None
         self.versions[WORLD] = version
         self.server.answers.invalidate()
 
@@ -692,7 +682,7 @@ class SharedTurns:
                     limits = _limits(orjson.loads(value))
         except (ValueError, TypeError, KeyError, StateError) as exc:
             self.versions.pop(tenant.id, None)
-            raise ApiError(503, f"The shared state (Redis) holds a record this server cannot read: {exc}") from None
+            raise _unreadable(exc) from None
         tenant.generation = store.generation
         tenant._states, tenant._limiter = states, None
         if limits:
@@ -704,10 +694,13 @@ class SharedTurns:
     @staticmethod
     def _load_counters(tenant: Tenant, granted: list) -> None:
         """A tenant's request count and rate-limit counters, as a granted lease brings them."""
-        tenant.requests = int(granted[2])
-        tenant._limiter = None
-        if granted[3]:
-            tenant.limiter.storage.events = _limits(orjson.loads(granted[3]))
+        try:
+            requests, limits = int(granted[2]), _limits(orjson.loads(granted[3])) if granted[3] else {}
+        except ValueError as exc:  # counters that are not ours
+            raise _unreadable(exc) from None
+        tenant.requests, tenant._limiter = requests, None
+        if limits:
+            tenant.limiter.storage.events = limits
 
     async def _load_journal(self) -> None:
         """The journal as Redis holds it: every stream's last entries, merged in the order written."""
@@ -837,6 +830,10 @@ class SharedTurns:
             pipe.command_stack = stack
             results = await pipe.execute(raise_on_error=raise_on_error)
         return results
+
+
+def _unreadable(exc: Exception) -> ApiError:
+    return ApiError(503, f"The shared state (Redis) holds a record this server cannot read: {exc}")
 
 
 def _fields(flat) -> dict:
