@@ -62,7 +62,7 @@ class LocalTurns:
         return False
 
     async def enter_world(self, turn: Turn) -> None:
-        turn.world = True
+        """Hold the world to take a fault: nothing to do here (faults are not kept in the state file)."""
 
     async def sync(self) -> None:
         pass
