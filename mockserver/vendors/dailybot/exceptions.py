@@ -70,7 +70,7 @@ class AlreadyBoosted(DailybotError):
     status, detail, code = 409, "You have already boosted this kudo.", "already_boosted"
 
 
-class KudoNotFound(DailybotError):
+class NotFound(DailybotError):
     status, detail, code = 404, "Not found.", "not_found"
 
 

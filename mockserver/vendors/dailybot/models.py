@@ -25,7 +25,7 @@ from mockserver.vendors.dailybot.exceptions import (
     BoostOwn,
     EmptyReceivers,
     InvalidCompanyValue,
-    KudoNotFound,
+    NotFound,
     NoUsersFound,
     SelfKudo,
 )
@@ -179,7 +179,7 @@ class Organization:
     def boost(self, kudo_id: str, booster: str, now: float) -> dict:
         kudo = self.kudos.get(kudo_id)
         if kudo is None:
-            raise KudoNotFound()
+            raise NotFound()
         if kudo["parent"] is not None:
             raise BoostChild()
         if kudo["sender"] == booster:
@@ -254,7 +254,7 @@ class Organization:
     def user_view(self, user_uuid: str, viewer: str, include_email: bool = False) -> dict:
         user = self.users.get(user_uuid)
         if user is None:
-            raise KudoNotFound()  # DRF's plain 404: {"detail": "Not found.", "code": "not_found"}
+            raise NotFound()
         view = dict(user) | {"is_active": True}
         if include_email and self.sees_everyone(viewer):
             view["email"] = ".".join(user["full_name"].lower().split()) + "@example.com"
@@ -274,7 +274,7 @@ class Organization:
     def team(self, team_uuid: str, viewer: str) -> dict:
         team = next((team for team in self.visible_teams(viewer) if team["uuid"] == team_uuid), None)
         if team is None:
-            raise KudoNotFound()
+            raise NotFound()
         return self.team_view(team, members=True)
 
     def snapshot(self) -> dict:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode
 from starlette.datastructures import URL
 
 from mockserver.gateway import exchange, header
-from mockserver.vendors.dailybot.exceptions import InvalidExchangeToken, KudoNotFound, ParamsValidationError
+from mockserver.vendors.dailybot.exceptions import InvalidExchangeToken, NotFound, ParamsValidationError
 
 PAGE_SIZE, MAX_PAGE_SIZE = 25, 100  # DRF page-number pagination as the official CLI expects it
 
@@ -19,7 +19,7 @@ def _numbered_page(url: URL, items: list, page: int | None, page_size: int | Non
     size = min(page_size or PAGE_SIZE, MAX_PAGE_SIZE)
     page = page or 1
     if page > 1 and (page - 1) * size >= len(items):
-        raise KudoNotFound("Invalid page.")
+        raise NotFound("Invalid page.")
 
     def link(number: int | None) -> str:
         query = parse_qs(url.query, keep_blank_values=True)
@@ -100,16 +100,20 @@ async def boost_kudo(kudo_id):
     return ex.state.boost(kudo_id, ex.principal, ex.now()), 201
 
 
+def _asked(flag: str | None) -> bool:
+    """A DRF boolean query flag, as the CLI sends it (`include_email=true`)."""
+    return (flag or "").lower() == "true"
+
+
 async def list_users(page=None, page_size=None, include_email=None):
     ex = exchange()
-    wanted = (include_email or "").lower() == "true"
     return _numbered_page(ex.url, list(ex.state.users), page, page_size,
-                          lambda user: ex.state.user_view(user, ex.principal, wanted))
+                          lambda user: ex.state.user_view(user, ex.principal, _asked(include_email)))
 
 
 async def get_user(user_uuid, include_email=None):
     ex = exchange()
-    return ex.state.user_view(user_uuid, ex.principal, (include_email or "").lower() == "true")
+    return ex.state.user_view(user_uuid, ex.principal, _asked(include_email))
 
 
 async def list_teams(page=None, page_size=None):
@@ -137,5 +141,5 @@ async def get_organization():
 async def get_me(include_email=None):
     ex = exchange()
     organization = _organization()
-    return ex.state.user_view(ex.principal, ex.principal, (include_email or "").lower() == "true") | {
+    return ex.state.user_view(ex.principal, ex.principal, _asked(include_email)) | {
         "organization_uuid": organization["uuid"], "organization_name": organization["name"], "timezone": "UTC"}
