@@ -6,6 +6,7 @@ import base64
 import binascii
 import functools
 import json
+import math
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -249,21 +250,44 @@ MAX_QUERY_PARAMETERS = 256  # more is a 400
 
 
 def parse_json(body: bytes):
-    """The body's JSON, or a 400 that says why not. orjson first; the json module for what
-    only it reads (NaN, integers beyond 64 bits)."""
+    """The body's JSON, or a 400 that says why not.
+
+    orjson reads integers beyond 64 bits as floats, so a body with a run of 19 digits goes through
+    the json module, which keeps them exact (as it reads the lone surrogates orjson refuses, to say
+    what is wrong with them). NaN, Infinity and numbers beyond a double's range are not JSON
+    (RFC 8259); the vendors' parsers refuse them, and so do we."""
     try:
-        value = orjson.loads(body)
+        value = _exact_json(body) if _LONG_DIGITS.search(body) else orjson.loads(body)
     except orjson.JSONDecodeError:
-        try:
-            value = json.loads(body.decode("utf-8"))
-            json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate ("\ud800") is no text
-        except UnicodeError:
-            raise ApiError(400, "Request body is not valid UTF-8 (or holds a lone surrogate).", "parse_error") from None
-        except (ValueError, RecursionError):
-            raise ApiError(400, "Request body is not valid JSON.", "parse_error") from None
+        value = _exact_json(body)
     if nested_deeper(value):
         raise ApiError(400, f"Request body nests deeper than {MAX_JSON_DEPTH} levels.", "parse_error")
     return value
+
+
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+
+def _exact_json(body: bytes):
+    try:
+        value = json.loads(body.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate ("\ud800") is no text
+    except UnicodeError:
+        raise ApiError(400, "Request body is not valid UTF-8 (or holds a lone surrogate).", "parse_error") from None
+    except (ValueError, RecursionError):
+        raise ApiError(400, "Request body is not valid JSON.", "parse_error") from None
+    return value
+
+
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is beyond a double's range")
+    return number
 
 
 async def _inject(fault, scope, receive, send) -> None:

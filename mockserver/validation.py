@@ -8,6 +8,8 @@ Valid input, the common case, is accepted by jsonschema-rs (compiled, Draft 4); 
 rejects is judged and worded by the Python validator with the rules above.
 """
 
+import json
+
 import jsonschema_rs
 from connexion.datastructures import MediaTypeDict
 from connexion.json_schema import Draft4RequestValidator
@@ -20,6 +22,7 @@ from jsonschema import Draft4Validator, ValidationError
 from jsonschema.validators import extend
 
 from mockserver import upstream
+from mockserver.errors import MAX_QUOTED
 
 
 def _required_unless_read_only(validator, required, instance, schema):
@@ -54,7 +57,27 @@ class QuickValidator:
                 return
         except (ValueError, OverflowError):  # a value Rust cannot hold, an integer beyond 64 bits
             pass
-        self.full.validate(instance)
+        try:
+            self.full.validate(instance)
+        except ValidationError as error:
+            error.message = worded(error)
+            raise
+
+
+def worded(error: ValidationError) -> str:
+    """jsonschema's message with the offending value as JSON, cut short, instead of its Python repr
+    (`True`, `None`, `{'a': nan}`, a 4,000-character string whole)."""
+    shown = repr(error.instance)
+    if not error.message.startswith(shown):
+        return error.message
+    return _as_json(error.instance) + error.message[len(shown):]
+
+
+def _as_json(value) -> str:
+    if isinstance(value, str):  # quoted as jsonschema quotes names and values elsewhere in the message
+        return repr(value) if len(value) <= MAX_QUOTED else repr(value[:MAX_QUOTED - 4] + "...")
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED - 3] + "..."
 
 
 # Connexion's body validators, checking with QuickValidator (built once: the pipeline keeps one

@@ -256,6 +256,24 @@ def test_roles(hab):
 
 # --- posts, comments, replies -------------------------------------------------------------------
 
+def test_reading_a_post_counts_a_view(hab):
+    board = new_board(hab)
+    post = new_post(hab, board["board_id"], me(hab)["msid"]).json()
+    assert post["view_count"] == 0
+    assert [hab.get(f"/posts/{post['post_id']}").json()["view_count"] for _ in range(3)] == [1, 2, 3]
+    assert hab.get("/posts/999999").status_code == 404
+
+
+def test_seeded_posts_have_views_and_seeded_comments_and_replies_have_reactions(hab, tenant):
+    state = community(tenant)
+    assert all(post["view_count"] > 0 for post in state["posts"])
+    for kind, plural in (("comment", "comments"), ("reply", "replies")):
+        reacted = [item for item in state[plural] if item["reactions"]]
+        assert reacted, kind
+        answer = hab.get(f"/{plural}/{reacted[0][kind + '_id']}").json()
+        assert answer["reactions"] == reacted[0]["reactions"]
+        assert answer["react_count"] == sum(reacted[0]["reactions"].values())
+
 def test_post_lifecycle_moves_counters(hab, tenant):
     board = new_board(hab)
     author = hab.get("/users").json()[0]
@@ -275,7 +293,7 @@ def test_post_lifecycle_moves_counters(hab, tenant):
                                                         "content": "short", "authors": [author["msid"]]}).json()
     assert edited["headline"] == "Edited" and edited["last_edited_at"] == "2026-01-01T00:01:00.000Z"
     assert edited["post_short_text"] == edited["clean_text"] == "short"
-    assert hab.get(f"/posts/{post['post_id']}").json() == edited
+    assert hab.get(f"/posts/{post['post_id']}").json() == edited | {"view_count": 1}
 
     commenter = hab.get("/users").json()[1]
     comment = hab.post("/comments", json={"post_id": post["post_id"], "content": "<p>Nice</p>",

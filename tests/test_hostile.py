@@ -392,3 +392,28 @@ def test_validation_messages_never_echo_a_long_value_or_python_literals(tenant):
         assert "y" * 100 not in refused["detail"] and len(refused["detail"]) < 600
         typed = daily.post("/kudos/", json={"receivers": ["x"], "is_anonymous": None}).json()["detail"]
         assert "None" not in typed and typed.startswith("null is not of type")
+
+
+@pytest.mark.parametrize("vendor", WRITES)
+def test_nan_infinity_and_overflowing_numbers_are_not_json(tenant, vendor):
+    """RFC 8259 has no NaN or Infinity, and the vendors' parsers refuse them; each is the
+    dialect's 400 and nothing is stored."""
+    before = tenant.state(vendor)
+    with tenant.client(vendor) as client:
+        for number in (b"NaN", b"Infinity", b"-Infinity", b"-1e400"):
+            answer = client.post(WRITES[vendor], content=b'{"name": ' + number + b', "amount": ' + number + b"}",
+                                 headers={"Content-Type": "application/json"})
+            assert status(answer) == 400, (number, answer.text[:200])
+            assert "not valid JSON" in answer.text, answer.text[:200]
+    assert tenant.state(vendor) == before
+
+
+def test_values_in_messages_are_json_and_big_integers_stay_exact(tenant):
+    with tenant.client("karmabot") as karma:
+        big = karma.post("/pluses", content=b'{"user_ids": 100000000000000000000001, "from_id": "x"}',
+                         headers={"Content-Type": "application/json"}).json()["error"]["message"]
+        assert big.startswith("100000000000000000000001 is not of type"), big
+        nested = karma.post("/pluses", json={"user_ids": {"a": True, "b": None, "c": [1.5, "x" * 200]},
+                                             "from_id": "x"}).json()["error"]["message"]
+        assert nested.startswith('{"a": true, "b": null, "c": [1.5, "xxx') and "..." in nested, nested
+        assert "x" * 100 not in nested

@@ -93,6 +93,11 @@ def in_body(lookup, key, kind: str) -> dict:
         raise bad_request(f"unknown {kind} {key}") from None
 
 
+def _some_reactions(rng) -> dict:
+    """One or two emoji slots with a few reactions each, as the seed's samples have."""
+    return {f"s{slot}": rng.randint(1, 5) for slot in rng.sample(range(1, 6), rng.randint(1, 2))}
+
+
 def _first_user_id(rng) -> int:
     """The first draw of a seeding: the API user's id (all its credentials need)."""
     return rng.randint(100, 150)
@@ -162,7 +167,7 @@ class Community:
                 rng.choice(boards), rng.choice(authors), fake.sentence(nb_words=5).rstrip("."),
                 "".join(f"<p>{fake.paragraph(nb_sentences=4)}</p>" for _ in range(rng.randint(1, 3))), later())
             if rng.random() < 0.5:
-                post["reactions"] = {f"s{slot}": rng.randint(1, 5) for slot in rng.sample(range(1, 6), rng.randint(1, 2))}
+                post["reactions"] = _some_reactions(rng)
         posts = list(community.posts.values())
         for _ in range(fixtures["comments"]):
             community._add_comment(rng.choice(posts), rng.choice(authors), f"<p>{fake.paragraph()}</p>", later())
@@ -175,6 +180,11 @@ class Community:
         tag_ids = list(community.tags)
         for post in posts:
             community.tag_refs[("post", post["post_id"])] = rng.sample(tag_ids, rng.randint(0, 2))
+        for post in posts:
+            post["view_count"] = rng.randint(1, 80)
+        for written in [*comments, *community.replies.values()]:
+            if rng.random() < 0.4:
+                written["reactions"] = _some_reactions(rng)
         return community
 
     @classmethod
@@ -390,6 +400,11 @@ class Community:
 
     def post(self, post_id) -> dict:
         return lookup(self.posts, post_id, "Post")
+
+    def view_post(self, post_id) -> dict:
+        post = self.post(post_id)
+        post["view_count"] += 1
+        return post
 
     def create_post(self, body: dict, now: float) -> dict:
         board, author = in_body(self.board, body["board_id"], "board"), in_body(self.user, body["authors"][0], "user")

@@ -94,7 +94,7 @@ async def create_post(body):
 
 async def get_post(post_id):
     state = _state()
-    return state.post_view(state.post(post_id))
+    return state.post_view(state.view_post(post_id))
 
 
 async def edit_post(post_id, body):
