@@ -5,6 +5,7 @@ import gc
 import importlib.util
 import json
 import os
+import re
 import socket
 from importlib.metadata import version
 
@@ -193,9 +194,15 @@ def list_vendors():
 @click.option("--seed", type=int, help="Random cases, the same for the same seed. Default: the same cases every run.")
 @click.option("--rate-limit", metavar="N/UNIT", help="At most this many requests, e.g. 6/m (a real vendor's limit).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
-def fuzz(vendor_name, base_url, headers, max_examples, seed, rate_limit, junit):
+@click.option("--positive/--no-positive", "with_positive", default=True, show_default=True,
+              help="First perform every documented operation once with valid data found through the API "
+                   "(along the spec's links); fail if one does not reach its documented success.")
+def fuzz(vendor_name, base_url, headers, max_examples, seed, rate_limit, junit, with_positive):
     """Check any server (the vendor, a proxy, this mock) against our spec; non-zero on a violation."""
     from mockserver import fuzz as fuzzing
+
+    if rate_limit and not re.fullmatch(r"[1-9][0-9]*/[smhd]", rate_limit):
+        raise click.BadParameter(f"{rate_limit!r} is not N/UNIT (UNIT one of s, m, h, d)", param_hint="--rate-limit")
 
     try:
         vendor = discover([vendor_name])[0]
@@ -208,4 +215,4 @@ def fuzz(vendor_name, base_url, headers, max_examples, seed, rate_limit, junit):
             raise click.BadParameter(f"{header!r} is not 'NAME: VALUE'", param_hint="--header")
         sent[name.strip()] = value.strip()
     raise SystemExit(fuzzing.run_cli(vendor, base_url.rstrip("/"), sent, max_examples=max_examples,
-                                     seed=seed, junit=junit, rate_limit=rate_limit))
+                                     seed=seed, junit=junit, rate_limit=rate_limit, with_positive=with_positive))

@@ -402,7 +402,8 @@ def test_permissions(cz, tenant):
     assert all(rule["roleID"] == roles["admins"] for rule in admin_rules) and admin_rules
     assert ok(cz.delete(f"/permissions/{roles['admins']}/rules")) == {"message": "OK"}
     assert ok(cz.get(f"/permissions/{roles['admins']}/rules")) == []
-    error(cz.get("/permissions/1/rules"), "role not found")
+    assert {roles["everyone"], roles["admins"]} == {"1", "2"}  # Corteza's EveryoneRoleID and AdminsRoleID
+    error(cz.get("/permissions/3/rules"), "role not found")
 
 
 def test_status_set_expire_clear(cz, tenant):

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 
 from mockserver.testing import running
+from tests.drifting import DriftingProxy
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,9 @@ def test_the_mock_passes_its_own_contract_with_a_junit_report(unlimited, tmp_pat
     suites = ElementTree.parse(report).getroot()
     cases = suites.findall(".//testcase")
     assert len(cases) >= 5 and not suites.findall(".//failure")
+    positive = suites.find("testsuite[@name='positive phase']")
+    assert {case.get("name") for case in positive} >= {"POST /pluses (createPlus)", "GET /users (listUsers)"}
+    assert "Positive phase: 5/5 documented success statuses reached, 0 operation(s) with problems." in result.stdout
 
 
 def test_corteza_is_checked_through_its_200_errors(unlimited):
@@ -68,3 +72,33 @@ def test_seed_and_rate_limit_are_used_and_nothing_is_left_behind(unlimited, tmp_
     plain = subprocess.run([sys.executable, "-m", "mockserver", "fuzz", "--max-examples", "3", *base],
                            capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert plain.returncode == 0 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("drift, vendor, path, finding", [
+    ({"status": {"POST /pluses": 200}}, "karmabot", "/karmabot/api/v1", "POST /pluses (createPlus)"),
+    ({"rename": ("slack_id", "slackId")}, "karmabot", "/karmabot/api/v1", "GET /users (listUsers)"),
+    ({"drop_header": "has_more"}, "community", "/community/api/v1", "GET /boards (listBoards)"),
+], ids=["status 201 to 200", "field renamed", "header dropped"])
+def test_a_drifting_server_fails_the_positive_phase(unlimited, tmp_path, drift, vendor, path, finding):
+    """A vendor's silent change (a status, a field, a header) is caught where a documented call
+    succeeds, and named in the report and the JUnit file."""
+    server, tenant = unlimited
+    report = tmp_path / "drift.xml"
+    with DriftingProxy(server.base_url(vendor).removesuffix(path), **drift) as proxy:
+        result = fuzz("--vendor", vendor, "--base-url", proxy.url + path, *header_args(tenant, vendor),
+                      "--max-examples", "1", "--junit", str(report))
+    assert result.returncode != 0
+    failing = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert any(finding in line for line in failing), result.stdout[-3000:]
+    positive = ElementTree.parse(report).getroot().find("testsuite[@name='positive phase']")
+    assert [case.get("name") for case in positive if case.find("failure") is not None] == [
+        line.split(" ", 2)[2].strip() for line in failing]
+
+
+def test_without_the_positive_phase(unlimited):
+    server, tenant = unlimited
+    result = fuzz("--vendor", "kudosnow", "--base-url", server.base_url("kudosnow"), *header_args(tenant, "kudosnow"),
+                  "--no-positive", "--max-examples", "1")
+    assert result.returncode == 0 and "Positive phase" not in result.stdout
+    assert fuzz("--vendor", "kudosnow", "--base-url", server.base_url("kudosnow"), "--rate-limit", "6/minutes"
+                ).returncode == 2

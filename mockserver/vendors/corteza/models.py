@@ -38,6 +38,8 @@ MENTION = re.compile(r"<@(\d{1,20})(?:\s[^<>]*)?>")  # [^<>]: a try ends at the 
 DURATION = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m)?$")
 CLOCK_TIME = re.compile(r"^(\d{1,2})(?::(\d\d))?\s*(am|pm)?$", re.IGNORECASE)
 SEARCH_LIMIT, SEARCH_MAX = 50, 100
+# Corteza's own role IDs (pkg/permissions/permissions.go: EveryoneRoleID = 1, AdminsRoleID = 2).
+EVERYONE_ROLE, ADMINS_ROLE = "1", "2"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MIME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\x20-\x7e]*)?")
 
@@ -142,7 +144,7 @@ class Workspace:
         rules, and the users' ids."""
         fixtures, rng = ctx.vendor.fixtures, ctx.rng
         space = cls(fixtures, ctx.secret("jwt-secret"), rng, rng.randint(10**17, 2 * 10**17))
-        space.everyone_role, space.admin_role = space.new_id(), space.new_id()
+        space.everyone_role, space.admin_role = EVERYONE_ROLE, ADMINS_ROLE
         space.roles = {space.everyone_role: "everyone", space.admin_role: "admins"}
         space.rules = {
             space.admin_role: {(r["resource"], r["operation"]): "allow" for r in fixtures["admin_rules"]},

@@ -321,7 +321,9 @@ async def webhooks_create(body, avatar=None):
     state, me, now = _call_at()
     webhook = state.save_webhook(me, body, now, ex.allowed)
     ex.register_handles()  # the new token's public handle
-    return _webhook(state, webhook)
+    # The real server never returns the token (`json:"-"`); the mock tells the client in a header
+    # of its own, so tests (and `mockserver fuzz`) can call the public endpoints.
+    return _webhook(state, webhook), 200, {"X-Mockserver-Webhook-Token": webhook["token"]}
 
 
 async def webhooks_update(webhook_id, body, avatar=None):

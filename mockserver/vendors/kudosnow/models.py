@@ -34,6 +34,8 @@ class Company:
             email = f"{fake.first_name()}.{fake.last_name()}{index}@{fixtures['domain']}".lower()
             users.append({"id": user_id, "email": email, "pointsBalance": rng.randint(*fixtures["points"]),
                           "employeeNumber": number})
+        for index, example in enumerate(fixtures["example_people"]):
+            users[index].update(example)
         groups = {name: [user["id"] for user in rng.sample(users, rng.randint(3, 6))] for name in fixtures["groups"]}
         company = cls(users, groups, fixtures["qualities"], fixtures["badges"], ctx.secret("api-key"),
                       rng.randint(10_000, 20_000))
