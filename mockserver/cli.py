@@ -204,15 +204,59 @@ def fuzz(vendor_name, base_url, headers, max_examples, seed, rate_limit, junit, 
     if rate_limit and not re.fullmatch(r"[1-9][0-9]*/[smhd]", rate_limit):
         raise click.BadParameter(f"{rate_limit!r} is not N/UNIT (UNIT one of s, m, h, d)", param_hint="--rate-limit")
 
+    raise SystemExit(fuzzing.run_cli(_vendor(vendor_name), base_url.rstrip("/"), _headers(headers),
+                                     max_examples=max_examples, seed=seed, junit=junit, rate_limit=rate_limit,
+                                     with_positive=with_positive))
+
+
+@main.command()
+@click.option("--vendor", "vendor_name", required=True, metavar="NAME", help="Whose spec to check against.")
+@click.option("--upstream", required=True, metavar="URL",
+              help="The vendor's base URL, e.g. https://app.karmabot.chat/api/v1.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Write the report here at exit: JSON if it ends in .json, JUnit if .xml, else text.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Also write a JUnit report here at exit.")
+@click.option("--record", type=click.Path(file_okay=False), help="Save every exchange here (secrets replaced), "
+              "for `mockserver replay`.")
+@click.option("--fail-on", type=click.Choice(["never", "drift"]), default="never", show_default=True,
+              help="drift: exit 1 if anything did not match the spec.")
+def proxy(vendor_name, upstream, host, port, report_path, junit_path, record, fail_on):
+    """Forward a client's requests to the real vendor, checking both directions against our spec."""
+    from mockserver import proxy as proxying
+
+    raise SystemExit(proxying.serve(_vendor(vendor_name), upstream, host, port, record=record,
+                                    report_path=report_path, junit_path=junit_path, fail_on=fail_on,
+                                    announce=lambda text: click.echo(text, err=False)))
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--base-url", required=True, help="Where to send them, e.g. http://127.0.0.1:8080/karmabot/api/v1.")
+@click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
+              help="Send this header (credentials: the recording holds none) with every request (repeatable).")
+def replay(folder, base_url, headers):
+    """Send exchanges recorded by `mockserver proxy --record` again; non-zero if an answer's shape differs."""
+    from mockserver import replay as replaying
+
+    outcomes = replaying.replay(folder, base_url.rstrip("/"), _headers(headers))
+    click.echo(replaying.report(outcomes))
+    raise SystemExit(1 if any(outcome.differences for outcome in outcomes) else 0)
+
+
+def _vendor(name: str):
     try:
-        vendor = discover([vendor_name])[0]
+        return discover([name])[0]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--vendor") from None
+
+
+def _headers(headers) -> dict[str, str]:
     sent = {}
     for header in headers:
         name, colon, value = header.partition(":")
         if not colon or not name.strip():
             raise click.BadParameter(f"{header!r} is not 'NAME: VALUE'", param_hint="--header")
         sent[name.strip()] = value.strip()
-    raise SystemExit(fuzzing.run_cli(vendor, base_url.rstrip("/"), sent, max_examples=max_examples,
-                                     seed=seed, junit=junit, rate_limit=rate_limit, with_positive=with_positive))
+    return sent

@@ -120,7 +120,7 @@ def exchange() -> Exchange:
     return current.get()
 
 
-def _credential(scheme: dict, request: Request) -> str | None:
+def presented_credential(scheme: dict, request: Request) -> str | None:
     """The credential a security scheme names, "" if present but malformed, None if absent."""
     kind = scheme["type"]
     if kind == "apiKey":
@@ -147,7 +147,7 @@ def authenticate(ex: Exchange, request: Request) -> None:
     """Find the tenant and principal behind the request's credentials, per the spec's schemes."""
     presented, (vendor, operation) = None, ex.routed
     for _name, scheme in operation.security:
-        credential = _credential(scheme, request)
+        credential = presented_credential(scheme, request)
         if credential is None:
             continue
         presented = presented or scheme

@@ -102,6 +102,15 @@ class CompiledOperation:
 
     async def run(self, scope, path_params: dict, body: bytes, parsed_json) -> Answer | Response:
         """Validate the request as the spec says, call the handler, shape its result."""
+        path, query, request_body, files, media_type, body_schema = await self.checked(
+            scope, path_params, body, parsed_json)
+        return self.shape(await self.handler(**self._arguments(path, query, request_body, files, media_type,
+                                                              body_schema)))
+
+    async def checked(self, scope, path_params: dict, body: bytes, parsed_json) -> tuple:
+        """The request's (path, query, body, files, media type, body schema) as the handler's
+        arguments are made from them, once its parameters and body are valid; Connexion's
+        problems (400, 415) otherwise."""
         headers = Headers(scope=scope)
         raw_query: dict[str, list[str]] = {}
         for key, value in QueryParams(scope["query_string"]).multi_items():  # one pass: getlist per key is quadratic
@@ -123,8 +132,7 @@ class CompiledOperation:
         if self.consumes:
             validator, body_schema = self._body_rules(media_type)
             request_body, files = await self._body(scope, body, parsed_json, media_type, validator)
-        return self.shape(await self.handler(**self._arguments(path, query, request_body, files, media_type,
-                                                              body_schema)))
+        return path, query, request_body, files, media_type, body_schema
 
     def _body_rules(self, media_type: str) -> tuple:
         """(validator, schema) of the body for a media type the operation takes; 415 for others."""

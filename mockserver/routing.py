@@ -52,6 +52,7 @@ class Router:
         resolver = Resolver(lambda op_id: getattr(handlers, snake_case(op_id)))
         routes: list[Route] = []
         self.static: dict[tuple[str, str], CompiledOperation] = {}
+        self.operations: dict[str, CompiledOperation] = {}  # by operationId
         for path, item in specification["paths"].items():
             declared = [method for method in METHODS if method in item]
             allowed = tuple(method.upper() for method in declared) + (
@@ -60,6 +61,7 @@ class Router:
                 spec_operation = OpenAPIOperation.from_spec(specification, path=path, method=method, resolver=resolver)
                 compiled = CompiledOperation(vendor.operations[spec_operation.operation_id], spec_operation,
                                              vendor.omit_nulls)
+                self.operations[spec_operation.operation_id] = compiled
                 types = spec_operation.get_path_parameter_types()
                 full_path = vendor.base_path + path
                 names = re.findall(r"\{([^}]+)\}", full_path)

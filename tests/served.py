@@ -1,4 +1,4 @@
-"""`mockserver serve` in a real process on a free port, as a user runs it."""
+"""`mockserver serve` (or `proxy`) in a real process on a free port, as a user runs it."""
 
 import os
 import socket
@@ -17,11 +17,12 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, *args, cwd=None):
-        """`cwd`: where to run it (`python -m` imports the package found there first)."""
+    def __init__(self, *args, cwd=None, command="serve"):
+        """`cwd`: where to run it (`python -m` imports the package found there first);
+        `command`: `serve`, or `proxy` (which answers the same health check)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "mockserver", "serve", "--port", str(self.port), *args]
+        command = [sys.executable, "-m", "mockserver", command, "--port", str(self.port), *args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
                                         env=os.environ | {"PYTHONUNBUFFERED": "1"})
         # Read as it comes: a server logging a line per request must never block on a full pipe.
