@@ -90,6 +90,9 @@ class CompiledOperation:
         self.path_definitions = {p["name"]: p for p in spec_operation.parameters if p["in"] == "path"}
         self.query_definitions = {p["name"]: p for p in spec_operation.parameters if p["in"] == "query"}
         self.query_defaults = upstream.get_query_defaults(self.query_definitions)
+        # `x-bracketed` array parameters are read as `name[]` first, then `name` (Corteza's Go
+        # request parsers, for axios clients).
+        self.bracketed = [name for name, p in self.query_definitions.items() if p.get("x-bracketed")]
         self.omit_nulls = omit_nulls
         self._rules_by_media_type: dict[str, tuple] = {}
 
@@ -115,6 +118,9 @@ class CompiledOperation:
         raw_query: dict[str, list[str]] = {}
         for key, value in QueryParams(scope["query_string"]).multi_items():  # one pass: getlist per key is quadratic
             raw_query.setdefault(key, []).append(value)
+        for name in self.bracketed:
+            if f"{name}[]" in raw_query:
+                raw_query[name] = raw_query.pop(f"{name}[]")
         query = self.uri_parser.resolve_query(raw_query)
         path = self.uri_parser.resolve_path(path_params)
         for parameter in self.parameters:

@@ -147,7 +147,8 @@ def test_users_and_teams_receivers_expand_to_active_members(daily, tenant):
     team = max(state["teams"], key=lambda team: sum(m["is_active"] for m in team["members"]))
     active = [m["uuid"] for m in team["members"] if m["is_active"] and m["uuid"] != me]
     inactive = [m["uuid"] for m in team["members"] if not m["is_active"]]
-    outsider = next(u["uuid"] for u in state["users"] if u["uuid"] not in active and u["uuid"] != me)
+    outsider = next(u["uuid"] for u in state["users"]  # someone outside the team (the seed decides who)
+                    if u["uuid"] not in active and u["uuid"] not in inactive and u["uuid"] != me)
     response = daily.post("/kudos/", json={"users_receivers": [outsider], "teams_receivers": [team["uuid"]]})
     assert response.status_code == 200, response.text
     receivers = [r["uuid"] for r in response.json()["receivers"]]

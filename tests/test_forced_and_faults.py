@@ -49,7 +49,7 @@ def test_prefer_example_answers_that_documented_example(tenant):
 def test_prefer_success_without_example_runs_the_handler(tenant):
     with tenant.client("corteza") as cz:
         response = cz.get("/channels/", headers={"Prefer": "code=200"})
-        assert response.status_code == 200 and response.json()["response"][0]["name"] == "general"
+        assert response.status_code == 200 and "general" in [c["name"] for c in response.json()["response"]]
 
 
 def test_forced_responses_store_nothing_and_count_no_limit(tenant):

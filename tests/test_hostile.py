@@ -319,7 +319,7 @@ def test_uploads_with_control_characters_are_refused_and_active_types_download(t
             answer = cz.post(f"/channels/{channel}/attach", content=body, headers={"Content-Type": kind})
             assert answer.json().get("error"), (name, mime)
         page = cz.post(f"/channels/{channel}/attach", files={"upload": ("page.html", b"<script>x</script>", "text/html")})
-        served = cz.get(page.json()["response"]["att"]["url"])
+        served = cz.get(page.json()["response"]["url"])
         assert served.headers["content-disposition"].startswith("attachment")
         assert served.headers["x-content-type-options"] == "nosniff"
 

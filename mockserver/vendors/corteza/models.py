@@ -40,8 +40,28 @@ CLOCK_TIME = re.compile(r"^(\d{1,2})(?::(\d\d))?\s*(am|pm)?$", re.IGNORECASE)
 SEARCH_LIMIT, SEARCH_MAX = 50, 100
 # Corteza's own role IDs (pkg/permissions/permissions.go: EveryoneRoleID = 1, AdminsRoleID = 2).
 EVERYONE_ROLE, ADMINS_ROLE = "1", "2"
+# Permission resources and the service-level checks (messaging/types/permission_resources.go and
+# messaging/service/access_control.go, 2020.3.0-rc.3).
+SERVICE_RESOURCE, CHANNEL_RESOURCE = "messaging", "messaging:channel:"
+EFFECTIVE_OPERATIONS = ("access", "grant", "settings.read", "settings.manage", "channel.public.create",
+                        "channel.private.create", "channel.group.create")
+SERVICE_ALLOWED_WITHOUT_RULE = {"channel.public.create", "channel.private.create", "channel.group.create"}
+CHANNEL_TYPES = ("public", "private", "group")
+MEMBERSHIP_POLICIES = ("", "featured", "forced")
+MAX_NAME_BYTES, MAX_TOPIC_BYTES = 40, 200  # service/channel.go settingsChannelNameLength, ...TopicLength
+# The built-in commands (rest/commands.go List, service/command.go Do).
+COMMANDS = {"tableflip": "(╯°□°）╯︵ ┻━┻", "unflip": "┬─┬ ノ( ゜-゜ノ)", "shrug": "¯\\\\_(ツ)_/¯"}
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MIME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\x20-\x7e]*)?")
+
+
+def _without_id(resource: str) -> str:
+    """A rule's resource as the whitelist names it: `messaging:channel:123` or `:*` is `messaging:channel:`."""
+    if resource.startswith(CHANNEL_RESOURCE):
+        rest = resource[len(CHANNEL_RESOURCE):]
+        if rest == "*" or rest.isdigit():
+            return CHANNEL_RESOURCE
+    return resource
 
 
 def parse_expires(text: str, now: float) -> tuple[float | None, bool]:
@@ -55,6 +75,12 @@ def parse_expires(text: str, now: float) -> tuple[float | None, bool]:
         return None, True
     if text == "tomorrow":
         return (today + timedelta(days=1)).timestamp(), False
+    if text.startswith("tomorrow "):  # "tomorrow 1h": from the start of tomorrow
+        tomorrow = (today + timedelta(days=1)).timestamp()
+        later, _ = parse_expires(text.removeprefix("tomorrow ").strip(), tomorrow)
+        if later is None:
+            raise corteza_error(f"invalid expires value: {text}")
+        return later, False
     if text == "afternoon":
         moment = today + timedelta(hours=13)
         return (moment if moment.timestamp() > now else moment + timedelta(days=1)).timestamp(), False
@@ -244,40 +270,62 @@ class Workspace:
 
     # --- permissions --------------------------------------------------------------------------
 
-    def can(self, user_id: str, channel_id: str, operation: str) -> bool:
-        """Rules of the user's roles: the channel's own resource first, then the wildcard; deny wins."""
+    def _verdict(self, user_id: str, resources: tuple[str, ...], operation: str) -> str | None:
+        """Rules of the user's roles, the most specific resource first; deny wins; None: no rule."""
         roles = self.users[user_id]["roles"]
-        for resource in (f"messaging:channel:{channel_id}", "messaging:channel:*"):
+        for resource in resources:
             verdicts = {self.rules.get(role, {}).get((resource, operation)) for role in roles} - {None}
             if verdicts:
-                return "deny" not in verdicts
-        return False
+                return "deny" if "deny" in verdicts else "allow"
+        return None
 
-    def effective(self, user_id: str, resource: str | None) -> list[dict]:
-        return [rule for role in self.users[user_id]["roles"] for rule in self.role_rules(role)
-                if resource is None or rule["resource"] == resource]
+    def can(self, user_id: str, channel_id: str, operation: str) -> bool:
+        return self._verdict(user_id, (f"{CHANNEL_RESOURCE}{channel_id}", f"{CHANNEL_RESOURCE}*"), operation) == "allow"
 
-    def role_rules(self, role_id: str) -> list[dict]:
-        if role_id not in self.roles:
-            raise corteza_error("role not found")
+    def can_service(self, user_id: str, operation: str) -> bool:
+        """A service-level operation: its rule, else the source's fallback (channel creation is
+        allowed, everything else denied: access_control.go)."""
+        verdict = self._verdict(user_id, (SERVICE_RESOURCE,), operation)
+        return verdict == "allow" if verdict else operation in SERVICE_ALLOWED_WITHOUT_RULE
+
+    def effective(self, user_id: str) -> list[dict]:
+        """`Effective`: the caller's service-level permissions, whatever `resource` asks."""
+        return [{"resource": SERVICE_RESOURCE, "operation": operation, "allow": self.can_service(user_id, operation)}
+                for operation in EFFECTIVE_OPERATIONS]
+
+    def whitelist(self) -> list[dict]:
+        """What rules may name (`Whitelist().Flatten()`)."""
+        return [{"resource": resource, "operation": operation}
+                for resource, operations in self.fixtures["permissions"].items() for operation in operations]
+
+    def role_rules(self, caller: str, role_id: str) -> list[dict]:
+        """`FindRulesByRoleID`: needs `grant`; a role without rules (or unknown) has none."""
+        if not self.can_service(caller, "grant"):
+            raise corteza_error("messaging.service.NoPermissions")
         return [{"roleID": role_id, "resource": resource, "operation": operation, "access": access}
                 for (resource, operation), access in self.rules.get(role_id, {}).items()]
 
-    def update_rules(self, role_id: str, rules: list[dict]) -> None:
-        if role_id not in self.roles:
-            raise corteza_error("role not found")
+    def update_rules(self, caller: str, role_id: str, rules: list[dict]) -> None:
+        """`Grant`: needs `grant`; every rule within the whitelist or none applied; `inherit` (or
+        any access but allow and deny) removes a rule."""
+        if not self.can_service(caller, "grant"):
+            raise corteza_error("messaging.service.NoGrantPermissions")
+        allowed = self.fixtures["permissions"]
+        for rule in rules:
+            if rule["operation"] not in allowed.get(_without_id(rule["resource"]), ()):
+                raise corteza_error(f"invalid rule: '{rule['operation']}' on '{rule['resource']}'")
         own = self.rules.setdefault(role_id, {})
         for rule in rules:
             key = (rule["resource"], rule["operation"])
-            if rule["access"] == "inherit":
-                own.pop(key, None)
-            else:
+            if rule["access"] in ("allow", "deny"):
                 own[key] = rule["access"]
+            else:
+                own.pop(key, None)
 
-    def clear_rules(self, role_id: str) -> None:
-        if role_id not in self.roles:
-            raise corteza_error("role not found")
-        self.rules[role_id] = {}
+    def clear_rules(self, caller: str, role_id: str) -> None:
+        """`Delete`: the role's rules read (needs `grant`), then each set to inherit."""
+        self.role_rules(caller, role_id)
+        self.rules.pop(role_id, None)
 
     # --- channels -----------------------------------------------------------------------------
 
@@ -312,39 +360,104 @@ class Workspace:
             raise corteza_error(f"not allowed to {what}")
 
     def list_channels(self, user_id: str, query: str | None) -> list[dict]:
-        visible = [c for c in self.channels.values()
-                   if (c["type"] == "public" or user_id in c["members"]) and
-                   (c["deletedAt"] is None or self._manages(c, user_id, "delete"))]
-        if query:
-            visible = [c for c in visible if query.lower() in c["name"].lower() or query.lower() in c["topic"].lower()]
-        return visible
+        """repository/channel.go Find: neither archived nor deleted, public or the user's, the
+        query matching the name only, sorted by name."""
+        needle = (query or "").lower()
+        found = [c for c in self.channels.values()
+                 if c["archivedAt"] is None and c["deletedAt"] is None and
+                 (c["type"] == "public" or user_id in c["members"]) and needle in c["name"].lower()]
+        return sorted(found, key=lambda c: c["name"])
+
+    @staticmethod
+    def _check_name_and_topic(name: str, topic: str, kind: str) -> None:
+        """service/channel.go: Go's len, so bytes."""
+        if not name and kind != "group":
+            raise corteza_error("channel name not provided")
+        if len(name.encode()) > MAX_NAME_BYTES:
+            raise corteza_error(f"channel name ({len(name.encode())} characters) too long (max: {MAX_NAME_BYTES})")
+        if len(topic.encode()) > MAX_TOPIC_BYTES:
+            raise corteza_error(f"channel topic ({len(topic.encode())} characters) too long (max: {MAX_TOPIC_BYTES})")
+
+    def _may_create(self, user_id: str, kind: str) -> None:
+        if not self.can_service(user_id, f"channel.{kind}.create"):
+            raise corteza_error("messaging.service.NoPermissions")
 
     def create_channel(self, user_id: str, body: dict, now: float) -> dict:
+        """service/channel.go Create: the type checked first, then name and topic; a group with
+        the same members is the existing group; the creation is the channel's first message."""
+        kind, name, topic = body.get("type") or "", body.get("name") or "", body.get("topic") or ""
+        if kind not in CHANNEL_TYPES:
+            raise corteza_error("invalid channel type")
+        self._check_name_and_topic(name, topic, kind)
         members = [self._user(member)["userID"] for member in body.get("members") or []]
-        kind = body.get("type") or "public"
-        if kind == "group" and len(set(members) - {user_id}) < 1:
-            raise corteza_error("group channels need at least one other member")
-        return self._add_channel(user_id, body.get("name") or "", body.get("topic") or "", kind, members, now)
+        if kind == "group":
+            wanted = {user_id, *members}
+            for existing in self.channels.values():
+                if existing["type"] == "group" and set(existing["members"]) == wanted:
+                    return existing
+        self._may_create(user_id, kind)
+        policy = body.get("membershipPolicy") or ""
+        policy = policy if policy in MEMBERSHIP_POLICIES else ""
+        if policy and not self.can_service(user_id, "grant"):
+            raise corteza_error("messaging.service.NoPermissions")
+        channel = self._add_channel(user_id, name, topic, kind, members, now)
+        channel["membershipPolicy"] = policy
+        created = f"<@{user_id}> created {kind} channel" + (f" **{name}**" if name else "") + (
+            f", topic: {topic}" if name and topic else "")
+        self._add_message(channel, user_id, created, now, kind="channelEvent")
+        return channel
 
     def update_channel(self, user_id: str, channel_id: str, body: dict, now: float) -> dict:
+        """service/channel.go Update: name and topic checked as on create (the name is needed
+        unless the request says group); a new name or topic is announced; the membership policy
+        is set to what is sent (nothing: the default), which needs `grant` to change."""
+        name, topic, kind = body.get("name") or "", body.get("topic") or "", body.get("type") or ""
+        self._check_name_and_topic(name, topic, kind)
         channel = self.channel(channel_id, user_id)
         self._require(self._manages(channel, user_id, "update"), "update this channel")
-        for field in ("name", "topic", "type"):
-            if body.get(field) is not None:
-                channel[field] = body[field]
+        if kind in CHANNEL_TYPES and kind != channel["type"]:
+            self._may_create(user_id, kind)
+            channel["type"] = kind
+        if name and name != channel["name"]:
+            self._add_message(channel, user_id, f"<@{user_id}> renamed channel **{name}** (was: {channel['name']})"
+                              if channel["name"] else f"<@{user_id}> set channel name to **{name}**", now,
+                              kind="channelEvent")
+            channel["name"] = name
+        if topic and topic != channel["topic"]:
+            self._add_message(channel, user_id, f"<@{user_id}> changed channel topic: {topic} (was: {channel['topic']})"
+                              if channel["topic"] else f"<@{user_id}> set channel topic to {topic}", now,
+                              kind="channelEvent")
+            channel["topic"] = topic
+        policy = body.get("membershipPolicy") or ""
+        if policy != channel["membershipPolicy"] and not self.can_service(user_id, "grant"):
+            raise corteza_error("messaging.service.NoPermissions")
+        channel["membershipPolicy"] = policy if policy in MEMBERSHIP_POLICIES else ""
         channel["updatedAt"] = now
         return channel
 
-    def set_state(self, user_id: str, channel_id: str, state: str, now: float) -> dict:
+    # state -> (the operation it needs, its field, the value it sets, the error if already so)
+    _STATES = {"delete": ("delete", "deletedAt", True, "channel already deleted"),
+               "undelete": ("undelete", "deletedAt", False, "channel not deleted"),
+               "archive": ("archive", "archivedAt", True, "channel already archived"),
+               "unarchive": ("unarchive", "archivedAt", False, "channel not archived")}
+
+    def set_state(self, user_id: str, channel_id: str, state: str, now: float) -> dict | None:
+        """rest/channel.go State; an unknown state changes nothing (None: `{"response": false}`)."""
+        if state not in self._STATES:
+            return None
+        operation, field, set_it, already = self._STATES[state]
         channel = self.channel(channel_id, user_id)
-        operation = "delete" if state in ("delete", "undelete") else "archive"
         self._require(self._manages(channel, user_id, operation), f"{state} this channel")
-        field = "deletedAt" if operation == "delete" else "archivedAt"
-        channel[field] = now if state in ("delete", "archive") else None
+        if (channel[field] is not None) == set_it:
+            raise corteza_error(already)
+        channel[field] = now if set_it else None
         channel["updatedAt"] = now
         return channel
 
-    def set_flag(self, user_id: str, channel_id: str, flag: str) -> dict:
+    def set_flag(self, user_id: str, channel_id: str, flag: str) -> dict | None:
+        """rest/channel.go SetFlag: pinned, hidden or ignored; another flag changes nothing (None)."""
+        if flag not in ("pinned", "hidden", "ignored", ""):
+            return None
         channel = self.channel(channel_id, user_id)
         member = channel["members"].get(user_id)
         if member is None:
@@ -354,6 +467,8 @@ class Workspace:
 
     def join(self, user_id: str, channel_id: str, member_id: str, now: float) -> dict:
         channel = self.channel(channel_id, user_id)
+        if channel["type"] == "group":
+            raise corteza_error("adding members to a group is not currently supported")
         self._user(member_id)
         if member_id == user_id:
             self._require(channel["type"] == "public" or user_id in channel["members"], "join this channel")
@@ -362,27 +477,31 @@ class Workspace:
         return self._add_member(channel, member_id, now)
 
     def part(self, user_id: str, channel_id: str, member_id: str, now: float) -> None:
+        """service/channel.go DeleteMember: removing someone who is not a member is no error."""
         channel = self.channel(channel_id, user_id)
+        if channel["type"] == "group":
+            raise corteza_error("removing members from a group is currently not supported")
         if member_id != user_id:
             self._require(self._manages(channel, user_id, "members.manage"), "change members of this channel")
         if member_id not in channel["members"]:
-            raise corteza_error("not a member of this channel")
-        self._require(channel["type"] != "group" or member_id != user_id, "leave a group")
+            return
         del channel["members"][member_id]
         self._add_message(channel, member_id, f"<@{member_id}> left", now, kind="channelEvent")
 
     def invite(self, user_id: str, channel_id: str, invited: list[str], now: float) -> list[dict]:
         channel = self.channel(channel_id, user_id)
+        if channel["type"] == "group":
+            raise corteza_error("adding members to a group is not currently supported")
         self._require(self._manages(channel, user_id, "members.manage") or
                       (channel["type"] == "public" and user_id in channel["members"]), "invite to this channel")
         for member_id in invited:
             self._user(member_id)
-        return [self._add_member(channel, member_id, now) for member_id in dict.fromkeys(invited)]
+        return [self._add_member(channel, member_id, now, "invitee") for member_id in dict.fromkeys(invited)]
 
-    def _add_member(self, channel: dict, member_id: str, now: float) -> dict:
+    def _add_member(self, channel: dict, member_id: str, now: float, kind: str = "member") -> dict:
         """The member (added, with a channelEvent message, if they were not one yet)."""
         if member_id not in channel["members"]:
-            channel["members"][member_id] = {"userID": member_id, "type": "member", "createdAt": now,
+            channel["members"][member_id] = {"userID": member_id, "type": kind, "createdAt": now,
                                              "updatedAt": None, "flag": ""}
             self._add_message(channel, member_id, f"<@{member_id}> joined", now, kind="channelEvent")
         return channel["members"][member_id]
@@ -498,14 +617,14 @@ class Workspace:
         unread["threadTotal"] = len(threads)
         return unread
 
-    def execute(self, user_id: str, channel_id: str, command: str, text: str, now: float) -> dict:
-        if command == "echo":
-            return self.post(user_id, channel_id, text, now)
-        if command == "shrug":
-            return self.post(user_id, channel_id, f"{text} ¯\\_(ツ)_/¯".strip(), now)
+    def execute(self, user_id: str, channel_id: str, command: str, text: str, now: float) -> dict | None:
+        """service/command.go Do: `me` (nothing without input), `shrug`, `tableflip`, `unflip`;
+        another name is the trigger of the channel's outgoing webhooks (2020.3); else nothing."""
         if command == "me":
-            return self.post(user_id, channel_id, text, now, kind="illeism")
-        raise corteza_error(f"unknown command: {command}")
+            return self.post(user_id, channel_id, text, now, kind="illeism") if text else None
+        if command in COMMANDS:
+            return self.post(user_id, channel_id, f"{text} {COMMANDS[command]}" if text else COMMANDS[command], now)
+        return None
 
     # --- attachments --------------------------------------------------------------------------
 
@@ -594,12 +713,14 @@ class Workspace:
         return [s for s in self.statuses.values() if s["expires"] is None or s["expires"] > now]
 
     def record_activity(self, user_id: str, body: dict, now: float) -> None:
-        if body.get("messageID") and not body.get("channelID"):
-            raise corteza_error("messageID requires channelID")
-        if body.get("channelID"):
-            channel = self.channel(body["channelID"], user_id)
-            if body.get("messageID"):
-                self.message(user_id, channel["id"], body["messageID"])
+        """rest/activity.go Send, its checks and wording (an activity is only relayed to
+        subscribers; the mock keeps the last 100)."""
+        if not body.get("channelID") and body.get("messageID"):
+            raise corteza_error("can not send activity on message without channel ID")
+        if not body.get("kind"):
+            raise corteza_error("missing value for activity kind")
+        if body["kind"] in ("connected", "disconnected"):
+            raise corteza_error("can not use reserved values for activity kind")
         self.activity = (self.activity + [{"userID": user_id, "kind": body["kind"], "channelID": body.get("channelID"),
                                            "messageID": body.get("messageID"), "at": optional_isoformat(now)}])[-100:]
 
@@ -641,8 +762,17 @@ class Workspace:
     def delete_webhook(self, webhook_id: str) -> None:
         self.webhooks.pop(webhook_id, None)
 
-    def incoming(self, webhook_id: str, content: str, now: float) -> dict:
-        webhook = self.webhooks[webhook_id]
+    def by_token(self, webhook_id: str, token: str) -> dict:
+        """repository/webhook.go GetByToken, with its errors."""
+        webhook = self.webhooks.get(webhook_id)
+        if webhook is None:
+            raise corteza_error("sql: no rows in result set")
+        if not hmac.compare_digest(webhook["token"], token):
+            raise corteza_error("Invalid Webhook Token")
+        return webhook
+
+    def incoming(self, webhook_id: str, token: str, content: str, now: float) -> dict:
+        webhook = self.by_token(webhook_id, token)
         if webhook["kind"] != "incoming":
             raise corteza_error("not an incoming webhook")
         if not (content or "").strip():
@@ -677,7 +807,7 @@ class Workspace:
             "canSendMessages": member is not None and live and channel["archivedAt"] is None,
             "canDeleteMessages": self._manages(channel, viewer, "message.delete.all"),
             "canChangeMembers": self._manages(channel, viewer, "members.manage"),
-            "canChangeMembershipPolicy": self.can(viewer, channel["id"], "update"),
+            "canChangeMembershipPolicy": self.can_service(viewer, "grant"),
             "canUpdate": self._manages(channel, viewer, "update"),
             "canArchive": self._manages(channel, viewer, "archive"),
             "canDelete": self._manages(channel, viewer, "delete"),
@@ -725,7 +855,9 @@ class Workspace:
 
     @staticmethod
     def status_view(status: dict) -> dict:
-        view = {"userID": status["userID"], "icon": status["icon"], "message": status["message"],
+        # `present` as the real list has it (rest/status.go: "online" for connected users; a user
+        # with a current status counts as connected here, inferred).
+        view = {"userID": status["userID"], "present": "online", "icon": status["icon"], "message": status["message"],
                 "expiresWhenActive": status["expiresWhenActive"], "createdAt": optional_isoformat(status["createdAt"])}
         if status["expires"] is not None:
             view["expires"] = optional_isoformat(status["expires"])

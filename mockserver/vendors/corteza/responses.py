@@ -56,7 +56,7 @@ def _reply_poster(webhook_id):
 async def activity_send(body):
     state, me, now = _call_at()
     state.record_activity(me, body, now)
-    return OK
+    return {"response": True}
 
 
 async def command_list():
@@ -64,25 +64,28 @@ async def command_list():
 
 
 async def permissions_list():
-    return {"response": exchange().state.fixtures["permissions"]}
+    return {"response": exchange().state.whitelist()}
 
 
 async def permissions_effective(resource=None):
     state, me = _call()
-    return {"response": state.effective(me, resource)}
+    return {"response": state.effective(me)}
 
 
 async def permissions_read(role_id):
-    return {"response": exchange().state.role_rules(role_id)}
+    state, me = _call()
+    return {"response": state.role_rules(me, role_id)}
 
 
 async def permissions_delete(role_id):
-    exchange().state.clear_rules(role_id)
+    state, me = _call()
+    state.clear_rules(me, role_id)
     return OK
 
 
 async def permissions_update(role_id, body):
-    exchange().state.update_rules(role_id, body["rules"])
+    state, me = _call()
+    state.update_rules(me, role_id, body["rules"])
     return OK
 
 
@@ -105,7 +108,9 @@ async def status_delete():
 # --- channels -----------------------------------------------------------------------------------
 
 def _channel(state, channel, viewer):
-    return {"response": state.channel_view(channel, viewer)}
+    """A channel's answer; None (an unknown state or flag, which changes nothing) is `false`, as
+    the real server's api.Send answers nothing."""
+    return {"response": state.channel_view(channel, viewer) if channel is not None else False}
 
 
 async def channel_list(query=None):
@@ -151,7 +156,7 @@ async def channel_members(channel_id):
 
 async def channel_join(channel_id, user_id):
     state, me, now = _call_at()
-    return {"response": state.member_view(state.join(me, channel_id, user_id, now))}
+    return {"response": [state.member_view(state.join(me, channel_id, user_id, now))]}  # wrapMemberSet
 
 
 async def channel_part(channel_id, user_id):
@@ -175,7 +180,8 @@ async def channel_attach(channel_id, body=None, upload=None):
     message = state.attach(me, channel_id, upload.filename or "", upload.content_type or "application/octet-stream",
                            data, body.get("replyTo"), now)
     ex.register_handles()  # the attachment's public handle
-    return _posted(state, message, me)
+    _posted(state, message, me)  # outgoing webhooks see the upload's message
+    return {"response": state.attachment_view(message["att"], me)}  # rest/channel.go Attach: payload.Attachment
 
 
 # --- messages -----------------------------------------------------------------------------------
@@ -192,7 +198,8 @@ async def message_reply_create(channel_id, message_id, body):
 
 async def message_execute_command(channel_id, command, body=None):
     state, me, now = _call_at()
-    return _posted(state, state.execute(me, channel_id, command, body.get("input") or "", now), me)
+    message = state.execute(me, channel_id, command, body.get("input") or "", now)
+    return _posted(state, message, me) if message is not None else {"response": None}
 
 
 async def message_mark_as_read(channel_id, thread_id=None, last_read_message_id=None):
@@ -344,9 +351,12 @@ async def webhooks_delete(webhook_id):
 
 
 async def _by_token(webhook_id, webhook_token):
+    """The workspace the webhook's public handle names; a handle unknown (or of a webhook since
+    deleted) is the real server's not-found error."""
     ex = exchange()
     if not await ex.adopt(f"webhook:{webhook_id}:{webhook_token}"):
-        raise corteza_error("webhook does not exist")
+        raise corteza_error("sql: no rows in result set")
+    ex.state.by_token(webhook_id, webhook_token)
     return ex
 
 
@@ -357,5 +367,5 @@ async def webhooks_public_delete(webhook_id, webhook_token):
 
 async def webhooks_public_create(webhook_id, webhook_token, body=None, content=None, username=None, avatar_url=None):
     ex = await _by_token(webhook_id, webhook_token)
-    message = ex.state.incoming(webhook_id, content or body.get("content") or "", ex.now())
+    message = ex.state.incoming(webhook_id, webhook_token, content or body.get("content") or "", ex.now())
     return _posted(ex.state, message, message["userID"])
