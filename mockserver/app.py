@@ -58,10 +58,17 @@ class MockServer:
         self.max_body_bytes = max_body_bytes
         self.body_deadline = body_deadline
         # CORS for the vendors' APIs (browser clients), never for the admin API: a page the
-        # developer happens to open must not read every tenant's credentials from localhost.
+        # developer happens to open must not read every tenant's credentials from localhost. A
+        # vendor whose real server always answers CORS (spec root `x-cors`) does so here too,
+        # with its own rules, whatever `cors` says.
+        exposed = _exposed_headers(self.vendors)
         self._vendor_app = CORSMiddleware(self._vendor, allow_origin_regex=".*", allow_credentials=True,
                                           allow_methods=["*"], allow_headers=["*"], max_age=600,
-                                          expose_headers=_exposed_headers(self.vendors)) if cors else self._vendor
+                                          expose_headers=exposed) if cors else self._vendor
+        self._own_cors = {vendor.base_path: CORSMiddleware(
+            self._vendor, allow_origin_regex=".*", allow_credentials=True, allow_methods=vendor.spec["x-cors"]["methods"],
+            allow_headers=vendor.spec["x-cors"]["headers"], max_age=vendor.spec["x-cors"]["max-age"],
+            expose_headers=exposed) for vendor in self.vendors if "x-cors" in vendor.spec}
         self.admin_token = admin_token or None  # required on /__admin/* (but health) when set
         # Bodies are read before routing; operations may allow more (`x-max-body-bytes`).
         self.read_limit = max([max_body_bytes] + [vendor.max_body_bytes for vendor in self.vendors])
@@ -296,6 +303,9 @@ class MockServer:
             return
         if scope["path"].startswith("/__admin"):
             return await self._admin(scope, receive, send)
+        for base_path, own_cors in self._own_cors.items():
+            if scope["path"].startswith(base_path + "/"):
+                return await own_cors(scope, receive, send)
         await self._vendor_app(scope, receive, send)
 
     async def _vendor(self, scope, receive, send) -> None:

@@ -11,6 +11,7 @@ import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote_plus
 
 import orjson
 from starlette.datastructures import URL
@@ -42,6 +43,7 @@ class Exchange:
     tenant: Tenant | None = None
     principal: object = None
     credential: str | None = None
+    refused_credential: str | None = None  # a credential presented and refused, for the vendor's wording
     status: int | None = None
     failed: int = 0  # the status of the failure its answer renders, if it is one
     json: object = None  # the body, parsed once, when it is JSON
@@ -146,19 +148,26 @@ def presented_credential(scheme: dict, request: Request) -> str | None:
 def authenticate(ex: Exchange, request: Request) -> None:
     """Find the tenant and principal behind the request's credentials, per the spec's schemes."""
     presented, (vendor, operation) = None, ex.routed
+    expired = False
     for _name, scheme in operation.security:
         credential = presented_credential(scheme, request)
         if credential is None:
             continue
         presented = presented or scheme
+        ex.refused_credential = ex.refused_credential or credential
         pattern = scheme.get("x-credential-pattern")
         if pattern and not re.fullmatch(pattern, credential):
+            if vendor.first_credential_decides:
+                break
             continue
         found = ex.server.store.lookup(vendor.name, credential)
         if found and _still_accepted(found[0], vendor, credential):
             ex.tenant, ex.principal = found
-            ex.credential = credential
+            ex.credential, ex.refused_credential = credential, None
             return
+        expired = expired or found is not None
+        if vendor.first_credential_decides:  # the first credential found is the only one read
+            break
     # A scheme's `x-challenge` is its WWW-Authenticate header on a 401.
     if presented is None:
         challenge = next((scheme["x-challenge"] for _, scheme in operation.security if "x-challenge" in scheme), None)
@@ -166,8 +175,9 @@ def authenticate(ex: Exchange, request: Request) -> None:
                        headers={"WWW-Authenticate": challenge} if challenge else None)
     status = presented.get("x-invalid-credential-status", 401)
     challenge = presented.get("x-challenge") if status == 401 else None
-    raise ApiError(status, "Invalid authentication credentials.", "authentication_failed",
-                   headers={"WWW-Authenticate": challenge} if challenge else None)
+    # "credential_expired": known here, but its state refuses it now (a token past its expiry).
+    raise ApiError(status, "Invalid authentication credentials.", "credential_expired" if expired else
+                   "authentication_failed", headers={"WWW-Authenticate": challenge} if challenge else None)
 
 
 async def _authenticate(ex: Exchange, request: Request) -> None:
@@ -212,10 +222,35 @@ FORM = b"application/x-www-form-urlencoded"
 
 def _parse_as_form_unless_json(scope) -> None:
     """Spec root `x-form-fallback`: like the real server, read any body that is not JSON or
-    multipart as a form."""
-    kind = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
-    if kind not in (b"application/json", b"multipart/form-data", FORM):
+    multipart as a form; JSON is a Content-Type of exactly `application/json` (Corteza compares
+    the whole header, so `application/json; charset=utf-8` is a form there)."""
+    content_type = (header(scope, b"content-type") or b"").strip().lower()
+    kind = content_type.split(b";")[0].strip()
+    if content_type != b"application/json" and kind not in (b"multipart/form-data", FORM):
         set_content_type(scope, FORM)
+
+
+def _query_as_form(ex: Exchange, scope) -> None:
+    """Spec root `x-query-as-form`: on POST, PUT and PATCH the query string's values are form
+    values too (Go's Request.Form): after a form body's own, over a JSON body's."""
+    if scope["method"] not in ("POST", "PUT", "PATCH") or not scope["query_string"]:
+        return
+    kind = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+    if kind == b"multipart/form-data":
+        return
+    if kind == b"application/json" and ex.body:
+        values: dict = {}
+        for key, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+            values.setdefault(key, []).append(value)
+        if isinstance(ex.json, dict):
+            ex.json |= {key: found[0] if len(found) == 1 else found for key, found in values.items()}
+        return
+    # Go reads a form value as its first: the body's where it has the name, else the query's.
+    sent = {key for key, _ in parse_qsl(ex.body.decode("latin-1"), keep_blank_values=True)}
+    added = b"&".join(pair for pair in scope["query_string"].split(b"&")
+                      if unquote_plus(pair.split(b"=")[0].decode("latin-1")) not in sent)
+    ex.body = b"&".join(part for part in (ex.body, added) if part)
+    set_content_type(scope, FORM)
 
 
 def header(scope, name: bytes) -> bytes | None:
@@ -339,6 +374,8 @@ async def admit(ex: Exchange, scope) -> object | None:
     content_type = request.headers.get("content-type", "")
     if ex.body and "json" in content_type.split(";")[0]:
         ex.json = parse_json(ex.body)
+    if vendor.query_as_form:
+        _query_as_form(ex, scope)
     return None
 
 

@@ -67,6 +67,8 @@ class Vendor:
     negotiates_accept: bool = field(init=False)  # spec root `x-accept-negotiation`: 406 unless JSON is acceptable
     omit_nulls: bool = field(init=False)  # spec root `x-omit-nulls`: null fields never appear in answers
     form_fallback: bool = field(init=False)  # spec root `x-form-fallback`: non-JSON bodies read as forms
+    query_as_form: bool = field(init=False)  # spec root `x-query-as-form`: query values are body values too
+    first_credential_decides: bool = field(init=False)  # spec root `x-first-credential-decides`
     max_body_bytes: int = field(init=False)  # the largest `x-max-body-bytes` of any operation (0: none)
 
     def __post_init__(self):
@@ -78,6 +80,8 @@ class Vendor:
         self.negotiates_accept = bool(self.spec.get("x-accept-negotiation", False))
         self.omit_nulls = bool(self.spec.get("x-omit-nulls", False))
         self.form_fallback = bool(self.spec.get("x-form-fallback", False))
+        self.query_as_form = bool(self.spec.get("x-query-as-form", False))
+        self.first_credential_decides = bool(self.spec.get("x-first-credential-decides", False))
         self.max_body_bytes = max((op.extensions.get("x-max-body-bytes", 0) for op in self.operations.values()),
                                   default=0)
 

@@ -74,19 +74,42 @@ def test_token_by_header_query_or_cookie(tenant):
         error(client.get("/channels/"), "Unauthorized")
 
 
-@pytest.mark.parametrize("token", [
-    "nope", "Bearer",
-    jwt.encode({"userID": "1", "exp": 9999999999}, "a-wrong-secret-of-thirty-two-bytes!", algorithm="HS256") + "x" * 80,
+@pytest.mark.parametrize("token,message", [
+    ("nope", "token contains an invalid number of segments"),
+    ("Bearer", "token contains an invalid number of segments"),
+    (jwt.encode({"userID": "1", "exp": 9999999999}, "a-wrong-secret-of-thirty-two-bytes!", algorithm="HS256"),
+     "signature is invalid"),
 ])
-def test_invalid_tokens_are_unauthorized(tenant, token):
+def test_invalid_tokens_get_the_jwt_libraries_words(tenant, token, message):
     with tenant.client("corteza", authenticated=False) as client:
-        error(client.get("/channels/", headers={"Authorization": f"Bearer {token}"}), "Unauthorized")
+        error(client.get("/channels/", headers={"Authorization": f"Bearer {token}"}), message)
 
 
-def test_expired_token_is_unauthorized_on_the_tenant_clock(cz, tenant):
+def test_expired_token_is_refused_on_the_tenant_clock(cz, tenant):
     assert ok(cz.get("/commands/"))
     tenant.advance(366 * 86400)
-    error(cz.get("/commands/"), "Unauthorized")
+    error(cz.get("/commands/"), "jwtauth: token is expired")
+
+
+def test_the_jwt_query_parameter_wins_over_the_header(tenant):
+    """go-chi/jwtauth Verifier: query, then header, then cookie; the first found is the only one read."""
+    token = tenant.credentials["corteza"]["token"]
+    with tenant.client("corteza") as client:
+        error(client.get("/channels/", params={"jwt": "a.b.c"}), "signature is invalid")
+    with tenant.client("corteza", authenticated=False) as client:
+        assert ok(client.get("/channels/", params={"jwt": token}, headers={"Authorization": "Bearer nope"}))
+
+
+def test_query_values_are_body_values_and_only_exact_json_is_json(cz):
+    """Go's Request.Form: on POST the query's values count, over a JSON body's."""
+    general = channel_named(cz, "general")["channelID"]
+    path = f"/channels/{general}/messages/"
+    assert ok(cz.post(path, params={"message": "from the query"}))["message"] == "from the query"
+    assert ok(cz.post(path, params={"message": "query wins"}, json={"message": "json"}))["message"] == "query wins"
+    assert ok(cz.post(path, params={"message": "body wins"}, data={"message": "form"}))["message"] == "form"
+    # `application/json; charset=utf-8` is not exactly application/json: read as a form, which has no message
+    charset = cz.post(path, content=b'{"message": "x"}', headers={"Content-Type": "application/json; charset=utf-8"})
+    error(charset)
 
 
 def test_another_workspaces_token_is_unauthorized(cz, server):

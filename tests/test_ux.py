@@ -52,6 +52,21 @@ def test_no_cors_when_turned_off():
         assert httpx.get(server.base_url("karmabot") + "/users").status_code == 401
 
 
+def test_corteza_answers_cors_as_its_server_does_even_when_turned_off():
+    """pkg/api/server/cors.go: any origin, with credentials, always (corteza-js uses withCredentials)."""
+    with running(ticking=False, cors=False) as server:
+        tenant = server.new_tenant()
+        base = server.base_url("corteza")
+        preflight = httpx.options(base + "/channels/", headers={
+            "Origin": ORIGIN, "Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "authorization"})
+        assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == ORIGIN
+        assert preflight.headers["access-control-allow-credentials"] == "true"
+        assert "PATCH" in preflight.headers["access-control-allow-methods"]
+        assert preflight.headers["access-control-max-age"] == "300"
+        answer = httpx.get(base + "/channels/", headers={"Origin": ORIGIN} | tenant.headers("corteza"))
+        assert answer.headers["access-control-allow-origin"] == ORIGIN and answer.json()["response"]
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 def test_version():
