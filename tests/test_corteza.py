@@ -337,11 +337,17 @@ def test_replies_update_thread_counters(cz, tenant):
         error(client.post(f"/channels/{general}/messages/{reply['messageID']}/replies", json={"message": "r2"}),
               "unable to reply on replies")
     ok(cz.post(f"/channels/{general}/messages/{root['messageID']}/replies", json={"message": "r3"}))
-    thread = ok(cz.get("/search/messages", params={"threadID": root["messageID"]}))
-    parent = next(m for m in thread if m["messageID"] == root["messageID"])
+    replies = ok(cz.get("/search/messages", params={"threadID": root["messageID"]}))
+    assert [m["message"] for m in replies] == ["r3", "r1"]  # the thread's replies only (repository/message.go)
+    parent = ok(cz.get("/search/messages", params={"channelID": general, "limit": 1}))[0]
+    assert parent["messageID"] == root["messageID"]
     assert parent["replies"] == 2 and parent["repliesFrom"] == [other, me(tenant)]
     assert parent["unread"]["count"] == 1  # the other user's reply
-    assert [m["messageID"] for m in ok(cz.get("/search/threads", params={"channelID": general}))][0] == root["messageID"]
+    threads = ok(cz.get("/search/threads", params={"channelID": general}))
+    assert [m["message"] for m in threads][:3] == ["thread", "r1", "r3"]  # the root, then its replies
+    replier, _ = as_user(tenant, 2)
+    with replier:  # a thread the other user replied to is theirs too
+        assert ok(replier.get("/search/threads", params={"channelID": general}))[0]["messageID"] == root["messageID"]
 
 
 def test_pin_bookmark_and_reactions(cz, tenant):
@@ -378,11 +384,40 @@ def test_mark_as_read_moves_unread_counters(cz, tenant):
     unread = channel_named(cz, "general")["unread"]
     assert unread["count"] >= 3
     result = ok(cz.get(f"/channels/{general}/messages/mark-as-read"))
-    assert result["count"] == 0
-    assert channel_named(cz, "general")["unread"]["count"] == 0
+    assert result["count"] == 0 and "threadCount" in result and "threadTotal" not in result
+    assert "unread" not in channel_named(cz, "general")  # payload.ChannelUnread: none while nothing is unread
     latest = ok(cz.get("/search/messages", params={"channelID": general, "limit": 3}))
     partial = ok(cz.get(f"/channels/{general}/messages/mark-as-read", params={"lastReadMessageID": latest[2]["messageID"]}))
     assert partial["count"] == 2 and partial["lastMessageID"] == latest[2]["messageID"]
+
+
+def test_channel_events_are_not_unread_and_mark_as_read_checks_what_it_is_given(cz, tenant):
+    """service/message.go MarkAsRead and repository/message.go CountFromMessageID."""
+    channel = ok(cz.post("/channels/", json={"name": "unread-check", "type": "public"}))
+    channel_id = channel["channelID"]
+    ok(cz.get(f"/channels/{channel_id}/messages/mark-as-read"))
+    client, other = as_user(tenant, 1)
+    with client:
+        ok(client.put(f"/channels/{channel_id}/members/{other}"))  # a channelEvent: not unread
+        assert "unread" not in ok(cz.get(f"/channels/{channel_id}"))
+        root = ok(client.post(f"/channels/{channel_id}/messages/", json={"message": "hi"}))
+        ok(client.post(f"/channels/{channel_id}/messages/{root['messageID']}/replies", json={"message": "reply"}))
+    seen = ok(cz.get(f"/channels/{channel_id}"))["unread"]
+    assert (seen["count"], seen["threadCount"], seen["threadTotal"]) == (1, 1, 1)
+    general = channel_named(cz, "general")["channelID"]
+    mark = f"/channels/{channel_id}/messages/mark-as-read"
+    error(cz.get(mark, params={"lastReadMessageID": "1"}),
+          "unable to mark as read: unable to verify last message: sql: no rows in result set")
+    elsewhere = ok(cz.get("/search/messages", params={"channelID": general, "limit": 1}))[0]["messageID"]
+    error(cz.get(mark, params={"lastReadMessageID": elsewhere}),
+          "unable to mark as read: last read message not in the same channel")
+    error(cz.get(mark, params={"threadID": root["messageID"], "lastReadMessageID": root["messageID"]}),
+          "unable to mark as read: last read message not in the same thread")
+    error(cz.get(mark, params={"threadID": "1"}),
+          "unable to mark as read: unable to verify thread: sql: no rows in result set")
+    whole = ok(cz.get(mark))
+    assert (whole["count"], whole["threadCount"]) == (0, 1)  # the threads unread before, now read too
+    assert "unread" not in ok(cz.get(f"/channels/{channel_id}"))
 
 
 def test_commands(cz):
@@ -422,7 +457,17 @@ def test_search_filters(cz, tenant):
     assert len(ok(cz.get("/search/messages", params={"channelID": [general, random_channel], "limit": 100}))) > 3
     texts = ok(cz.get("/search/messages", params={"type": "text", "limit": 100}))
     assert texts and {m["type"] for m in texts} == {""}
-    error(cz.get("/search/messages", params={"afterMessageID": "abc"}))
+    # as the request parsers read them: an unreadable ID is none, booleans as ParseBool, limit at most 100
+    everything = ok(cz.get("/search/messages", params={"limit": 0}))  # 0: the default, 100
+    assert ok(cz.get("/search/messages", params={"afterMessageID": "abc", "limit": 500})) == everything
+    pinned = ok(cz.get("/search/messages", params={"pinnedOnly": "Yes"}))
+    assert pinned and all(m["isPinned"] for m in pinned) and len(pinned) < len(everything)
+    assert ok(cz.get("/search/messages", params={"pinnedOnly": "nah"})) == everything
+    dev = channel_named(cz, "dev")
+    index = next(i for i, user in enumerate(tenant.credentials["corteza"]["other_user_ids"]) if user not in dev["members"])
+    outsider, _ = as_user(tenant, index)
+    with outsider:  # not in #dev, a private channel
+        error(outsider.get("/search/messages", params={"channelID": dev["channelID"]}), "messaging.service.NoPermissions")
 
 
 # --- attachments --------------------------------------------------------------------------------
@@ -434,6 +479,7 @@ def test_attachment_upload_and_signed_download(cz, tenant):
     general = channel_named(cz, "general")["channelID"]
     att = ok(cz.post(f"/channels/{general}/attach", files={"upload": ("chart.png", PNG, "image/png")}))
     assert set(att) >= {"attachmentID", "userID", "url", "previewUrl", "meta", "name", "createdAt"}  # the Attachment
+    assert att["meta"]["original"] == {"size": len(PNG), "ext": "png", "mimetype": "image/png"}
     message = ok(cz.get("/search/messages", params={"channelID": general, "limit": 1}))[0]
     assert message["type"] == "inlineImage" and message["message"] == "chart.png"
     assert message["att"]["attachmentID"] == att["attachmentID"]
@@ -452,8 +498,16 @@ def test_attachment_upload_and_signed_download(cz, tenant):
         other_user = tenant.credentials["corteza"]["other_user_ids"][0]
         error(anonymous.get(att["url"].replace(f"userID={me(tenant)}", f"userID={other_user}")),
               "missing or invalid signature")
-        error(anonymous.get(att["url"].replace("chart.png", "other.png")), "attachment does not exist")
-        error(anonymous.get(att["previewUrl"].replace("preview.png", "preview.jpg")))
+        # rest/attachment.go: the name and extension segments are not read; the checks come in its order
+        assert anonymous.get(att["url"].replace("chart.png", "other.png")).content == PNG
+        assert anonymous.get(att["previewUrl"].replace("preview.png", "preview.jpg")).content == PNG
+        assert anonymous.get(att["url"] + "&download=1").headers["content-disposition"].startswith("attachment")
+        bare = att["url"].split("?")[0]
+        error(anonymous.get(bare), "unauthorized")
+        error(anonymous.get(bare, params={"sign": "x"}), "missing or invalid user ID")
+        error(anonymous.get(bare, params={"sign": "x", "userID": "abc"}), "missing or invalid user ID")
+        error(anonymous.get(bare.replace(att["attachmentID"], "0"), params={"sign": "x", "userID": "5"}),
+              "missing or invalid attachment ID")
     client, _ = as_user(tenant, 0)
     with client:  # each viewer gets URLs signed for them
         seen = next(m for m in ok(client.get("/search/messages", params={"channelID": general, "type": "inlineImage"})))

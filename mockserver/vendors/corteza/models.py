@@ -37,7 +37,7 @@ from mockserver.vendors.corteza.exceptions import corteza_error
 MENTION = re.compile(r"<@(\d{1,20})(?:\s[^<>]*)?>")  # [^<>]: a try ends at the next "<", so matching stays linear
 DURATION = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m)?$")
 CLOCK_TIME = re.compile(r"^(\d{1,2})(?::(\d\d))?\s*(am|pm)?$", re.IGNORECASE)
-SEARCH_LIMIT, SEARCH_MAX = 50, 100
+MESSAGES_MAX_LIMIT = 100  # repository/message.go: the default and the most a search answers
 # Corteza's own role IDs (pkg/permissions/permissions.go: EveryoneRoleID = 1, AdminsRoleID = 2).
 EVERYONE_ROLE, ADMINS_ROLE = "1", "2"
 # Permission resources and the service-level checks (messaging/types/permission_resources.go and
@@ -53,6 +53,25 @@ MAX_NAME_BYTES, MAX_TOPIC_BYTES = 40, 200  # service/channel.go settingsChannelN
 COMMANDS = {"tableflip": "(╯°□°）╯︵ ┻━┻", "unflip": "┬─┬ ノ( ゜-゜ノ)", "shrug": "¯\\\\_(ツ)_/¯"}
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MIME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\x20-\x7e]*)?")
+
+
+TRUTHY = re.compile(r"\s*(t(rue)?|y(es)?|1)\s*")
+
+
+def parse_bool(text: str | None) -> bool:
+    """pkg/payload ParseBool: t, true, y, yes or 1 in any case; anything else is false."""
+    return text is not None and TRUTHY.fullmatch(text.lower()) is not None
+
+
+def parse_uint64(text: str) -> int:
+    """pkg/payload ParseUint64: a uint64 in decimal, or 0 for anything else."""
+    return int(text) if text.isascii() and text.isdigit() and int(text) < 2**64 else 0
+
+
+def _search_limit(limit) -> int:
+    """repository/message.go sanitizeFilter: 0 or over the maximum is the maximum."""
+    number = parse_uint64(str(limit or ""))
+    return MESSAGES_MAX_LIMIT if number == 0 or number > MESSAGES_MAX_LIMIT else number
 
 
 def _without_id(resource: str) -> str:
@@ -590,9 +609,18 @@ class Workspace:
             del message["reactions"][reaction]
 
     def _unread(self, user_id: str, key: str, messages: list[dict]) -> dict:
+        """Messages past the user's read marker (others', not `channelEvent`s: repository/message.go
+        CountFromMessageID), as outgoing.Unread has them (lastMessageID left out while none)."""
         marker = self.read_markers.get((user_id, key), "0")
-        unread = [m for m in messages if int(m["id"]) > int(marker) and m["userID"] != user_id]
-        return {"lastMessageID": marker, "count": len(unread)}
+        unread = [m for m in messages if int(m["id"]) > int(marker) and m["userID"] != user_id and
+                  m["type"] != "channelEvent"]
+        return ({"lastMessageID": marker} if marker != "0" else {}) | {"count": len(unread), "threadCount": 0}
+
+    def _thread_unreads(self, user_id: str, channel_id: str) -> tuple[int, int]:
+        """(threads with unread replies, threads) of a channel, for the user."""
+        threads = [m for m in self._channel_messages(channel_id) if m["replies"]]
+        unread = sum(1 for m in threads if self._unread(user_id, m["id"], self._thread(m["id"]))["count"])
+        return unread, len(threads)
 
     def _thread(self, root_id: str) -> list[dict]:
         return [m for m in self.messages.values() if m["replyTo"] == root_id and m["deletedAt"] is None]
@@ -602,20 +630,36 @@ class Workspace:
                 if m["channelID"] == channel_id and m["replyTo"] is None and m["deletedAt"] is None]
 
     def mark_as_read(self, user_id: str, channel_id: str, thread_id: str | None, last_read: str | None) -> dict:
+        """service/message.go MarkAsRead: the thread and the last read message checked, with its
+        errors; marking the whole channel also marks its threads read. Answers outgoing.Unread:
+        the marker, the count left, and (for the channel) the threads that had unread replies."""
         channel = self.channel(channel_id, user_id)
-        if thread_id is not None:
-            self.message(user_id, channel_id, thread_id)
+        thread_count = 0
+        if thread_id:
+            thread = self.messages.get(thread_id)
+            if thread is None or thread["deletedAt"] is not None:
+                raise corteza_error("unable to mark as read: unable to verify thread: sql: no rows in result set")
             messages, key = self._thread(thread_id), thread_id
         else:
+            thread_count, _ = self._thread_unreads(user_id, channel["id"])
             messages, key = self._channel_messages(channel["id"]), channel["id"]
-        if last_read is None:
+        if last_read:
+            last = self.messages.get(last_read)
+            if last is None or last["deletedAt"] is not None:
+                raise corteza_error("unable to mark as read: unable to verify last message: sql: no rows in result set")
+            if last["channelID"] != channel["id"]:
+                raise corteza_error("unable to mark as read: last read message not in the same channel")
+            if thread_id and last["replyTo"] != thread_id:
+                raise corteza_error("unable to mark as read: last read message not in the same thread")
+        else:
             last_read = max((m["id"] for m in messages), key=int, default="0")
         self.read_markers[(user_id, key)] = last_read
-        unread = self._unread(user_id, key, messages)
-        threads = [m for m in self._channel_messages(channel["id"]) if m["replies"]]
-        unread["threadCount"] = sum(1 for m in threads if self._unread(user_id, m["id"], self._thread(m["id"]))["count"])
-        unread["threadTotal"] = len(threads)
-        return unread
+        if not thread_id:  # ClearThreads: every thread of the channel read
+            for root in self._channel_messages(channel["id"]):
+                if root["replies"]:
+                    newest = max((m["id"] for m in self._thread(root["id"])), key=int, default="0")
+                    self.read_markers[(user_id, root["id"])] = newest
+        return self._unread(user_id, key, messages) | {"threadCount": thread_count}
 
     def execute(self, user_id: str, channel_id: str, command: str, text: str, now: float) -> dict | None:
         """service/command.go Do: `me` (nothing without input), `shrug`, `tableflip`, `unflip`;
@@ -652,10 +696,22 @@ class Workspace:
             raise corteza_error("missing or invalid signature")
         return attachment
 
+    @staticmethod
+    def check_signed_request(attachment_id: str, sign: str | None, user_id: str | None) -> None:
+        """rest/attachment.go isAccessible, before the signature: its checks and words."""
+        if not sign:
+            raise corteza_error("unauthorized")
+        if not parse_uint64(user_id or ""):
+            raise corteza_error("missing or invalid user ID")
+        if not parse_uint64(attachment_id):
+            raise corteza_error("missing or invalid attachment ID")
+
     def attachment_view(self, attachment_id: str, viewer: str) -> dict:
         attachment = self.attachments[attachment_id]
         query = f"?sign={self.sign(attachment_id, viewer)}&userID={viewer}"
-        meta = {"original": {"size": attachment["size"], "mimetype": attachment["mime"]}}
+        # The extension from the name, as service/attachment.go takes it (path.Ext, dots trimmed).
+        extension = attachment["name"].strip(".").rpartition(".")[2] if "." in attachment["name"].strip(".") else ""
+        meta = {"original": {"size": attachment["size"], "ext": extension, "mimetype": attachment["mime"]}}
         view = {"attachmentID": attachment_id, "userID": attachment["userID"],
                 "url": f"/attachment/{attachment_id}/original/{quote(attachment['name'])}{query}",
                 "meta": meta, "name": attachment["name"], "createdAt": optional_isoformat(attachment["createdAt"])}
@@ -666,40 +722,65 @@ class Workspace:
 
     # --- search -------------------------------------------------------------------------------
 
-    def search(self, user_id: str, f: dict) -> list[dict]:
+    def _readable_channels(self, user_id: str, wanted: list[str]) -> set[str]:
+        """service/message.go readableChannels: the channels asked for (all when none) that the
+        user may read, archived ones left out (the channel list never has them); none is
+        NoPermissions."""
         readable = {c["id"] for c in self.channels.values()
-                    if (c["type"] == "public" or user_id in c["members"]) and c["deletedAt"] is None}
-        channels = set(f.get("channelID") or readable) & readable
+                    if c["archivedAt"] is None and (c["type"] == "public" or user_id in c["members"]) and
+                    (not wanted or c["id"] in wanted)}
+        if not readable:
+            raise corteza_error("messaging.service.NoPermissions")
+        return readable
+
+    def search(self, user_id: str, f: dict) -> list[dict]:
+        """repository/message.go Find: replies of the threads asked for, else top-level messages;
+        newest first (oldest first when paging forward); at most 100, which is also the default.
+        IDs and booleans as the request parsers read them (anything unreadable is 0, false)."""
+        channels = self._readable_channels(user_id, f.get("channelID") or [])
         threads, users = set(f.get("threadID") or ()), set(f.get("userID") or ())
         types = {"" if kind == "text" else kind for kind in f.get("type") or ()}
+        bounds = {name: parse_uint64(str(f.get(name) or "")) for name in
+                  ("afterMessageID", "beforeMessageID", "fromMessageID", "toMessageID")}
+        pinned, bookmarked = parse_bool(f.get("pinnedOnly")), parse_bool(f.get("bookmarkedOnly"))
+        query = (f.get("query") or "").lower()
         found = []
         for m in self.messages.values():
             if m["deletedAt"] is not None or m["channelID"] not in channels:
                 continue
-            if threads and not (m["replyTo"] in threads or m["id"] in threads):
-                continue
-            if not threads and m["replyTo"] is not None:
+            if (m["replyTo"] not in threads) if threads else (m["replyTo"] is not None):
                 continue
             if (users and m["userID"] not in users) or (types and m["type"] not in types):
                 continue
-            if (f.get("pinnedOnly") and not m["pinned"]) or (f.get("bookmarkedOnly") and user_id not in m["bookmarks"]):
+            if (pinned and not m["pinned"]) or (bookmarked and user_id not in m["bookmarks"]):
                 continue
             number = int(m["id"])
-            if ("afterMessageID" in f and number <= int(f["afterMessageID"])) or \
-                    ("beforeMessageID" in f and number >= int(f["beforeMessageID"])) or \
-                    ("fromMessageID" in f and number < int(f["fromMessageID"])) or \
-                    ("toMessageID" in f and number > int(f["toMessageID"])):
+            if (bounds["afterMessageID"] and number <= bounds["afterMessageID"]) or \
+                    (bounds["beforeMessageID"] and number >= bounds["beforeMessageID"]) or \
+                    (bounds["fromMessageID"] and number < bounds["fromMessageID"]) or \
+                    (bounds["toMessageID"] and number > bounds["toMessageID"]):
                 continue
-            if f.get("query") and f["query"].lower() not in m["message"].lower():
+            if query and query not in m["message"].lower():
                 continue
             found.append(m)
-        forward = "afterMessageID" in f or "fromMessageID" in f  # paging forward: oldest first
+        forward = bool(bounds["afterMessageID"] or bounds["fromMessageID"])  # paging forward: oldest first
         found.sort(key=lambda m: int(m["id"]), reverse=not forward)
-        return found[:min(f.get("limit") or SEARCH_LIMIT, SEARCH_MAX)]
+        return found[:_search_limit(f.get("limit"))]
 
     def search_threads(self, user_id: str, f: dict) -> list[dict]:
-        roots = [m for m in self.search(user_id, {**f, "limit": SEARCH_MAX}) if m["replies"]]
-        return roots[:min(f.get("limit") or SEARCH_LIMIT, SEARCH_MAX)]
+        """repository/message.go FindThreads: the threads (newest first, up to the limit) the user
+        started or replied to, each root followed by its replies; `query` filters them all."""
+        channels = self._readable_channels(user_id, f.get("channelID") or [])
+        live = [m for m in self.messages.values() if m["deletedAt"] is None]
+        mine = {m["replyTo"] for m in live if m["replyTo"] and m["userID"] == user_id}
+        roots = sorted((m for m in live if m["replyTo"] is None and m["replies"] and m["channelID"] in channels and
+                        (m["userID"] == user_id or m["id"] in mine)), key=lambda m: int(m["id"]), reverse=True)
+        query = (f.get("query") or "").lower()
+        found = []
+        for root in roots[:_search_limit(f.get("limit"))]:
+            thread = [root] + sorted(self._thread(root["id"]), key=lambda m: int(m["id"]))
+            found += [m for m in thread if not query or query in m["message"].lower()]
+        return found
 
     # --- statuses and activity ----------------------------------------------------------------
 
@@ -814,8 +895,12 @@ class Workspace:
             "createdAt": optional_isoformat(channel["createdAt"]), "updatedAt": optional_isoformat(channel["updatedAt"]),
             "archivedAt": optional_isoformat(channel["archivedAt"]), "deletedAt": optional_isoformat(channel["deletedAt"]),
         }
-        if member is not None:
-            view["unread"] = self._unread(viewer, channel["id"], self._channel_messages(channel["id"]))
+        if member is not None:  # payload.ChannelUnread: none while nothing is unread
+            unread = self._unread(viewer, channel["id"], self._channel_messages(channel["id"]))
+            thread_count, thread_total = self._thread_unreads(viewer, channel["id"])
+            if unread["count"] or thread_count:
+                view["unread"] = unread | {"threadCount": thread_count} | (
+                    {"threadTotal": thread_total} if thread_total else {})
         return {key: value for key, value in view.items() if value is not None}
 
     @staticmethod
@@ -839,8 +924,10 @@ class Workspace:
         if message["replyTo"]:
             view["replyTo"] = message["replyTo"]
         if message["replies"]:
-            view.update(replies=message["replies"], repliesFrom=list(message["repliesFrom"]),
-                        unread=self._unread(viewer, message["id"], self._thread(message["id"])))
+            view.update(replies=message["replies"], repliesFrom=list(message["repliesFrom"]))
+            unread = self._unread(viewer, message["id"], self._thread(message["id"]))
+            if unread["count"]:  # payload.MessageUnread: none while nothing is unread
+                view["unread"] = unread
         if message["att"]:
             view["att"] = self.attachment_view(message["att"], viewer)
         if message["mentions"]:

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from mockserver.gateway import exchange
 from mockserver.vendors.corteza.exceptions import corteza_error
+from mockserver.vendors.corteza.models import Workspace, parse_bool
 
 OK = {"success": {"message": "OK"}}
 
@@ -278,6 +279,7 @@ async def search_threads(channel_id=None, limit=None, query=None):
 # --- attachments (public: the signature is the credential) -------------------------------------
 
 async def _attachment(attachment_id, sign, user_id):
+    Workspace.check_signed_request(attachment_id, sign, user_id)
     ex = exchange()
     if not await ex.adopt(f"attachment:{attachment_id}"):
         raise corteza_error("missing or invalid signature")
@@ -298,16 +300,15 @@ def _file(attachment, disposition: str) -> Response:
     return Response(attachment["data"], media_type=mime, headers=headers)
 
 
-async def attachment_original(attachment_id, name, sign, user_id, download=False):
+async def attachment_original(attachment_id, name, sign=None, user_id=None, download=None):
+    """rest/attachment.go Original: the `{name}` segment is not read; `download` as ParseBool reads it."""
     attachment = await _attachment(attachment_id, sign, user_id)
-    if name != attachment["name"]:
-        raise corteza_error("attachment does not exist")
-    return _file(attachment, "attachment" if download else "inline")
+    return _file(attachment, "attachment" if parse_bool(download) else "inline")
 
 
-async def attachment_preview(attachment_id, ext, sign, user_id):
+async def attachment_preview(attachment_id, ext, sign=None, user_id=None):
     attachment = await _attachment(attachment_id, sign, user_id)
-    if attachment["preview"] is None or ext != attachment["preview"]:
+    if attachment["preview"] is None:  # the extension asked for is not read, as on the real server
         raise corteza_error("attachment preview does not exist")
     return _file(attachment, "inline")
 
