@@ -662,3 +662,23 @@ def test_admin_state_collections(tenant):
     state = tenant.state("corteza")
     assert set(state) >= {"users", "channels", "messages", "webhooks", "statuses"}
     assert all(isinstance(m["messageID"], str) for m in state["messages"])
+
+
+def test_fallbacks_and_flags_as_the_source_has_them(cz, tenant):
+    """access_control.go fallbacks and pkg/payload's flags: a public channel takes messages and
+    reactions from anyone; only one's own plain messages may be edited or deleted (canDelete is
+    canEdit); canJoin is the public channel's, whoever asks."""
+    random_channel = channel_named(cz, "random")
+    index = next(i for i, user in enumerate(tenant.credentials["corteza"]["other_user_ids"])
+                 if user not in random_channel["members"])
+    client, outsider = as_user(tenant, index)
+    with client:
+        seen = ok(client.get(f"/channels/{random_channel['channelID']}"))
+        assert seen["canSendMessages"] and seen["canJoin"] and seen["canObserve"] and not seen["canDeleteMessages"]
+        posted = ok(client.post(f"/channels/{random_channel['channelID']}/messages/", json={"message": "drive-by"}))
+        assert outsider not in ok(cz.get(f"/channels/{random_channel['channelID']}"))["members"]
+        ok(client.post(f"/channels/{random_channel['channelID']}/messages/{posted['messageID']}/reaction/wave"))
+    as_admin = ok(cz.get("/search/messages", params={"channelID": random_channel["channelID"], "limit": 1}))[0]
+    assert as_admin["messageID"] == posted["messageID"]
+    assert not as_admin["canEdit"] and not as_admin["canDelete"] and as_admin["canReply"]
+    assert ok(cz.get(f"/channels/{random_channel['channelID']}"))["canJoin"]  # a member too: it is public

@@ -371,8 +371,19 @@ class Workspace:
         return self.users[user_id]
 
     def _manages(self, channel: dict, user_id: str, operation: str) -> bool:
+        """A rule on the operation, else the owner fallback (access_control.go isChannelOwnerFallback)."""
         member = channel["members"].get(user_id)
-        return (member is not None and member["type"] == "owner") or self.can(user_id, channel["id"], operation)
+        return self._channel_can(user_id, channel, operation, member is not None and member["type"] == "owner")
+
+    def _channel_can(self, user_id: str, channel: dict, operation: str, fallback: bool) -> bool:
+        """access_control.go can(): the most specific rule of the user's roles, else the fallback."""
+        verdict = self._verdict(user_id, (f"{CHANNEL_RESOURCE}{channel['id']}", f"{CHANNEL_RESOURCE}*"), operation)
+        return verdict == "allow" if verdict else fallback
+
+    def _open_to(self, channel: dict, user_id: str) -> bool:
+        """canReadFallback and canSendMessagesFallback: a valid channel, public or the user's."""
+        return channel["archivedAt"] is None and channel["deletedAt"] is None and (
+            channel["type"] == "public" or user_id in channel["members"])
 
     def _require(self, allowed: bool, what: str) -> None:
         if not allowed:
@@ -551,8 +562,10 @@ class Workspace:
         return channel, message
 
     def _may_send(self, channel: dict, user_id: str) -> None:
-        self._require(user_id in channel["members"] and channel["archivedAt"] is None and
-                      channel["deletedAt"] is None and self.can(user_id, channel["id"], "message.send"),
+        """CanSendMessage: a rule, else a valid channel that is public or the user's (a public
+        channel needs no membership); never an archived or deleted one."""
+        self._require(channel["archivedAt"] is None and channel["deletedAt"] is None and
+                      self._channel_can(user_id, channel, "message.send", self._open_to(channel, user_id)),
                       "send messages to this channel")
 
     def post(self, user_id: str, channel_id: str, text: str, now: float, kind: str = "",
@@ -598,7 +611,7 @@ class Workspace:
 
     def react(self, user_id: str, channel_id: str, message_id: str, reaction: str, add: bool) -> None:
         channel, message = self.message(user_id, channel_id, message_id)
-        self._require(user_id in channel["members"] and self.can(user_id, channel_id, "message.react"),
+        self._require(self._channel_can(user_id, channel, "message.react", True),  # CanReactMessage: Allowed
                       "react to messages in this channel")
         users = message["reactions"].setdefault(reaction, [])
         if add and user_id not in users:
@@ -877,16 +890,19 @@ class Workspace:
 
     def channel_view(self, channel: dict, viewer: str) -> dict:
         member = channel["members"].get(viewer)
-        live = channel["deletedAt"] is None
+        owner = member is not None and member["type"] == "owner"
+        valid = channel["archivedAt"] is None and channel["deletedAt"] is None
+        # service/channel.go setPermissionFlags, each a rule or access_control.go's fallback
         view = {
             "channelID": channel["id"], "name": channel["name"], "topic": channel["topic"], "type": channel["type"],
             "membershipPolicy": channel["membershipPolicy"], "lastMessageID": channel["lastMessageID"],
             "members": list(channel["members"]), "membershipFlag": member["flag"] if member else "",
-            "canJoin": live and member is None and channel["type"] == "public",
-            "canPart": member is not None and channel["type"] != "group",
-            "canObserve": channel["type"] == "public" or member is not None,
-            "canSendMessages": member is not None and live and channel["archivedAt"] is None,
-            "canDeleteMessages": self._manages(channel, viewer, "message.delete.all"),
+            "canJoin": self._channel_can(viewer, channel, "join", (valid and channel["type"] == "public") or owner),
+            "canPart": self._channel_can(viewer, channel, "leave", True),
+            "canObserve": self._channel_can(viewer, channel, "read", self._open_to(channel, viewer)),
+            "canSendMessages": valid and self._channel_can(viewer, channel, "message.send",
+                                                           self._open_to(channel, viewer)),
+            "canDeleteMessages": self._channel_can(viewer, channel, "message.delete.all", False),
             "canChangeMembers": self._manages(channel, viewer, "members.manage"),
             "canChangeMembershipPolicy": self.can_service(viewer, "grant"),
             "canUpdate": self._manages(channel, viewer, "update"),
@@ -911,14 +927,15 @@ class Workspace:
         return view
 
     def message_view(self, message: dict, viewer: str) -> dict:
-        channel = self.channels[message["channelID"]]
-        member = viewer in channel["members"]
+        # pkg/payload Message: an editable type (plain, inlineImage, attachment) by the viewer may be
+        # edited and deleted; one of those types not in a thread may be replied to
+        editable = message["type"] in ("", "inlineImage", "attachment")
         view = {
             "messageID": message["id"], "type": message["type"], "message": message["message"],
             "channelID": message["channelID"], "userID": message["userID"],
             "isBookmarked": viewer in message["bookmarks"], "isPinned": message["pinned"],
-            "canReply": member and message["replyTo"] is None, "canEdit": message["userID"] == viewer,
-            "canDelete": message["userID"] == viewer or self.can(viewer, channel["id"], "message.delete.all"),
+            "canReply": editable and message["replyTo"] is None, "canEdit": editable and message["userID"] == viewer,
+            "canDelete": editable and message["userID"] == viewer,
             "createdAt": optional_isoformat(message["createdAt"]),
         }
         if message["replyTo"]:
