@@ -7,7 +7,8 @@ from starlette.responses import Response
 
 from mockserver.gateway import exchange
 from mockserver.vendors.corteza.exceptions import corteza_error
-from mockserver.vendors.corteza.models import Workspace, parse_bool
+from mockserver.vendors.corteza.models import Workspace
+from mockserver.vendors.corteza.payload import parse_bool
 
 OK = {"success": {"message": "OK"}}
 
