@@ -260,7 +260,7 @@ def test_non_owner_cannot_update_or_archive(cz, tenant):
     client, _ = as_user(tenant, 0)
     with client:
         ok(client.put(f"/channels/{channel['channelID']}/members/{as_user(tenant, 0)[1]}"))
-        error(client.put(f"/channels/{channel['channelID']}", json={"name": "theirs"}), "not allowed to update this channel")
+        error(client.put(f"/channels/{channel['channelID']}", json={"name": "theirs"}), "messaging.service.NoPermissions")
         error(client.put(f"/channels/{channel['channelID']}/state", json={"state": "archive"}))
 
 
@@ -302,8 +302,8 @@ def test_post_with_mentions_and_edit_delete_rules(cz, tenant):
     assert message["canEdit"] and message["canDelete"] and message["canReply"]
     with client:
         error(client.put(f"/channels/{general}/messages/{message['messageID']}", json={"message": "hijack"}),
-              "not allowed to edit this message")
-        error(client.delete(f"/channels/{general}/messages/{message['messageID']}"), "not allowed to delete this message")
+              "messaging.service.NoPermissions")
+        error(client.delete(f"/channels/{general}/messages/{message['messageID']}"), "messaging.service.NoPermissions")
         theirs = ok(client.post(f"/channels/{general}/messages/", json={"message": "mine"}))
         edited = ok(client.put(f"/channels/{general}/messages/{theirs['messageID']}", json={"message": "mine, edited"}))
         assert edited["message"] == "mine, edited" and "updatedAt" in edited
@@ -321,7 +321,7 @@ def test_permission_rules_decide_deleting_others_messages(cz, tenant):
     admin_role = next(r for r in tenant.state("corteza")["roles"] if r["name"] == "admins")["roleID"]
     rules = [{"resource": "messaging:channel:*", "operation": "message.delete.all", "access": "deny"}]
     assert ok(cz.patch(f"/permissions/{admin_role}/rules", json={"rules": rules})) == {"message": "OK"}
-    error(cz.delete(f"/channels/{general}/messages/{theirs['messageID']}"), "not allowed to delete this message")
+    error(cz.delete(f"/channels/{general}/messages/{theirs['messageID']}"), "messaging.service.NoPermissions")
     rules[0]["access"] = "allow"
     ok(cz.patch(f"/permissions/{admin_role}/rules", json={"rules": rules}))
     ok(cz.delete(f"/channels/{general}/messages/{theirs['messageID']}"))

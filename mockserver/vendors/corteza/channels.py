@@ -57,9 +57,11 @@ class Channels:
         return channel["archivedAt"] is None and channel["deletedAt"] is None and (
             channel["type"] == "public" or user_id in channel["members"])
 
-    def _require(self: "Workspace", allowed: bool, what: str) -> None:
+    @staticmethod
+    def _require(allowed: bool) -> None:
+        """Every permission refusal is the service's one error (messaging/service/error.go)."""
         if not allowed:
-            raise corteza_error(f"not allowed to {what}")
+            raise corteza_error("messaging.service.NoPermissions")
 
     def list_channels(self: "Workspace", user_id: str, query: str | None) -> list[dict]:
         """repository/channel.go Find: neither archived nor deleted, public or the user's, the
@@ -116,7 +118,7 @@ class Channels:
         name, topic, kind = body.get("name") or "", body.get("topic") or "", body.get("type") or ""
         self._check_name_and_topic(name, topic, kind)
         channel = self.channel(channel_id, user_id)
-        self._require(self._manages(channel, user_id, "update"), "update this channel")
+        self._require(self._manages(channel, user_id, "update"))
         if kind in CHANNEL_TYPES and kind != channel["type"]:
             self._may_create(user_id, kind)
             channel["type"] = kind
@@ -149,7 +151,7 @@ class Channels:
             return None
         operation, field, set_it, already = self._STATES[state]
         channel = self.channel(channel_id, user_id)
-        self._require(self._manages(channel, user_id, operation), f"{state} this channel")
+        self._require(self._manages(channel, user_id, operation))
         if (channel[field] is not None) == set_it:
             raise corteza_error(already)
         channel[field] = now if set_it else None
@@ -173,9 +175,9 @@ class Channels:
             raise corteza_error("adding members to a group is not currently supported")
         self._user(member_id)
         if member_id == user_id:
-            self._require(channel["type"] == "public" or user_id in channel["members"], "join this channel")
+            self._require(channel["type"] == "public" or user_id in channel["members"])
         else:
-            self._require(self._manages(channel, user_id, "members.manage"), "change members of this channel")
+            self._require(self._manages(channel, user_id, "members.manage"))
         return self._add_member(channel, member_id, now)
 
     def part(self: "Workspace", user_id: str, channel_id: str, member_id: str, now: float) -> None:
@@ -184,7 +186,7 @@ class Channels:
         if channel["type"] == "group":
             raise corteza_error("removing members from a group is currently not supported")
         if member_id != user_id:
-            self._require(self._manages(channel, user_id, "members.manage"), "change members of this channel")
+            self._require(self._manages(channel, user_id, "members.manage"))
         if member_id not in channel["members"]:
             return
         del channel["members"][member_id]
@@ -195,7 +197,7 @@ class Channels:
         if channel["type"] == "group":
             raise corteza_error("adding members to a group is not currently supported")
         self._require(self._manages(channel, user_id, "members.manage") or
-                      (channel["type"] == "public" and user_id in channel["members"]), "invite to this channel")
+                      (channel["type"] == "public" and user_id in channel["members"]))
         for member_id in invited:
             self._user(member_id)
         return [self._add_member(channel, member_id, now, "invitee") for member_id in dict.fromkeys(invited)]

@@ -46,8 +46,7 @@ class Messages:
         """CanSendMessage: a rule, else a valid channel that is public or the user's (a public
         channel needs no membership); never an archived or deleted one."""
         self._require(channel["archivedAt"] is None and channel["deletedAt"] is None and
-                      self._channel_can(user_id, channel, "message.send", self._open_to(channel, user_id)),
-                      "send messages to this channel")
+                      self._channel_can(user_id, channel, "message.send", self._open_to(channel, user_id)))
 
     def post(self: "Workspace", user_id: str, channel_id: str, text: str, now: float, kind: str = "",
              reply_to: str | None = None) -> dict:
@@ -64,8 +63,7 @@ class Messages:
 
     def edit(self: "Workspace", user_id: str, channel_id: str, message_id: str, text: str, now: float) -> dict:
         channel, message = self.message(user_id, channel_id, message_id)
-        self._require(message["userID"] == user_id or self.can(user_id, channel_id, "message.update.all"),
-                      "edit this message")
+        self._require(message["userID"] == user_id or self.can(user_id, channel_id, "message.update.all"))
         if not text.strip():
             raise corteza_error("message is empty")
         message.update(message=text, updatedAt=now,
@@ -74,8 +72,7 @@ class Messages:
 
     def delete(self: "Workspace", user_id: str, channel_id: str, message_id: str, now: float) -> None:
         channel, message = self.message(user_id, channel_id, message_id)
-        self._require(message["userID"] == user_id or self.can(user_id, channel_id, "message.delete.all"),
-                      "delete this message")
+        self._require(message["userID"] == user_id or self.can(user_id, channel_id, "message.delete.all"))
         message["deletedAt"] = now
         if message["replyTo"] and message["replyTo"] in self.messages:
             parent = self.messages[message["replyTo"]]
@@ -83,7 +80,7 @@ class Messages:
 
     def set_pin(self: "Workspace", user_id: str, channel_id: str, message_id: str, pinned: bool) -> None:
         channel, message = self.message(user_id, channel_id, message_id)
-        self._require(user_id in channel["members"], "pin messages in this channel")
+        self._require(user_id in channel["members"])
         message["pinned"] = pinned
 
     def set_bookmark(self: "Workspace", user_id: str, channel_id: str, message_id: str, bookmarked: bool) -> None:
@@ -92,8 +89,7 @@ class Messages:
 
     def react(self: "Workspace", user_id: str, channel_id: str, message_id: str, reaction: str, add: bool) -> None:
         channel, message = self.message(user_id, channel_id, message_id)
-        self._require(self._channel_can(user_id, channel, "message.react", True),  # CanReactMessage: Allowed
-                      "react to messages in this channel")
+        self._require(self._channel_can(user_id, channel, "message.react", True))  # CanReactMessage: Allowed
         users = message["reactions"].setdefault(reaction, [])
         if add and user_id not in users:
             users.append(user_id)

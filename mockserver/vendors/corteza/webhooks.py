@@ -16,8 +16,7 @@ class Webhooks:
     def save_webhook(self: "Workspace", user_id: str, body: dict, now: float, allowed,
                      webhook_id: str | None = None) -> dict:
         channel = self.channel(body["channelID"], user_id)
-        self._require(user_id in channel["members"] or self.can(user_id, channel["id"], "update"),
-                      "manage webhooks of this channel")
+        self._require(user_id in channel["members"] or self.can(user_id, channel["id"], "update"))
         self._user(body["userID"])
         if body["kind"] == "outgoing":
             if not body.get("trigger") or not body.get("url"):
