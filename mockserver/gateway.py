@@ -220,7 +220,7 @@ def _still_accepted(tenant: Tenant, vendor: Vendor, credential: str) -> bool:
 FORM = b"application/x-www-form-urlencoded"
 
 
-def _parse_as_form_unless_json(scope) -> None:
+def parse_as_form_unless_json(scope) -> None:
     """Spec root `x-form-fallback`: like the real server, read any body that is not JSON or
     multipart as a form; JSON is a Content-Type of exactly `application/json` (Corteza compares
     the whole header, so `application/json; charset=utf-8` is a form there)."""
@@ -351,7 +351,7 @@ async def admit(ex: Exchange, scope) -> object | None:
     if ex.too_large or len(ex.body) > limit:
         raise ApiError(413, f"Request body exceeds {limit} bytes.")
     if vendor.form_fallback and ex.body:
-        _parse_as_form_unless_json(scope)
+        parse_as_form_unless_json(scope)
     request = Request(scope)
     if vendor.negotiates_accept:  # before authentication, as Django REST framework does
         check_accept(request)

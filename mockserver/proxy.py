@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mockserver.errors import as_api_error
-from mockserver.gateway import presented_credential
+from mockserver.gateway import parse_as_form_unless_json, presented_credential
 from mockserver.routing import Router
 from mockserver.validation import RequestValidator
 from mockserver.vendor import Vendor, resolve_ref
@@ -268,6 +268,9 @@ class Checker:
             return None, {}, []
         compiled = found.operation
         problems: list[Problem] = []
+        scope = dict(scope)  # read as the vendor reads it, without touching what is forwarded
+        if self.vendor.form_fallback and body:
+            parse_as_form_unless_json(scope)
         request = Request(scope)
         schemes = compiled.operation.security
         if schemes and all(presented_credential(scheme, request) is None for _, scheme in schemes):

@@ -204,3 +204,18 @@ def replay(folder, base_url: str, *headers: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mockserver", "replay", str(folder), "--base-url", base_url,
                            *[arg for header in headers for arg in ("--header", header)]],
                           capture_output=True, text=True, timeout=120)
+
+
+def test_a_form_body_is_read_as_the_vendor_reads_it(upstream):
+    """Corteza reads any body that is not exactly JSON as a form (x-form-fallback); so does the check."""
+    server, tenant = upstream
+    served = proxy("corteza", server.base_url("corteza"))
+    base = served.url + "/corteza/messaging"
+    try:
+        created = httpx.post(base + "/channels/", headers=tenant.headers("corteza") | {"Content-Type": "text/plain"},
+                             content=b"name=formed&type=public")
+        assert created.json()["response"]["name"] == "formed" and "x-mockserver-drift" not in created.headers
+        report = httpx.get(served.url + "/__admin/proxy/report").json()
+    finally:
+        served.stop()
+    assert report["drift"] == 0
