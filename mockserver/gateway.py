@@ -88,9 +88,13 @@ class Exchange:
         if self.tenant is not None and self.vendor is not None:
             self.turn.states.add((self.tenant.id, self.vendor.name))
 
-    def deliver(self, url: str, payload: dict, record: dict, on_reply=None) -> None:
+    def deliver(self, url: str, payload: dict, record: dict) -> None:
         """Send a webhook in the background (see webhooks.WebhookDispatcher.deliver)."""
-        self.server.webhooks.deliver(url, payload, record, on_reply)
+        self.server.webhooks.deliver(url, payload, record)
+
+    async def call_webhook(self, url: str, payload: dict):
+        """Send a webhook and wait for its reply (webhooks.WebhookDispatcher.call; CallFailed)."""
+        return await self.server.webhooks.call(url, payload, self.scope.get("server"), self.url.hostname)
 
     def allowed(self, url: str) -> bool:
         """Whether a webhook may target `url` (never this server itself)."""

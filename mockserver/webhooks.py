@@ -1,5 +1,6 @@
-"""Outgoing webhook deliveries: allow-listed targets only, never this server itself, each with a
-total deadline and a bounded reply, never blocking a request."""
+"""Webhooks the vendors send: allow-listed targets only, never this server itself, each with a
+total deadline and a bounded reply. Deliveries run in the background, never blocking a request;
+a call (a vendor whose answer is the target's reply) is waited for within the same bounds."""
 
 import asyncio
 import ipaddress
@@ -37,10 +38,10 @@ def _names_this_machine(host: str) -> bool:
 
 
 class Reply:
-    """A target's answer, read whole (at most MAX_REPLY_BYTES), for a vendor's `on_reply`."""
+    """A target's answer to a `call`, read whole (at most MAX_REPLY_BYTES)."""
 
-    def __init__(self, status_code: int, content: bytes):
-        self.status_code, self.content = status_code, content
+    def __init__(self, status_code: int, content: bytes, content_type: str = ""):
+        self.status_code, self.content, self.content_type = status_code, content, content_type
         self.text = content.decode("utf-8", "replace")
 
     def json(self):
@@ -53,6 +54,10 @@ class Reply:
 
 class ReplyTooLarge(Exception):
     pass
+
+
+class CallFailed(Exception):
+    """A synchronous call that got no usable answer; the message says why."""
 
 
 class WebhookDispatcher:
@@ -97,10 +102,9 @@ class WebhookDispatcher:
             return False  # this server itself, on any of its interfaces
         return local or host in self.allow
 
-    def deliver(self, url: str, payload: dict, record: dict, on_reply: Callable | None = None) -> None:
+    def deliver(self, url: str, payload: dict, record: dict) -> None:
         """POST `payload` to `url` in the background; `record` (shown by the admin API) says how it
-        went. `on_reply(state, now, reply)` may change the workspace after a delivery (`reply` is
-        a `Reply`)."""
+        went."""
         record.update(target_url=url, status="pending")
         ex = gateway.exchange()
         if not self.allowed(url, ex.scope.get("server"), ex.url.hostname):
@@ -110,12 +114,27 @@ class WebhookDispatcher:
         sent = (tenant.id, vendor.name, dict(record))
         if vendor.omit_nulls:  # the vendor's null rule holds for what it sends, too
             payload = without_nulls(payload)
-        task = asyncio.get_running_loop().create_task(self._post(url, payload, sent, on_reply))
+        task = asyncio.get_running_loop().create_task(self._post(url, payload, sent))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _post(self, url, payload, sent, on_reply) -> None:
-        reply = None
+    async def call(self, url: str, payload: dict, own: tuple | None, own_host: str | None) -> Reply:
+        """POST `payload` to `url` and wait for the answer, within the same bounds as a delivery
+        (allow-list, deadline, reply size): for a vendor whose webhook's reply is its answer
+        (Corteza's outgoing webhooks). CallFailed says why there is none."""
+        if not self.allowed(url, own, own_host):
+            raise CallFailed("target not on the allow-list, or this server itself")
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._exchange(url, payload)
+        except TimeoutError:
+            raise CallFailed(f"Timeout: no whole answer within {self.timeout:g} s") from None
+        except ReplyTooLarge:
+            raise CallFailed(f"reply over {MAX_REPLY_BYTES} bytes") from None
+        except Exception as exc:  # any failure is the call's outcome, never a crash
+            raise CallFailed(f"{type(exc).__name__}: {exc}"[:500]) from None
+
+    async def _post(self, url, payload, sent) -> None:
         outcome: dict[str, object]
         try:
             async with asyncio.timeout(self.timeout):
@@ -129,7 +148,7 @@ class WebhookDispatcher:
             outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]}
         else:
             outcome = {"status": "delivered", "response_status": reply.status_code}
-        await self.settle(sent[0], lambda: self._record(sent, outcome, reply, on_reply))
+        await self.settle(sent[0], lambda: self._record(sent, outcome))
 
     def client(self) -> httpx.AsyncClient:
         """One client for every delivery (its connections pooled), made in the running event loop."""
@@ -150,9 +169,9 @@ class WebhookDispatcher:
                 content += chunk
                 if len(content) > MAX_REPLY_BYTES:
                     raise ReplyTooLarge(response.status_code)
-            return Reply(response.status_code, bytes(content))
+            return Reply(response.status_code, bytes(content), response.headers.get("content-type", ""))
 
-    def _record(self, sent, outcome, reply, on_reply) -> tuple | None:
+    def _record(self, sent, outcome) -> tuple | None:
         """Write the outcome into the record; (tenant id, vendor) if it is still there."""
         tenant_id, vendor, record = sent
         tenant = self.store.tenants.get(tenant_id)
@@ -161,10 +180,4 @@ class WebhookDispatcher:
         if found is None:  # the tenant was reset or deleted meanwhile
             return None
         found.update(outcome)
-        if reply is not None and on_reply is not None:
-            try:
-                on_reply(state, tenant.clock.now(), reply)
-            except Exception as exc:  # a reply the vendor cannot use is noted, never a crash
-                logger.warning("webhook reply from %s not used", found.get("target_url"), exc_info=exc)
-                found["error"] = f"reply not used: {type(exc).__name__}"
         return tenant_id, vendor

@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from mockserver.vendor import discover
-from tests.receiver import Receiver, wait_until
+from tests.receiver import Receiver
 
 CORTEZA = next(vendor for vendor in discover() if vendor.name == "corteza")
 
@@ -635,27 +635,54 @@ def test_public_webhook_delete_by_token(cz, tenant):
     assert tenant.state("corteza")["webhooks"] == []
 
 
-def test_outgoing_webhook_fires_on_trigger_and_reply_becomes_a_message(cz, tenant):
-    receiver = Receiver(reply={"message": "deploying main"})
+def test_outgoing_webhook_runs_as_a_command_and_its_reply_is_the_answer(cz, tenant):
+    """service/command.go and service/webhook.go Do (2020.3): a command naming the trigger POSTs
+    {"text": input} (%s in the URL replaced by the escaped input) and answers the reply, posted
+    as the webhook's user; a message merely starting with the trigger fires nothing."""
+    receiver = Receiver(reply={"text": "deploying main", "username": "CD"})
+    plain = Receiver(reply={"ignored": True})
+    plain.server.RequestHandlerClass.do_POST = _plain_reply
     try:
         general = channel_named(cz, "general")["channelID"]
         bot = tenant.credentials["corteza"]["other_user_ids"][4]
         ok(cz.post("/webhooks/", json={"channelID": general, "kind": "outgoing", "userID": bot,
-                                       "trigger": "!deploy", "url": receiver.url}))
-        ok(cz.post(f"/channels/{general}/messages/", json={"message": "no trigger here !deploy"}))
-        trigger = ok(cz.post(f"/channels/{general}/messages/", json={"message": "!deploy main"}))
-        [delivery] = receiver.wait_for(1)
-        assert delivery["json"] == {"channelID": general, "userID": me(tenant), "messageID": trigger["messageID"],
-                                    "message": "!deploy main", "trigger": "!deploy"}
-        latest = wait_until(lambda: next(
-            (m for m in ok(cz.get("/search/messages", params={"channelID": general, "limit": 1})) if m["userID"] == bot),
-            None))
-        assert latest is not None and latest["message"] == "deploying main"
-        assert tenant.state("corteza")["webhook_deliveries"][0]["status"] == "delivered"
+                                       "trigger": "deploy", "url": receiver.url + "?q=%s"}))
+        ok(cz.post(f"/channels/{general}/messages/", json={"message": "deploy main"}))
+        assert receiver.received == []
+        answer = ok(cz.post(f"/channels/{general}/messages/command/deploy/exec", json={"input": "main & more"}))
+        assert answer["userID"] == bot and answer["message"] == "deploying main"
+        [call] = receiver.received
+        assert call["json"] == {"text": "main & more"} and call["path"] == "/hook?q=main+%26+more"
+        assert tenant.state("corteza")["webhook_deliveries"][-1]["status"] == "delivered"
+        ok(cz.post("/webhooks/", json={"channelID": general, "kind": "outgoing", "userID": bot,
+                                       "trigger": "fortune", "url": plain.url}))
+        assert ok(cz.post(f"/channels/{general}/messages/command/fortune/exec", json={}))["message"] == "plain words"
         error(cz.post("/webhooks/", json={"channelID": general, "kind": "outgoing", "userID": bot,
                                           "trigger": "!x", "url": "http://10.1.2.3/hook"}))
     finally:
         receiver.close()
+        plain.close()
+
+
+def test_an_outgoing_webhook_without_text_is_an_error(cz, tenant):
+    receiver = Receiver(reply={"message": "the old field"})
+    try:
+        general = channel_named(cz, "general")["channelID"]
+        bot = tenant.credentials["corteza"]["other_user_ids"][4]
+        ok(cz.post("/webhooks/", json={"channelID": general, "kind": "outgoing", "userID": bot,
+                                       "trigger": "old", "url": receiver.url}))
+        error(cz.post(f"/channels/{general}/messages/command/old/exec", json={"input": "x"}), "Empty webhook response")
+    finally:
+        receiver.close()
+
+
+def _plain_reply(handler):
+    handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/plain; charset=utf-8")
+    handler.send_header("Content-Length", "11")
+    handler.end_headers()
+    handler.wfile.write(b"plain words")
 
 
 def test_admin_state_collections(tenant):

@@ -11,7 +11,7 @@ import pytest
 
 from mockserver.app import MockServer
 from mockserver.testing import running
-from tests.receiver import Receiver, wait_until
+from tests.receiver import Receiver
 
 WRITES = {"karmabot": "/pluses", "dailybot": "/kudos/", "community": "/boards", "corteza": "/channels/",
           "kudosnow": "/kudos"}
@@ -239,54 +239,48 @@ class Trickler:
         self.listener.close()
 
 
-def fire_outgoing(cz, tenant, targets: dict[str, str]) -> None:
-    """Corteza outgoing webhooks (trigger word -> target URL) in the tenant's first channel, each
-    then fired by a message starting with its trigger."""
+def fire_outgoing(cz, tenant, targets: dict[str, str]) -> dict[str, dict]:
+    """Corteza outgoing webhooks (trigger -> target URL) in the tenant's first channel, each then
+    run as a command (service/command.go): their answers, by trigger."""
     channel = cz.get("/channels/").json()["response"][0]["channelID"]
     bot = tenant.credentials["corteza"]["other_user_ids"][4]
     for trigger, url in targets.items():
         cz.post("/webhooks/", json={"channelID": channel, "kind": "outgoing", "userID": bot, "trigger": trigger,
                                     "url": url}).raise_for_status()
-    for trigger in targets:
-        cz.post(f"/channels/{channel}/messages/", json={"message": trigger}).raise_for_status()
+    return {trigger: cz.post(f"/channels/{channel}/messages/command/{trigger}/exec", json={"input": "go"}).json()
+            for trigger in targets}
 
 
 def deliveries(tenant, vendor: str) -> list:
     return tenant.state(vendor)["webhook_deliveries"]
 
 
-def test_every_delivery_ends_with_a_reason_within_its_deadline():
+def test_every_webhook_call_ends_with_a_reason_within_its_deadline():
     trickler = Trickler()
-    big = Receiver(reply={"message": "x" * (1 << 20)})
+    big = Receiver(reply={"text": "x" * (1 << 20)})
     try:
         with running(ticking=False, webhook_timeout=1) as server:
             tenant = server.new_tenant()
             with tenant.client("corteza") as cz:
-                fire_outgoing(cz, tenant, {"!slow": trickler.url, "!big": big.url})
-                ended = wait_until(lambda: all(d["status"] != "pending" for d in deliveries(tenant, "corteza"))
-                                   and deliveries(tenant, "corteza"), timeout=10)
-                assert ended  # the trickling target sends for 300 s; its delivery ended at its deadline
-                slow, large = deliveries(tenant, "corteza")
-                assert slow["status"] == "failed" and "Timeout" in slow["error"]
-                assert large["status"] == "delivered" and "not read" in large["error"]
-                messages = tenant.state("corteza")["messages"]
-                assert not any(len(m["message"]) > 65536 for m in messages)  # the 1 MiB reply never became one
+                answers = fire_outgoing(cz, tenant, {"slow": trickler.url, "big": big.url})
+            assert "Timeout" in answers["slow"]["error"]["message"]  # the target trickles for 300 s
+            assert answers["big"]["error"]["message"] == "reply over 65536 bytes"
+            messages = tenant.state("corteza")["messages"]
+            assert not any(len(m["message"]) > 65536 for m in messages)  # the 1 MiB reply never became one
     finally:
         trickler.close()
         big.close()
 
 
-def test_a_deeply_nested_reply_is_used_as_text_not_a_crash():
-    receiver = Receiver(reply={"message": "ok"})
+def test_a_deeply_nested_reply_is_refused_not_a_crash():
+    receiver = Receiver(reply={"text": "ok"})
     receiver.server.RequestHandlerClass.do_POST = _nested_reply
     try:
         with running(ticking=False) as server:
             tenant = server.new_tenant()
             with tenant.client("corteza") as cz:
-                fire_outgoing(cz, tenant, {"!deep": receiver.url})
-                record = wait_until(lambda: next((d for d in deliveries(tenant, "corteza") if d["status"] != "pending"),
-                                                 None))
-                assert record["status"] == "delivered"
+                answers = fire_outgoing(cz, tenant, {"deep": receiver.url})
+                assert answers["deep"] == {"error": {"message": "invalid webhook response"}}
                 assert cz.get("/channels/").status_code == 200
     finally:
         receiver.close()
@@ -326,12 +320,11 @@ def test_uploads_with_control_characters_are_refused_and_active_types_download(t
 
 def test_a_reply_of_unclosed_mentions_is_quick(tenant):
     """48 KB of `<@1 ` as a bot's reply (the one message text no schema bounds) is stored."""
-    receiver = Receiver(reply={"message": "<@1 " * 12_000})
+    receiver = Receiver(reply={"text": "<@1 " * 12_000})
     try:
         with tenant.client("corteza") as cz:
-            fire_outgoing(cz, tenant, {"!m": receiver.url})
-            stored = wait_until(lambda: tenant.state("corteza")["messages"][-1]["message"].startswith("<@1 "))
-            assert stored  # within wait_until's 5 s (matching took 5.6 s with the quadratic pattern)
+            answers = fire_outgoing(cz, tenant, {"m": receiver.url})
+        assert answers["m"]["response"]["message"].startswith("<@1 ")  # once took 5.6 s: a quadratic pattern
     finally:
         receiver.close()
 

@@ -50,15 +50,17 @@ def test_tenants_survive_a_crash(tmp_path):
 
 
 def test_every_acknowledged_write_survives_sigkill_in_a_burst(tmp_path):
-    """A Corteza mark-as-read (a GET that changes state) and a webhook's outcome, then writes from
-    four threads; SIGKILL mid-burst; after a restart every answered write is there."""
+    """A Corteza mark-as-read (a GET that changes state), an outgoing webhook's answer and a
+    Habitate delivery's outcome (written in the background), then writes from four threads;
+    SIGKILL mid-burst; after a restart every answered write is there."""
     state_file = tmp_path / "state.db"
     served = Served("--clock", "frozen", "--state-file", str(state_file))
-    receiver = Receiver(reply={"message": "on it"})
+    receiver = Receiver(reply={"text": "on it"})
     admin = httpx.Client(base_url=served.url)
     acknowledged: list[int] = []
     try:
-        corteza = admin.post("/__admin/tenants", json={"tenant": "chat"}).json()["credentials"]["corteza"]
+        chat = admin.post("/__admin/tenants", json={"tenant": "chat"}).json()["credentials"]
+        corteza = chat["corteza"]
         cz = httpx.Client(base_url=served.url + "/corteza/messaging", headers=corteza["headers"])
         general = next(c for c in cz.get("/channels/").json()["response"] if c["name"] == "general")["channelID"]
         someone = corteza["other_user_ids"][2]
@@ -68,9 +70,12 @@ def test_every_acknowledged_write_survives_sigkill_in_a_burst(tmp_path):
                 other.post(f"/channels/{general}/messages/", json={"message": text}).raise_for_status()
         assert cz.get(f"/channels/{general}/messages/mark-as-read").json()["response"]["count"] == 0
         cz.post("/webhooks/", json={"channelID": general, "kind": "outgoing", "userID": corteza["other_user_ids"][4],
-                                    "trigger": "!ship", "url": receiver.url}).raise_for_status()
-        cz.post(f"/channels/{general}/messages/", json={"message": "!ship it"}).raise_for_status()
-        assert wait_until(lambda: [d for d in admin.get("/__admin/tenants/chat/state").json()["corteza"]
+                                    "trigger": "ship", "url": receiver.url}).raise_for_status()
+        cz.post(f"/channels/{general}/messages/command/ship/exec", json={"input": "it"}).raise_for_status()
+        with httpx.Client(base_url=served.url + "/community/api/v1", headers=chat["community"]["headers"]) as hab:
+            hab.post("/hooks", json={"target_url": receiver.url, "event": "member.joined"}).raise_for_status()
+            hab.post("/users", json={"first_name": "Sample", "email": "hooked@example.com"}).raise_for_status()
+        assert wait_until(lambda: [d for d in admin.get("/__admin/tenants/chat/state").json()["community"]
                                    ["webhook_deliveries"] if d["status"] == "delivered"]), "no delivery"
 
         # Karma bot allows 6 pluses a minute per team: the burst runs in a tenant without limits.
@@ -104,9 +109,11 @@ def test_every_acknowledged_write_survives_sigkill_in_a_burst(tmp_path):
     try:
         kept = {plus["id"] for plus in httpx.get(f"{again.url}/__admin/tenants/burst/state").json()["karmabot"]["pluses"]}
         assert len(acknowledged) >= 100 and set(acknowledged) <= kept
-        state = httpx.get(f"{again.url}/__admin/tenants/chat/state").json()["corteza"]
+        kept_chat = httpx.get(f"{again.url}/__admin/tenants/chat/state").json()
+        assert [d["status"] for d in kept_chat["community"]["webhook_deliveries"]] == ["delivered"]  # the outcome
+        state = kept_chat["corteza"]
         assert [d["status"] for d in state["webhook_deliveries"]] == ["delivered"]
-        assert state["messages"][-1]["message"] == "on it"  # the bot's reply, written by the outcome
+        assert state["messages"][-1]["message"] == "on it"  # the bot's reply
         with httpx.Client(base_url=again.url + "/corteza/messaging", headers=corteza["headers"]) as cz:
             channel = next(c for c in cz.get("/channels/").json()["response"] if c["channelID"] == general)
             # mark-as-read was kept: of what came after it only the bot's reply is unread (not one's own)

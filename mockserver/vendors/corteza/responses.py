@@ -1,7 +1,7 @@
 """Corteza handlers (operationIds in snake_case). Answers are `{"response": ...}`, or
 `{"success": {"message": "OK"}}` where Corteza returns nothing."""
 
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from starlette.responses import Response
 
@@ -9,6 +9,7 @@ from mockserver.gateway import exchange
 from mockserver.vendors.corteza.exceptions import corteza_error
 from mockserver.vendors.corteza.models import Workspace
 from mockserver.vendors.corteza.payload import parse_bool
+from mockserver.webhooks import CallFailed
 
 OK = {"success": {"message": "OK"}}
 
@@ -27,30 +28,6 @@ def _call_at():
 
 def _message(state, message, viewer):
     return {"response": state.message_view(message, viewer)}
-
-
-def _posted(state, message, viewer):
-    """A new message's answer; outgoing webhooks whose trigger word starts it fire in the background."""
-    ex = exchange()
-    for webhook in state.outgoing_for(message):
-        record = {"webhookID": webhook["id"], "messageID": message["id"], "attempted_at": message["createdAt"]}
-        state.deliveries.append(record)
-        payload = {"channelID": message["channelID"], "userID": message["userID"], "messageID": message["id"],
-                   "message": message["message"], "trigger": webhook["trigger"]}
-        ex.deliver(webhook["url"], payload, record, on_reply=_reply_poster(webhook["id"]))
-    return _message(state, message, viewer)
-
-
-def _reply_poster(webhook_id):
-    def post_reply(state, now, response) -> None:
-        try:
-            data = response.json()
-            text = data.get("message", "") if isinstance(data, dict) else ""
-        except ValueError:
-            text = response.text
-        state.bot_reply(webhook_id, str(text), now)
-
-    return post_reply
 
 
 # --- activity, commands, permissions, statuses --------------------------------------------------
@@ -182,7 +159,6 @@ async def channel_attach(channel_id, body=None, upload=None):
     message = state.attach(me, channel_id, upload.filename or "", upload.content_type or "application/octet-stream",
                            data, body.get("replyTo"), now)
     ex.register_handles()  # the attachment's public handle
-    _posted(state, message, me)  # outgoing webhooks see the upload's message
     return {"response": state.attachment_view(message["att"], me)}  # rest/channel.go Attach: payload.Attachment
 
 
@@ -190,18 +166,52 @@ async def channel_attach(channel_id, body=None, upload=None):
 
 async def message_create(channel_id, body):
     state, me, now = _call_at()
-    return _posted(state, state.post(me, channel_id, body["message"], now), me)
+    return _message(state, state.post(me, channel_id, body["message"], now), me)
 
 
 async def message_reply_create(channel_id, message_id, body):
     state, me, now = _call_at()
-    return _posted(state, state.post(me, channel_id, body["message"], now, reply_to=message_id), me)
+    return _message(state, state.post(me, channel_id, body["message"], now, reply_to=message_id), me)
 
 
 async def message_execute_command(channel_id, command, body=None):
     state, me, now = _call_at()
-    message = state.execute(me, channel_id, command, body.get("input") or "", now)
-    return _posted(state, message, me) if message is not None else {"response": None}
+    text = body.get("input") or ""
+    message = state.execute(me, channel_id, command, text, now)
+    if message is None:
+        webhook = state.outgoing_by_trigger(me, channel_id, command)
+        if webhook is None:
+            return {"response": None}
+        message = await _outgoing(state, webhook, text, now)
+    return _message(state, message, me)
+
+
+async def _outgoing(state, webhook, text, now):
+    """service/webhook.go Do (2020.3): POST `{"text": input}` to the URL, `%s` in it replaced by
+    the escaped input, and post the reply's text as the webhook's user: a text/plain body as it
+    is, else (on a 200) the JSON `text`. The call is on the admin API's delivery list too."""
+    url = webhook["url"].replace("%s", quote_plus(text))
+    record = {"webhookID": webhook["id"], "target_url": url, "attempted_at": now}
+    state.deliveries.append(record)
+    try:
+        reply = await exchange().call_webhook(url, {"text": text})
+    except CallFailed as failed:
+        record.update(status="failed", error=str(failed))
+        raise corteza_error(str(failed)) from None
+    record.update(status="delivered", response_status=reply.status_code)
+    if "text/plain" in reply.content_type:
+        answer = reply.text
+    elif reply.status_code != 200:
+        raise corteza_error(f"unexpected webhook response status: {reply.status_code}")  # inferred wording
+    else:
+        try:
+            data = reply.json()
+        except ValueError:
+            raise corteza_error("invalid webhook response") from None  # inferred wording
+        answer = data.get("text") if isinstance(data, dict) and isinstance(data.get("text"), str) else ""
+        if not answer:
+            raise corteza_error("Empty webhook response")
+    return state.webhook_message(webhook, answer, now)
 
 
 async def message_mark_as_read(channel_id, thread_id=None, last_read_message_id=None):
@@ -370,4 +380,4 @@ async def webhooks_public_delete(webhook_id, webhook_token):
 async def webhooks_public_create(webhook_id, webhook_token, body=None, content=None, username=None, avatar_url=None):
     ex = await _by_token(webhook_id, webhook_token)
     message = ex.state.incoming(webhook_id, webhook_token, content or body.get("content") or "", ex.now())
-    return _posted(ex.state, message, message["userID"])
+    return _message(ex.state, message, message["userID"])

@@ -67,17 +67,15 @@ class Webhooks:
         channel = self.channels[webhook["channelId"]]
         return self._add_message(channel, webhook["userId"], content, now)
 
-    def outgoing_for(self: "Workspace", message: dict) -> list[dict]:
-        """Outgoing webhooks of the message's channel whose trigger word starts the message."""
-        words = message["message"].split()
-        return [w for w in self.webhooks.values()
-                if w["kind"] == "outgoing" and w["channelId"] == message["channelID"] and words and
-                words[0] == w["trigger"] and message["userID"] != w["userId"]]
+    def outgoing_by_trigger(self: "Workspace", user_id: str, channel_id: str, trigger: str) -> dict | None:
+        """service/command.go Do: the first outgoing webhook of the channel with this trigger."""
+        channel = self.channel(channel_id, user_id)
+        return next((w for w in self.webhooks.values()
+                     if w["kind"] == "outgoing" and w["channelId"] == channel["id"] and w["trigger"] == trigger), None)
 
-    def bot_reply(self: "Workspace", webhook_id: str, text: str, now: float) -> None:
-        webhook = self.webhooks.get(webhook_id)
-        if webhook is not None and text.strip():
-            self._add_message(self.channels[webhook["channelId"]], webhook["userId"], text, now)
+    def webhook_message(self: "Workspace", webhook: dict, text: str, now: float) -> dict:
+        """service/webhook.go sendMessage: the reply posted to the channel as the webhook's user."""
+        return self._add_message(self.channels[webhook["channelId"]], webhook["userId"], text, now)
 
     @staticmethod
     def webhook_view(webhook: dict) -> dict:
