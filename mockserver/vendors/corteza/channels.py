@@ -235,11 +235,12 @@ class Channels:
             "archivedAt": optional_isoformat(channel["archivedAt"]), "deletedAt": optional_isoformat(channel["deletedAt"]),
         }
         if member is not None:  # payload.ChannelUnread: none while nothing is unread
-            unread = self._unread(viewer, channel["id"], self._channel_messages(channel["id"]))
-            thread_count, thread_total = self._thread_unreads(viewer, channel["id"])
+            messages = self._channel_messages(channel["id"])
+            unread, threads = self._unread(viewer, channel["id"], messages), self._threads(messages)
+            thread_count = self._thread_unreads(viewer, threads)
             if unread["count"] or thread_count:
                 view["unread"] = unread | {"threadCount": thread_count} | (
-                    {"threadTotal": thread_total} if thread_total else {})
+                    {"threadTotal": len(threads)} if threads else {})
         return {key: value for key, value in view.items() if value is not None}
 
     @staticmethod

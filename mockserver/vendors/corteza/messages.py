@@ -106,11 +106,18 @@ class Messages:
                   m["type"] != "channelEvent"]
         return ({"lastMessageID": marker} if marker != "0" else {}) | {"count": len(unread), "threadCount": 0}
 
-    def _thread_unreads(self: "Workspace", user_id: str, channel_id: str) -> tuple[int, int]:
-        """(threads with unread replies, threads) of a channel, for the user."""
-        threads = [m for m in self._channel_messages(channel_id) if m["replies"]]
-        unread = sum(1 for m in threads if self._unread(user_id, m["id"], self._thread(m["id"]))["count"])
-        return unread, len(threads)
+    def _threads(self: "Workspace", roots: list[dict]) -> dict[str, list[dict]]:
+        """The live replies of each of these top-level messages that has any, gathered in one pass."""
+        threads: dict[str, list[dict]] = {m["id"]: [] for m in roots if m["replies"]}
+        if threads:
+            for m in self.messages.values():
+                if m["replyTo"] in threads and m["deletedAt"] is None:
+                    threads[m["replyTo"]].append(m)
+        return threads
+
+    def _thread_unreads(self: "Workspace", user_id: str, threads: dict[str, list[dict]]) -> int:
+        """How many of these threads have replies the user has not read."""
+        return sum(1 for root, replies in threads.items() if self._unread(user_id, root, replies)["count"])
 
     def _thread(self: "Workspace", root_id: str) -> list[dict]:
         return [m for m in self.messages.values() if m["replyTo"] == root_id and m["deletedAt"] is None]
@@ -131,8 +138,9 @@ class Messages:
                 raise corteza_error("unable to mark as read: unable to verify thread: sql: no rows in result set")
             messages, key = self._thread(thread_id), thread_id
         else:
-            thread_count, _ = self._thread_unreads(user_id, channel["id"])
             messages, key = self._channel_messages(channel["id"]), channel["id"]
+            threads = self._threads(messages)
+            thread_count = self._thread_unreads(user_id, threads)
         if last_read:
             last = self.messages.get(last_read)
             if last is None or last["deletedAt"] is not None:
@@ -145,10 +153,8 @@ class Messages:
             last_read = max((m["id"] for m in messages), key=int, default="0")
         self.read_markers[(user_id, key)] = last_read
         if not thread_id:  # ClearThreads: every thread of the channel read
-            for root in self._channel_messages(channel["id"]):
-                if root["replies"]:
-                    newest = max((m["id"] for m in self._thread(root["id"])), key=int, default="0")
-                    self.read_markers[(user_id, root["id"])] = newest
+            for root, replies in threads.items():
+                self.read_markers[(user_id, root)] = max((m["id"] for m in replies), key=int, default="0")
         return self._unread(user_id, key, messages) | {"threadCount": thread_count}
 
     def execute(self: "Workspace", user_id: str, channel_id: str, command: str, text: str, now: float) -> dict | None:

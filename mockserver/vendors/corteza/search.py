@@ -75,8 +75,10 @@ class Search:
         roots = sorted((m for m in live if m["replyTo"] is None and m["replies"] and m["channelID"] in channels and
                         (m["userID"] == user_id or m["id"] in mine)), key=lambda m: int(m["id"]), reverse=True)
         query = (f.get("query") or "").lower()
+        roots = roots[:_search_limit(f.get("limit"))]
+        threads = self._threads(roots)
         found = []
-        for root in roots[:_search_limit(f.get("limit"))]:
-            thread = [root] + sorted(self._thread(root["id"]), key=lambda m: int(m["id"]))
+        for root in roots:
+            thread = [root] + sorted(threads[root["id"]], key=lambda m: int(m["id"]))
             found += [m for m in thread if not query or query in m["message"].lower()]
         return found
