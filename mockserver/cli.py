@@ -81,15 +81,7 @@ def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_
         raise click.BadParameter(str(exc), param_hint="--state-file") from None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--vendor") from None
-    try:  # bound before the banner: a port in use is an error, not a success banner and then one
-        listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
-                                         reuse_port=workers > 1)
-    except OSError as exc:
-        raise click.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                                 param_hint="--port") from None
-    port = listening.getsockname()[1]  # the real one, for --port 0
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
-    root = f"http://{shown}:{port}"
+    listening, root = _listen(host, port, reuse_port=workers > 1)
     click.echo(f"mockserver {version('mockserver')} (seed {seed}, clock {clock}) on {root}; admin API at {root}/__admin")
     credentials = server.store.tenants[DEFAULT_TENANT].credentials()
     for vendor in server.vendors:
@@ -226,9 +218,10 @@ def proxy(vendor_name, upstream, host, port, report_path, junit_path, record, fa
     """Forward a client's requests to the real vendor, checking both directions against our spec."""
     from mockserver import proxy as proxying
 
-    raise SystemExit(proxying.serve(_vendor(vendor_name), upstream, host, port, record=record,
-                                    report_path=report_path, junit_path=junit_path, fail_on=fail_on,
-                                    announce=lambda text: click.echo(text, err=False)))
+    vendor = _vendor(vendor_name)
+    listening, root = _listen(host, port)
+    raise SystemExit(proxying.serve(vendor, upstream, listening, root, record=record, report_path=report_path,
+                                    junit_path=junit_path, fail_on=fail_on, announce=click.echo))
 
 
 @main.command()
@@ -243,6 +236,19 @@ def replay(folder, base_url, headers):
     outcomes = replaying.replay(folder, base_url.rstrip("/"), _headers(headers))
     click.echo(replaying.report(outcomes))
     raise SystemExit(1 if any(outcome.differences for outcome in outcomes) else 0)
+
+
+def _listen(host: str, port: int, reuse_port: bool = False) -> tuple[socket.socket, str]:
+    """The bound socket and the URL to reach it (the real port, for --port 0). Bound before any
+    banner: a port in use is an error, not a success banner and then one."""
+    try:
+        listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                         reuse_port=reuse_port)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                                 param_hint="--port") from None
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    return listening, f"http://{shown}:{listening.getsockname()[1]}"
 
 
 def _vendor(name: str):

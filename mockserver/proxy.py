@@ -504,21 +504,18 @@ def drift_summary(problems: list[Problem]) -> str:
     return re.sub(r"[^\x20-\x7e]", "?", text)[:500]
 
 
-def serve(vendor: Vendor, upstream: str, host: str, port: int, *, record: str | None, report_path: str | None,
+def serve(vendor: Vendor, upstream: str, listening, root: str, *, record: str | None, report_path: str | None,
           junit_path: str | None, fail_on: str, announce) -> int:
-    """Run the proxy until interrupted; write the reports; the exit status (1 on drift with
-    `fail_on == "drift"`)."""
+    """Run the proxy on the bound socket `listening` (reached at `root`) until interrupted; write
+    the reports; the exit status (1 on drift with `fail_on == "drift"`)."""
     import signal
-    import socket
 
     import uvicorn
 
     proxy = Proxy(vendor, upstream, record)
-    listening = socket.create_server((host, port))
-    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    real_port = listening.getsockname()[1]
-    announce(f"mockserver proxy for {vendor.name}: http://{host}:{real_port}{vendor.base_path} -> {upstream}\n"
-             f"Report: http://{host}:{real_port}/__admin/proxy/report (?format=text|junit)")
+    announce(f"mockserver proxy for {vendor.name}: {root}{vendor.base_path} -> {upstream}\n"
+             f"Report: {root}/__admin/proxy/report (?format=text|junit)")
+
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
             # Ends the run as uvicorn's does, without raising the signal again once stopped, so

@@ -219,3 +219,12 @@ def test_a_form_body_is_read_as_the_vendor_reads_it(upstream):
     finally:
         served.stop()
     assert report["drift"] == 0
+
+
+def test_a_port_in_use_is_a_clear_error(upstream):
+    server, _ = upstream
+    port = int(server.url.rsplit(":", 1)[1])  # the upstream holds it
+    result = subprocess.run([sys.executable, "-m", "mockserver", "proxy", "--vendor", "karmabot", "--upstream",
+                             server.base_url("karmabot"), "--port", str(port)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
