@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, unsupport
 
 from mockserver import positive, upstream
 from mockserver.app import ERROR_STATUS_HEADER
-from mockserver.vendor import Vendor, data_dir, resolve_ref
+from mockserver.vendor import Vendor, data_dir
 
 
 def auth_entries(vendor: Vendor, headers: dict[str, str]) -> dict:
@@ -95,7 +95,7 @@ def error_status_of(vendor: Vendor):
     """For a vendor whose errors carry no error status (spec root `x-error-status`): a function
     giving the status a Schemathesis response stands for if it is an error (our
     `X-Mockserver-Error-Status` header, or 400 for any body in the vendor's `x-error-schema`), else None."""
-    validator = jsonschema.Draft4Validator(resolve_ref(vendor.spec, {"$ref": vendor.spec["x-error-schema"]}))
+    validator = jsonschema.Draft4Validator(vendor.error_schema)
 
     def error_status(response) -> int | None:
         status = response.headers.get(ERROR_STATUS_HEADER.lower())

@@ -64,7 +64,7 @@ class Step:
 class Phase:
     """Performs each operation of `schema` once, deletes last. Before an operation, every
     operation linked to it is performed, and the values of all their links are combined (where two
-    give the same value, the producer first in the spec wins)."""
+    give the same value, the producer first in the spec wins: paths in order, then by method)."""
 
     def __init__(self, vendor: Vendor, schema, headers: dict[str, str], *,
                  status_of: Callable[[object], int], interval: float = 0.0):
@@ -75,14 +75,11 @@ class Phase:
             self.operations[operation.definition.raw["operationId"]] = operation
         # operationId: [(its producer, the link)], from our spec (Schemathesis adds links of its own)
         self.producers: dict[str, list[tuple[str, dict]]] = {}
-        for item in vendor.spec["paths"].values():
-            for operation in item.values():
-                if not isinstance(operation, dict) or "operationId" not in operation:
-                    continue
-                for status, response in operation.get("responses", {}).items():
-                    if str(status).startswith("2"):
-                        for link in resolve_ref(vendor.spec, response).get("links", {}).values():
-                            self.producers.setdefault(link["operationId"], []).append((operation["operationId"], link))
+        for producer, spec_operation in vendor.operations.items():
+            for status, response in spec_operation.responses.items():
+                if str(status).startswith("2"):
+                    for link in response.get("links", {}).values():
+                        self.producers.setdefault(link["operationId"], []).append((producer, link))
         self.steps: dict[str, Step] = {}  # each operation's first performance: the report
         self.latest: dict[str, Step] = {}  # each operation's latest performance: what links read
         self.consumed: set[str] = set()  # operations whose latest result a delete has used up

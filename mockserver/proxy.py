@@ -33,7 +33,7 @@ from mockserver.errors import as_api_error
 from mockserver.gateway import parse_as_form_unless_json, presented_credential
 from mockserver.routing import Router
 from mockserver.validation import RequestValidator
-from mockserver.vendor import Vendor, resolve_ref
+from mockserver.vendor import Vendor
 
 MAX_BODY_BYTES = 16 << 20  # a larger request or answer is refused (413) or cut (502), not buffered
 MAX_PROBLEMS = 100  # distinct problems kept per operation and direction; more are only counted
@@ -247,8 +247,7 @@ class Checker:
     def __init__(self, vendor: Vendor):
         self.vendor = vendor
         self.router = Router(vendor, Specification.load(vendor.spec))
-        self.error_validator = (Draft4Validator(resolve_ref(vendor.spec, {"$ref": vendor.spec["x-error-schema"]}))
-                                if "x-error-schema" in vendor.spec else None)
+        self.error_validator = Draft4Validator(vendor.error_schema) if vendor.error_schema else None
         self._validators: dict[int, object] = {}
 
     def validator(self, schema: dict, full=None):

@@ -70,6 +70,7 @@ class Vendor:
     query_as_form: bool = field(init=False)  # spec root `x-query-as-form`: query values are body values too
     first_credential_decides: bool = field(init=False)  # spec root `x-first-credential-decides`
     max_body_bytes: int = field(init=False)  # the largest `x-max-body-bytes` of any operation (0: none)
+    error_schema: dict | None = field(init=False, repr=False)  # spec root `x-error-schema`, resolved: its error bodies
 
     def __post_init__(self):
         self.spec = load_yaml(data_dir("specs") / f"{self.name}.yaml")
@@ -84,6 +85,8 @@ class Vendor:
         self.first_credential_decides = bool(self.spec.get("x-first-credential-decides", False))
         self.max_body_bytes = max((op.extensions.get("x-max-body-bytes", 0) for op in self.operations.values()),
                                   default=0)
+        self.error_schema = (resolve_ref(self.spec, {"$ref": self.spec["x-error-schema"]})
+                             if "x-error-schema" in self.spec else None)
 
 
 def _operations(spec: dict):
