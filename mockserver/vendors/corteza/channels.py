@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from mockserver.clock import optional_isoformat
 from mockserver.vendors.corteza.exceptions import corteza_error
-from mockserver.vendors.corteza.permissions import CHANNEL_RESOURCE
 
 if TYPE_CHECKING:
     from mockserver.vendors.corteza.models import Workspace
@@ -45,12 +44,7 @@ class Channels:
     def _manages(self: "Workspace", channel: dict, user_id: str, operation: str) -> bool:
         """A rule on the operation, else the owner fallback (access_control.go isChannelOwnerFallback)."""
         member = channel["members"].get(user_id)
-        return self._channel_can(user_id, channel, operation, member is not None and member["type"] == "owner")
-
-    def _channel_can(self: "Workspace", user_id: str, channel: dict, operation: str, fallback: bool) -> bool:
-        """access_control.go can(): the most specific rule of the user's roles, else the fallback."""
-        verdict = self._verdict(user_id, (f"{CHANNEL_RESOURCE}{channel['id']}", f"{CHANNEL_RESOURCE}*"), operation)
-        return verdict == "allow" if verdict else fallback
+        return self.can(user_id, channel["id"], operation, member is not None and member["type"] == "owner")
 
     def _open_to(self: "Workspace", channel: dict, user_id: str) -> bool:
         """canReadFallback and canSendMessagesFallback: a valid channel, public or the user's."""
@@ -220,12 +214,12 @@ class Channels:
             "channelID": channel["id"], "name": channel["name"], "topic": channel["topic"], "type": channel["type"],
             "membershipPolicy": channel["membershipPolicy"], "lastMessageID": channel["lastMessageID"],
             "members": list(channel["members"]), "membershipFlag": member["flag"] if member else "",
-            "canJoin": self._channel_can(viewer, channel, "join", (valid and channel["type"] == "public") or owner),
-            "canPart": self._channel_can(viewer, channel, "leave", True),
-            "canObserve": self._channel_can(viewer, channel, "read", self._open_to(channel, viewer)),
-            "canSendMessages": valid and self._channel_can(viewer, channel, "message.send",
+            "canJoin": self.can(viewer, channel["id"], "join", (valid and channel["type"] == "public") or owner),
+            "canPart": self.can(viewer, channel["id"], "leave", True),
+            "canObserve": self.can(viewer, channel["id"], "read", self._open_to(channel, viewer)),
+            "canSendMessages": valid and self.can(viewer, channel["id"], "message.send",
                                                            self._open_to(channel, viewer)),
-            "canDeleteMessages": self._channel_can(viewer, channel, "message.delete.all", False),
+            "canDeleteMessages": self.can(viewer, channel["id"], "message.delete.all", False),
             "canChangeMembers": self._manages(channel, viewer, "members.manage"),
             "canChangeMembershipPolicy": self.can_service(viewer, "grant"),
             "canUpdate": self._manages(channel, viewer, "update"),

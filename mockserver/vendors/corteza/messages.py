@@ -46,7 +46,7 @@ class Messages:
         """CanSendMessage: a rule, else a valid channel that is public or the user's (a public
         channel needs no membership); never an archived or deleted one."""
         self._require(channel["archivedAt"] is None and channel["deletedAt"] is None and
-                      self._channel_can(user_id, channel, "message.send", self._open_to(channel, user_id)))
+                      self.can(user_id, channel["id"], "message.send", self._open_to(channel, user_id)))
 
     def post(self: "Workspace", user_id: str, channel_id: str, text: str, now: float, kind: str = "",
              reply_to: str | None = None) -> dict:
@@ -89,7 +89,7 @@ class Messages:
 
     def react(self: "Workspace", user_id: str, channel_id: str, message_id: str, reaction: str, add: bool) -> None:
         channel, message = self.message(user_id, channel_id, message_id)
-        self._require(self._channel_can(user_id, channel, "message.react", True))  # CanReactMessage: Allowed
+        self._require(self.can(user_id, channel["id"], "message.react", True))  # CanReactMessage: Allowed
         users = message["reactions"].setdefault(reaction, [])
         if add and user_id not in users:
             users.append(user_id)

@@ -39,8 +39,11 @@ class Permissions:
                 return "deny" if "deny" in verdicts else "allow"
         return None
 
-    def can(self: "Workspace", user_id: str, channel_id: str, operation: str) -> bool:
-        return self._verdict(user_id, (f"{CHANNEL_RESOURCE}{channel_id}", f"{CHANNEL_RESOURCE}*"), operation) == "allow"
+    def can(self: "Workspace", user_id: str, channel_id: str, operation: str, fallback: bool = False) -> bool:
+        """access_control.go can(): the channel's rule, else the wildcard's (deny wins among the
+        user's roles), else the fallback the operation has in the source (none: denied)."""
+        verdict = self._verdict(user_id, (f"{CHANNEL_RESOURCE}{channel_id}", f"{CHANNEL_RESOURCE}*"), operation)
+        return verdict == "allow" if verdict else fallback
 
     def can_service(self: "Workspace", user_id: str, operation: str) -> bool:
         """A service-level operation: its rule, else the source's fallback (channel creation is
