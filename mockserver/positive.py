@@ -276,10 +276,6 @@ def example_of(spec: dict, schema: dict):
     return text.ljust(schema.get("minLength", 0), "x")[:schema.get("maxLength", len(text) + 64)]
 
 
-def unreached(steps: list[Step]) -> list[Step]:
-    return [step for step in steps if not step.succeeded]
-
-
 def report(steps: list[Step]) -> str:
     lines = []
     for step in steps:

@@ -4,7 +4,6 @@ a call (a vendor whose answer is the target's reply) is waited for within the sa
 
 import asyncio
 import ipaddress
-import logging
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -14,8 +13,6 @@ import orjson
 from mockserver import gateway
 from mockserver.answers import without_nulls
 from mockserver.errors import MAX_JSON_DEPTH, nested_deeper
-
-logger = logging.getLogger("mockserver")
 
 MAX_REPLY_BYTES = 64 * 1024  # a longer reply is not read (the delivery still counts as delivered)
 
