@@ -29,6 +29,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.file_samples import iter_media_type_file_samples
 
 from mockserver.vendor import Vendor, resolve_ref
 
@@ -143,6 +144,7 @@ class Phase:
                 step.body = example_of(self.vendor.spec, declared.get("schema", {})) | linked["body"]
             else:
                 step.body = linked["body"]
+            step.body = with_files(self.vendor.spec, declared, step.body)
         case = operation.Case(path_parameters=step.path, query=step.query or None, media_type=media_type,
                               **({"body": step.body} if content else {}))
         self._pace()
@@ -274,6 +276,23 @@ def example_of(spec: dict, schema: dict):
         return False
     text = _FORMATS.get(schema.get("format", ""), "example")
     return text.ljust(schema.get("minLength", 0), "x")[:schema.get("maxLength", len(text) + 64)]
+
+
+def with_files(spec: dict, declared: dict, body):
+    """A form's file parts (`format: binary`) as a real file of the first type its `encoding`
+    names, from Schemathesis' samples (an image for `image/png`), where the schema gave text:
+    servers read uploads by their bytes."""
+    if not isinstance(body, dict):
+        return body
+    properties = resolve_ref(spec, declared.get("schema", {})).get("properties", {})
+    files = {}
+    for name, value in body.items():
+        if isinstance(value, str) and resolve_ref(spec, properties.get(name, {})).get("format") == "binary":
+            types = declared.get("encoding", {}).get(name, {}).get("contentType", "application/octet-stream")
+            sample = next(iter_media_type_file_samples(types.split(",")[0].strip()), None)
+            if sample is not None:
+                files[name] = sample[1]
+    return body | files
 
 
 def report(steps: list[Step]) -> str:

@@ -51,7 +51,8 @@ async function main () {
   // browsers' webapps upload with a multipart form, as done next, to get an attachment to serve.
   await call('channelAttach', { channelID, upload: new Blob(['hello, file'], { type: 'text/plain' }) })
   const form = new FormData()
-  form.append('upload', new Blob(['\x89PNG fake image'], { type: 'image/png' }), 'chart.png')
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==', 'base64')
+  form.append('upload', new Blob([png], { type: 'image/png' }), 'chart.png')  // a 1x1 PNG
   const uploaded = await fetch(`${process.env.CORTEZA_BASE}/channels/${channelID}/attach`, {
     method: 'POST', body: form, headers: { Authorization: `Bearer ${process.env.CORTEZA_TOKEN}` }
   }).then(response => response.json())

@@ -2,11 +2,13 @@
 messages, threads, reactions, read markers, commands, search, attachments, permissions,
 statuses, activity and webhooks (incoming, and outgoing to a local receiver)."""
 
+import io
 import time
 
 import httpx
 import jwt
 import pytest
+from PIL import Image
 
 from mockserver.vendor import discover
 from tests.receiver import Receiver
@@ -472,14 +474,22 @@ def test_search_filters(cz, tenant):
 
 # --- attachments --------------------------------------------------------------------------------
 
-PNG = bytes(range(256)) * 10
+def image(kind: str, size: tuple[int, int], **options) -> bytes:
+    """A real image file of a solid colour."""
+    encoded = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(encoded, kind, **options)
+    return encoded.getvalue()
+
+
+PNG = image("PNG", (640, 480))
 
 
 def test_attachment_upload_and_signed_download(cz, tenant):
     general = channel_named(cz, "general")["channelID"]
     att = ok(cz.post(f"/channels/{general}/attach", files={"upload": ("chart.png", PNG, "image/png")}))
     assert set(att) >= {"attachmentID", "userID", "url", "previewUrl", "meta", "name", "createdAt"}  # the Attachment
-    assert att["meta"]["original"] == {"size": len(PNG), "ext": "png", "mimetype": "image/png"}
+    assert att["meta"]["original"] == {"size": len(PNG), "ext": "png", "mimetype": "image/png",
+                                       "image": {"width": 640, "height": 480, "animated": False}}
     message = ok(cz.get("/search/messages", params={"channelID": general, "limit": 1}))[0]
     assert message["type"] == "inlineImage" and message["message"] == "chart.png"
     assert message["att"]["attachmentID"] == att["attachmentID"]
@@ -490,8 +500,6 @@ def test_attachment_upload_and_signed_download(cz, tenant):
         assert original.headers["content-disposition"].startswith("inline")
         download = anonymous.get(att["url"] + "&download=true")
         assert download.headers["content-disposition"].startswith("attachment") and download.content == PNG
-        preview = anonymous.get(att["previewUrl"])
-        assert preview.content == PNG
         bad = att["url"].replace("sign=", "sign=0")
         error(anonymous.get(bad), "missing or invalid signature")
         error(anonymous.get(att["url"].replace("sign=", "sign=%C3%A9")), "missing or invalid signature")  # was a 500
@@ -500,7 +508,8 @@ def test_attachment_upload_and_signed_download(cz, tenant):
               "missing or invalid signature")
         # rest/attachment.go: the name and extension segments are not read; the checks come in its order
         assert anonymous.get(att["url"].replace("chart.png", "other.png")).content == PNG
-        assert anonymous.get(att["previewUrl"].replace("preview.png", "preview.jpg")).content == PNG
+        preview = anonymous.get(att["previewUrl"]).content
+        assert anonymous.get(att["previewUrl"].replace("preview.jpg", "preview.png")).content == preview
         assert anonymous.get(att["url"] + "&download=1").headers["content-disposition"].startswith("attachment")
         bare = att["url"].split("?")[0]
         error(anonymous.get(bare), "unauthorized")
@@ -514,10 +523,70 @@ def test_attachment_upload_and_signed_download(cz, tenant):
         assert seen["att"]["url"] != att["url"] and client.get(seen["att"]["url"]).content == PNG
 
 
+def test_image_previews_fit_320_by_180_as_jpeg_or_gif(cz, tenant):
+    """service/attachment.go processImage: the original's size in meta, a preview that fits."""
+    general = channel_named(cz, "general")["channelID"]
+
+    def upload(name, data, declared="application/octet-stream"):
+        att = ok(cz.post(f"/channels/{general}/attach", files={"upload": (name, data, declared)}))
+        with tenant.client("corteza", authenticated=False) as anonymous:
+            served = anonymous.get(att["previewUrl"])
+        assert served.headers["content-type"] == att["meta"]["preview"]["mimetype"]
+        assert len(served.content) == att["meta"]["preview"]["size"]
+        shown = Image.open(io.BytesIO(served.content))
+        assert shown.size == (att["meta"]["preview"]["image"]["width"], att["meta"]["preview"]["image"]["height"])
+        return att, shown
+
+    att, shown = upload("chart.png", PNG)  # landscape: 320 wide
+    assert att["previewUrl"].startswith(f"/attachment/{att['attachmentID']}/preview.jpg?sign=")
+    assert att["meta"]["preview"] | {"size": 0} == {"size": 0, "ext": "jpg", "mimetype": "image/jpeg",
+                                                    "image": {"width": 320, "height": 240, "animated": False}}
+    assert shown.format == "JPEG"
+    att, shown = upload("tall.bmp", image("BMP", (100, 300)))  # too tall: 180 high
+    assert att["meta"]["original"]["mimetype"] == "image/bmp" and shown.size == (60, 180)
+    att, shown = upload("small.jpeg", image("JPEG", (40, 30)), "image/png")  # fits: kept; bytes say JPEG
+    assert att["meta"]["original"]["mimetype"] == "image/jpeg" and shown.size == (40, 30)
+    frames = [Image.new("RGB", (400, 400), (shade, 0, 0)) for shade in (0, 120, 240)]
+    animation = io.BytesIO()
+    frames[0].save(animation, "GIF", save_all=True, append_images=frames[1:], loop=0, duration=100)
+    att, shown = upload("spin.gif", animation.getvalue())  # a GIF's preview is a GIF of its first frame
+    assert att["meta"]["original"]["image"] == {"width": 400, "height": 400, "animated": True}
+    assert att["meta"]["preview"]["ext"] == "gif" and shown.format == "GIF" and shown.size == (180, 180)
+    assert getattr(shown, "n_frames", 1) == 1
+    orientation = Image.Exif()
+    orientation[0x0112] = 6  # EXIF: turn 90 degrees to show
+    turned = image("JPEG", (300, 100), exif=orientation)
+    att, _ = upload("photo.jpg", turned)
+    assert att["meta"]["original"]["image"] == {"width": 100, "height": 300, "animated": False}
+
+
+def test_uploads_that_are_not_images_or_cannot_be_previewed(cz, tenant):
+    general = channel_named(cz, "general")["channelID"]
+    before = ok(cz.get("/search/messages", params={"channelID": general, "limit": 1}))[0]["messageID"]
+    # an image's name must end in an extension Go's imaging knows, and its bytes must decode
+    for name, data in [("chart", PNG), ("chart.webp", PNG), ("chart.gif", PNG), ("pic.png", image("WEBP", (5, 5))),
+                       ("cut.png", PNG[:100])]:
+        error(cz.post(f"/channels/{general}/attach", files={"upload": (name, data, "image/png")}),
+              "could not process image")
+    huge = io.BytesIO()
+    Image.new("1", (8000, 8000)).save(huge, "PNG")  # 64 megapixels in a few KB: refused before decoding
+    error(cz.post(f"/channels/{general}/attach", files={"upload": ("huge.png", huge.getvalue(), "image/png")}),
+          "could not process image")
+    assert ok(cz.get("/search/messages", params={"channelID": general, "limit": 1}))[0]["messageID"] == before
+    # an image type the bytes do not bear out: a plain attachment, with no preview
+    att = ok(cz.post(f"/channels/{general}/attach", files={"upload": ("fake.png", b"not an image", "image/png")}))
+    assert att["meta"] == {"original": {"size": 12, "ext": "png", "mimetype": "application/octet-stream"}}
+    assert att["previewUrl"].startswith("?sign=")  # pkg/payload Attachment: the signed query alone
+    assert ok(cz.get("/search/messages", params={"channelID": general, "limit": 1}))[0]["type"] == "attachment"
+    with tenant.client("corteza", authenticated=False) as anonymous:
+        path = att["url"].split("?")[0].replace("/original/fake.png", "/preview.jpg")
+        error(anonymous.get(path + att["previewUrl"]), "attachment preview does not exist")
+
+
 def test_attachment_names_are_not_paths_and_size_is_limited(cz, tenant):
     general = channel_named(cz, "general")["channelID"]
     att = ok(cz.post(f"/channels/{general}/attach", files={"upload": ("../../etc/passwd", b"secret", "text/plain")}))
-    assert "/" not in att["name"] and "previewUrl" not in att
+    assert "/" not in att["name"] and att["previewUrl"].startswith("?sign=")
     assert ok(cz.get("/search/messages", params={"channelID": general, "limit": 1}))[0]["type"] == "attachment"
     with tenant.client("corteza", authenticated=False) as anonymous:
         assert anonymous.get(att["url"]).content == b"secret"

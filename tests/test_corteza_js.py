@@ -65,7 +65,10 @@ def test_every_messaging_method_of_the_official_client(client_folder, server, te
     assert answer("activitySend") is True
     assert [c["name"] for c in answer("commandsList")] == ["me", "shrug", "tableflip", "unflip"]
     assert answer("statusSet")["expires"] and answer("statusList")[0]["present"] == "online"
-    assert upload["response"]["name"] == "chart.png" and "previewUrl" in upload["response"]  # an Attachment
+    attachment = upload["response"]  # an Attachment, with the preview of the 1x1 PNG
+    assert attachment["name"] == "chart.png" and "/preview.jpg?sign=" in attachment["previewUrl"]
+    assert attachment["meta"]["original"]["image"] == attachment["meta"]["preview"]["image"] == \
+        {"width": 1, "height": 1, "animated": False}
     assert len(answer("permissionsList")) == 30
     assert {e["operation"]: e["allow"] for e in answer("permissionsEffective")}["grant"] is True
     assert all(rule["roleID"] == "2" for rule in answer("permissionsRead"))

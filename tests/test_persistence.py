@@ -1,6 +1,7 @@
 """--state-file (SQLite): every acknowledged change survives a crash, only changed rows are written,
 and what is read back is checked data; admin export and import of state as JSON."""
 
+import base64
 import copy
 import os
 import pickle
@@ -233,6 +234,30 @@ def test_export_and_import(tmp_path):
         assert moved[-1]["content"] == "moved"
         with httpx.Client(base_url=target.base_url("dailybot"), headers=tenant.headers("dailybot")) as daily:
             assert daily.get("/kudos/", params={"filter": "kudos_given"}).json()["results"][0]["content"] == "moved"
+
+
+def test_records_of_an_older_schema_are_migrated_on_import():
+    """Corteza schema 1 kept no image meta or preview bytes: they are made from the upload on import."""
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==")
+    with running(ticking=False) as source, running(ticking=False) as target:
+        tenant = source.new_tenant(tenant="older")
+        with tenant.client("corteza") as cz:
+            channel = cz.get("/channels/").json()["response"][0]["channelID"]
+            assert "error" not in cz.post(f"/channels/{channel}/attach", files={"upload": ("dot.png", png)}).json()
+        document = source.admin.get("/__admin/state/export").json()
+        record = next(t for t in document["tenants"] if t["id"] == "older")["workspaces"]["corteza"]
+        assert record["schema"] == 2
+        record["schema"] = 1
+        for attachment in record["data"]["attachments"]:
+            attachment.pop("image")
+            attachment["preview"] = "png" if attachment["preview"] else None
+        assert target.admin.post("/__admin/state/import", content=orjson.dumps(document)).status_code == 204
+        migrated = next(t for t in target.admin.get("/__admin/state/export").json()["tenants"] if t["id"] == "older")
+        assert migrated["workspaces"]["corteza"]["schema"] == 2
+        with httpx.Client(base_url=target.base_url("corteza"), headers=tenant.headers("corteza")) as cz:
+            found = cz.get("/search/messages", params={"channelID": channel, "type": "inlineImage"}).json()["response"]
+            assert found[0]["att"]["meta"]["preview"]["ext"] == "jpg"
+            assert cz.get(found[0]["att"]["previewUrl"]).headers["content-type"] == "image/jpeg"
 
 
 class Evil:

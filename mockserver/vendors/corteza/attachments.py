@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from mockserver.clock import optional_isoformat
+from mockserver.vendors.corteza import previews
 from mockserver.vendors.corteza.exceptions import corteza_error
 from mockserver.vendors.corteza.payload import parse_uint64
 
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from mockserver.vendors.corteza.models import Workspace
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# url.PathEscape leaves these unescaped in a path segment (Python's quote would escape them)
+PATH_SAFE = "$&+=:@"
 
 MIME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\x20-\x7e]*)?")
 
@@ -28,13 +32,14 @@ class Attachments:
         if CONTROL.search(name) or not MIME.fullmatch(mime):
             raise corteza_error("invalid upload: control characters in its name, or not a MIME type")
         name = name.replace("/", "_").replace("\\", "_").strip() or "upload"
-        preview = self.fixtures["upload_preview_types"].get(mime)
-        attachment = {"id": self.new_id(), "userID": user_id, "name": name, "mime": mime, "size": len(data),
-                      "data": data, "preview": preview, "createdAt": now}
-        self.attachments[attachment["id"]] = attachment
         parent = self.message(user_id, channel_id, reply_to)[1] if reply_to is not None else None
-        return self._add_message(channel, user_id, name, now, kind="inlineImage" if preview else "attachment",
-                                 reply_to=parent, attachment=attachment["id"])
+        typed = described(name, mime, data)
+        attachment = {"id": self.new_id(), "userID": user_id, "name": name, "size": len(data), "data": data,
+                      **typed, "createdAt": now}
+        self.attachments[attachment["id"]] = attachment
+        # service/attachment.go CreateMessageAttachment: an image's message is an inline one
+        return self._add_message(channel, user_id, name, now, reply_to=parent, attachment=attachment["id"],
+                                 kind="inlineImage" if attachment["mime"].startswith("image/") else "attachment")
 
     def sign(self: "Workspace", attachment_id: str, user_id: str) -> str:
         return hmac.new(self.secret.encode(), f"{attachment_id}:{user_id}".encode(), hashlib.sha256).hexdigest()[:40]
@@ -56,15 +61,30 @@ class Attachments:
             raise corteza_error("missing or invalid attachment ID")
 
     def attachment_view(self: "Workspace", attachment_id: str, viewer: str) -> dict:
+        """pkg/payload Attachment: `previewUrl` is the signature alone when there is no preview,
+        as the real server writes it (the preview's path, empty, then the signed query)."""
         attachment = self.attachments[attachment_id]
         query = f"?sign={self.sign(attachment_id, viewer)}&userID={viewer}"
-        # The extension from the name, as service/attachment.go takes it (path.Ext, dots trimmed).
-        extension = attachment["name"].strip(".").rpartition(".")[2] if "." in attachment["name"].strip(".") else ""
-        meta = {"original": {"size": attachment["size"], "ext": extension, "mimetype": attachment["mime"]}}
-        view = {"attachmentID": attachment_id, "userID": attachment["userID"],
-                "url": f"/attachment/{attachment_id}/original/{quote(attachment['name'])}{query}",
-                "meta": meta, "name": attachment["name"], "createdAt": optional_isoformat(attachment["createdAt"])}
-        if attachment["preview"]:
-            view["previewUrl"] = f"/attachment/{attachment_id}/preview.{attachment['preview']}{query}"
-            meta["preview"] = {"size": attachment["size"], "mimetype": attachment["mime"]}
-        return view
+        original = {"size": attachment["size"], "ext": previews.extension(attachment["name"]),
+                    "mimetype": attachment["mime"]}
+        if attachment["image"] is not None:
+            original["image"] = attachment["image"]
+        meta: dict = {"original": original}
+        preview = attachment["preview"]
+        if preview is not None:
+            meta["preview"] = {"size": len(preview["data"]), "ext": preview["ext"], "mimetype": preview["mimetype"],
+                               "image": {"width": preview["width"], "height": preview["height"], "animated": False}}
+        path = f"/attachment/{attachment_id}/preview.{preview['ext']}" if preview is not None else ""
+        return {"attachmentID": attachment_id, "userID": attachment["userID"],
+                "url": f"/attachment/{attachment_id}/original/{quote(attachment['name'], safe=PATH_SAFE)}{query}",
+                "previewUrl": path + query, "meta": meta, "name": attachment["name"],
+                "createdAt": optional_isoformat(attachment["createdAt"])}
+
+
+def described(name: str, declared: str, data: bytes) -> dict:
+    """An upload's type, and for an image its size and preview (service/attachment.go create)."""
+    mime = previews.mimetype(data, declared)
+    if not mime.startswith("image/"):
+        return {"mime": mime, "image": None, "preview": None}
+    image, preview = previews.preview(data, previews.extension(name))
+    return {"mime": mime, "image": image, "preview": preview}

@@ -8,6 +8,7 @@ import functools
 
 import jwt
 
+from mockserver.errors import ApiError
 from mockserver.records import (
     ANY,
     BOOL,
@@ -28,7 +29,7 @@ from mockserver.records import (
     tuple_of,
     unb64,
 )
-from mockserver.vendors.corteza.attachments import Attachments
+from mockserver.vendors.corteza.attachments import Attachments, described
 from mockserver.vendors.corteza.channels import Channels
 from mockserver.vendors.corteza.messages import Messages
 from mockserver.vendors.corteza.permissions import Permissions
@@ -54,7 +55,7 @@ WHEN = nullable(NUM)
 class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, Webhooks):
     """One tenant's Corteza: its state, seeding, records and credentials here; what it does in the parts it is made of."""
 
-    SCHEMA = 1  # of dump(): see mockserver.records
+    SCHEMA = 2  # of dump(): see mockserver.records (2: image meta and preview bytes of attachments)
     RECORD = obj(
         secret=STR, rng=RNG, last_id=INT, everyone_role=STR, admin_role=STR, roles=mapping(STR),
         rules=mapping(arr(tuple_of(STR, STR, {"enum": ["allow", "deny"]}))),
@@ -66,7 +67,9 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
         messages=arr(obj(id=STR, type=STR, message=STR, channelID=STR, userID=STR, replyTo=nullable(STR), replies=INT,
                          repliesFrom=arr(STR), att=nullable(STR), mentions=arr(STR), reactions=mapping(arr(STR)),
                          pinned=BOOL, bookmarks=arr(STR), createdAt=NUM, updatedAt=WHEN, deletedAt=WHEN)),
-        attachments=arr(obj(id=STR, userID=STR, name=STR, mime=STR, size=INT, data=STR, preview=nullable(STR),
+        attachments=arr(obj(id=STR, userID=STR, name=STR, mime=STR, size=INT, data=STR,
+                            image=nullable(obj(width=INT, height=INT, animated=BOOL)),
+                            preview=nullable(obj(data=STR, ext=STR, mimetype=STR, width=INT, height=INT)),
                             createdAt=NUM)),
         read_markers=arr(tuple_of(STR, STR, STR)),
         statuses=arr(obj(userID=STR, icon=STR, message=STR, expires=WHEN, expiresWhenActive=BOOL, createdAt=NUM)),
@@ -141,7 +144,7 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
             "users": list(self.users.values()), "tokens": self.tokens,
             "channels": list(self.channels.values()),
             "messages": [message | {"bookmarks": sorted(message["bookmarks"])} for message in self.messages.values()],
-            "attachments": [attachment | {"data": b64(attachment["data"])} for attachment in self.attachments.values()],
+            "attachments": [_dumped_attachment(attachment) for attachment in self.attachments.values()],
             "read_markers": [[user, key, last] for (user, key), last in self.read_markers.items()],
             "statuses": list(self.statuses.values()), "webhooks": list(self.webhooks.values()),
             "deliveries": self.deliveries, "activity": self.activity,
@@ -156,8 +159,7 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
         space.users, space.tokens = by_id(data["users"], "userID"), data["tokens"]
         space.channels = by_id(data["channels"], "id")
         space.messages = by_id([message | {"bookmarks": set(message["bookmarks"])} for message in data["messages"]], "id")
-        space.attachments = by_id([attachment | {"data": unb64(attachment["data"])}
-                                   for attachment in data["attachments"]], "id")
+        space.attachments = by_id([_loaded_attachment(attachment, schema) for attachment in data["attachments"]], "id")
         space.read_markers = {(user, key): last for user, key, last in data["read_markers"]}
         space.statuses = by_id(data["statuses"], "userID")
         space.webhooks = by_id(data["webhooks"], "id")
@@ -232,3 +234,21 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
         handles |= {f"webhook:{w['id']}:{w['token']}": w["id"] for w in self.webhooks.values()}
         handles |= {f"attachment:{attachment_id}": attachment_id for attachment_id in self.attachments}
         return entry, handles
+
+
+def _dumped_attachment(attachment: dict) -> dict:
+    preview = attachment["preview"]
+    return attachment | {"data": b64(attachment["data"]),
+                         "preview": preview and preview | {"data": b64(preview["data"])}}
+
+
+def _loaded_attachment(record: dict, schema: int) -> dict:
+    attachment = record | {"data": unb64(record["data"])}
+    if schema == 1:  # no previews made yet: made now, as an upload of these bytes would get them
+        try:
+            attachment |= described(attachment["name"], attachment["mime"], attachment["data"])
+        except ApiError:
+            attachment |= {"image": None, "preview": None}
+        return attachment
+    preview = record["preview"]
+    return attachment | {"preview": preview and preview | {"data": unb64(preview["data"])}}

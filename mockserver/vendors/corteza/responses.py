@@ -297,10 +297,9 @@ async def _attachment(attachment_id, sign, user_id):
     return ex.state.attachment(attachment_id, sign, user_id)
 
 
-def _file(attachment, disposition: str) -> Response:
-    """An upload served back: inline only for types that cannot run in a browser (images but
-    SVG, audio, video, plain text), never sniffed into another type."""
-    name, mime = attachment["name"], attachment["mime"]
+def _file(name: str, mime: str, data: bytes, disposition: str) -> Response:
+    """An upload or its preview served back: inline only for types that cannot run in a browser
+    (images but SVG, audio, video, plain text), never sniffed into another type."""
     kind = mime.split(";")[0].strip().lower()
     passive = kind == "text/plain" or (kind.startswith(("image/", "audio/", "video/")) and kind != "image/svg+xml")
     if not passive:
@@ -308,20 +307,22 @@ def _file(attachment, disposition: str) -> Response:
     quoted = name.encode("ascii", "replace").decode().replace('"', "")
     headers = {"Content-Disposition": f"{disposition}; filename=\"{quoted}\"; filename*=UTF-8''{quote(name)}",
                "X-Content-Type-Options": "nosniff"}
-    return Response(attachment["data"], media_type=mime, headers=headers)
+    return Response(data, media_type=mime, headers=headers)
 
 
 async def attachment_original(attachment_id, name, sign=None, user_id=None, download=None):
     """rest/attachment.go Original: the `{name}` segment is not read; `download` as ParseBool reads it."""
     attachment = await _attachment(attachment_id, sign, user_id)
-    return _file(attachment, "attachment" if parse_bool(download) else "inline")
+    return _file(attachment["name"], attachment["mime"], attachment["data"],
+                 "attachment" if parse_bool(download) else "inline")
 
 
 async def attachment_preview(attachment_id, ext, sign=None, user_id=None):
     attachment = await _attachment(attachment_id, sign, user_id)
-    if attachment["preview"] is None:  # the extension asked for is not read, as on the real server
+    preview = attachment["preview"]
+    if preview is None:  # the extension asked for is not read, as on the real server
         raise corteza_error("attachment preview does not exist")
-    return _file(attachment, "inline")
+    return _file(attachment["name"], preview["mimetype"], preview["data"], "inline")
 
 
 # --- webhooks -----------------------------------------------------------------------------------
