@@ -8,7 +8,7 @@ warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testcli
 __all__ = ["MockServer"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> type:
     """`mockserver.MockServer`, imported when first asked for: the pytest plugin loads this package
     in every session, and must cost nothing until a test asks for a server."""
     if name == "MockServer":

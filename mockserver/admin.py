@@ -5,6 +5,7 @@ Its paths and JSON shapes are a contract that tools outside this repository rely
 
 import math
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
@@ -17,7 +18,11 @@ from mockserver import persistence
 from mockserver.clock import LATEST, isoformat
 from mockserver.errors import MAX_JSON_DEPTH, ApiError, nested_deeper
 from mockserver.records import StateError
+from mockserver.tenants import Tenant
 from mockserver.turns import Turn
+
+if TYPE_CHECKING:
+    from mockserver.app import MockServer
 
 MAX_ADVANCE_SECONDS = 100 * 365 * 86400
 MAX_BODY_BYTES = 1024 * 1024  # an admin request's body; larger is a 413
@@ -27,16 +32,16 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
 
 
-def error_body(status: int, message: str) -> dict:
+def error_body(status: int, message: str) -> dict[str, Any]:
     """The core's error shape, outside any vendor's dialect: the admin API's, and any unknown path's."""
     return {"error": {"code": status, "message": message}}
 
 
-def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+def error(status: int, message: str, headers: dict[str, Any] | None = None) -> JSONResponse:
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 
-async def _json_object(request: Request) -> dict:
+async def _json_object(request: Request) -> dict[str, Any]:
     body = await request.body()
     if not body.strip():
         return {}
@@ -51,7 +56,7 @@ async def _json_object(request: Request) -> dict:
     return data
 
 
-def _advance_seconds(data: dict, now: float) -> float:
+def _advance_seconds(data: dict[str, Any], now: float) -> float:
     """How far to move a clock that reads `now`: `advance_seconds`, or up to `to` (ISO 8601; UTC
     when it names no offset). Never backwards."""
     if ("to" in data) == ("advance_seconds" in data):
@@ -76,7 +81,8 @@ def _advance_seconds(data: dict, now: float) -> float:
 
 def changes(request: Request) -> Turn:
     """The admin call's change record (see turns.Turn): every change below is noted there."""
-    return request.scope["mockserver.turn"]
+    turn: Turn = request.scope["mockserver.turn"]
+    return turn
 
 
 def tenant_changed(request: Request, tenant_id: str) -> None:
@@ -91,10 +97,10 @@ def _within_calendar(moment: float) -> None:
         raise HTTPException(400, "advance_seconds would move a clock past the year 9999")
 
 
-def build(server) -> Starlette:
+def build(server: "MockServer") -> Starlette:
     store = server.store
 
-    def tenant_or_404(request: Request):
+    def tenant_or_404(request: Request) -> Tenant:
         tenant = store.tenants.get(request.path_params["tenant"])
         if tenant is None:
             raise HTTPException(404, f"no tenant {request.path_params['tenant']!r}")
@@ -108,18 +114,18 @@ def build(server) -> Starlette:
         turn.journals.add(tenant_id)
         turn.world = True
 
-    def describe(tenant) -> dict:
+    def describe(tenant: Tenant) -> dict[str, Any]:
         return {"tenant": tenant.id, "credentials": tenant.credentials()}
 
-    async def health(request):
+    async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "vendors": [vendor.name for vendor in server.vendors]})
 
-    async def vendors(request):
+    async def vendors(request: Request) -> Response:
         return JSONResponse({"vendors": [
             {"name": vendor.name, "base_path": vendor.base_path, "spec": f"{vendor.base_path}/openapi.json",
              "ui": f"{vendor.base_path}/ui/"} for vendor in server.vendors]})
 
-    async def create_tenant(request):
+    async def create_tenant(request: Request) -> Response:
         data = await _json_object(request)
         tenant_id, rate_limits = data.get("tenant"), data.get("rate_limits", True)
         if tenant_id is not None and not isinstance(tenant_id, str):
@@ -135,10 +141,10 @@ def build(server) -> Starlette:
         tenant_changed(request, tenant.id)
         return JSONResponse(describe(tenant), status_code=201)
 
-    async def list_tenants(request):
+    async def list_tenants(request: Request) -> Response:
         return JSONResponse({"tenants": [describe(tenant) for tenant in store.tenants.values()]})
 
-    async def get_tenant(request):
+    async def get_tenant(request: Request) -> Response:
         if request.method == "DELETE":
             tenant = tenant_or_404(request)
             try:
@@ -150,18 +156,18 @@ def build(server) -> Starlette:
             return Response(status_code=204)
         return JSONResponse(describe(tenant_or_404(request)))
 
-    async def tenant_state(request):
+    async def tenant_state(request: Request) -> Response:
         tenant = tenant_or_404(request)
         return JSONResponse({vendor.name: tenant.states[vendor.name].snapshot() for vendor in server.vendors})
 
-    async def tenant_reset(request):
+    async def tenant_reset(request: Request) -> Response:
         tenant = tenant_or_404(request)
         tenant.reset()
         forget_traces(request, tenant.id)
         changes(request).resets.add(tenant.id)
         return Response(status_code=204)
 
-    async def tenant_clock(request):
+    async def tenant_clock(request: Request) -> Response:
         tenant = tenant_or_404(request)
         if request.method == "GET":
             return JSONResponse({"now": isoformat(tenant.clock.now())})
@@ -171,7 +177,7 @@ def build(server) -> Starlette:
         tenant_changed(request, tenant.id)
         return JSONResponse({"now": isoformat(tenant.clock.now())})
 
-    async def server_clock(request):
+    async def server_clock(request: Request) -> Response:
         seconds = _advance_seconds(await _json_object(request), server.clock.now())
         _within_calendar(max(tenant.clock.now() for tenant in store.tenants.values()) + seconds)
         server.clock.advance(seconds)
@@ -181,17 +187,17 @@ def build(server) -> Starlette:
             "tenants": {tenant.id: isoformat(tenant.clock.now()) for tenant in store.tenants.values()},
         })
 
-    async def reset(request):
+    async def reset(request: Request) -> Response:
         store.reset()
         turn = changes(request)
         turn.world = turn.reset_all = True
         return Response(status_code=204)
 
-    async def export_state(request):
+    async def export_state(request: Request) -> Response:
         return Response(orjson.dumps(persistence.export(server)), media_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="mockserver-state.json"'})
 
-    async def import_state(request):
+    async def import_state(request: Request) -> Response:
         """Every tenant replaced by an export's, once all of it has been checked (400 otherwise)."""
         try:
             document = orjson.loads(await request.body())
@@ -210,7 +216,7 @@ def build(server) -> Starlette:
         turn.states |= {(tenant.id, name) for tenant in store.tenants.values() for name in tenant.states}
         return Response(status_code=204, headers={"X-Mockserver-Skipped": "; ".join(skipped)} if skipped else None)
 
-    async def requests(request):
+    async def requests(request: Request) -> Response:
         if request.method == "DELETE":
             tenant = request.query_params.get("tenant")
             server.journal.clear(*([tenant] if tenant is not None else []))
@@ -220,7 +226,7 @@ def build(server) -> Starlette:
         entries = server.journal.find({key: query[key] for key in ("tenant", "vendor") if query.get(key)})
         return JSONResponse({"requests": entries})
 
-    def check_names(entry: dict) -> None:
+    def check_names(entry: dict[str, Any]) -> None:
         """A vendor, operation, tenant, method or status that names nothing is a 400 that lists what
         does: a typo must not make an "assert not called" test pass."""
         vendor, operation, tenant = entry.get("vendor"), entry.get("operation"), entry.get("tenant")
@@ -240,7 +246,7 @@ def build(server) -> Starlette:
         if "status" in entry and (type(status) is not int or not 100 <= status <= 599):
             raise HTTPException(400, "status must be a number from 100 to 599")
 
-    async def find_requests(request):
+    async def find_requests(request: Request) -> Response:
         pattern = await _json_object(request)
         unknown = set(pattern) - FIND_FIELDS
         if unknown:
@@ -250,7 +256,7 @@ def build(server) -> Starlette:
         found = server.journal.find(pattern)
         return JSONResponse({"count": len(found), "requests": found})
 
-    async def faults(request):
+    async def faults(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse({"faults": [fault.view() for fault in server.faults.faults.values()]})
         changes(request).world = True
@@ -266,7 +272,7 @@ def build(server) -> Starlette:
             raise HTTPException(400, str(exc)) from None
         return JSONResponse(fault.view(), status_code=201)
 
-    async def fault(request):
+    async def fault(request: Request) -> Response:
         changes(request).world = True
         if server.faults.faults.pop(request.path_params["fault"], None) is None:
             raise HTTPException(404, f"no fault {request.path_params['fault']!r}")

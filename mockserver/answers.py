@@ -2,8 +2,10 @@
 operations that change nothing."""
 
 import json
+from typing import Any
 
 import orjson
+from starlette.types import Receive, Scope, Send
 
 
 class Answer:
@@ -11,15 +13,16 @@ class Answer:
 
     __slots__ = ("status", "headers", "body")
 
-    def __init__(self, status: int, headers: list, body: bytes):
+    def __init__(self, status: int, headers: list[Any], body: bytes) -> None:
         self.status, self.headers, self.body = status, headers, body
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         await send({"type": "http.response.body", "body": self.body})
 
 
-def answer(status: int, body: bytes, headers: dict | None = None, media_type: str | None = "application/json") -> Answer:
+def answer(status: int, body: bytes, headers: dict[str, Any] | None = None,
+           media_type: str | None = "application/json") -> Answer:
     raw = [(b"content-length", str(len(body)).encode())]
     if media_type and body:
         raw.append((b"content-type", media_type.encode()))
@@ -35,8 +38,8 @@ class AnswerCache:
 
     MAX_BYTES = 16 * 1024 * 1024
 
-    def __init__(self):
-        self.answers: dict[tuple, Answer] = {}
+    def __init__(self) -> None:
+        self.answers: dict[tuple[Any, ...], Answer] = {}
         self.size = 0
         self.generation = 0  # moves with every invalidation
 
@@ -45,10 +48,10 @@ class AnswerCache:
         self.answers.clear()
         self.size = 0
 
-    def get(self, key: tuple) -> Answer | None:
+    def get(self, key: tuple[Any, ...]) -> Answer | None:
         return self.answers.get(key)
 
-    def put(self, key: tuple, answer: Answer, generation: int) -> None:
+    def put(self, key: tuple[Any, ...], answer: Answer, generation: int) -> None:
         """Keep `answer`, computed while `generation` was current, if nothing changed since."""
         if generation != self.generation or not 200 <= answer.status < 300:
             return
@@ -59,7 +62,7 @@ class AnswerCache:
         self.size += len(answer.body)
 
 
-def dumps(data, omit_nulls: bool = False) -> bytes:
+def dumps(data: object, omit_nulls: bool = False) -> bytes:
     """JSON through orjson; with `omit_nulls` (spec root `x-omit-nulls`), null fields are left
     out at every depth."""
     data = without_nulls(data) if omit_nulls else data
@@ -69,7 +72,7 @@ def dumps(data, omit_nulls: bool = False) -> bytes:
         return json.dumps(data).encode()
 
 
-def without_nulls(data):
+def without_nulls(data: Any) -> Any:
     """`data` with null fields left out at every depth (spec root `x-omit-nulls`)."""
     if isinstance(data, dict):
         return {key: without_nulls(value) for key, value in data.items() if value is not None}

@@ -6,14 +6,17 @@ import hmac
 import ipaddress
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 import orjson
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.spec import Specification
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import RedirectResponse
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver import admin, gateway, persistence
 from mockserver.answers import Answer, AnswerCache, answer, dumps
@@ -45,7 +48,7 @@ class MockServer:
                  max_body_bytes: int = 1_048_576, webhook_allow: tuple[str, ...] = (),
                  webhook_timeout: float = 5.0, state_file: str | None = None, redis_url: str | None = None,
                  redis_prefix: str = "mockserver", body_deadline: float = 30.0, admin_token: str | None = None,
-                 cors: bool = True, clock: str | None = None):
+                 cors: bool = True, clock: str | None = None) -> None:
         if clock is not None:  # as `serve --clock` takes it; `ticking` is the same as a switch
             if clock not in ("ticking", "frozen"):
                 raise ValueError(f"clock is 'ticking' or 'frozen', not {clock!r}")
@@ -114,12 +117,12 @@ class MockServer:
         for tenant_id, vendor in turn.states:
             self.store.evict(tenant_id, vendor)
 
-    def _after_admin(self, scope, send, turn: Turn):
+    def _after_admin(self, scope: Scope, send: Send, turn: Turn) -> Send:
         """An admin call's change is committed as its answer starts (see `commit`); the turn ends
         before the answer starts."""
         refused = False
 
-        async def committing_send(message):
+        async def committing_send(message: Message) -> None:
             nonlocal refused
             if message["type"] == "http.response.start":
                 saved = not 200 <= message["status"] < 300 or self.commit(turn)
@@ -131,7 +134,7 @@ class MockServer:
 
         return committing_send
 
-    async def _settle(self, tenant_id: str, change) -> None:
+    async def _settle(self, tenant_id: str, change: Callable[[], tuple[Any, ...] | None]) -> None:
         """A background change to a tenant's state (a webhook delivery's outcome), in a turn of its
         own, committed like a request's."""
         turn = await self.turns.begin()
@@ -196,14 +199,14 @@ class MockServer:
             headers[ERROR_STATUS_HEADER] = str(error.status)
         return answer(status, dumps(body), headers)
 
-    async def _not_found(self, scope, receive, send):
+    async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.render_error(ApiError(404, "Not Found"), gateway.exchange())(scope, receive, send)
 
     async def _shut_down(self) -> None:
         await self.webhooks.close()
         await self.turns.close()
 
-    async def _admin(self, scope, receive, send) -> None:
+    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An admin call: its body read (bounded) before its turn is taken; its change committed
         as its answer starts."""
         limit = admin.MAX_IMPORT_BYTES if scope["path"] == "/__admin/state/import" else admin.MAX_BODY_BYTES
@@ -222,7 +225,7 @@ class MockServer:
         finally:
             await self.turns.end(turn)
 
-    def _admit_admin(self, scope) -> None:
+    def _admit_admin(self, scope: Scope) -> None:
         """With a token: only callers that send it. Without one: only loopback clients (a server
         reachable from elsewhere must not hand out every tenant's credentials to anyone)."""
         if self.admin_token is not None:
@@ -235,14 +238,14 @@ class MockServer:
                                 "token: start it with --admin-token TOKEN (or MOCKSERVER_ADMIN_TOKEN) and send "
                                 "Authorization: Bearer TOKEN.")
 
-    async def _docs(self, ex: Exchange, scope, receive, send) -> None:
+    async def _docs(self, ex: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
         """Swagger UI and the spec downloads; a file not there is the vendor's 404."""
         try:
             await self.docs(scope, receive, send)
         except HTTPException as exc:
             await self.render_error(ApiError(exc.status_code, str(exc.detail)), ex)(scope, receive, send)
 
-    def _slash_redirect(self, ex: Exchange, scope) -> RedirectResponse | None:
+    def _slash_redirect(self, ex: Exchange, scope: Scope) -> RedirectResponse | None:
         """A 307 to the same path with its trailing slash added or removed, when only that one
         names an operation (as Starlette's routing, and so Connexion's, has always answered)."""
         path = scope["path"]
@@ -253,7 +256,7 @@ class MockServer:
             return None
         return RedirectResponse(str(ex.url.replace(path=toggled)), status_code=307)
 
-    async def _dispatch(self, ex: Exchange, scope):
+    async def _dispatch(self, ex: Exchange, scope: Scope) -> ASGIApp:
         """The ASGI app that answers this vendor request: the operation's handler, a fault or
         forced answer, or the docs."""
         if ex.vendor is None:
@@ -269,13 +272,13 @@ class MockServer:
             return responder
         return await self._run(found, ex, scope)
 
-    async def _run(self, found: Match, ex: Exchange, scope):
+    async def _run(self, found: Match, ex: Exchange, scope: Scope) -> Answer | Response:
         """The handler's answer; for an operation that changes nothing, the cached answer when
         there is one (see answers.AnswerCache)."""
         compiled, (_, operation) = found.operation, ex.routed
         assert compiled is not None
 
-        def run():
+        def run() -> Awaitable[Answer | Response]:
             return compiled.run(scope, found.path_params, ex.body, ex.json)
 
         if compiled.changes_state:
@@ -293,7 +296,7 @@ class MockServer:
             self.answers.put(key, answer, generation)
         return answer
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await _lifespan(receive, send, self._shut_down)
         if scope["type"] == "websocket":  # none here: refused (the server answers the upgrade 403)
@@ -308,7 +311,7 @@ class MockServer:
                 return await own_cors(scope, receive, send)
         await self._vendor_app(scope, receive, send)
 
-    async def _vendor(self, scope, receive, send) -> None:
+    async def _vendor(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A request under a vendor's base path (or no known path), top to bottom: read its body,
         take a turn, answer it (`_answer`: route, admit, run), and as the answer starts, finish it
         (`_finish`: commit, record, end the turn)."""
@@ -329,7 +332,7 @@ class MockServer:
             gateway.current.reset(token)
             await self.turns.end(turn)
 
-    async def _answer(self, ex: Exchange, scope):
+    async def _answer(self, ex: Exchange, scope: Scope) -> ASGIApp:
         """The ASGI app that answers: the operation's (routed, admitted, run), or the failure's in
         the vendor's dialect."""
         try:
@@ -337,12 +340,12 @@ class MockServer:
         except Exception as exc:
             return await self._error_app(exc, ex)
 
-    def _finishing(self, ex: Exchange, scope, send, started: float):
+    def _finishing(self, ex: Exchange, scope: Scope, send: Send, started: float) -> Send:
         """The ASGI send for a vendor answer: `_finish` runs as the answer starts, before the client
         hears anything; if it refuses (the change could not be saved), its 503 goes out instead."""
         refused: Answer | None = None
 
-        async def finishing_send(message):
+        async def finishing_send(message: Message) -> None:
             nonlocal refused
             if message["type"] == "http.response.start":
                 refused = await self._finish(ex, scope, message["status"], started)
@@ -354,7 +357,7 @@ class MockServer:
 
         return finishing_send
 
-    async def _finish(self, ex: Exchange, scope, status: int, started: float) -> Answer | None:
+    async def _finish(self, ex: Exchange, scope: Scope, status: int, started: float) -> Answer | None:
         """In order, as the answer starts: commit the change (cached answers, the state file), record
         the journal entry, count a success against rate limits, end the turn (with shared state,
         the change and the entry written to Redis), log. The answer to send instead when the
@@ -376,7 +379,7 @@ class MockServer:
                    ex.operation.id if ex.operation else None, scope["method"], scope["path"], ex.status, started)
         return refused
 
-    def _record(self, ex: Exchange, scope) -> dict | None:
+    def _record(self, ex: Exchange, scope: Scope) -> dict[str, Any] | None:
         """The request's journal entry (vendor calls and failures; not the Swagger UI or spec
         downloads), noted in the journal and in the turn."""
         if ex.vendor is None or (ex.operation is None and (ex.status or 0) < 400):
@@ -387,7 +390,7 @@ class MockServer:
         return entry
 
 
-async def _lifespan(receive, send, shutdown) -> None:
+async def _lifespan(receive: Receive, send: Send, shutdown: Callable[[], Awaitable[None]]) -> None:
     """Nothing to start; at shutdown, `shutdown()` (webhook connections closed, a worker lets the
     shared state go)."""
     while True:
@@ -400,7 +403,7 @@ async def _lifespan(receive, send, shutdown) -> None:
             return
 
 
-async def _read_body(receive, limit: int, deadline: float) -> tuple[bytes, bool]:
+async def _read_body(receive: Receive, limit: int, deadline: float) -> tuple[bytes, bool]:
     """The whole request body, or its first `limit` bytes and True when it is longer; ApiError
     408 when it has not all come within `deadline` seconds."""
     try:
@@ -420,7 +423,7 @@ def _exposed_headers(vendors: list[Vendor]) -> list[str]:
     return sorted(names)
 
 
-def _loopback(client) -> bool:
+def _loopback(client: tuple[str, int] | None) -> bool:
     """Whether an ASGI client address is this machine (a Unix socket has none)."""
     if client is None:
         return True
@@ -430,22 +433,22 @@ def _loopback(client) -> bool:
         return False
 
 
-async def _nothing() -> dict:
+async def _nothing() -> dict[str, Any]:
     """An ASGI receive for an answer that reads no more of the request."""
     return {"type": "http.disconnect"}
 
 
-def _replay(body: bytes, receive):
+def _replay(body: bytes, receive: Receive) -> Receive:
     """An ASGI receive that gives `body` (read already) again, then what `receive` gives (the disconnect)."""
     messages = [{"type": "http.request", "body": body, "more_body": False}]
 
-    async def replaying():
+    async def replaying() -> Message:
         return messages.pop() if messages else await receive()
 
     return replaying
 
 
-async def _receive_body(receive, limit: int) -> tuple[bytes, bool]:
+async def _receive_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -462,7 +465,7 @@ async def _receive_body(receive, limit: int) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
-def _journal_entry(scope, ex: Exchange) -> dict:
+def _journal_entry(scope: Scope, ex: Exchange) -> dict[str, Any]:
     """The request as journaled: its body parsed when it is JSON, kept up to MAX_BODY_BYTES."""
     truncated = len(ex.body) > MAX_BODY_BYTES
     try:

@@ -7,7 +7,9 @@ import json
 import os
 import re
 import socket
+from collections.abc import Iterable, Iterator
 from importlib.metadata import version
+from typing import Any, TypeVar
 
 import click
 import uvicorn
@@ -17,12 +19,14 @@ from mockserver import logs
 from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
 from mockserver.records import StateError
 from mockserver.tenants import DEFAULT_TENANT
-from mockserver.vendor import discover
+from mockserver.vendor import Vendor, discover
+
+T = TypeVar("T")
 
 
 @click.group()
 @click.version_option(package_name="mockserver", message="%(prog)s %(version)s")
-def main():
+def main() -> None:
     """A local, stateful, deterministic stand-in for vendor HTTP APIs."""
 
 
@@ -57,8 +61,10 @@ def main():
 @click.option("--log-level", type=click.Choice(logs.LEVELS), default="info", show_default=True,
               help="info: an access line per vendor request (vendor, tenant, operation, status, duration).")
 @click.option("--log-format", type=click.Choice(logs.FORMATS), default="text", show_default=True)
-def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_file, workers, redis_url,
-          redis_prefix, redis_join, admin_token, cors, log_level, log_format):
+def serve(host: str, port: int, seed: int, vendors: tuple[str, ...], clock: str, journal_limit: int,
+          webhook_allow: tuple[str, ...], state_file: str | None, workers: int, redis_url: str | None,
+          redis_prefix: str, redis_join: bool, admin_token: str | None, cors: bool, log_level: str,
+          log_format: str) -> None:
     """Start the server."""
     if workers > 1 and not redis_url:
         raise click.BadParameter("several workers share their state through Redis: give --redis URL",
@@ -72,7 +78,7 @@ def serve(host, port, seed, vendors, clock, journal_limit, webhook_allow, state_
         raise click.BadParameter("sharing state through Redis needs the workers extra: "
                                  "pip install 'mockserver[workers]'", param_hint="--redis")
     logs.configure(log_level, log_format)
-    config = {"seed": seed, "vendors": list(vendors) or None, "ticking": clock == "ticking",
+    config: dict[str, Any] = {"seed": seed, "vendors": list(vendors) or None, "ticking": clock == "ticking",
               "journal_limit": journal_limit, "webhook_allow": list(webhook_allow), "state_file": state_file,
               "redis_url": redis_url, "redis_prefix": redis_prefix, "admin_token": admin_token, "cors": cors}
     try:
@@ -139,7 +145,7 @@ def _open_redis(url: str, prefix: str, join: bool) -> None:
         raise click.BadParameter(f"cannot use Redis at {url}: {exc}", param_hint="--redis") from None
 
 
-def _batches(items, size: int):
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
     batch = []
     for item in items:
         batch.append(item)
@@ -165,13 +171,13 @@ def steady_collector() -> None:
     gc.callbacks.append(_freeze_survivors)
 
 
-def _freeze_survivors(phase: str, info: dict) -> None:
+def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
     if phase == "stop" and info["generation"] == 2:
         gc.freeze()
 
 
 @main.command("vendors")
-def list_vendors():
+def list_vendors() -> None:
     """List the vendors this build emulates."""
     for vendor in discover():
         click.echo(f"{vendor.name}\t{vendor.base_path}")
@@ -189,7 +195,8 @@ def list_vendors():
 @click.option("--positive/--no-positive", "with_positive", default=True, show_default=True,
               help="First perform every documented operation once with valid data found through the API "
                    "(along the spec's links); fail if one does not reach its documented success.")
-def fuzz(vendor_name, base_url, headers, max_examples, seed, rate_limit, junit, with_positive):
+def fuzz(vendor_name: str, base_url: str, headers: tuple[str, ...], max_examples: int, seed: int | None,
+         rate_limit: str | None, junit: str | None, with_positive: bool) -> None:
     """Check any server (the vendor, a proxy, this mock) against our spec; non-zero on a violation."""
     from mockserver import fuzz as fuzzing
 
@@ -214,7 +221,8 @@ def fuzz(vendor_name, base_url, headers, max_examples, seed, rate_limit, junit, 
               "for `mockserver replay`.")
 @click.option("--fail-on", type=click.Choice(["never", "drift"]), default="never", show_default=True,
               help="drift: exit 1 if anything did not match the spec.")
-def proxy(vendor_name, upstream, host, port, report_path, junit_path, record, fail_on):
+def proxy(vendor_name: str, upstream: str, host: str, port: int, report_path: str | None, junit_path: str | None,
+          record: str | None, fail_on: str) -> None:
     """Forward a client's requests to the real vendor, checking both directions against our spec."""
     from mockserver import proxy as proxying
 
@@ -229,7 +237,7 @@ def proxy(vendor_name, upstream, host, port, report_path, junit_path, record, fa
 @click.option("--base-url", required=True, help="Where to send them, e.g. http://127.0.0.1:8080/karmabot/api/v1.")
 @click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
               help="Send this header (credentials: the recording holds none) with every request (repeatable).")
-def replay(folder, base_url, headers):
+def replay(folder: str, base_url: str, headers: tuple[str, ...]) -> None:
     """Send exchanges recorded by `mockserver proxy --record` again; non-zero if an answer's shape differs."""
     from mockserver import replay as replaying
 
@@ -251,14 +259,14 @@ def _listen(host: str, port: int, reuse_port: bool = False) -> tuple[socket.sock
     return listening, f"http://{shown}:{listening.getsockname()[1]}"
 
 
-def _vendor(name: str):
+def _vendor(name: str) -> Vendor:
     try:
         return discover([name])[0]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--vendor") from None
 
 
-def _headers(headers) -> dict[str, str]:
+def _headers(headers: Iterable[str]) -> dict[str, str]:
     sent = {}
     for header in headers:
         name, colon, value = header.partition(":")

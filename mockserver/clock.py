@@ -13,7 +13,7 @@ LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 class ServerClock:
     """A start instant, optionally ticking with real time, pushed forward by the admin API."""
 
-    def __init__(self, start: datetime = DEFAULT_START, ticking: bool = True):
+    def __init__(self, start: datetime = DEFAULT_START, ticking: bool = True) -> None:
         self.start = start.timestamp()
         self.ticking = ticking
         self.offset = 0.0
@@ -36,7 +36,7 @@ class ServerClock:
 class TenantClock:
     """The server clock plus this tenant's own advances."""
 
-    def __init__(self, server: ServerClock):
+    def __init__(self, server: ServerClock) -> None:
         self.server = server
         self.offset = 0.0
 

@@ -3,6 +3,7 @@
 import re
 from collections.abc import Mapping
 from http import HTTPStatus
+from typing import Any
 
 from connexion.exceptions import ProblemException
 from starlette.exceptions import HTTPException
@@ -28,7 +29,7 @@ DEFAULT_CODES = {
 class ApiError(Exception):
     """A failure the client sees: HTTP status, a code, a message and optional headers."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, headers: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -81,7 +82,7 @@ def reworded(error: ApiError, wording: Mapping[str, tuple[str | None, str | None
 MAX_JSON_DEPTH = 64  # how deep JSON from outside (request bodies, admin bodies, webhook replies) may nest
 
 
-def nested_deeper(value, limit: int = MAX_JSON_DEPTH) -> bool:
+def nested_deeper(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether parsed JSON nests objects and arrays more than `limit` deep (walked without recursion)."""
     stack = [(value, 1)] if isinstance(value, (dict, list)) else []
     while stack:

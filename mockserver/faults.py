@@ -5,6 +5,7 @@ a latency, a dropped connection or a malformed body."""
 import random
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from mockserver.records import rng_dump, rng_load
 
@@ -25,20 +26,20 @@ class Fault:
     latency_ms: int | None = None
     count: int | None = None  # requests still to fault; None: until cleared
     probability: float | None = None
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, Any] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
-    def view(self) -> dict:
+    def view(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if key != "rng"}
 
 
 class FaultBook:
-    def __init__(self, seed: int):
+    def __init__(self, seed: int) -> None:
         self.seed = seed
         self.faults: dict[str, Fault] = {}
         self.added = 0
 
-    def add(self, spec: dict, vendors: set[str]) -> Fault:
+    def add(self, spec: dict[str, Any], vendors: set[str]) -> Fault:
         """A fault from its JSON definition; ValueError says what is wrong with it."""
         known = {"vendor", "kind", "operation", "tenant", "status", "latency_ms", "count", "probability", "headers"}
         if set(spec) - known:
@@ -79,12 +80,12 @@ class FaultBook:
         else:
             self.faults = {key: fault for key, fault in self.faults.items() if fault.tenant != tenant}
 
-    def dump(self) -> dict:
+    def dump(self) -> dict[str, Any]:
         """The faults as JSON data (shared between workers), their seeded draws included."""
         return {"added": self.added, "faults": [fault.view() | {"rng": rng_dump(fault.rng)}
                                                 for fault in self.faults.values()]}
 
-    def load(self, data: dict) -> None:
+    def load(self, data: dict[str, Any]) -> None:
         self.added = data["added"]
         self.faults = {entry["id"]: Fault(**(entry | {"rng": rng_load(entry["rng"])})) for entry in data["faults"]}
 
@@ -108,6 +109,6 @@ class FaultBook:
         return None
 
 
-def _check(spec: dict, key: str, kind: type) -> None:
+def _check(spec: dict[str, Any], key: str, kind: type) -> None:
     if key in spec and not isinstance(spec[key], kind):
         raise ValueError(f"{key} must be a {kind.__name__}")

@@ -4,6 +4,7 @@
 example. Nothing is stored and no limit is counted."""
 
 from http import HTTPStatus
+from typing import Any
 
 from starlette.responses import JSONResponse
 
@@ -17,8 +18,8 @@ def preferences(header: str) -> dict[str, str]:
     return {key.strip().lower(): value.strip().strip('"') for key, sign, value in pairs if sign}
 
 
-def _examples(response: dict) -> dict:
-    content: dict = next(iter(response.get("content", {}).values()), {})
+def _examples(response: dict[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = next(iter(response.get("content", {}).values()), {})
     named = {name: example.get("value") for name, example in content.get("examples", {}).items()}
     return named | ({"default": content["example"]} if "example" in content else {})
 

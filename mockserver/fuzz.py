@@ -12,10 +12,13 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
 import jsonschema
 import schemathesis
 import tomli_w
+from schemathesis import BaseSchema, Case, CheckContext, Response
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import negative_data_rejection, unsupported_method
@@ -25,7 +28,7 @@ from mockserver.app import ERROR_STATUS_HEADER
 from mockserver.vendor import Vendor, data_dir
 
 
-def auth_entries(vendor: Vendor, headers: dict[str, str]) -> dict:
+def auth_entries(vendor: Vendor, headers: dict[str, str]) -> dict[str, Any]:
     """Schemathesis `auth.openapi` entries for the vendor's security schemes, from ready-to-send headers."""
     sent = {name.lower(): value for name, value in headers.items()}
     entries = {}
@@ -45,12 +48,12 @@ def auth_entries(vendor: Vendor, headers: dict[str, str]) -> dict:
     return entries
 
 
-def config(vendor: Vendor, headers: dict[str, str], **options) -> SchemathesisConfig:
+def config(vendor: Vendor, headers: dict[str, str], **options: Any) -> SchemathesisConfig:
     return SchemathesisConfig.from_dict(config_data(vendor, headers, **options))
 
 
 def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 25, seed: int | None = None,
-                base_url: str | None = None) -> dict:
+                base_url: str | None = None) -> dict[str, Any]:
     """Schemathesis configuration (as its TOML would hold it): every check on, a fixed seed and
     budget, and the vendor's documented exceptions.
 
@@ -68,7 +71,7 @@ def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 
     ]
     # Bodies over the size limit are refused with 413 and query strings over it with 414 (see
     # README, Security), refusals Schemathesis does not list.
-    checks: dict[str, dict] = {"negative_data_rejection": {"expected-statuses": [
+    checks: dict[str, dict[str, Any]] = {"negative_data_rejection": {"expected-statuses": [
         *upstream.NEGATIVE_EXPECTED_STATUSES, "413", "414"]}}
     if "x-error-status" in vendor.spec:
         # This vendor answers errors with another status (Corteza: always 200), so the checks that
@@ -91,13 +94,13 @@ def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 
     return data
 
 
-def error_status_of(vendor: Vendor):
+def error_status_of(vendor: Vendor) -> Callable[[Response], int | None]:
     """For a vendor whose errors carry no error status (spec root `x-error-status`): a function
     giving the status a Schemathesis response stands for if it is an error (our
     `X-Mockserver-Error-Status` header, or 400 for any body in the vendor's `x-error-schema`), else None."""
     validator = jsonschema.Draft4Validator(vendor.error_schema)
 
-    def error_status(response) -> int | None:
+    def error_status(response: Response) -> int | None:
         status = response.headers.get(ERROR_STATUS_HEADER.lower())
         if status:
             return int(status[0])
@@ -109,7 +112,7 @@ def error_status_of(vendor: Vendor):
     return error_status
 
 
-def status_of(vendor: Vendor):
+def status_of(vendor: Vendor) -> Callable[[Response], int]:
     """The status a Schemathesis response stands for, this vendor's hidden error statuses included."""
     if "x-error-status" not in vendor.spec:
         return lambda response: response.status_code
@@ -117,7 +120,7 @@ def status_of(vendor: Vendor):
     return lambda response: error_status(response) or response.status_code
 
 
-def checks_for(vendor: Vendor) -> list:
+def checks_for(vendor: Vendor) -> list[Any]:
     """For vendors whose errors carry no error status (spec root `x-error-status`, `x-error-schema`):
     Schemathesis' server-error, negative-data and undeclared-method checks, run on the status the
     error stands for: our `X-Mockserver-Error-Status` header, or 400 for any body in the vendor's error schema
@@ -127,7 +130,7 @@ def checks_for(vendor: Vendor) -> list:
         return []
     error_status = error_status_of(vendor)
 
-    def as_status(response):
+    def as_status(response: Response) -> Response:
         status = error_status(response)
         if status is None:
             return response
@@ -135,17 +138,17 @@ def checks_for(vendor: Vendor) -> list:
         seen.status_code = status
         return seen
 
-    def no_server_error(ctx, response, case):
+    def no_server_error(ctx: CheckContext, response: Response, case: Case[Any]) -> bool | None:
         return not_a_server_error(ctx, as_status(response), case)
 
-    def negative_data_rejected(ctx, response, case):
+    def negative_data_rejected(ctx: CheckContext, response: Response, case: Case[Any]) -> bool | None:
         # In the stateful phase a link's values may turn a negative case valid, and Schemathesis
         # still judges it negative (schemathesis/schemathesis#2983, open).
         if case.meta is not None and case.meta.phase.name.value == "stateful":
             return None
         return negative_data_rejection(ctx, as_status(response), case)
 
-    def undeclared_method_refused(ctx, response, case):
+    def undeclared_method_refused(ctx: CheckContext, response: Response, case: Case[Any]) -> bool | None:
         if "unsupported_method" in case.operation.definition.raw.get("x-fuzz-skip", ()):
             return None
         return unsupported_method(ctx, as_status(response), case)
@@ -153,7 +156,8 @@ def checks_for(vendor: Vendor) -> list:
     return [no_server_error, negative_data_rejected, undeclared_method_refused]
 
 
-def positive_phase(vendor: Vendor, schema, headers: dict[str, str], rate_limit: str | None = None) -> list:
+def positive_phase(vendor: Vendor, schema: BaseSchema, headers: dict[str, str],
+                   rate_limit: str | None = None) -> list[positive.Step]:
     """`positive.Phase` over a loaded Schemathesis schema: every operation once with valid data."""
     interval = 0.0
     if rate_limit:

@@ -10,14 +10,16 @@ import math
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import parse_qsl, unquote_plus
 
 import orjson
 from starlette.datastructures import URL
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.errors import MAX_JSON_DEPTH, ApiError, nested_deeper
+from mockserver.faults import Fault
 from mockserver.forced import forced_response
 from mockserver.tenants import Tenant
 from mockserver.turns import Turn
@@ -25,6 +27,7 @@ from mockserver.vendor import Operation, Vendor
 
 if TYPE_CHECKING:
     from mockserver.app import MockServer
+    from mockserver.webhooks import Reply
 
 current: ContextVar["Exchange"] = ContextVar("mockserver_exchange")
 
@@ -34,8 +37,8 @@ class Exchange:
     """One request as the core sees it; handlers reach it through `exchange()`."""
 
     server: "MockServer"
-    scope: dict  # the ASGI scope
-    sent_headers: list  # as the client sent them (the gateway may retype the body for the pipeline)
+    scope: Scope  # the ASGI scope
+    sent_headers: list[Any]  # as the client sent them (the gateway may retype the body for the pipeline)
     body: bytes
     too_large: bool
     vendor: Vendor | None
@@ -47,7 +50,7 @@ class Exchange:
     status: int | None = None
     failed: int = 0  # the status of the failure its answer renders, if it is one
     json: object = None  # the body, parsed once, when it is JSON
-    counted_on_success: list = field(default_factory=list)  # rate-limit rules a success counts against
+    counted_on_success: list[Any] = field(default_factory=list)  # rate-limit rules a success counts against
     read_clock: bool = False  # whether anything asked for the time (the answer then depends on it)
     turn: Turn = field(default_factory=Turn)  # this request's go at the state; what it changes is noted there
 
@@ -74,8 +77,8 @@ class Exchange:
         return URL(scope=self.scope)
 
     @property
-    def state(self):
-        """This tenant's workspace for this vendor."""
+    def state(self) -> Any:
+        """This tenant's workspace for this vendor (the vendor's own class: its handlers call its methods)."""
         vendor, tenant = self.held
         return tenant.states[vendor.name]
 
@@ -88,11 +91,11 @@ class Exchange:
         if self.tenant is not None and self.vendor is not None:
             self.turn.states.add((self.tenant.id, self.vendor.name))
 
-    def deliver(self, url: str, payload: dict, record: dict) -> None:
+    def deliver(self, url: str, payload: dict[str, Any], record: dict[str, Any]) -> None:
         """Send a webhook in the background (see webhooks.WebhookDispatcher.deliver)."""
         self.server.webhooks.deliver(url, payload, record)
 
-    async def call_webhook(self, url: str, payload: dict):
+    async def call_webhook(self, url: str, payload: dict[str, Any]) -> "Reply":
         """Send a webhook and wait for its reply (webhooks.WebhookDispatcher.call; CallFailed)."""
         return await self.server.webhooks.call(url, payload, self.scope.get("server"), self.url.hostname)
 
@@ -126,12 +129,13 @@ def exchange() -> Exchange:
     return current.get()
 
 
-def presented_credential(scheme: dict, request: Request) -> str | None:
+def presented_credential(scheme: dict[str, Any], request: Request) -> str | None:
     """The credential a security scheme names, "" if present but malformed, None if absent."""
     kind = scheme["type"]
     if kind == "apiKey":
         source = {"header": "headers", "query": "query_params", "cookie": "cookies"}[scheme["in"]]
-        return getattr(request, source).get(scheme["name"])
+        value: str | None = getattr(request, source).get(scheme["name"])
+        return value
     if kind == "http":
         authorization = request.headers.get("authorization")
         if authorization is None:
@@ -203,7 +207,7 @@ async def _authenticate(ex: Exchange, request: Request) -> None:
             raise ApiError(503, "The tenant changed while this request waited; try again.")
 
 
-async def _fault(ex: Exchange):
+async def _fault(ex: Exchange) -> Fault | None:
     """The injected fault that applies to this request, if any (taken under the world's lease,
     as a fault's count and seeded draws are shared)."""
     (vendor, operation), faults = ex.routed, ex.server.faults
@@ -224,7 +228,7 @@ def _still_accepted(tenant: Tenant, vendor: Vendor, credential: str) -> bool:
 FORM = b"application/x-www-form-urlencoded"
 
 
-def parse_as_form_unless_json(scope) -> None:
+def parse_as_form_unless_json(scope: Scope) -> None:
     """Spec root `x-form-fallback`: like the real server, read any body that is not JSON or
     multipart as a form; JSON is a Content-Type of exactly `application/json` (Corteza compares
     the whole header, so `application/json; charset=utf-8` is a form there)."""
@@ -234,7 +238,7 @@ def parse_as_form_unless_json(scope) -> None:
         set_content_type(scope, FORM)
 
 
-def _query_as_form(ex: Exchange, scope) -> None:
+def _query_as_form(ex: Exchange, scope: Scope) -> None:
     """Spec root `x-query-as-form`: on POST, PUT and PATCH the query string's values are form
     values too (Go's Request.Form): after a form body's own, over a JSON body's."""
     if scope["method"] not in ("POST", "PUT", "PATCH") or not scope["query_string"]:
@@ -243,7 +247,7 @@ def _query_as_form(ex: Exchange, scope) -> None:
     if kind == b"multipart/form-data":
         return
     if kind == b"application/json" and ex.body:
-        values: dict = {}
+        values: dict[str, Any] = {}
         for key, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
             values.setdefault(key, []).append(value)
         if isinstance(ex.json, dict):
@@ -257,12 +261,12 @@ def _query_as_form(ex: Exchange, scope) -> None:
     set_content_type(scope, FORM)
 
 
-def header(scope, name: bytes) -> bytes | None:
+def header(scope: Scope, name: bytes) -> bytes | None:
     """The first value of a header (its name in lower case), as sent."""
     return next((value for key, value in scope["headers"] if key == name), None)
 
 
-def set_content_type(scope, value: bytes) -> None:
+def set_content_type(scope: Scope, value: bytes) -> None:
     """Retype the body for the pipeline; a new header list, so the journal keeps what was sent."""
     scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-type"] + [(b"content-type", value)]
 
@@ -288,7 +292,7 @@ MAX_QUERY_BYTES = 8192  # a longer query string is a 414
 MAX_QUERY_PARAMETERS = 256  # more is a 400
 
 
-def parse_json(body: bytes):
+def parse_json(body: bytes) -> Any:
     """The body's JSON, or a 400 that says why not.
 
     orjson reads integers beyond 64 bits as floats, so a body with a run of 19 digits goes through
@@ -307,7 +311,7 @@ def parse_json(body: bytes):
 _LONG_DIGITS = re.compile(rb"\d{19}")
 
 
-def _exact_json(body: bytes):
+def _exact_json(body: bytes) -> Any:
     try:
         value = json.loads(body.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
         json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate ("\ud800") is no text
@@ -318,7 +322,7 @@ def _exact_json(body: bytes):
     return value
 
 
-def _not_json(constant: str):
+def _not_json(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not JSON")
 
 
@@ -329,7 +333,7 @@ def _finite(text: str) -> float:
     return number
 
 
-async def _inject(fault, scope, receive, send) -> None:
+async def _inject(fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
     """Answer as the fault says: a body cut short by a dropped connection, or a body that is not
     JSON."""
     body = b'{"truncated": '
@@ -341,7 +345,7 @@ async def _inject(fault, scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": fault.kind == "drop"})
 
 
-async def admit(ex: Exchange, scope) -> object | None:
+async def admit(ex: Exchange, scope: Scope) -> ASGIApp | None:
     """Everything the core checks before an operation's handler: body size, media type, Accept,
     credentials, faults, `Prefer`, rate limits and JSON syntax. Raises ApiError to refuse; returns
     an ASGI app when a fault or `Prefer` answers instead of the handler."""
@@ -365,11 +369,11 @@ async def admit(ex: Exchange, scope) -> object | None:
         await ex.server.turns.sync()  # faults and clocks as the other workers left them
     fault = await _fault(ex)
     if fault is not None:
-        if fault.kind == "status":
+        if fault.kind == "status" and fault.status is not None:  # a status fault always has one
             raise ApiError(fault.status, "Injected fault.", headers=fault.headers)
         if fault.kind != "latency":
             return functools.partial(_inject, fault)
-        await ex.server.turns.pause(ex.turn, fault.latency_ms / 1000)
+        await ex.server.turns.pause(ex.turn, (fault.latency_ms or 0) / 1000)
     if "prefer" in request.headers:
         forced = forced_response(operation, request.headers["prefer"])
         if forced is not None:
@@ -392,7 +396,7 @@ def count_success(ex: Exchange) -> None:
         ex.turn.limits.add(tenant.id)
 
 
-def _limit(ex: Exchange) -> list:
+def _limit(ex: Exchange) -> list[Any]:
     """Refuse with 429 if over a limit; count this request; return the rules counted on success."""
     (api, operation), tenant = ex.routed, ex.tenant
     rules = operation.rate_limits

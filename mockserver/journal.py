@@ -9,29 +9,30 @@ import heapq
 from collections import deque
 from itertools import count
 from types import EllipsisType
+from typing import Any
 
 MAX_BODY_BYTES = 64 * 1024
 
 
 class Journal:
-    def __init__(self, limit: int = 1000):
+    def __init__(self, limit: int = 1000) -> None:
         self.limit = limit
-        self._tenants: dict[str | None, deque[tuple[int, dict]]] = {}  # tenant id -> (sequence, entry)
+        self._tenants: dict[str | None, deque[tuple[int, dict[str, Any]]]] = {}  # tenant id -> (sequence, entry)
         self._sequence = count()
 
-    def record(self, entry: dict) -> None:
+    def record(self, entry: dict[str, Any]) -> None:
         kept = self._tenants.get(entry["tenant"])
         if kept is None:  # past the limit the oldest drop out
             kept = self._tenants[entry["tenant"]] = deque(maxlen=self.limit)
         kept.append((next(self._sequence), entry))
 
-    def entries(self, tenant: str | None | EllipsisType = ...) -> list[dict]:
+    def entries(self, tenant: str | None | EllipsisType = ...) -> list[dict[str, Any]]:
         """Every entry in the order recorded, or one tenant's."""
         if tenant is not ...:
             return [entry for _, entry in self._tenants.get(tenant, ())]
         return [entry for _, entry in heapq.merge(*self._tenants.values(), key=lambda kept: kept[0])]
 
-    def find(self, pattern: dict) -> list[dict]:
+    def find(self, pattern: dict[str, Any]) -> list[dict[str, Any]]:
         """Entries matching every field of `pattern` (WireMock-style verification); `body` matches
         when the recorded body holds it (a dict matches any superset, recursively)."""
         entries = self.entries(pattern["tenant"]) if "tenant" in pattern else self.entries()
@@ -46,14 +47,14 @@ class Journal:
         else:
             self._tenants.pop(tenant, None)
 
-    def replace(self, entries: list[dict]) -> None:
+    def replace(self, entries: list[dict[str, Any]]) -> None:
         """The journal as given (oldest first), e.g. as the shared state holds it."""
         self._tenants.clear()
         for entry in entries:
             self.record(entry)
 
 
-def _holds(recorded, wanted) -> bool:
+def _holds(recorded: object, wanted: object) -> bool:
     if isinstance(wanted, dict):
         return isinstance(recorded, dict) and all(key in recorded and _holds(recorded[key], value)
                                                   for key, value in wanted.items())

@@ -18,13 +18,18 @@ sent; rows of vendors this server does not serve are left as they are.
 
 import os
 import sqlite3
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from mockserver.clock import LATEST
-from mockserver.records import StateError, load_workspace
+from mockserver.records import StateError, Workspace, load_workspace
 from mockserver.tenants import DEFAULT_TENANT, TENANT_ID, Tenant, context
 from mockserver.turns import Turn
+from mockserver.vendor import Vendor
+
+if TYPE_CHECKING:
+    from mockserver.app import MockServer
 
 FORMAT = "mockserver-state"
 VERSION = 1  # of the export document and of the state file's tables
@@ -36,16 +41,16 @@ class StateFileError(Exception):
 
 # --- records ------------------------------------------------------------------------------------
 
-def tenant_record(tenant: Tenant) -> dict:
+def tenant_record(tenant: Tenant) -> dict[str, Any]:
     return {"id": tenant.id, "number": tenant.number, "seed": tenant.seed, "rate_limits": tenant.rate_limits,
             "clock_offset": tenant.clock.offset}
 
 
-def workspace_record(workspace, vendor) -> dict:
+def workspace_record(workspace: Workspace, vendor: Vendor) -> dict[str, Any]:
     return {"schema": vendor.state.SCHEMA, "data": workspace.dump()}
 
 
-def _check_tenant(entry) -> None:
+def _check_tenant(entry: object) -> None:
     if not isinstance(entry, dict):
         raise StateError("each tenant is a JSON object")
     if not isinstance(entry.get("id"), str) or not TENANT_ID.fullmatch(entry["id"]):
@@ -58,7 +63,7 @@ def _check_tenant(entry) -> None:
     _number(entry.get("clock_offset"), f"tenant {entry['id']}: clock_offset")
 
 
-def _number(value, what: str) -> float:
+def _number(value: object, what: str) -> float:
     """A number of seconds from 0 that keeps every clock before the year 10000."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= LATEST:
         raise StateError(f"{what} must be a number of seconds from 0 to {LATEST:.0f}")
@@ -67,7 +72,7 @@ def _number(value, what: str) -> float:
 
 # --- export and import --------------------------------------------------------------------------
 
-def export(server) -> dict:
+def export(server: "MockServer") -> dict[str, Any]:
     """Every tenant and every workspace it has used, as one versioned JSON document."""
     store = server.store
     tenants = []
@@ -79,7 +84,7 @@ def export(server) -> dict:
             "created": store.created, "tenants": tenants}
 
 
-def parse(server, document) -> tuple[dict, list[str]]:
+def parse(server: "MockServer", document: object) -> tuple[dict[str, Any], list[str]]:
     """An export checked completely (StateError says what is wrong): the plan `apply` carries
     out, and what it skips (workspaces of vendors this server does not serve)."""
     if not isinstance(document, dict) or document.get("format") != FORMAT:
@@ -127,7 +132,7 @@ def parse(server, document) -> tuple[dict, list[str]]:
     return {"now": now, "created": created, "tenants": tenants}, notes
 
 
-def apply(server, plan: dict) -> None:
+def apply(server: "MockServer", plan: dict[str, Any]) -> None:
     """Replace every tenant with those of a parsed plan."""
     store = server.store
     server.clock.catch_up(plan["now"])
@@ -156,7 +161,7 @@ CREATE TABLE IF NOT EXISTS workspaces (tenant TEXT NOT NULL, vendor TEXT NOT NUL
 class StateFile:
     """`serve --state-file PATH`: every change written (only the rows it changed) before its answer."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path = path
         # vendor -> its current generation: a reset of every tenant only moves these (in the
         # server row `generations`), so it costs the same however many rows there are; a row of an
@@ -179,10 +184,10 @@ class StateFile:
     def close(self) -> None:
         self.db.close()
 
-    def _server_rows(self) -> dict:
+    def _server_rows(self) -> dict[str, Any]:
         return {key: orjson.loads(value) for key, value in self.db.execute("SELECT key, value FROM server")}
 
-    def load(self, server) -> list[str]:
+    def load(self, server: "MockServer") -> list[str]:
         """Restore every tenant saved (a new file gets this server's); notes on what was skipped."""
         try:
             return self._load(server)
@@ -191,7 +196,7 @@ class StateFile:
         except orjson.JSONDecodeError as exc:
             raise StateError(f"{self.path}: a record is not JSON: {exc}") from None
 
-    def _load(self, server) -> list[str]:
+    def _load(self, server: "MockServer") -> list[str]:
         rows = self._server_rows()
         if not rows:
             self.write_all(server)
@@ -252,13 +257,13 @@ class StateFile:
                          f"new ones get --seed {server.seed}")
         return notes
 
-    def workspace(self, tenant_id: str, vendor: str) -> tuple[dict, int] | None:
+    def workspace(self, tenant_id: str, vendor: str) -> tuple[dict[str, Any], int] | None:
         """A saved workspace's (data, schema), or None when it has none (it is seeded)."""
         row = self.db.execute("SELECT data, schema FROM workspaces WHERE tenant = ? AND vendor = ? AND generation = ?",
                               (tenant_id, vendor, self.generations.get(vendor, 0))).fetchone()
         return None if row is None else (orjson.loads(row[0]), row[1])
 
-    def commit(self, server, turn: Turn) -> None:
+    def commit(self, server: "MockServer", turn: Turn) -> None:
         """Write what the turn changed, in one transaction (StateFileError if it cannot)."""
         if not (turn.changed or turn.world):
             return
@@ -295,7 +300,7 @@ class StateFile:
             raise StateFileError(f"the state file could not be written: {exc}") from exc
         self.generations = generations
 
-    def write_all(self, server) -> None:
+    def write_all(self, server: "MockServer") -> None:
         """Replace the file's tenants with the server's (after an import; a new file)."""
         served = list(server.store.by_name)
         self.db.execute("BEGIN IMMEDIATE")
@@ -313,9 +318,9 @@ class StateFile:
             self.db.execute("ROLLBACK")
             raise
 
-    def _write_server(self, server, generations: dict[str, int], everything: bool = True) -> None:
+    def _write_server(self, server: "MockServer", generations: dict[str, int], everything: bool = True) -> None:
         """The server rows; only `now` unless something server-wide changed (tenants, clocks, resets)."""
-        rows = {"now": server.clock.now()}
+        rows: dict[str, object] = {"now": server.clock.now()}
         if everything:
             rows |= {"format": {"name": FORMAT, "version": VERSION}, "created": server.store.created,
                      "seed": server.seed, "generations": generations}
@@ -329,7 +334,8 @@ class StateFile:
                         "rate_limits = excluded.rate_limits, clock_offset = excluded.clock_offset",
                         (tenant.id, tenant.number, tenant.seed, int(tenant.rate_limits), tenant.clock.offset))
 
-    def _write_workspace(self, tenant_id: str, vendor_name: str, workspace, vendor, generation: int) -> None:
+    def _write_workspace(self, tenant_id: str, vendor_name: str, workspace: Workspace, vendor: Vendor,
+                         generation: int) -> None:
         self.db.execute("INSERT INTO workspaces (tenant, vendor, schema, data, generation) VALUES (?, ?, ?, ?, ?) "
                         "ON CONFLICT (tenant, vendor) DO UPDATE SET schema = excluded.schema, data = excluded.data, "
                         "generation = excluded.generation",

@@ -11,6 +11,8 @@ answers.py.
 import copy
 import functools
 import logging
+from collections.abc import AsyncIterator
+from typing import Any
 
 from connexion.datastructures import MediaTypeDict
 from connexion.decorators.parameter import inspect_function_arguments, pythonic
@@ -18,11 +20,13 @@ from connexion.exceptions import BadRequestProblem, UnsupportedMediaTypeProblem
 from connexion.operations import OpenAPIOperation
 from connexion.uri_parsing import OpenAPIURIParser
 from connexion.utils import deep_merge, is_json_mimetype, is_null, is_nullable
+from connexion.validators import AbstractRequestBodyValidator
 from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import Headers, QueryParams, UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message, Receive, Scope
 
 from mockserver import upstream, validation
 from mockserver.answers import Answer, answer, dumps
@@ -42,14 +46,14 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 class Parameter:
     """One path, query, header or cookie parameter with its schema validator, built once."""
 
-    def __init__(self, definition: dict):
+    def __init__(self, definition: dict[str, Any]) -> None:
         self.name, self.where = definition["name"], definition["in"]
         self.required = definition.get("required", False)
         schema = definition.get("schema", definition)
         self.nullable = is_nullable(schema)
         self.validator = validation.QuickValidator(schema, Draft4Validator)
 
-    def check(self, value) -> None:
+    def check(self, value: object) -> None:
         """Connexion's ParameterValidator rules, with the validator compiled once."""
         if self.nullable and is_null(value):
             return
@@ -65,7 +69,7 @@ class Parameter:
 class CompiledOperation:
     """A spec operation with its handler, parameters and body validators ready to run."""
 
-    def __init__(self, operation: Operation, spec_operation: OpenAPIOperation, omit_nulls: bool):
+    def __init__(self, operation: Operation, spec_operation: OpenAPIOperation, omit_nulls: bool) -> None:
         self.operation = operation
         self.spec_operation = spec_operation
         # GET is safe, as HTTP has it, unless the spec says this vendor's GET changes state.
@@ -94,7 +98,7 @@ class CompiledOperation:
         # request parsers, for axios clients).
         self.bracketed = [name for name, p in self.query_definitions.items() if p.get("x-bracketed")]
         self.omit_nulls = omit_nulls
-        self._rules_by_media_type: dict[str, tuple] = {}
+        self._rules_by_media_type: dict[str, tuple[Any, ...]] = {}
 
     def media_type(self, headers: Headers) -> str:
         """The body's media type; without a Content-Type, the first the operation consumes."""
@@ -103,14 +107,15 @@ class CompiledOperation:
             return content_type.split(";")[0].strip().lower()
         return self.consumes[0] if self.consumes else "application/octet-stream"
 
-    async def run(self, scope, path_params: dict, body: bytes, parsed_json) -> Answer | Response:
+    async def run(self, scope: Scope, path_params: dict[str, Any], body: bytes, parsed_json: object) -> Answer | Response:
         """Validate the request as the spec says, call the handler, shape its result."""
         path, query, request_body, files, media_type, body_schema = await self.checked(
             scope, path_params, body, parsed_json)
         return self.shape(await self.handler(**self._arguments(path, query, request_body, files, media_type,
                                                               body_schema)))
 
-    async def checked(self, scope, path_params: dict, body: bytes, parsed_json) -> tuple:
+    async def checked(self, scope: Scope, path_params: dict[str, Any], body: bytes,
+                      parsed_json: object) -> tuple[Any, ...]:
         """The request's (path, query, body, files, media type, body schema) as the handler's
         arguments are made from them, once its parameters and body are valid; Connexion's
         problems (400, 415) otherwise."""
@@ -134,13 +139,15 @@ class CompiledOperation:
                 parameter.check(Request(scope).cookies.get(parameter.name))
 
         media_type = self.media_type(headers)
-        request_body, files, body_schema = None, {}, {}
+        request_body: object = None
+        files: dict[str, Any] = {}
+        body_schema: dict[str, Any] = {}
         if self.consumes:
             validator, body_schema = self._body_rules(media_type)
             request_body, files = await self._body(scope, body, parsed_json, media_type, validator)
         return path, query, request_body, files, media_type, body_schema
 
-    def _body_rules(self, media_type: str) -> tuple:
+    def _body_rules(self, media_type: str) -> tuple[Any, ...]:
         """(validator, schema) of the body for a media type the operation takes; 415 for others."""
         rules = self._rules_by_media_type.get(media_type)
         if rules is None:
@@ -151,10 +158,11 @@ class CompiledOperation:
                 self._rules_by_media_type[media_type] = rules
         return rules
 
-    def _arguments(self, path: dict, query: dict, body, files: dict, media_type: str, schema: dict) -> dict:
+    def _arguments(self, path: dict[str, Any], query: dict[str, Any], body: object, files: dict[str, Any],
+                   media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
         """The handler's keyword arguments, as Connexion's parameter decorator makes them
         (Pythonic names, query defaults, the body or its default, files), from tables built once."""
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         for name, value in path.items():
             definition = self.path_definitions.get(name)
             kwargs[python_name(name)] = value if definition is None else upstream.get_val_from_param(value, definition)
@@ -177,7 +185,8 @@ class CompiledOperation:
             kwargs.update(upstream.get_file_arguments(files, self.arguments, schema, self.has_kwargs))
         return kwargs
 
-    async def _body(self, scope, body: bytes, parsed_json, media_type: str, validator):
+    async def _body(self, scope: Scope, body: bytes, parsed_json: object, media_type: str,
+                    validator: AbstractRequestBodyValidator | None) -> tuple[object, dict[str, Any]]:
         """The body as the handler gets it (parsed, or the schema's default) and any files."""
         if is_json_mimetype(media_type):
             if not body:
@@ -203,14 +212,14 @@ class CompiledOperation:
                 form_data = await Request(scope, _replay(body)).form()
             except MultiPartException as exc:  # no boundary, a broken body, too many parts
                 raise BadRequestProblem(detail=f"Malformed form body: {exc}") from None
-            form: dict = {}
-            files: dict = {}
+            form: dict[str, Any] = {}
+            files: dict[str, Any] = {}
             for key, value in form_data.multi_items():
                 (files if isinstance(value, UploadFile) else form).setdefault(key, []).append(value)
             return self.uri_parser.resolve_form(form), files
         return body or None, {}
 
-    def shape(self, result) -> Answer | Response:
+    def shape(self, result: object) -> Answer | Response:
         """A handler's return value (body, (body, status) or (body, status, headers)) as an answer."""
         if isinstance(result, Response):
             return result
@@ -230,13 +239,13 @@ class CompiledOperation:
         return answer(status, dumps(result, self.omit_nulls), headers)
 
 
-async def _stream(body: bytes):
+async def _stream(body: bytes) -> AsyncIterator[bytes]:
     yield body
     yield b""
 
 
-def _replay(body: bytes):
-    async def receive():
+def _replay(body: bytes) -> Receive:
+    async def receive() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive

@@ -20,25 +20,29 @@ import urllib.parse
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from schemathesis import APIOperation, BaseSchema, Response
 from schemathesis.checks import (
-    FailureGroup,
     content_type_conformance,
     not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.failures import FailureGroup
 from schemathesis.core.file_samples import iter_media_type_file_samples
+from schemathesis.core.result import Err
 
 from mockserver.vendor import Vendor, resolve_ref
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 WRITES_LAST = ("delete",)
+Operation = APIOperation[Any, Any, Any, Any]  # a Schemathesis operation
 
 
-def consumes(operation) -> bool:
+def consumes(operation: Operation) -> bool:
     """A delete, or an operation marked `x-consumes` (Corteza's archive/delete state change), ends
     what it was given: whoever needs the same kind of thing afterwards makes a new one."""
     return operation.method.lower() in WRITES_LAST or bool(operation.definition.raw.get("x-consumes"))
@@ -49,11 +53,11 @@ class Step:
     """One operation performed: what was sent and what came back, for links to read and the report."""
     operation: str  # e.g. "POST /pluses (createPlus)"
     documented: set[int] = field(default_factory=set)  # its documented success statuses
-    path: dict = field(default_factory=dict)
-    query: dict = field(default_factory=dict)
+    path: dict[str, Any] = field(default_factory=dict)
+    query: dict[str, Any] = field(default_factory=dict)
     body: object = None
     status: int | None = None  # the status the answer stands for (Corteza's 200 errors as their own)
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, Any] = field(default_factory=dict)
     json: object = None
     problems: list[str] = field(default_factory=list)
 
@@ -67,15 +71,17 @@ class Phase:
     operation linked to it is performed, and the values of all their links are combined (where two
     give the same value, the producer first in the spec wins: paths in order, then by method)."""
 
-    def __init__(self, vendor: Vendor, schema, headers: dict[str, str], *,
-                 status_of: Callable[[object], int], interval: float = 0.0):
+    def __init__(self, vendor: Vendor, schema: BaseSchema, headers: dict[str, str], *,
+                 status_of: Callable[[Response], int], interval: float = 0.0) -> None:
         self.vendor, self.headers, self.status_of, self.interval = vendor, headers, status_of, interval
-        self.operations = {}
+        self.operations: dict[str, Operation] = {}
         for result in schema.get_all_operations():
+            if isinstance(result, Err):  # a spec Schemathesis cannot read: ours are checked by tests/test_specs.py
+                raise result.err()
             operation = result.ok()
             self.operations[operation.definition.raw["operationId"]] = operation
         # operationId: [(its producer, the link)], from our spec (Schemathesis adds links of its own)
-        self.producers: dict[str, list[tuple[str, dict]]] = {}
+        self.producers: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for producer, spec_operation in vendor.operations.items():
             for status, response in spec_operation.responses.items():
                 if str(status).startswith("2"):
@@ -98,7 +104,7 @@ class Phase:
         that no delete has used up yet."""
         if op_id in self.latest and op_id not in self.consumed:
             return self.latest[op_id]
-        values: dict = {}
+        values: dict[str, Any] = {}
         used = []
         for producer, link in self.producers.get(op_id, ()):
             if producer in waiting:
@@ -118,7 +124,7 @@ class Phase:
             self.consumed.update(used)
         return step
 
-    def call(self, op_id: str, linked: dict) -> Step:
+    def call(self, op_id: str, linked: dict[str, Any]) -> Step:
         operation = self.operations[op_id]
         raw = operation.definition.raw
         step = Step(f"{operation.method.upper()} {operation.path} ({op_id})",
@@ -145,8 +151,8 @@ class Phase:
             else:
                 step.body = linked["body"]
             step.body = with_files(self.vendor.spec, declared, step.body)
-        case = operation.Case(path_parameters=step.path, query=step.query or None, media_type=media_type,
-                              **({"body": step.body} if content else {}))
+        body: dict[str, Any] = {"body": step.body} if content else {}
+        case = operation.Case(path_parameters=step.path, query=step.query or None, media_type=media_type, **body)
         self._pace()
         try:
             response = case.call(headers=self.headers)
@@ -175,7 +181,7 @@ class Phase:
         self._last_call = time.monotonic()
 
 
-def _both_dicts(one, other) -> bool:
+def _both_dicts(one: object, other: object) -> bool:
     return isinstance(one, dict) and isinstance(other, dict)
 
 
@@ -186,12 +192,12 @@ class _Nothing:
 NOTHING = _Nothing()
 
 
-def evaluate_link(link: dict, made: Step, path_template: str) -> dict:
+def evaluate_link(link: dict[str, Any], made: Step, path_template: str) -> dict[str, Any]:
     """A link's values after `made`: `{"path.id": ..., "id": ..., "body": ...}`.
 
     `x-from-url` (an extension) names a URL in the answer, such as Corteza's signed attachment
     URLs, whose path (matched against the target's path template) and query give parameters."""
-    values: dict = {}
+    values: dict[str, Any] = {}
     if "x-from-url" in link:
         url = urllib.parse.urlsplit(str(evaluate(link["x-from-url"], made) or ""))
         pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path_template)) + "$"
@@ -204,7 +210,7 @@ def evaluate_link(link: dict, made: Step, path_template: str) -> dict:
     return values
 
 
-def evaluate(expression, made: Step):
+def evaluate(expression: object, made: Step) -> Any:
     """An OpenAPI runtime expression (or an object or list of them) against a performed step:
     `$response.body#/pointer`, `$response.header.NAME`, `$request.path.NAME`, `$request.query.NAME`,
     `$request.body#/pointer`, `$statusCode`; anything else is a constant."""
@@ -232,7 +238,7 @@ def evaluate(expression, made: Step):
     raise ValueError(f"runtime expression not understood: {expression}")
 
 
-def _pointed(document, pointer: str):
+def _pointed(document: object, pointer: str) -> Any:
     for token in [part.replace("~1", "/").replace("~0", "~") for part in pointer.split("/")[1:]]:
         if isinstance(document, list):
             document = document[int(token)] if token.isdigit() and int(token) < len(document) else None
@@ -247,7 +253,7 @@ _FORMATS = {"date-time": "2026-01-01T00:00:00Z", "date": "2026-01-01", "email": 
             "uri": "https://example.com/", "url": "https://example.com/", "uuid": "00000000-0000-4000-8000-000000000000"}
 
 
-def example_of(spec: dict, schema: dict):
+def example_of(spec: dict[str, Any], schema: dict[str, Any]) -> Any:
     """The schema's example, default or first enum value; else the least valid value: objects with
     their required (writable) properties, one-item arrays, the minimum, false."""
     schema = resolve_ref(spec, schema)
@@ -278,7 +284,7 @@ def example_of(spec: dict, schema: dict):
     return text.ljust(schema.get("minLength", 0), "x")[:schema.get("maxLength", len(text) + 64)]
 
 
-def with_files(spec: dict, declared: dict, body):
+def with_files(spec: dict[str, Any], declared: dict[str, Any], body: object) -> object:
     """A form's file parts (`format: binary`) as a real file of the first type its `encoding`
     names, from Schemathesis' samples (an image for `image/png`), where the schema gave text:
     servers read uploads by their bytes."""

@@ -17,10 +17,14 @@ import base64
 import itertools
 import json
 import re
+import socket
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import httpx
 from connexion.spec import Specification
@@ -28,9 +32,11 @@ from jsonschema import Draft4Validator
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from mockserver.errors import as_api_error
 from mockserver.gateway import parse_as_form_unless_json, presented_credential
+from mockserver.pipeline import CompiledOperation
 from mockserver.routing import Router
 from mockserver.validation import RequestValidator
 from mockserver.vendor import Vendor
@@ -54,7 +60,7 @@ class Problem:
     expected: str  # what the spec says
     got: str  # what came
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"direction": self.direction, "part": self.part, "pointer": self.pointer, "expected": self.expected,
                 "got": self.got}
 
@@ -67,8 +73,9 @@ class Problem:
 class OperationReport:
     label: str  # "GET /users (listUsers)"
     calls: int = 0
-    statuses: Counter = field(default_factory=Counter)
-    problems: dict[tuple, list] = field(default_factory=dict)  # (direction, part, pointer, expected) -> [Problem, n]
+    statuses: Counter[str] = field(default_factory=Counter)
+    # (direction, part, pointer, expected) -> [Problem, n]
+    problems: dict[tuple[str, ...], list[Any]] = field(default_factory=dict)
     more_problems: int = 0  # beyond MAX_PROBLEMS
 
     def add(self, problem: Problem) -> None:
@@ -80,7 +87,7 @@ class OperationReport:
         else:
             self.more_problems += 1
 
-    def listed(self, direction: str) -> list[dict]:
+    def listed(self, direction: str) -> list[dict[str, Any]]:
         return [problem.as_dict() | {"count": count} for problem, count in self.problems.values()
                 if problem.direction == direction]
 
@@ -88,19 +95,19 @@ class OperationReport:
 class Report:
     """What the proxy saw, per operation in spec order."""
 
-    def __init__(self, vendor: Vendor, router: Router):
+    def __init__(self, vendor: Vendor, router: Router) -> None:
         self.vendor = vendor
         self.operations = {op_id: OperationReport(f"{op.spec_operation.method.upper()} {op.spec_operation.path} ({op_id})")
                            for op_id, op in router.operations.items()}
-        self.undocumented: Counter = Counter()
+        self.undocumented: Counter[str] = Counter()
         self.upstream_failures = 0
 
     @property
     def drift(self) -> int:
-        return (sum(count for op in self.operations.values() for _, count in op.problems.values())
+        return int(sum(count for op in self.operations.values() for _, count in op.problems.values())
                 + sum(op.more_problems for op in self.operations.values()) + sum(self.undocumented.values()))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "vendor": self.vendor.name,
             "drift": self.drift,
@@ -149,7 +156,7 @@ class Report:
             ElementTree.SubElement(case, "failure", message=f"called {count} time(s); not in the spec")
         suite.set("tests", str(cases))
         suite.set("failures", str(failures))
-        return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+        return bytes(ElementTree.tostring(root, encoding="utf-8", xml_declaration=True))
 
     def write(self, path: str) -> None:
         """As JSON if the name ends in .json, JUnit XML if .xml, else text."""
@@ -165,7 +172,7 @@ class Report:
 class Secrets:
     """Where a vendor's requests carry secrets, from its spec, and the values seen in one request."""
 
-    def __init__(self, vendor: Vendor, router: Router):
+    def __init__(self, vendor: Vendor, router: Router) -> None:
         self.headers = {"authorization", "proxy-authorization", "cookie"}
         self.query: set[str] = set()
         self.cookies: set[str] = set()
@@ -181,7 +188,7 @@ class Secrets:
                              "path": self.path}[parameter["in"]]
                     where.add(parameter["name"].lower() if parameter["in"] == "header" else parameter["name"])
 
-    def values(self, request: Request, path_params: dict) -> list[str]:
+    def values(self, request: Request, path_params: dict[str, Any]) -> list[str]:
         """The secret values this request carries, longest first (so a token is replaced before a part of it)."""
         found = [value for name, value in request.headers.items() if name in self.headers]
         for value in list(found):  # "Bearer X" / "Basic X": X alone too, and what Basic wraps
@@ -205,16 +212,16 @@ def scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
-def shown(value) -> str:
+def shown(value: object) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
 
 
-def pointer(path) -> str:
+def pointer(path: Iterable[object]) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path) or "/"
 
 
-def json_schema(node):
+def json_schema(node: Any) -> Any:
     """An OpenAPI 3.0 schema as JSON Schema: `nullable: true` becomes "or null" wherever it is
     (beside `allOf` too, which Connexion's validators miss)."""
     if isinstance(node, list):
@@ -225,7 +232,7 @@ def json_schema(node):
     return {"anyOf": [{"type": "null"}, converted]} if node.get("nullable") is True else converted
 
 
-def schema_problems(direction: str, validator, document) -> list[Problem]:
+def schema_problems(direction: str, validator: Draft4Validator, document: object) -> list[Problem]:
     """Each place the document breaks its schema; for oneOf/anyOf, the deepest branch's complaint."""
     problems = []
     for error in itertools.islice(validator.iter_errors(document), 20):
@@ -244,13 +251,13 @@ def schema_problems(direction: str, validator, document) -> list[Problem]:
 class Checker:
     """A vendor's spec as the proxy checks traffic against it."""
 
-    def __init__(self, vendor: Vendor):
+    def __init__(self, vendor: Vendor) -> None:
         self.vendor = vendor
         self.router = Router(vendor, Specification.load(vendor.spec))
         self.error_validator = Draft4Validator(vendor.error_schema) if vendor.error_schema else None
-        self._validators: dict[int, object] = {}
+        self._validators: dict[int, Draft4Validator] = {}
 
-    def validator(self, schema: dict, full=None):
+    def validator(self, schema: dict[str, Any], full: type[Draft4Validator] | None = None) -> Draft4Validator:
         """A cached validator: `full` (the request rules) or, for answers, JSON Schema Draft 4 over
         the schema with OpenAPI's `nullable` spelled out (as Schemathesis reads it)."""
         found = self._validators.get(id(schema))
@@ -260,7 +267,7 @@ class Checker:
                                                                          format_checker=Draft4Validator.FORMAT_CHECKER))
         return found
 
-    async def request(self, scope, body: bytes):
+    async def request(self, scope: Scope, body: bytes) -> tuple[str | None, dict[str, Any], list[Problem]]:
         """(operationId or None, path parameters, problems) for a request."""
         found = self.router.match(scope["method"], scope["path"])
         if found is None or found.operation is None:
@@ -284,7 +291,7 @@ class Checker:
                         shown(message))]
         return compiled.operation.id, found.path_params, problems
 
-    def _body_problems(self, compiled, scope, body: bytes) -> list[Problem]:
+    def _body_problems(self, compiled: CompiledOperation, scope: Scope, body: bytes) -> list[Problem]:
         media_type = compiled.media_type(Headers(scope=scope))
         schema = compiled.body_schemas.get(media_type)
         if not schema or "json" not in media_type or not body:
@@ -338,7 +345,7 @@ class Checker:
         return seen, problems
 
 
-def _json(headers: httpx.Headers, body: bytes):
+def _json(headers: httpx.Headers, body: bytes) -> Any:
     if "json" not in headers.get("content-type", "") or not body:
         return None
     try:
@@ -350,12 +357,12 @@ def _json(headers: httpx.Headers, body: bytes):
 class Recorder:
     """Exchanges saved as JSON files, secrets replaced, for `mockserver replay`."""
 
-    def __init__(self, folder: str, vendor: Vendor, secrets: Secrets):
+    def __init__(self, folder: str, vendor: Vendor, secrets: Secrets) -> None:
         self.folder, self.vendor, self.secrets = Path(folder), vendor, secrets
         self.folder.mkdir(parents=True, exist_ok=True)
         self.count = len(list(self.folder.glob("*.json")))
 
-    def save(self, op_id: str | None, request: Request, path_params: dict, body: bytes, status: int,
+    def save(self, op_id: str | None, request: Request, path_params: dict[str, Any], body: bytes, status: int,
              headers: httpx.Headers, answer: bytes, secrets: list[str]) -> None:
         if self.count >= MAX_RECORDED:
             return
@@ -381,7 +388,7 @@ class Recorder:
         (self.folder / name).write_text(json.dumps(exchange, indent=1, ensure_ascii=False))
 
 
-def _content(content_type: str, body: bytes, secrets: list[str]) -> dict:
+def _content(content_type: str, body: bytes, secrets: list[str]) -> dict[str, Any]:
     """A body as a recording keeps it: JSON, text, or base64 for anything else."""
     if not body:
         return {}
@@ -401,7 +408,7 @@ class Proxy:
     """The ASGI app: the vendor's base path forwarded and checked; `/__admin/proxy/report` and
     `/__admin/health` answered here; anything else a 404."""
 
-    def __init__(self, vendor: Vendor, upstream: str, record: str | None = None):
+    def __init__(self, vendor: Vendor, upstream: str, record: str | None = None) -> None:
         self.vendor, self.upstream = vendor, upstream.rstrip("/")
         self.checker = Checker(vendor)
         self.report = Report(vendor, self.checker.router)
@@ -409,7 +416,7 @@ class Proxy:
         self.recorder = Recorder(record, vendor, self.secrets) if record else None
         self.client: httpx.AsyncClient | None = None
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
@@ -441,7 +448,7 @@ class Proxy:
             return Response(self.report.as_junit(), media_type="application/xml")
         return JSONResponse(self.report.as_dict())
 
-    async def _forward(self, scope, receive) -> Response:
+    async def _forward(self, scope: Scope, receive: Receive) -> Response:
         request = Request(scope, receive)
         body = b""
         async for chunk in request.stream():
@@ -488,7 +495,7 @@ class Proxy:
             self.report.undocumented[call] += 1
 
 
-def _header_dict(pairs: list[tuple[str, str]]) -> dict:
+def _header_dict(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     # Starlette's Response takes a mapping; a repeated header (Set-Cookie) is joined per RFC 9110,
     # except Set-Cookie, whose last value wins (a proxy for API traffic; documented).
     merged: dict[str, str] = {}
@@ -503,8 +510,8 @@ def drift_summary(problems: list[Problem]) -> str:
     return re.sub(r"[^\x20-\x7e]", "?", text)[:500]
 
 
-def serve(vendor: Vendor, upstream: str, listening, root: str, *, record: str | None, report_path: str | None,
-          junit_path: str | None, fail_on: str, announce) -> int:
+def serve(vendor: Vendor, upstream: str, listening: socket.socket, root: str, *, record: str | None,
+          report_path: str | None, junit_path: str | None, fail_on: str, announce: Callable[[str], None]) -> int:
     """Run the proxy on the bound socket `listening` (reached at `root`) until interrupted; write
     the reports; the exit status (1 on drift with `fail_on == "drift"`)."""
     import signal
@@ -516,7 +523,7 @@ def serve(vendor: Vendor, upstream: str, listening, root: str, *, record: str | 
              f"Report: {root}/__admin/proxy/report (?format=text|junit)")
 
     class Server(uvicorn.Server):
-        def handle_exit(self, sig, frame) -> None:
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # Ends the run as uvicorn's does, without raising the signal again once stopped, so
             # the reports get written and the exit status says whether there was drift.
             self.force_exit = self.should_exit and sig == signal.SIGINT

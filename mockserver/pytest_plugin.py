@@ -13,11 +13,16 @@ given by URL; tenants keep the tests apart either way.
 """
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from mockserver.testing import RunningServer, TenantHandle
 
-def pytest_addoption(parser):
+
+def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mockserver")
     group.addoption("--mockserver-url", default=os.environ.get("MOCKSERVER_URL"),
                     help="Use the mockserver at this URL instead of starting one in-process.")
@@ -27,7 +32,7 @@ def pytest_addoption(parser):
 
 
 @pytest.fixture(scope="session")
-def mockserver(request):
+def mockserver(request: pytest.FixtureRequest) -> Iterator["RunningServer"]:
     """The session's server (`RunningServer`): `url`, `base_url(vendor)`, `new_tenant()`."""
     from mockserver.testing import connect, running  # here, not at import: the plugin costs nothing until used
 
@@ -46,7 +51,7 @@ def mockserver(request):
 
 
 @pytest.fixture
-def mockserver_tenant(mockserver):
+def mockserver_tenant(mockserver: "RunningServer") -> Iterator["TenantHandle"]:
     """A fresh tenant (`TenantHandle`) for one test, deleted after it."""
     tenant = mockserver.new_tenant()
     yield tenant

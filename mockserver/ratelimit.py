@@ -11,6 +11,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.storage import MovingWindowSupport, Storage
@@ -22,14 +23,14 @@ class ClockStorage(Storage, MovingWindowSupport):
 
     STORAGE_SCHEME = ["mockserver-clock"]
 
-    def __init__(self, now: Callable[[], float]):
+    def __init__(self, now: Callable[[], float]) -> None:
         super().__init__()
         self.now = now
         self.lock = threading.Lock()
         self.events: dict[str, list[float]] = {}  # per key, acquisition times, oldest first
 
     @property
-    def base_exceptions(self):
+    def base_exceptions(self) -> type[Exception]:
         return ValueError
 
     def _window(self, key: str, expiry: int) -> list[float]:
@@ -91,7 +92,7 @@ class Rule:
     bucket: str
 
     @classmethod
-    def from_spec(cls, entry: dict, bucket: str) -> "Rule":
+    def from_spec(cls, entry: dict[str, Any], bucket: str) -> "Rule":
         scope = entry.get("scope", "tenant")
         counts = entry.get("counts", "requests")
         if scope not in ("tenant", "credential") or counts not in ("requests", "successes"):
@@ -106,7 +107,7 @@ class Rule:
 class TenantLimiter:
     """One tenant's rate-limit counters, on that tenant's clock."""
 
-    def __init__(self, now: Callable[[], float]):
+    def __init__(self, now: Callable[[], float]) -> None:
         self.now = now
         self.storage = ClockStorage(now)
         self.strategy = MovingWindowRateLimiter(self.storage)

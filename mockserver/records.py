@@ -13,9 +13,14 @@ same data, and its admin view and credentials render.
 import base64
 import functools
 import random
-from typing import ClassVar, Protocol
+from collections.abc import Callable, Container, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jsonschema_rs
+
+if TYPE_CHECKING:
+    from mockserver.tenants import SeedContext
+    from mockserver.vendor import Vendor
 
 MT_STATE_WORDS = 625  # random.Random's state: 624 words of Mersenne Twister and a position
 
@@ -23,41 +28,42 @@ MT_STATE_WORDS = 625  # random.Random's state: 624 words of Mersenne Twister and
 class Workspace(Protocol):
     """One tenant's data for one vendor: what a vendor's `state` class (see `Vendor`) provides."""
 
-    SCHEMA: ClassVar[int]  # the version of what `dump()` writes; raised whenever that shape changes
-    RECORD: ClassVar[dict]  # the JSON Schema of what `dump()` writes (see `obj`, `arr`, ...)
-    deliveries: list  # when it sends webhooks: every record handed to `Exchange.deliver`, where its outcome lands
+    SCHEMA: int  # the version of what `dump()` writes; raised whenever that shape changes
+    RECORD: dict[str, Any]  # the JSON Schema of what `dump()` writes (see `obj`, `arr`, ...)
 
     @classmethod
-    def seed(cls, ctx) -> "Workspace":
+    def seed(cls, ctx: "SeedContext") -> "Workspace":
         """A fresh workspace from a `tenants.SeedContext`: the same context, the same bytes."""
 
     @classmethod
-    def principals(cls, ctx) -> tuple[dict, dict]:
+    def principals(cls, ctx: "SeedContext") -> tuple[dict[str, Any], dict[str, Any]]:
         """What `credentials()` of the seeded workspace gives, without seeding it: a tenant's
         credentials are indexed before any of its workspaces is built."""
 
     @classmethod
-    def load(cls, data: dict, schema: int, ctx) -> "Workspace":
+    def load(cls, data: dict[str, Any], schema: int, ctx: "SeedContext") -> "Workspace":
         """A workspace from `dump()`'s data of `schema` (older schemas migrated, or StateError)."""
 
-    def dump(self) -> dict:
+    def dump(self) -> dict[str, Any]:
         """Everything the workspace holds, as plain JSON data."""
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """The admin view (`GET /__admin/tenants/{id}/state`): collections as the API shows them."""
 
-    def credentials(self) -> tuple[dict, dict]:
+    def credentials(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(the admin API's entry, {credential: principal}); the second map may also hold
         handles that public operations resolve with `Exchange.adopt`."""
 
-    # Optional: `accepts_credential(credential, now) -> bool`, to refuse a known credential (an expiry).
+    # Optional: `accepts_credential(credential, now) -> bool`, to refuse a known credential (an expiry);
+    # `deliveries`, a list, when it sends webhooks: every record handed to `Exchange.deliver`, where
+    # its outcome lands.
 
 
 class StateError(ValueError):
     """Saved state this server cannot load; the message says which part and why."""
 
 
-def load_workspace(vendor, data, schema, ctx):
+def load_workspace(vendor: "Vendor", data: object, schema: object, ctx: "SeedContext") -> Workspace:
     """A vendor's workspace rebuilt from its dumped `data` (StateError if it is not one)."""
     if not isinstance(data, dict) or isinstance(schema, bool) or not isinstance(schema, int):
         raise StateError(f"{vendor.name}: a workspace record is a JSON object with an integer schema")
@@ -82,11 +88,11 @@ def load_workspace(vendor, data, schema, ctx):
 
 
 @functools.cache
-def _validator(state_class):
+def _validator(state_class: type[Workspace]) -> jsonschema_rs.Validator:
     return jsonschema_rs.validator_for(state_class.RECORD)
 
 
-def _check(state_class, data) -> None:
+def _check(state_class: type[Workspace], data: object) -> None:
     try:
         _validator(state_class).validate(data)
     except jsonschema_rs.ValidationError as exc:
@@ -99,47 +105,47 @@ INT = {"type": "integer"}
 NUM = {"type": "number"}
 STR = {"type": "string"}
 BOOL = {"type": "boolean"}
-ANY: dict = {}  # any JSON value: fields only shown back, never computed with
+ANY: dict[str, Any] = {}  # any JSON value: fields only shown back, never computed with
 RNG = {"type": "array"}  # a generator's state (checked in full by rng_load)
 
 
-def obj(optional: tuple[str, ...] = (), /, **properties) -> dict:
+def obj(optional: tuple[str, ...] = (), /, **properties: dict[str, Any]) -> dict[str, Any]:
     """An object with exactly these properties, all required but the `optional` ones."""
     return {"type": "object", "properties": properties, "additionalProperties": False,
             "required": [name for name in properties if name not in optional]}
 
 
-def arr(items: dict) -> dict:
+def arr(items: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": items}
 
 
-def nullable(schema: dict) -> dict:
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def mapping(values: dict) -> dict:
+def mapping(values: dict[str, Any]) -> dict[str, Any]:
     """An object used as a map: any keys, values of one kind."""
     return {"type": "object", "additionalProperties": values}
 
 
-def tuple_of(*items: dict) -> dict:
+def tuple_of(*items: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "prefixItems": list(items), "minItems": len(items), "maxItems": len(items)}
 
 
-def refers(values, to, what: str) -> None:
+def refers(values: Iterable[object], to: Container[object], what: str) -> None:
     """Every value names one of `to` (a record's reference to another), else StateError."""
     missing = [value for value in values if value not in to]
     if missing:
         raise StateError(f"{what} {missing[0]!r} names nothing")
 
 
-def rng_dump(rng: random.Random) -> list:
+def rng_dump(rng: random.Random) -> list[Any]:
     """A seeded generator's state as JSON data (ids drawn after a reload go on where they were)."""
     version, words, gauss = rng.getstate()
     return [version, list(words), gauss]
 
 
-def rng_load(data) -> random.Random:
+def rng_load(data: object) -> random.Random:
     if not (isinstance(data, list) and len(data) == 3 and data[0] == 3 and isinstance(data[1], list)
             and len(data[1]) == MT_STATE_WORDS and all(type(w) is int and 0 <= w < 2**32 for w in data[1])
             and (data[2] is None or isinstance(data[2], float))):
@@ -149,7 +155,7 @@ def rng_load(data) -> random.Random:
     return rng
 
 
-def by_id(records: list, field: str, key=lambda value: value) -> dict:
+def by_id(records: object, field: str, key: Callable[[Any], Any] = lambda value: value) -> dict[Any, Any]:
     """Records (JSON objects) keyed by their `field`, in the listed order; duplicates refused."""
     if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
         raise StateError(f"records keyed by {field} must be a list of objects")

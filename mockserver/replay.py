@@ -11,6 +11,7 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,9 +27,9 @@ class Outcome:
     skipped: str = ""
 
 
-def load(path: Path) -> dict:
+def load(path: Path) -> dict[str, Any]:
     """A recorded exchange, or ValueError saying what is wrong with the file."""
-    exchange = json.loads(path.read_text(encoding="utf-8"))
+    exchange: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     request, response = exchange.get("request"), exchange.get("response")
     if not isinstance(request, dict) or not isinstance(response, dict):
         raise ValueError("no request and response objects")
@@ -49,11 +50,12 @@ def load(path: Path) -> dict:
     return exchange
 
 
-def body_of(message: dict) -> bytes:
+def body_of(message: dict[str, Any]) -> bytes:
     if "json" in message:
         return json.dumps(message["json"]).encode()
-    if isinstance(message.get("text"), str):
-        return message["text"].encode()
+    text = message.get("text")
+    if isinstance(text, str):
+        return text.encode()
     if isinstance(message.get("body_base64"), str):
         try:
             return base64.b64decode(message["body_base64"], validate=True)
@@ -62,7 +64,7 @@ def body_of(message: dict) -> bytes:
     return b""
 
 
-def shape_differences(recorded, got, at: str = "") -> list[str]:
+def shape_differences(recorded: object, got: object, at: str = "") -> list[str]:
     """Where `got` does not have the recorded answer's shape: the same keys, the same kinds of
     values (null goes with anything: optional values come and go), list items alike."""
     if recorded is None or got is None:
@@ -85,7 +87,7 @@ def shape_differences(recorded, got, at: str = "") -> list[str]:
     return []
 
 
-def _kind(value) -> str:
+def _kind(value: object) -> str:
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, (int, float)):

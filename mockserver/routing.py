@@ -2,8 +2,9 @@
 from its spec as Connexion's Starlette routes would match them."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from connexion.frameworks.starlette import FloatConverter, IntegerConverter
 from connexion.operations import OpenAPIOperation
@@ -17,16 +18,16 @@ from mockserver.vendor import METHODS, Vendor, snake_case
 @dataclass
 class Match:
     operation: CompiledOperation | None  # None: the path exists, the method does not (405)
-    path_params: dict
+    path_params: dict[str, Any]
     allowed: tuple[str, ...] = ()  # with no operation: the methods the spec declares for the path
 
 
 # Path parameter patterns by schema type, as Connexion's routes (Starlette convertors) have them.
-PATH_PATTERNS = {"integer": IntegerConverter.regex, "number": FloatConverter.regex, "path": ".*"}
+PATH_PATTERNS: dict[str, str] = {"integer": IntegerConverter.regex, "number": FloatConverter.regex, "path": ".*"}
 
 
 class Route(NamedTuple):
-    pattern: re.Pattern
+    pattern: re.Pattern[str]
     depth: int | None  # path segments; None when a `path` parameter may span several
     names: list[str]  # path parameters, in the order of the pattern's groups
     method: str
@@ -34,9 +35,9 @@ class Route(NamedTuple):
     allowed: tuple[str, ...]  # every method the spec declares for this path (HEAD with GET)
 
 
-def _parameter_pattern(types: dict):
+def _parameter_pattern(types: dict[str, Any]) -> Callable[[re.Match[str]], str]:
     """The regex replacement for a path parameter placeholder: a pattern by its declared type."""
-    def pattern(found: re.Match) -> str:
+    def pattern(found: re.Match[str]) -> str:
         return "(" + PATH_PATTERNS.get(str(types.get(found.group(1))), "[^/]+") + ")"
     return pattern
 
@@ -47,7 +48,7 @@ class Router:
     parameters that no earlier pattern shadows are one dictionary lookup; the others are tried
     only among routes with as many path segments (or a `path` parameter, which spans several)."""
 
-    def __init__(self, vendor: Vendor, specification: Specification):
+    def __init__(self, vendor: Vendor, specification: Specification) -> None:
         handlers = vendor.handlers
         resolver = Resolver(lambda op_id: getattr(handlers, snake_case(op_id)))
         routes: list[Route] = []

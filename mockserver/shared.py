@@ -34,7 +34,9 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -43,6 +45,11 @@ from mockserver.errors import ApiError
 from mockserver.records import StateError, load_workspace
 from mockserver.tenants import DEFAULT_TENANT, Tenant, Workspaces
 from mockserver.turns import Turn, number
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import Pipeline
+
+    from mockserver.app import MockServer
 
 logger = logging.getLogger("mockserver")
 
@@ -136,8 +143,8 @@ class Shard:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one turn at a time here
     lease: str | None = None  # the lease this worker holds, kept while its requests keep coming
     waiting: int = 0  # turns waiting for the lock
-    pending: list = field(default_factory=list)  # (turn, future or None): ended, not written yet
-    flusher: asyncio.Task | None = None  # writes what is pending, then lets the lease go when idle
+    pending: list[Any] = field(default_factory=list)  # (turn, future or None): ended, not written yet
+    flusher: asyncio.Task[None] | None = None  # writes what is pending, then lets the lease go when idle
     urgent: bool = False  # write what is pending now (an answer waits, or the lease is wanted)
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # the flusher, waiting for more, is needed now
     claimed: bool = False  # another worker asked for the shard: let it go at the next chance
@@ -160,7 +167,7 @@ class SharedTurns:
     LAZY_SECONDS = 0.005  # a read's journal entry and counters wait this long at most for company
     BATCH_LIMIT = 256  # turns written in one go at most
 
-    def __init__(self, server, url: str, prefix: str = "mockserver"):
+    def __init__(self, server: "MockServer", url: str, prefix: str = "mockserver") -> None:
         import redis.asyncio
 
         self.server = server
@@ -172,7 +179,7 @@ class SharedTurns:
         self.shards: dict[str, Shard] = {}
         self.whole: set[int] = set()  # ids of the admin turns under way (every shard held)
         self.shas = {name: hashlib.sha1(script.encode()).hexdigest() for name, script in SCRIPTS.items()}
-        self.renewing: asyncio.Task | None = None
+        self.renewing: asyncio.Task[None] | None = None
         self.fresh_clock = (server.clock.start, server.clock.ticking)  # a new world's clock
         self.key_requests = f"{prefix}:requests"
 
@@ -303,7 +310,7 @@ class SharedTurns:
         finally:
             self._unlock(turn)
 
-    async def note(self, entry: dict) -> None:
+    async def note(self, entry: dict[str, Any]) -> None:
         """A journal entry outside any lease (a request refused as its change could not be written)."""
         with contextlib.suppress(Exception):
             await self._script("note", [self.key(entry["tenant"] or NOBODY, "journal")],
@@ -377,7 +384,7 @@ class SharedTurns:
                     if granted[0] == 3:
                         self._load_tenant(tenant, granted[4], granted[5])
                     self._load_counters(tenant, granted)
-                    return granted[0] == 3
+                    return bool(granted[0] == 3)
             except BaseException:
                 await self._let_go(tenant.id, shard)
                 raise
@@ -430,7 +437,7 @@ class SharedTurns:
             await asyncio.sleep(0.001 * (attempt + 1) * (1 + os.urandom(1)[0] / 255))
         raise ApiError(503, "Other requests kept the tenants busy; try again.")
 
-    def _acquire_args(self, shard: str, tenant: bool = False) -> list:
+    def _acquire_args(self, shard: str, tenant: bool = False) -> list[Any]:
         return [self.token, self.LEASE_MS, self.CLAIM_MS, self.epoch, self.versions.get(shard, b""), int(tenant)]
 
     async def _wait(self, deadline: float, pause: float, shard: str) -> float:
@@ -658,7 +665,7 @@ class SharedTurns:
             self._load_world(version, {b"data": data})
         return True
 
-    def _load_world(self, version: bytes, fields: dict) -> None:
+    def _load_world(self, version: bytes, fields: dict[bytes, Any]) -> None:
         try:
             self._apply_world(orjson.loads(fields[b"data"]))
         except (ValueError, TypeError, KeyError, IndexError) as exc:  # a record that is not ours: never run
@@ -667,13 +674,13 @@ class SharedTurns:
         self.versions[WORLD] = version
         self.server.answers.invalidate()
 
-    def _load_tenant(self, tenant: Tenant, version: bytes, flat) -> None:
+    def _load_tenant(self, tenant: Tenant, version: bytes, flat: object) -> None:
         """Replace the tenant's workspaces and counters with its records in Redis."""
         store = self.server.store
         states, limits = Workspaces(tenant), {}
         try:
-            for name, value in _fields(flat).items():
-                name = name.decode()
+            for key, value in _fields(flat).items():
+                name = key.decode()
                 if name.startswith("ws:") and name[3:] in store.by_name:  # others: vendors not served here
                     vendor = store.by_name[name[3:]]
                     record = orjson.loads(value)
@@ -692,7 +699,7 @@ class SharedTurns:
         self.server.answers.invalidate()
 
     @staticmethod
-    def _load_counters(tenant: Tenant, granted: list) -> None:
+    def _load_counters(tenant: Tenant, granted: list[Any]) -> None:
         """A tenant's request count and rate-limit counters, as a granted lease brings them."""
         try:
             requests, limits = int(granted[2]), _limits(orjson.loads(granted[3])) if granted[3] else {}
@@ -718,7 +725,7 @@ class SharedTurns:
 
     # --- the world --------------------------------------------------------------------------------
 
-    def _world(self) -> dict:
+    def _world(self) -> dict[str, Any]:
         server, store, clock = self.server, self.server.store, self.server.clock
         # A ticking clock's origin as wall time: workers (on any machine) read the same now.
         origin = clock._origin + (time.time() - time.monotonic())
@@ -730,7 +737,7 @@ class SharedTurns:
             "tenants": [[t.id, t.number, t.seed, t.rate_limits, t.clock.offset] for t in store.tenants.values()],
         }
 
-    def _apply_world(self, world: dict) -> None:
+    def _apply_world(self, world: dict[str, Any]) -> None:
         server, store = self.server, self.server.store
         tenants = [(str(tenant_id), int(number), int(seed), bool(rate_limits), float(offset))
                    for tenant_id, number, seed, rate_limits, offset in world["tenants"]]
@@ -806,15 +813,15 @@ class SharedTurns:
 
     # --- Redis ------------------------------------------------------------------------------------
 
-    def _queue(self, pipe, script: str, keys: list, args: list) -> None:
+    def _queue(self, pipe: "Pipeline", script: str, keys: list[Any], args: list[Any]) -> None:
         pipe.execute_command("EVALSHA", self.shas[script], len(keys), *keys, *args)
 
-    async def _script(self, script: str, keys: list, args: list):
+    async def _script(self, script: str, keys: list[Any], args: list[Any]) -> Any:
         async with self.redis.pipeline(transaction=False) as pipe:
             self._queue(pipe, script, keys, args)
             return (await self._execute(pipe))[0]
 
-    async def _execute(self, pipe, raise_on_error: bool = True) -> list:
+    async def _execute(self, pipe: "Pipeline", raise_on_error: bool = True) -> list[Any]:
         """Run a pipeline; if Redis does not know the scripts yet (or restarted since), they are
         loaded and it runs again."""
         import redis
@@ -829,21 +836,21 @@ class SharedTurns:
                 await self.redis.script_load(script)
             pipe.command_stack = stack
             results = await pipe.execute(raise_on_error=raise_on_error)
-        return results
+        return list(results)
 
 
 def _unreadable(exc: Exception) -> ApiError:
     return ApiError(503, f"The shared state (Redis) holds a record this server cannot read: {exc}")
 
 
-def _fields(flat) -> dict:
+def _fields(flat: Any) -> dict[bytes, Any]:
     """HGETALL's answer as a dict (a script returns it flat)."""
     if isinstance(flat, dict):
         return flat
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _limits(value) -> dict:
+def _limits(value: object) -> dict[str, Any]:
     """Rate-limit counters read back: per key, a list of times."""
     if not isinstance(value, dict) or not all(
             isinstance(key, str) and isinstance(times, list) and all(type(t) in (int, float) for t in times)
@@ -852,7 +859,7 @@ def _limits(value) -> dict:
     return value
 
 
-def _entry_json(entry: dict) -> bytes:
+def _entry_json(entry: dict[str, Any]) -> bytes:
     """A journal entry as JSON; one that will not serialise (it never should) keeps its body as text."""
     try:
         return orjson.dumps(entry)
@@ -861,7 +868,7 @@ def _entry_json(entry: dict) -> bytes:
 
 
 @contextlib.contextmanager
-def _redis_errors_as_503():
+def _redis_errors_as_503() -> Iterator[None]:
     import redis
 
     try:

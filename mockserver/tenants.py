@@ -18,7 +18,7 @@ from faker import Faker
 from mockserver.clock import ServerClock, TenantClock
 from mockserver.errors import ApiError
 from mockserver.ratelimit import TenantLimiter
-from mockserver.records import load_workspace
+from mockserver.records import Workspace, load_workspace
 from mockserver.vendor import Vendor
 
 DEFAULT_TENANT = "default"
@@ -65,22 +65,22 @@ def context(vendor: Vendor, tenant_id: str, number: int, seed: int, start: float
     return SeedContext(vendor, tenant_id, number, seed, start, _FAKE, random.Random(digest))
 
 
-class Workspaces(dict):
+class Workspaces(dict[str, Any]):
     """A tenant's workspaces by vendor name; a missing one is opened (read back or seeded) on first use.
     `get()` gives only those already open."""
 
-    def __init__(self, tenant: "Tenant"):
+    def __init__(self, tenant: "Tenant") -> None:
         super().__init__()
         self.tenant = tenant
 
-    def __missing__(self, vendor_name: str):
+    def __missing__(self, vendor_name: str) -> Workspace:
         workspace = self.tenant.store.open(self.tenant, vendor_name)
         self[vendor_name] = workspace
         return workspace
 
 
 class Tenant:
-    def __init__(self, store: "TenantStore", tenant_id: str, number: int, seed: int, rate_limits: bool = True):
+    def __init__(self, store: "TenantStore", tenant_id: str, number: int, seed: int, rate_limits: bool = True) -> None:
         self.store = store
         self.id = tenant_id
         self.number = number
@@ -123,7 +123,7 @@ class Tenant:
     def context(self, vendor: Vendor) -> SeedContext:
         return context(vendor, self.id, self.number, self.seed, self.store.clock.start)
 
-    def credentials(self) -> dict:
+    def credentials(self) -> dict[str, Any]:
         """The admin API's view: per vendor, ready-to-send headers and what a client needs."""
         states = self.states
         return {name: (states[name].credentials() if name in states else principals)[0]
@@ -137,7 +137,7 @@ class TenantStore:
     read from it when first used, instead of seeded.
     """
 
-    def __init__(self, vendors: list[Vendor], seed: int, clock: ServerClock):
+    def __init__(self, vendors: list[Vendor], seed: int, clock: ServerClock) -> None:
         self.vendors = vendors
         self.by_name = {vendor.name: vendor for vendor in vendors}
         self.seed = seed
@@ -173,7 +173,7 @@ class TenantStore:
         self.index(tenant)
         return tenant
 
-    def open(self, tenant: Tenant, vendor_name: str):
+    def open(self, tenant: Tenant, vendor_name: str) -> Workspace:
         """A tenant's workspace for a vendor: from the state file if it holds one, else seeded."""
         if (tenant.id, vendor_name) in self.unreadable:
             raise ApiError(503, self.unreadable[(tenant.id, vendor_name)])
@@ -195,7 +195,7 @@ class TenantStore:
         if tenant is not None and tenant._states.pop(vendor_name, None) is not None:
             self.reindex(tenant)
 
-    def _add(self, tenant: Tenant, vendor_name: str, principals: dict) -> None:
+    def _add(self, tenant: Tenant, vendor_name: str, principals: dict[str, Any]) -> None:
         if self.tenants.get(tenant.id) is not tenant:  # deleted (or replaced) while a request was under way
             return
         for credential, principal in principals.items():

@@ -12,6 +12,8 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import uvicorn
@@ -22,7 +24,7 @@ from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
 class TenantHandle:
     """One tenant seen from a test: credentials, per-vendor base URLs and clients, admin helpers."""
 
-    def __init__(self, server: "RunningServer", description: dict):
+    def __init__(self, server: "RunningServer", description: dict[str, Any]) -> None:
         self.server = server
         self.id = description["tenant"]
         self.credentials = description["credentials"]
@@ -43,23 +45,26 @@ class TenantHandle:
         """Move this tenant's clock forward; returns its new "now"."""
         response = self.server.admin.post(f"/__admin/tenants/{self.id}/clock", json={"advance_seconds": seconds})
         response.raise_for_status()
-        return response.json()["now"]
+        now: str = response.json()["now"]
+        return now
 
-    def state(self, vendor: str | None = None) -> dict:
+    def state(self, vendor: str | None = None) -> dict[str, Any]:
         response = self.server.admin.get(f"/__admin/tenants/{self.id}/state")
         response.raise_for_status()
-        return response.json()[vendor] if vendor else response.json()
+        state: dict[str, Any] = response.json()
+        return state[vendor] if vendor else state
 
-    def requests(self, vendor: str | None = None) -> list[dict]:
+    def requests(self, vendor: str | None = None) -> list[dict[str, Any]]:
         params = {"tenant": self.id} | ({"vendor": vendor} if vendor else {})
-        return self.server.admin.get("/__admin/requests", params=params).json()["requests"]
+        found: list[dict[str, Any]] = self.server.admin.get("/__admin/requests", params=params).json()["requests"]
+        return found
 
-    def verify(self, **pattern) -> int:
+    def verify(self, **pattern: Any) -> int:
         """How many journaled requests of this tenant match (vendor, operation, method, path,
         query, status, and `body` as a partial match)."""
         response = self.server.admin.post("/__admin/requests/find", json={"tenant": self.id, **pattern})
         response.raise_for_status()
-        return response.json()["count"]
+        return int(response.json()["count"])
 
     def delete(self) -> None:
         self.server.admin.delete(f"/__admin/tenants/{self.id}").raise_for_status()
@@ -69,19 +74,20 @@ class TenantHandle:
         credentials stay)."""
         self.server.admin.post(f"/__admin/tenants/{self.id}/reset").raise_for_status()
 
-    def fault(self, vendor: str, kind: str = "status", **fault) -> dict:
+    def fault(self, vendor: str, kind: str = "status", **fault: Any) -> dict[str, Any]:
         """A fault for this tenant only (`kind`, `status`, `operation`, `count`, ... as the admin API
         takes them); the fault with its `id`."""
         response = self.server.admin.post("/__admin/faults", json={"vendor": vendor, "kind": kind, "tenant": self.id,
                                                                      **fault})
         response.raise_for_status()
-        return response.json()
+        made: dict[str, Any] = response.json()
+        return made
 
 
 class RunningServer:
     """A mockserver reachable at `url` (in-process or not)."""
 
-    def __init__(self, url: str, app: MockServer | None = None, admin_token: str | None = None):
+    def __init__(self, url: str, app: MockServer | None = None, admin_token: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.app = app  # set when the server runs in this process
         headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
@@ -94,7 +100,7 @@ class RunningServer:
             self._base_paths = {entry["name"]: entry["base_path"] for entry in listed}
         return self.url + self._base_paths[vendor]
 
-    def new_tenant(self, **options) -> TenantHandle:
+    def new_tenant(self, **options: Any) -> TenantHandle:
         """A fresh tenant; options as for `POST /__admin/tenants` (`tenant`, `rate_limits`)."""
         response = self.admin.post("/__admin/tenants", json=options)
         response.raise_for_status()
@@ -113,7 +119,7 @@ def connect(url: str, admin_token: str | None = None) -> RunningServer:
 
 
 @contextlib.contextmanager
-def running(**options):
+def running(**options: Any) -> Iterator[RunningServer]:
     """`with running(seed=1) as server:` a MockServer on 127.0.0.1 on a free port, stopped after.
     Options are MockServer's (seed, vendors, clock="ticking"|"frozen" (ticking by default, as
     `mockserver serve`), journal_limit, webhook_allow, state_file, admin_token, ...)."""

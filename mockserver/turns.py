@@ -9,6 +9,10 @@ once a tenant holds it, else in the server's when first needed (an error rendere
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mockserver.tenants import Tenant
 
 
 @dataclass
@@ -22,15 +26,16 @@ class Turn:
     number: int = 0  # that number, once taken (ids may derive from it)
     open: bool = True
     world: bool = False  # anything server-wide: the tenant list, a clock, faults, the seed
-    tenants: set = field(default_factory=set)  # ids of tenants created, deleted or changed (clock, switch)
-    resets: set = field(default_factory=set)  # ids of tenants whose workspaces went back to their seed
+    tenants: set[Any] = field(default_factory=set)  # ids of tenants created, deleted or changed (clock, switch)
+    resets: set[Any] = field(default_factory=set)  # ids of tenants whose workspaces went back to their seed
     reset_all: bool = False  # every tenant's workspaces went back to their seed
-    states: set = field(default_factory=set)  # (tenant id, vendor name): workspaces changed
-    limits: set = field(default_factory=set)  # ids of tenants whose rate-limit counters moved
-    entries: list = field(default_factory=list)  # journal entries to append
-    journals: set = field(default_factory=set)  # journals cleared: tenant ids (None: no tenant's), ... for all
-    held: dict = field(default_factory=dict)  # shared state: shard -> this worker's hold on it the turn entered under
-    locks: list = field(default_factory=list)  # shared state: the shards whose lock in this worker it holds
+    states: set[Any] = field(default_factory=set)  # (tenant id, vendor name): workspaces changed
+    limits: set[Any] = field(default_factory=set)  # ids of tenants whose rate-limit counters moved
+    entries: list[Any] = field(default_factory=list)  # journal entries to append
+    journals: set[Any] = field(default_factory=set)  # journals cleared: tenant ids (None: no tenant's), ... for all
+    # shared state: shard -> this worker's hold on it the turn entered under
+    held: dict[str, Any] = field(default_factory=dict)
+    locks: list[Any] = field(default_factory=list)  # shared state: the shards whose lock in this worker it holds
 
     @property
     def changed(self) -> bool:
@@ -38,7 +43,7 @@ class Turn:
         return bool(self.world or self.tenants or self.resets or self.reset_all or self.states)
 
 
-def number(turn: Turn, tenant) -> None:
+def number(turn: Turn, tenant: "Tenant") -> None:
     """A vendor request held by a tenant is numbered in that tenant's sequence (a tenant's answers
     never depend on other tenants' traffic); other requests in the server's."""
     if turn.numbered and not turn.number:
@@ -49,13 +54,13 @@ def number(turn: Turn, tenant) -> None:
 class LocalTurns:
     """One process: turns cost nothing; requests are numbered here."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.served = 0
 
     async def begin(self, numbered: bool = False, journal: bool = False, whole: bool = False) -> Turn:
         return Turn(numbered=numbered)
 
-    async def enter(self, turn: Turn, tenant) -> bool:
+    async def enter(self, turn: Turn, tenant: "Tenant") -> bool:
         """Hold the tenant for the rest of the turn; True if its records were read afresh (never here).
         A request its tenant holds takes the tenant's next number."""
         number(turn, tenant)
@@ -83,7 +88,7 @@ class LocalTurns:
             await self.number(turn)
         return True
 
-    async def note(self, entry: dict) -> None:
+    async def note(self, entry: dict[str, Any]) -> None:
         pass
 
     async def pause(self, turn: Turn, seconds: float) -> None:

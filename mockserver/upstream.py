@@ -6,12 +6,16 @@ exactly as Connexion would pass them because its own argument mapping is used (n
 """
 
 import functools
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from connexion.decorators.parameter import _get_body_argument_form as get_body_argument_form
 from connexion.decorators.parameter import _get_file_arguments as get_file_arguments
 from connexion.decorators.parameter import _get_query_defaults as get_query_defaults
 from connexion.decorators.parameter import _get_val_from_param as get_val_from_param
+from connexion.validators import AbstractRequestBodyValidator
 from schemathesis.config._checks import NegativeDataRejectionConfig, PositiveDataAcceptanceConfig
+from starlette.types import Scope
 
 __all__ = ["get_body_argument_form", "get_file_arguments", "get_query_defaults", "get_val_from_param",
            "POSITIVE_EXPECTED_STATUSES", "NEGATIVE_EXPECTED_STATUSES", "body_schema", "body_nullable",
@@ -26,24 +30,26 @@ NEGATIVE_EXPECTED_STATUSES = NegativeDataRejectionConfig._DEFAULT_EXPECTED_STATU
 VALIDATOR_MEMBERS = ("_schema", "_nullable", "_validate", "_parse", "_validator")
 
 
-def compiled_once(validator_class: type, build) -> type:
+def compiled_once(validator_class: type[AbstractRequestBodyValidator],
+                  build: Callable[[dict[str, Any]], Any]) -> type[AbstractRequestBodyValidator]:
     """A subclass of one of Connexion's body validators whose (private) `_validator`, the schema
     validator it checks bodies with, is `build(schema)`, made once per operation."""
     member = functools.cached_property(lambda self: build(self._schema))
     return type(validator_class.__name__, (validator_class,), {"_validator": member})
 
 
-def body_schema(validator) -> dict:
-    return validator._schema
+def body_schema(validator: AbstractRequestBodyValidator) -> dict[str, Any]:
+    schema: dict[str, Any] = validator._schema
+    return schema
 
 
-def body_nullable(validator) -> bool:
-    return validator._nullable
+def body_nullable(validator: AbstractRequestBodyValidator) -> bool:
+    return bool(validator._nullable)
 
 
-def validate_body(validator, data) -> None:
+def validate_body(validator: AbstractRequestBodyValidator, data: object) -> None:
     validator._validate(data)
 
 
-async def parse_body(validator, stream, scope):
+async def parse_body(validator: AbstractRequestBodyValidator, stream: AsyncIterator[bytes], scope: Scope) -> Any:
     return await validator._parse(stream, scope)

@@ -9,6 +9,8 @@ rejects is judged and worded by the Python validator with the rules above.
 """
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import jsonschema_rs
 from connexion.datastructures import MediaTypeDict
@@ -25,7 +27,8 @@ from mockserver import upstream
 from mockserver.errors import MAX_QUOTED
 
 
-def _required_unless_read_only(validator, required, instance, schema):
+def _required_unless_read_only(validator: Any, required: list[str], instance: Any,
+                               schema: dict[str, Any]) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
     properties = schema.get("properties", {})
@@ -43,7 +46,7 @@ class QuickValidator:
     neither OpenAPI's `nullable` nor the readOnly rule, both of which only allow more), so only
     its acceptance is final."""
 
-    def __init__(self, schema: dict, full=None):
+    def __init__(self, schema: dict[str, Any], full: type[Draft4Validator] | None = None) -> None:
         self.full = (full or RequestValidator)(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
         self.quick: jsonschema_rs.Draft4Validator | None
         try:
@@ -51,7 +54,7 @@ class QuickValidator:
         except ValueError:  # a schema the Rust validator does not take
             self.quick = None
 
-    def validate(self, instance) -> None:
+    def validate(self, instance: object) -> None:
         try:
             if self.quick is not None and self.quick.is_valid(instance):
                 return
@@ -69,11 +72,11 @@ def worded(error: ValidationError) -> str:
     (`True`, `None`, `{'a': nan}`, a 4,000-character string whole)."""
     shown = repr(error.instance)
     if not error.message.startswith(shown):
-        return error.message
-    return _as_json(error.instance) + error.message[len(shown):]
+        return str(error.message)
+    return _as_json(error.instance) + str(error.message)[len(shown):]
 
 
-def _as_json(value) -> str:
+def _as_json(value: object) -> str:
     if isinstance(value, str):  # quoted as jsonschema quotes names and values elsewhere in the message
         return repr(value) if len(value) <= MAX_QUOTED else repr(value[:MAX_QUOTED - 4] + "...")
     text = json.dumps(value, ensure_ascii=False)

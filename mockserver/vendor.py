@@ -4,7 +4,7 @@ import functools
 import importlib
 import pkgutil
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +15,7 @@ import yaml
 
 from mockserver.errors import ApiError
 from mockserver.ratelimit import Rule
+from mockserver.records import Workspace
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -29,10 +30,11 @@ def data_dir(name: str) -> Path:
 
 
 @functools.cache
-def load_yaml(path: Path) -> dict:
+def load_yaml(path: Path) -> dict[str, Any]:
     """Parse YAML once per process with the C loader (the pure-Python one dominates start-up)."""
     with open(path, "rb") as handle:
-        return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        document: dict[str, Any] = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return document
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,10 @@ class Operation:
     """What the core needs to know of one spec operation before its handler runs."""
 
     id: str
-    security: list[tuple[str, dict]]  # alternatives, any one suffices; empty means public
+    security: list[tuple[str, dict[str, Any]]]  # alternatives, any one suffices; empty means public
     rate_limits: list[Rule]
-    extensions: dict  # the operation's own `x-` keys, for handlers
-    responses: dict  # status -> response object, `$ref`s resolved
+    extensions: dict[str, Any]  # the operation's own `x-` keys, for handlers
+    responses: dict[str, Any]  # status -> response object, `$ref`s resolved
 
 
 @dataclass
@@ -58,21 +60,22 @@ class Vendor:
 
     name: str
     handlers: ModuleType
-    state: Any  # its workspace class (records.Workspace)
+    state: type[Workspace]  # its workspace class
     render_error: Callable[[ApiError, object], tuple[int, object]]
-    spec: dict = field(init=False, repr=False)
+    spec: dict[str, Any] = field(init=False, repr=False)
     base_path: str = field(init=False)
     operations: dict[str, Operation] = field(init=False, repr=False)
-    fixtures: dict = field(init=False, repr=False)
+    fixtures: dict[str, Any] = field(init=False, repr=False)
     negotiates_accept: bool = field(init=False)  # spec root `x-accept-negotiation`: 406 unless JSON is acceptable
     omit_nulls: bool = field(init=False)  # spec root `x-omit-nulls`: null fields never appear in answers
     form_fallback: bool = field(init=False)  # spec root `x-form-fallback`: non-JSON bodies read as forms
     query_as_form: bool = field(init=False)  # spec root `x-query-as-form`: query values are body values too
     first_credential_decides: bool = field(init=False)  # spec root `x-first-credential-decides`
     max_body_bytes: int = field(init=False)  # the largest `x-max-body-bytes` of any operation (0: none)
-    error_schema: dict | None = field(init=False, repr=False)  # spec root `x-error-schema`, resolved: its error bodies
+    # spec root `x-error-schema`, resolved: its error bodies
+    error_schema: dict[str, Any] | None = field(init=False, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.spec = load_yaml(data_dir("specs") / f"{self.name}.yaml")
         fixture_file = data_dir("fixtures") / f"{self.name}.yaml"
         self.fixtures = load_yaml(fixture_file) if fixture_file.exists() else {}
@@ -89,7 +92,7 @@ class Vendor:
                              if "x-error-schema" in self.spec else None)
 
 
-def _operations(spec: dict):
+def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, Operation]]:
     schemes = spec.get("components", {}).get("securitySchemes", {})
     shared = [Rule.from_spec(entry, "*") for entry in spec.get("x-rate-limit", [])]
     for path_item in spec["paths"].values():
@@ -106,7 +109,7 @@ def _operations(spec: dict):
             yield op_id, Operation(op_id, security, shared + own, extensions, responses)
 
 
-def resolve_ref(spec: dict, node: dict) -> dict:
+def resolve_ref(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     """A local `$ref` (`#/components/...`) followed to what it names."""
     while "$ref" in node:
         target = spec

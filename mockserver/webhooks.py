@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -13,6 +14,11 @@ import orjson
 from mockserver import gateway
 from mockserver.answers import without_nulls
 from mockserver.errors import MAX_JSON_DEPTH, nested_deeper
+
+if TYPE_CHECKING:
+    from mockserver.tenants import TenantStore
+
+Sent = tuple[str, str, dict[str, Any]]  # (tenant id, vendor name, the record a delivery's outcome lands in)
 
 MAX_REPLY_BYTES = 64 * 1024  # a longer reply is not read (the delivery still counts as delivered)
 
@@ -37,11 +43,11 @@ def _names_this_machine(host: str) -> bool:
 class Reply:
     """A target's answer to a `call`, read whole (at most MAX_REPLY_BYTES)."""
 
-    def __init__(self, status_code: int, content: bytes, content_type: str = ""):
+    def __init__(self, status_code: int, content: bytes, content_type: str = "") -> None:
         self.status_code, self.content, self.content_type = status_code, content, content_type
         self.text = content.decode("utf-8", "replace")
 
-    def json(self):
+    def json(self) -> Any:
         """The reply as JSON; ValueError if it is not JSON, or nests deeper than MAX_JSON_DEPTH."""
         data = orjson.loads(self.content)
         if nested_deeper(data):
@@ -69,17 +75,17 @@ class WebhookDispatcher:
     list, where vendors keep every record they hand to `deliver`.
     """
 
-    def __init__(self, store, settle: Callable[[str, Callable[[], tuple | None]], Awaitable[None]],
-                 allow: list[str] | tuple[str, ...] = (), timeout: float = 5.0):
+    def __init__(self, store: "TenantStore", settle: Callable[[str, Callable[[], tuple[Any, ...] | None]], Awaitable[None]],
+                 allow: list[str] | tuple[str, ...] = (), timeout: float = 5.0) -> None:
         self.store = store
         self.settle = settle  # runs a change to a tenant's state in a turn; the change returns what it changed
         self.allow = {host.lower() for host in allow}
         self.this_machine = {host for host in self.allow if _names_this_machine(host)}  # allowed, but us
         self.timeout = timeout  # for a whole delivery: connecting, sending, reading the reply
-        self._tasks: set[asyncio.Task] = set()  # strong references until each delivery ends
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references until each delivery ends
         self._client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None  # shared, per event loop
 
-    def allowed(self, url: str, own: tuple | None = None, own_host: str | None = None) -> bool:
+    def allowed(self, url: str, own: tuple[Any, ...] | None = None, own_host: str | None = None) -> bool:
         """Whether `url` is a target deliveries may go to. `own` is this server's (address,
         port) as the request saw it, `own_host` the host name the client used for it."""
         try:
@@ -99,7 +105,7 @@ class WebhookDispatcher:
             return False  # this server itself, on any of its interfaces
         return local or host in self.allow
 
-    def deliver(self, url: str, payload: dict, record: dict) -> None:
+    def deliver(self, url: str, payload: dict[str, Any], record: dict[str, Any]) -> None:
         """POST `payload` to `url` in the background; `record` (shown by the admin API) says how it
         went."""
         record.update(target_url=url, status="pending")
@@ -115,7 +121,7 @@ class WebhookDispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def call(self, url: str, payload: dict, own: tuple | None, own_host: str | None) -> Reply:
+    async def call(self, url: str, payload: dict[str, Any], own: tuple[Any, ...] | None, own_host: str | None) -> Reply:
         """POST `payload` to `url` and wait for the answer, within the same bounds as a delivery
         (allow-list, deadline, reply size): for a vendor whose webhook's reply is its answer
         (Corteza's outgoing webhooks). CallFailed says why there is none."""
@@ -131,7 +137,7 @@ class WebhookDispatcher:
         except Exception as exc:  # any failure is the call's outcome, never a crash
             raise CallFailed(f"{type(exc).__name__}: {exc}"[:500]) from None
 
-    async def _post(self, url, payload, sent) -> None:
+    async def _post(self, url: str, payload: dict[str, Any], sent: Sent) -> None:
         outcome: dict[str, object]
         try:
             async with asyncio.timeout(self.timeout):
@@ -159,7 +165,7 @@ class WebhookDispatcher:
             await self._client[1].aclose()
         self._client = None
 
-    async def _exchange(self, url: str, payload: dict) -> Reply:
+    async def _exchange(self, url: str, payload: dict[str, Any]) -> Reply:
         async with self.client().stream("POST", url, json=payload) as response:
             content = bytearray()
             async for chunk in response.aiter_bytes():
@@ -168,7 +174,7 @@ class WebhookDispatcher:
                     raise ReplyTooLarge(response.status_code)
             return Reply(response.status_code, bytes(content), response.headers.get("content-type", ""))
 
-    def _record(self, sent, outcome) -> tuple | None:
+    def _record(self, sent: Sent, outcome: dict[str, object]) -> tuple[Any, ...] | None:
         """Write the outcome into the record; (tenant id, vendor) if it is still there."""
         tenant_id, vendor, record = sent
         tenant = self.store.tenants.get(tenant_id)

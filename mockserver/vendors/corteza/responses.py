@@ -208,7 +208,8 @@ async def _outgoing(state, webhook, text, now):
             data = reply.json()
         except ValueError:
             raise corteza_error("invalid webhook response") from None  # inferred wording
-        answer = data.get("text") if isinstance(data, dict) and isinstance(data.get("text"), str) else ""
+        text_field = data.get("text") if isinstance(data, dict) else None
+        answer = text_field if isinstance(text_field, str) else ""
         if not answer:
             raise corteza_error("Empty webhook response")
     return state.webhook_message(webhook, answer, now)
