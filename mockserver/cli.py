@@ -198,6 +198,8 @@ def list_vendors() -> None:
 def fuzz(vendor_name: str, base_url: str, headers: tuple[str, ...], max_examples: int, seed: int | None,
          rate_limit: str | None, junit: str | None, with_positive: bool) -> None:
     """Check any server (the vendor, a proxy, this mock) against our spec; non-zero on a violation."""
+    if importlib.util.find_spec("schemathesis") is None:
+        raise click.UsageError("checking a server needs the fuzz extra: pip install 'mockserver[fuzz]'")
     from mockserver import fuzz as fuzzing
 
     if rate_limit and not re.fullmatch(r"[1-9][0-9]*/[smhd]", rate_limit):

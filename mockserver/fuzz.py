@@ -23,7 +23,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import negative_data_rejection, unsupported_method
 
-from mockserver import positive, upstream
+from mockserver import positive, upstream_schemathesis
 from mockserver.app import ERROR_STATUS_HEADER
 from mockserver.vendor import Vendor, data_dir
 
@@ -65,14 +65,14 @@ def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 
     operations = [
         {"include-operation-id": op_id,
          "checks": {"positive_data_acceptance": {"expected-statuses": [
-             *upstream.POSITIVE_EXPECTED_STATUSES, *map(str, statuses)]}}}
+             *upstream_schemathesis.POSITIVE_EXPECTED_STATUSES, *map(str, statuses)]}}}
         for op_id, operation in vendor.operations.items()
         if (statuses := operation.extensions.get("x-semantic-errors"))
     ]
     # Bodies over the size limit are refused with 413 and query strings over it with 414 (see
     # README, Security), refusals Schemathesis does not list.
     checks: dict[str, dict[str, Any]] = {"negative_data_rejection": {"expected-statuses": [
-        *upstream.NEGATIVE_EXPECTED_STATUSES, "413", "414"]}}
+        *upstream_schemathesis.NEGATIVE_EXPECTED_STATUSES, "413", "414"]}}
     if "x-error-status" in vendor.spec:
         # This vendor answers errors with another status (Corteza: always 200), so the checks that
         # judge refusals by status cannot see them; `checks_for` runs them on the status the error

@@ -1,8 +1,9 @@
-"""Every private name of Connexion and Schemathesis this package uses, in one place.
+"""Every private name of Connexion this package uses, in one place (Schemathesis', which only
+`mockserver fuzz` needs, are in upstream_schemathesis.py: the server runs without it).
 
-Both are pinned (pyproject.toml); tests/test_upstream.py checks that each name below still exists,
-so an upgrade that moves one fails there, loudly, and nowhere else. Handlers get their arguments
-exactly as Connexion would pass them because its own argument mapping is used (not copied).
+Connexion is pinned (pyproject.toml); tests/test_upstream.py checks that each name below still
+exists, so an upgrade that moves one fails there, loudly, and nowhere else. Handlers get their
+arguments exactly as Connexion would pass them because its own argument mapping is used (not copied).
 """
 
 import functools
@@ -14,17 +15,10 @@ from connexion.decorators.parameter import _get_file_arguments as get_file_argum
 from connexion.decorators.parameter import _get_query_defaults as get_query_defaults
 from connexion.decorators.parameter import _get_val_from_param as get_val_from_param
 from connexion.validators import AbstractRequestBodyValidator
-from schemathesis.config._checks import NegativeDataRejectionConfig, PositiveDataAcceptanceConfig
 from starlette.types import Scope
 
 __all__ = ["get_body_argument_form", "get_file_arguments", "get_query_defaults", "get_val_from_param",
-           "POSITIVE_EXPECTED_STATUSES", "NEGATIVE_EXPECTED_STATUSES", "body_schema", "body_nullable",
-           "validate_body", "parse_body", "compiled_once"]
-
-# Schemathesis' default statuses for its positive and negative data checks, which `mockserver
-# fuzz` extends (it cannot add to them through its public configuration).
-POSITIVE_EXPECTED_STATUSES = PositiveDataAcceptanceConfig._DEFAULT_EXPECTED_STATUSES
-NEGATIVE_EXPECTED_STATUSES = NegativeDataRejectionConfig._DEFAULT_EXPECTED_STATUSES
+           "body_schema", "body_nullable", "validate_body", "parse_body", "compiled_once"]
 
 # Members of Connexion's request body validators (connexion.validators) used here.
 VALIDATOR_MEMBERS = ("_schema", "_nullable", "_validate", "_parse", "_validator")
