@@ -22,6 +22,7 @@ from mockserver.tenants import DEFAULT_TENANT
 from mockserver.vendor import Vendor, discover
 
 T = TypeVar("T")
+FUZZ_PHASES = ("positive", "examples", "coverage", "fuzzing", "stateful")  # ours, then Schemathesis' in its order
 
 
 @click.group()
@@ -192,11 +193,14 @@ def list_vendors() -> None:
 @click.option("--seed", type=int, help="Random cases, the same for the same seed. Default: the same cases every run.")
 @click.option("--rate-limit", metavar="N/UNIT", help="At most this many requests, e.g. 6/m (a real vendor's limit).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
+@click.option("--phases", default=",".join(FUZZ_PHASES), show_default=True, metavar="LIST",
+              help="The phases to run, comma-separated: positive (every documented operation once with valid "
+                   "data found through the API, each required to reach its documented success), then "
+                   "Schemathesis' examples, coverage, fuzzing and stateful.")
 @click.option("--positive/--no-positive", "with_positive", default=True, show_default=True,
-              help="First perform every documented operation once with valid data found through the API "
-                   "(along the spec's links); fail if one does not reach its documented success.")
+              help="--no-positive: leave the positive phase out (as --phases without it).")
 def fuzz(vendor_name: str, base_url: str, headers: tuple[str, ...], max_examples: int, seed: int | None,
-         rate_limit: str | None, junit: str | None, with_positive: bool) -> None:
+         rate_limit: str | None, junit: str | None, phases: str, with_positive: bool) -> None:
     """Check any server (the vendor, a proxy, this mock) against our spec; non-zero on a violation."""
     if importlib.util.find_spec("schemathesis") is None:
         raise click.UsageError("checking a server needs the fuzz extra: pip install 'mockserver[fuzz]'")
@@ -204,10 +208,16 @@ def fuzz(vendor_name: str, base_url: str, headers: tuple[str, ...], max_examples
 
     if rate_limit and not re.fullmatch(r"[1-9][0-9]*/[smhd]", rate_limit):
         raise click.BadParameter(f"{rate_limit!r} is not N/UNIT (UNIT one of s, m, h, d)", param_hint="--rate-limit")
+    chosen = [phase.strip() for phase in phases.split(",") if phase.strip()]
+    unknown = [phase for phase in chosen if phase not in FUZZ_PHASES]
+    if unknown or not chosen:
+        raise click.BadParameter(f"{phases!r}: choose among {', '.join(FUZZ_PHASES)}", param_hint="--phases")
+    if not with_positive:
+        chosen = [phase for phase in chosen if phase != "positive"]
 
     raise SystemExit(fuzzing.run_cli(_vendor(vendor_name), base_url.rstrip("/"), _headers(headers),
                                      max_examples=max_examples, seed=seed, junit=junit, rate_limit=rate_limit,
-                                     with_positive=with_positive))
+                                     phases=chosen))
 
 
 @main.command()

@@ -4,6 +4,7 @@ a virtual environment of its own, pointed at the mock with DAILYBOT_API_URL and 
 import json
 import os
 import subprocess
+import sys
 import venv
 
 import pytest
@@ -18,8 +19,9 @@ def dailybot(tmp_path_factory):
     """The `dailybot` command of the official CLI (skipped only when the package registry cannot
     be reached)."""
     home = tmp_path_factory.mktemp("dailybot-cli")
-    venv.create(home / "venv", with_pip=True)
-    installed = subprocess.run([home / "venv" / "bin" / "python", "-m", "pip", "install", "-q", CLI],
+    venv.create(home / "venv", with_pip=False)  # this pip installs into it (--python): no ensurepip, 3 s less
+    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(home / "venv" / "bin" / "python"),
+                                "install", "-q", CLI],
                                capture_output=True, text=True, timeout=600)
     if installed.returncode != 0:
         if any(sign in installed.stderr for sign in UNREACHABLE):

@@ -1,4 +1,6 @@
-"""The pytest plugin as its users see it: in a separate pytest run of a small test file."""
+"""The pytest plugin as its users see it: in a pytest run of its own over a small test file (in
+this process, as the plugin loads from its entry point there too; under xdist, in processes of
+their own)."""
 
 import pytest
 
@@ -32,7 +34,7 @@ def test_four(mockserver_tenant):
 
 def test_fixtures_give_each_test_a_tenant_of_its_own(pytester):
     pytester.makepyfile(TESTS)
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
 
 
 def test_works_under_xdist(pytester):
@@ -43,7 +45,7 @@ def test_works_under_xdist(pytester):
 def test_uses_a_running_server_given_by_url(pytester):
     with running(ticking=False) as server:
         pytester.makepyfile(TESTS)
-        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--mockserver-url={server.url}")
+        result = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--mockserver-url={server.url}")
         result.assert_outcomes(passed=4)
         tenants = server.admin.get("/__admin/tenants").json()["tenants"]
         assert [t["tenant"] for t in tenants] == ["default", "tenant-5"]  # test_three's extra tenant stays
@@ -52,16 +54,16 @@ def test_uses_a_running_server_given_by_url(pytester):
 def test_passes_the_admin_token_of_a_running_server(pytester, monkeypatch):
     with running(ticking=False, admin_token="s3cret") as server:
         pytester.makepyfile(TESTS)
-        refused = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--mockserver-url={server.url}")
+        refused = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--mockserver-url={server.url}")
         assert refused.ret != 0  # no token: the admin API says 401
         monkeypatch.setenv("MOCKSERVER_ADMIN_TOKEN", "s3cret")
-        pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--mockserver-url={server.url}").assert_outcomes(
+        pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--mockserver-url={server.url}").assert_outcomes(
             passed=4)
 
 
 def test_an_unreachable_server_is_one_clear_error(pytester):
     pytester.makepyfile(TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--mockserver-url=http://127.0.0.1:9")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--mockserver-url=http://127.0.0.1:9")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     output = result.stdout.str() + result.stderr.str()
     assert output.count("http://127.0.0.1:9") >= 1 and "Traceback" not in output
@@ -79,4 +81,4 @@ def test_helpers(mockserver_tenant, mockserver):
     mockserver_tenant.reset()
     assert mockserver_tenant.state("karmabot")["pluses"] == [] and mockserver_tenant.requests() == []
 ''')
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
