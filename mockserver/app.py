@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
-from connexion.spec import Specification
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse, Response
@@ -170,9 +169,8 @@ class MockServer:
         self.routers: dict[str, Router] = {}
         self.docs = SwaggerUIMiddleware(self._not_found)
         for vendor in self.vendors:
-            specification = Specification.load(vendor.spec)
-            self.routers[vendor.name] = Router(vendor, specification)
-            self.docs.add_api(specification, base_path=vendor.base_path)
+            self.routers[vendor.name] = Router(vendor, vendor.specification)
+            self.docs.add_api(vendor.specification, base_path=vendor.base_path)
 
     def vendor_for(self, path: str) -> Vendor | None:
         for vendor in self.vendors:

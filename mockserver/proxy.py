@@ -27,7 +27,6 @@ from types import FrameType
 from typing import Any
 
 import httpx
-from connexion.spec import Specification
 from jsonschema import Draft4Validator
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
@@ -253,7 +252,7 @@ class Checker:
 
     def __init__(self, vendor: Vendor) -> None:
         self.vendor = vendor
-        self.router = Router(vendor, Specification.load(vendor.spec))
+        self.router = Router(vendor, vendor.specification)
         self.error_validator = Draft4Validator(vendor.error_schema) if vendor.error_schema else None
         self._validators: dict[int, Draft4Validator] = {}
 

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import yaml
+from connexion.spec import Specification
 
 from mockserver.errors import ApiError
 from mockserver.ratelimit import Rule
@@ -74,6 +75,13 @@ class Vendor:
     max_body_bytes: int = field(init=False)  # the largest `x-max-body-bytes` of any operation (0: none)
     # spec root `x-error-schema`, resolved: its error bodies
     error_schema: dict[str, Any] | None = field(init=False, repr=False)
+
+    @functools.cached_property
+    def specification(self) -> Specification:
+        """The spec as Connexion reads it, once per process: loading checks it against OpenAPI's
+        schema, most of what building a server costs, and every server built in the process after
+        the first (as tests do) shares it. Connexion sets its base path on it: always ours."""
+        return Specification.load(self.spec)
 
     def __post_init__(self) -> None:
         self.spec = load_yaml(data_dir("specs") / f"{self.name}.yaml")
