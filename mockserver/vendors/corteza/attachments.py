@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from mockserver.clock import optional_isoformat
+from mockserver.errors import ApiError
 from mockserver.vendors.corteza import previews
 from mockserver.vendors.corteza.exceptions import corteza_error
 from mockserver.vendors.corteza.payload import parse_uint64
@@ -26,14 +27,17 @@ MIME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;
 
 class Attachments:
     def attach(self: "Workspace", user_id: str, channel_id: str, name: str, mime: str, data: bytes, reply_to: str | None,
-               now: float) -> dict:
+               now: float, typed: dict | ApiError) -> dict:
+        """The upload as an attachment message; `typed` is `described_or_refused` of it, made
+        beforehand (off the event loop), its refusal raised here, after the checks that come first."""
         channel = self.channel(channel_id, user_id)
         self._may_send(channel, user_id)
         if CONTROL.search(name) or not MIME.fullmatch(mime):
             raise corteza_error("invalid upload: control characters in its name, or not a MIME type")
-        name = name.replace("/", "_").replace("\\", "_").strip() or "upload"
+        name = stored_name(name)
         parent = self.message(user_id, channel_id, reply_to)[1] if reply_to is not None else None
-        typed = described(name, mime, data)
+        if isinstance(typed, ApiError):
+            raise typed
         attachment = {"id": self.new_id(), "userID": user_id, "name": name, "size": len(data), "data": data,
                       **typed, "createdAt": now}
         self.attachments[attachment["id"]] = attachment
@@ -79,6 +83,19 @@ class Attachments:
                 "url": f"/attachment/{attachment_id}/original/{quote(attachment['name'], safe=PATH_SAFE)}{query}",
                 "previewUrl": path + query, "meta": meta, "name": attachment["name"],
                 "createdAt": optional_isoformat(attachment["createdAt"])}
+
+
+def stored_name(name: str) -> str:
+    """An upload's name as kept and shown: never a path."""
+    return name.replace("/", "_").replace("\\", "_").strip() or "upload"
+
+
+def described_or_refused(name: str, declared: str, data: bytes) -> dict | ApiError:
+    """`described`, or the refusal it raised (for `Attachments.attach` to raise in its turn)."""
+    try:
+        return described(stored_name(name), declared, data)
+    except ApiError as refusal:
+        return refusal
 
 
 def described(name: str, declared: str, data: bytes) -> dict:
