@@ -8,7 +8,6 @@ import functools
 
 import jwt
 
-from mockserver.errors import ApiError
 from mockserver.records import (
     ANY,
     BOOL,
@@ -29,7 +28,7 @@ from mockserver.records import (
     tuple_of,
     unb64,
 )
-from mockserver.vendors.corteza.attachments import Attachments, described
+from mockserver.vendors.corteza.attachments import Attachments, described_or_refused
 from mockserver.vendors.corteza.channels import Channels
 from mockserver.vendors.corteza.messages import Messages
 from mockserver.vendors.corteza.permissions import Permissions
@@ -245,10 +244,7 @@ def _dumped_attachment(attachment: dict) -> dict:
 def _loaded_attachment(record: dict, schema: int) -> dict:
     attachment = record | {"data": unb64(record["data"])}
     if schema == 1:  # no previews made yet: made now, as an upload of these bytes would get them
-        try:
-            attachment |= described(attachment["name"], attachment["mime"], attachment["data"])
-        except ApiError:
-            attachment |= {"image": None, "preview": None}
-        return attachment
+        typed = described_or_refused(attachment["name"], attachment["mime"], attachment["data"])
+        return attachment | (typed if isinstance(typed, dict) else {"image": None, "preview": None})
     preview = record["preview"]
     return attachment | {"preview": preview and preview | {"data": unb64(preview["data"])}}
