@@ -2,10 +2,10 @@
 does: another status for one operation, a field renamed, a header dropped. Loopback only."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+
+from tests.helpers import QuietHandler, serve_locally, stop_serving
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 
@@ -29,7 +29,7 @@ class DriftingProxy:
         client = httpx.Client(timeout=30)
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _forward(self):
@@ -53,17 +53,10 @@ class DriftingProxy:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _forward
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve_locally(Handler)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        stop_serving(self.server)

@@ -1,9 +1,9 @@
 """A local HTTP receiver for webhook deliveries (loopback only), optionally slow, optionally replying."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.helpers import QuietHandler, serve_locally, stop_serving
 
 
 class Receiver:
@@ -11,7 +11,7 @@ class Receiver:
         self.received: list[dict] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 time.sleep(delay)
@@ -23,13 +23,8 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, root = serve_locally(Handler)
+        self.url = root + "/hook"
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[dict]:
         deadline = time.monotonic() + timeout
@@ -38,8 +33,7 @@ class Receiver:
         return self.received
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        stop_serving(self.server)
 
 
 def wait_until(predicate, timeout: float = 5.0):
