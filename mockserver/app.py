@@ -28,7 +28,8 @@ from mockserver.logs import log_access
 from mockserver.routing import Match, Router
 from mockserver.shared import SharedTurns
 from mockserver.tenants import TenantStore
-from mockserver.turns import LocalTurns, Turn
+from mockserver.tables import Tracked
+from mockserver.turns import LocalTurns, Turn, current
 from mockserver.vendor import Vendor, discover
 from mockserver.webhooks import WebhookDispatcher
 
@@ -137,6 +138,7 @@ class MockServer:
         """A background change to a tenant's state (a webhook delivery's outcome), in a turn of its
         own, committed like a request's."""
         turn = await self.turns.begin()
+        recording = current.set(turn)
         try:
             tenant = self.store.tenants.get(tenant_id)
             if tenant is None:
@@ -151,6 +153,7 @@ class MockServer:
                 turn.states.add(changed)
             self.commit(turn)
         finally:
+            current.reset(recording)
             await self.turns.end(turn)
 
     async def _error_app(self, exc: Exception, ex: Exchange) -> Answer:
@@ -218,9 +221,11 @@ class MockServer:
         except ApiError as exc:  # too slow, too large, or no turn to be had (the shared state is unreachable)
             return await admin.error(exc.status, exc.message, exc.headers)(scope, receive, send)
         scope["mockserver.turn"] = turn
+        recording = current.set(turn)
         try:
             return await self.admin(scope, _replay(body, receive), self._after_admin(scope, send, turn))
         finally:
+            current.reset(recording)
             await self.turns.end(turn)
 
     def _admit_admin(self, scope: Scope) -> None:
@@ -281,7 +286,8 @@ class MockServer:
 
         if compiled.changes_state:
             answer = await run()
-            ex.changed_workspace()  # a refusal raised before any change (models check, then change)
+            if not issubclass(ex.routed[0].state, Tracked):  # a tracked workspace records its own changes
+                ex.changed_workspace()  # a refusal raised before any change (models check, then change)
             return answer
         key = (ex.tenant.id if ex.tenant else None, operation.id, ex.credential, scope["path"],
                scope["query_string"], gateway.header(scope, b"host"))
@@ -290,7 +296,8 @@ class MockServer:
             return cached
         generation = self.answers.generation
         answer = await run()
-        if not ex.read_clock and isinstance(answer, Answer):  # an answer read from the clock is time-dependent
+        # An answer read from the clock is time-dependent; one that changed state (a view counted) is not kept.
+        if not ex.read_clock and not ex.turn.changed and isinstance(answer, Answer):
             self.answers.put(key, answer, generation)
         return answer
 
@@ -323,10 +330,12 @@ class MockServer:
             return await self.render_error(exc, ex)(scope, receive, send)
         ex = Exchange(self, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]), turn=turn)
         token = gateway.current.set(ex)  # for handlers, through gateway.exchange()
+        recording = current.set(turn)  # where tracked workspaces record their changes
         try:
             app = await self._answer(ex, scope)
             await app(scope, receive, self._finishing(ex, scope, send, started))
         finally:
+            current.reset(recording)
             gateway.current.reset(token)
             await self.turns.end(turn)
 

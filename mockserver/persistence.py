@@ -18,12 +18,14 @@ sent; rows of vendors this server does not serve are left as they are.
 
 import os
 import sqlite3
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from mockserver.clock import LATEST
 from mockserver.records import StateError, Workspace, load_workspace
+from mockserver.tables import Table, Tracked
 from mockserver.tenants import DEFAULT_TENANT, TENANT_ID, Tenant, context
 from mockserver.turns import Turn
 from mockserver.vendor import Vendor
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
     from mockserver.app import MockServer
 
 FORMAT = "mockserver-state"
-VERSION = 1  # of the export document and of the state file's tables
+VERSION = 2  # of the state file's tables (1: a row per workspace, migrated on open)
+EXPORT_VERSION = 1  # of the export document
 
 
 class StateFileError(Exception):
@@ -80,7 +83,7 @@ def export(server: "MockServer") -> dict[str, Any]:
         opened = tenant.states
         workspaces = {name: workspace_record(state, store.by_name[name]) for name, state in opened.items()}
         tenants.append(tenant_record(tenant) | {"workspaces": workspaces})
-    return {"format": FORMAT, "version": VERSION, "seed": server.seed, "now": server.clock.now(),
+    return {"format": FORMAT, "version": EXPORT_VERSION, "seed": server.seed, "now": server.clock.now(),
             "created": store.created, "tenants": tenants}
 
 
@@ -89,8 +92,8 @@ def parse(server: "MockServer", document: object) -> tuple[dict[str, Any], list[
     out, and what it skips (workspaces of vendors this server does not serve)."""
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise StateError(f"not a mockserver state export (format {FORMAT!r})")
-    if document.get("version") != VERSION:
-        raise StateError(f"export version {document.get('version')!r}; this server reads version {VERSION}")
+    if document.get("version") != EXPORT_VERSION:
+        raise StateError(f"export version {document.get('version')!r}; this server reads version {EXPORT_VERSION}")
     now = _number(document.get("now"), "now")
     if any(now + entry.get("clock_offset", 0) > LATEST for entry in document.get("tenants") or ()
            if isinstance(entry, dict) and isinstance(entry.get("clock_offset"), (int, float))):
@@ -141,7 +144,8 @@ def apply(server: "MockServer", plan: dict[str, Any]) -> None:
     for entry, workspaces in plan["tenants"]:
         tenant = Tenant(store, entry["id"], entry["number"], entry["seed"], entry["rate_limits"])
         tenant.clock.offset = entry["clock_offset"]
-        tenant._states.update(workspaces)
+        for name, workspace in workspaces.items():
+            tenant._states[name] = workspace
         store.tenants[tenant.id] = tenant
         store.index(tenant)
 
@@ -153,9 +157,26 @@ CREATE TABLE IF NOT EXISTS server (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, number INTEGER NOT NULL, seed INTEGER NOT NULL,
                                     rate_limits INTEGER NOT NULL, clock_offset REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS workspaces (tenant TEXT NOT NULL, vendor TEXT NOT NULL, schema INTEGER NOT NULL,
-                                       data TEXT NOT NULL, generation INTEGER NOT NULL DEFAULT 0,
-                                       PRIMARY KEY (tenant, vendor));
+                                       generation INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tenant, vendor));
+CREATE TABLE IF NOT EXISTS items (tenant TEXT NOT NULL, vendor TEXT NOT NULL, tbl TEXT NOT NULL, key TEXT NOT NULL,
+                                  data TEXT NOT NULL, PRIMARY KEY (tenant, vendor, tbl, key));
 """
+UPSERT_ITEM = ("INSERT INTO items (tenant, vendor, tbl, key, data) VALUES (?, ?, ?, ?, ?) "
+               "ON CONFLICT (tenant, vendor, tbl, key) DO UPDATE SET data = excluded.data")
+META_KEY = ""  # the (tbl, key) of a workspace's meta row is ("", "")
+
+
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def meta_of(workspace: Workspace) -> dict[str, Any]:
+    """What a workspace keeps outside its tables: all of it when it has none."""
+    return workspace.meta() if isinstance(workspace, Tracked) else workspace.dump()
+
+
+def tables_of(workspace: Workspace) -> dict[str, Table]:
+    return workspace.tables() if isinstance(workspace, Tracked) else {}
 
 
 class StateFile:
@@ -167,15 +188,14 @@ class StateFile:
         # server row `generations`), so it costs the same however many rows there are; a row of an
         # older generation is as good as gone (never read, deleted at the next start).
         self.generations: dict[str, int] = {}
+        self.stored: set[tuple[str, str]] = set()  # (tenant, vendor): workspaces with rows of their current generation
         try:
             if not os.path.exists(path):  # created private: it holds every tenant's credentials
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             # One connection, used by one request at a time (the event loop's thread, or a test's).
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA page_size=16384")  # a new file's: workspace rows span fewer overflow pages
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # a commit survives the process's crash (kill -9)
-            self.db.executescript(SCHEMA)
             self.db.execute("BEGIN IMMEDIATE")  # proves the file writable now, not at the first change
             self.db.execute("ROLLBACK")
         except (sqlite3.Error, OSError) as exc:
@@ -196,13 +216,44 @@ class StateFile:
         except orjson.JSONDecodeError as exc:
             raise StateError(f"{self.path}: a record is not JSON: {exc}") from None
 
+    def _open_tables(self) -> dict[str, Any]:
+        """The server rows, after the tables are made (a new file) or migrated from an older layout."""
+        names = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        rows = self._server_rows() if "server" in names else {}
+        if rows.get("format") == {"name": FORMAT, "version": 1}:
+            self._migrate_1()
+            rows = self._server_rows()
+        elif rows and rows.get("format") != {"name": FORMAT, "version": VERSION}:
+            raise StateError(f"{self.path} holds {rows.get('format')}; this server reads {FORMAT} versions 1 "
+                             f"and {VERSION}")
+        self.db.executescript(SCHEMA)
+        return rows
+
+    def _migrate_1(self) -> None:
+        """Version 1 kept a workspace as one row of its whole record: each becomes its meta row
+        (the whole record), which the next write of that workspace splits into a row per item."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("ALTER TABLE workspaces RENAME TO workspaces_1")
+            for statement in SCHEMA.split(";")[:-1]:  # executescript would commit first
+                self.db.execute(statement)
+            self.db.execute("INSERT INTO workspaces (tenant, vendor, schema, generation) "
+                            "SELECT tenant, vendor, schema, generation FROM workspaces_1")
+            self.db.execute("INSERT INTO items (tenant, vendor, tbl, key, data) "
+                            "SELECT tenant, vendor, '', '', data FROM workspaces_1")
+            self.db.execute("DROP TABLE workspaces_1")
+            self.db.execute("UPDATE server SET value = ? WHERE key = 'format'", (_json({"name": FORMAT,
+                                                                                    "version": VERSION}),))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
     def _load(self, server: "MockServer") -> list[str]:
-        rows = self._server_rows()
+        rows = self._open_tables()
         if not rows:
             self.write_all(server)
             return []
-        if rows.get("format") != {"name": FORMAT, "version": VERSION}:
-            raise StateError(f"{self.path} holds {rows.get('format')}; this server reads {FORMAT} version {VERSION}")
         self.generations = rows.get("generations") or {}
         if not isinstance(self.generations, dict) or not all(type(g) is int for g in self.generations.values()):
             raise StateError(f"{self.path}: malformed generations row")
@@ -215,8 +266,9 @@ class StateFile:
         skipped: dict[str, int] = {}
         unreadable: dict[tuple[str, str], str] = {}  # records of a schema this server cannot read
         stale = 0
-        for tenant_id, vendor, schema, data, generation in self.db.execute(
-                "SELECT tenant, vendor, schema, data, generation FROM workspaces"):
+        items = self._items()
+        for tenant_id, vendor, schema, generation in self.db.execute(
+                "SELECT tenant, vendor, schema, generation FROM workspaces"):
             state = server.store.by_name[vendor].state if vendor in server.store.by_name else None
             if generation != self.generations.get(vendor, 0):
                 stale += 1
@@ -229,8 +281,10 @@ class StateFile:
                     f"This tenant's {vendor} data was saved as schema {schema} by a newer mockserver; "
                     f"this one reads schema {state.SCHEMA}. Upgrade, or reset the tenant to start it afresh.")
             else:
-                by_id[tenant_id]["workspaces"][vendor] = {"schema": schema, "data": orjson.loads(data)}
-        document = {"format": FORMAT, "version": VERSION, "now": rows.get("now"), "created": rows.get("created"),
+                data = _record(items.get((tenant_id, vendor), {}))
+                by_id[tenant_id]["workspaces"][vendor] = {"schema": schema, "data": data}
+                self.stored.add((tenant_id, vendor))
+        document = {"format": FORMAT, "version": EXPORT_VERSION, "now": rows.get("now"), "created": rows.get("created"),
                     "tenants": entries}
         try:
             plan, _ = parse(server, document)
@@ -242,8 +296,10 @@ class StateFile:
             vendors = [vendor for (vendor,) in self.db.execute("SELECT DISTINCT vendor FROM workspaces")]
             self.db.execute("BEGIN IMMEDIATE")
             for vendor in vendors:
-                self.db.execute("DELETE FROM workspaces WHERE vendor = ? AND generation != ?",
-                                (vendor, self.generations.get(vendor, 0)))
+                generation = self.generations.get(vendor, 0)
+                self.db.execute("DELETE FROM items WHERE vendor = ? AND (tenant, vendor) IN (SELECT tenant, vendor "
+                                "FROM workspaces WHERE vendor = ? AND generation != ?)", (vendor, vendor, generation))
+                self.db.execute("DELETE FROM workspaces WHERE vendor = ? AND generation != ?", (vendor, generation))
             self.db.execute("COMMIT")
         notes = [f"kept {count} {name} workspace record(s) untouched: this server does not serve {name}"
                  for name, count in sorted(skipped.items())]
@@ -257,11 +313,23 @@ class StateFile:
                          f"new ones get --seed {server.seed}")
         return notes
 
+    def _items(self, *where: str) -> dict[tuple[str, str], dict[str, list[str]]]:
+        """(tenant, vendor) -> table ("" the meta) -> its rows' JSON, in the order they were first written."""
+        grouped: dict[tuple[str, str], dict[str, list[str]]] = {}
+        query = "SELECT tenant, vendor, tbl, data FROM items"
+        if where:
+            query += " WHERE tenant = ? AND vendor = ?"
+        for tenant_id, vendor, table, data in self.db.execute(query + " ORDER BY rowid", where):
+            grouped.setdefault((tenant_id, vendor), {}).setdefault(table, []).append(data)
+        return grouped
+
     def workspace(self, tenant_id: str, vendor: str) -> tuple[dict[str, Any], int] | None:
         """A saved workspace's (data, schema), or None when it has none (it is seeded)."""
-        row = self.db.execute("SELECT data, schema FROM workspaces WHERE tenant = ? AND vendor = ? AND generation = ?",
+        row = self.db.execute("SELECT schema FROM workspaces WHERE tenant = ? AND vendor = ? AND generation = ?",
                               (tenant_id, vendor, self.generations.get(vendor, 0))).fetchone()
-        return None if row is None else (orjson.loads(row[0]), row[1])
+        if row is None:
+            return None
+        return _record(self._items(tenant_id, vendor).get((tenant_id, vendor), {})), row[0]
 
     def commit(self, server: "MockServer", turn: Turn) -> None:
         """Write what the turn changed, in one transaction (StateFileError if it cannot)."""
@@ -269,54 +337,67 @@ class StateFile:
             return
         store, served = server.store, list(server.store.by_name)
         marks = ",".join("?" * len(served))
-        generations = self.generations
+        generations, stored = self.generations, self.stored
         if turn.reset_all:  # every served vendor's rows become an older generation: gone, at no cost
             generations = generations | {vendor: generations.get(vendor, 0) + 1 for vendor in served}
+            stored = set()
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 self._write_server(server, generations, everything=turn.world or turn.reset_all)
-                for tenant_id in turn.resets:
+                gone = set(turn.resets) | {tenant_id for tenant_id in turn.tenants if tenant_id not in store.tenants}
+                for tenant_id in gone:
                     self.db.execute(f"DELETE FROM workspaces WHERE tenant = ? AND vendor IN ({marks})",
                                     [tenant_id, *served])
+                    self.db.execute(f"DELETE FROM items WHERE tenant = ? AND vendor IN ({marks})", [tenant_id, *served])
+                    stored = {key for key in stored if key[0] != tenant_id}
                 for tenant_id in turn.tenants:
                     tenant = store.tenants.get(tenant_id)
                     if tenant is None:
                         self.db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,))
                         self.db.execute("DELETE FROM workspaces WHERE tenant = ?", (tenant_id,))
+                        self.db.execute("DELETE FROM items WHERE tenant = ?", (tenant_id,))
                     else:
                         self._write_tenant(tenant)
-                for tenant_id, vendor in turn.states:
-                    tenant = store.tenants.get(tenant_id)
-                    workspace = tenant.states.get(vendor) if tenant else None
-                    if workspace is not None:
-                        self._write_workspace(tenant_id, vendor, workspace, store.by_name[vendor],
-                                              generations.get(vendor, 0))
+                written = set()
+                for owner in turn.states:
+                    tenant = store.tenants.get(owner[0])
+                    workspace = tenant.states.get(owner[1]) if tenant else None
+                    if workspace is None:
+                        continue
+                    generation = generations.get(owner[1], 0)
+                    if owner in stored:
+                        self._write_items(owner, workspace, turn.items.get(owner, ()))
+                    else:
+                        self._write_workspace(owner, workspace, store.by_name[owner[1]], generation)
+                        written.add(owner)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
         except (sqlite3.Error, OSError, TypeError, ValueError) as exc:  # orjson's errors are TypeError/ValueError
             raise StateFileError(f"the state file could not be written: {exc}") from exc
-        self.generations = generations
+        self.generations, self.stored = generations, stored | written
 
     def write_all(self, server: "MockServer") -> None:
-        """Replace the file's tenants with the server's (after an import; a new file)."""
+        """Replace the file's tenants with the server's (a new file)."""
         served = list(server.store.by_name)
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("DELETE FROM tenants")
             self.db.execute(f"DELETE FROM workspaces WHERE vendor IN ({','.join('?' * len(served))})", served)
+            self.db.execute(f"DELETE FROM items WHERE vendor IN ({','.join('?' * len(served))})", served)
             self._write_server(server, self.generations)
             for tenant in server.store.tenants.values():
                 self._write_tenant(tenant)
                 for name, workspace in tenant.states.items():
-                    self._write_workspace(tenant.id, name, workspace, server.store.by_name[name],
+                    self._write_workspace((tenant.id, name), workspace, server.store.by_name[name],
                                           self.generations.get(name, 0))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        self.stored = {(tenant.id, name) for tenant in server.store.tenants.values() for name in tenant.states}
 
     def _write_server(self, server: "MockServer", generations: dict[str, int], everything: bool = True) -> None:
         """The server rows; only `now` unless something server-wide changed (tenants, clocks, resets)."""
@@ -326,7 +407,7 @@ class StateFile:
                      "seed": server.seed, "generations": generations}
         self.db.executemany("INSERT INTO server (key, value) VALUES (?, ?) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                            [(key, orjson.dumps(value).decode()) for key, value in rows.items()])
+                            [(key, _json(value)) for key, value in rows.items()])
 
     def _write_tenant(self, tenant: Tenant) -> None:
         self.db.execute("INSERT INTO tenants (id, number, seed, rate_limits, clock_offset) VALUES (?, ?, ?, ?, ?) "
@@ -334,10 +415,36 @@ class StateFile:
                         "rate_limits = excluded.rate_limits, clock_offset = excluded.clock_offset",
                         (tenant.id, tenant.number, tenant.seed, int(tenant.rate_limits), tenant.clock.offset))
 
-    def _write_workspace(self, tenant_id: str, vendor_name: str, workspace: Workspace, vendor: Vendor,
-                         generation: int) -> None:
-        self.db.execute("INSERT INTO workspaces (tenant, vendor, schema, data, generation) VALUES (?, ?, ?, ?, ?) "
-                        "ON CONFLICT (tenant, vendor) DO UPDATE SET schema = excluded.schema, data = excluded.data, "
-                        "generation = excluded.generation",
-                        (tenant_id, vendor_name, vendor.state.SCHEMA, orjson.dumps(workspace.dump()).decode(),
-                         generation))
+    def _write_workspace(self, owner: tuple[str, str], workspace: Workspace, vendor: Vendor, generation: int) -> None:
+        """All of a workspace: its first write since it was seeded, reset or imported."""
+        self.db.execute("INSERT INTO workspaces (tenant, vendor, schema, generation) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (tenant, vendor) DO UPDATE SET schema = excluded.schema, "
+                        "generation = excluded.generation", (*owner, vendor.state.SCHEMA, generation))
+        self.db.execute("DELETE FROM items WHERE tenant = ? AND vendor = ?", owner)
+        rows = [(*owner, META_KEY, META_KEY, _json(meta_of(workspace)))]
+        for name, table in tables_of(workspace).items():
+            rows += [(*owner, name, _json(key), _json(row)) for key, row in zip(table, table.rows(), strict=True)]
+        self.db.executemany(UPSERT_ITEM, rows)
+
+    def _write_items(self, owner: tuple[str, str], workspace: Workspace, changed: Iterable[tuple[str, Any]]) -> None:
+        """What a turn changed in a workspace the file holds: its meta, and each record changed."""
+        self.db.execute(UPSERT_ITEM, (*owner, META_KEY, META_KEY, _json(meta_of(workspace))))
+        tables = tables_of(workspace)
+        for name, key in changed:
+            if not name:
+                continue
+            row = tables[name].row(key)
+            if row is None:
+                self.db.execute("DELETE FROM items WHERE tenant = ? AND vendor = ? AND tbl = ? AND key = ?",
+                                (*owner, name, _json(key)))
+            else:
+                self.db.execute(UPSERT_ITEM, (*owner, name, _json(key), _json(row)))
+
+
+def _record(rows: dict[str, list[str]]) -> dict[str, Any]:
+    """A workspace's record from its rows: the meta, with each table's records as a list."""
+    meta = rows.pop(META_KEY, None)
+    record: dict[str, Any] = orjson.loads(meta[0]) if meta else {}
+    for table, data in rows.items():
+        record[table] = [orjson.loads(row) for row in data]
+    return record

@@ -19,6 +19,7 @@ from mockserver.clock import ServerClock, TenantClock
 from mockserver.errors import ApiError
 from mockserver.ratelimit import TenantLimiter
 from mockserver.records import Workspace, load_workspace
+from mockserver.tables import bind
 from mockserver.vendor import Vendor
 
 DEFAULT_TENANT = "default"
@@ -67,11 +68,16 @@ def context(vendor: Vendor, tenant_id: str, number: int, seed: int, start: float
 
 class Workspaces(dict[str, Any]):
     """A tenant's workspaces by vendor name; a missing one is opened (read back or seeded) on first use.
-    `get()` gives only those already open."""
+    `get()` gives only those already open. A workspace put here records its changes as this
+    tenant's (tables.bind)."""
 
     def __init__(self, tenant: "Tenant") -> None:
         super().__init__()
         self.tenant = tenant
+
+    def __setitem__(self, vendor_name: str, workspace: Workspace) -> None:
+        bind(workspace, (self.tenant.id, vendor_name))
+        super().__setitem__(vendor_name, workspace)
 
     def __missing__(self, vendor_name: str) -> Workspace:
         workspace = self.tenant.store.open(self.tenant, vendor_name)

@@ -8,6 +8,7 @@ once a tenant holds it, else in the server's when first needed (an error rendere
 """
 
 import asyncio
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ class Turn:
     resets: set[Any] = field(default_factory=set)  # ids of tenants whose workspaces went back to their seed
     reset_all: bool = False  # every tenant's workspaces went back to their seed
     states: set[Any] = field(default_factory=set)  # (tenant id, vendor name): workspaces changed
+    # (tenant id, vendor name) -> {(table, key)}: the records changed (tables.note; ("", None) the meta)
+    items: dict[Any, set[Any]] = field(default_factory=dict)
     limits: set[Any] = field(default_factory=set)  # ids of tenants whose rate-limit counters moved
     entries: list[Any] = field(default_factory=list)  # journal entries to append
     journals: set[Any] = field(default_factory=set)  # journals cleared: tenant ids (None: no tenant's), ... for all
@@ -41,6 +44,10 @@ class Turn:
     def changed(self) -> bool:
         """Whether it changed anything a client can see (the journal and counters aside)."""
         return bool(self.world or self.tenants or self.resets or self.reset_all or self.states)
+
+
+# The turn under way in this task: where tracked workspaces record their changes (tables.note).
+current: ContextVar[Turn | None] = ContextVar("mockserver_turn", default=None)
 
 
 def number(turn: Turn, tenant: "Tenant") -> None:

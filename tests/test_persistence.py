@@ -6,6 +6,7 @@ import copy
 import os
 import pickle
 import random
+import json
 import sqlite3
 import stat
 import threading
@@ -135,7 +136,7 @@ def test_an_unwritable_state_file_path_is_refused_at_start(tmp_path):
         Served("--state-file", str(tmp_path / "missing-directory" / "state.db"))
 
 
-def test_the_state_file_is_sqlite_with_one_row_per_workspace(tmp_path):
+def test_the_state_file_is_sqlite_with_a_row_per_record(tmp_path):
     state_file = tmp_path / "state.db"
     with running(ticking=False, state_file=str(state_file)) as server:
         tenant = server.new_tenant(tenant="rows")
@@ -150,8 +151,19 @@ def test_the_state_file_is_sqlite_with_one_row_per_workspace(tmp_path):
         with tenant.client("karmabot") as karma:
             users = karma.get("/users").json()["users"]
             assert karma.post("/pluses", json={"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}).status_code == 201
-        rows = db.execute("SELECT tenant, vendor, schema, json_array_length(data, '$.pluses') FROM workspaces").fetchall()
-        assert rows == [("rows", "karmabot", 1, 1)]
+        assert db.execute("SELECT tenant, vendor, schema FROM workspaces").fetchall() == [("rows", "karmabot", 1)]
+        seeded = db.execute("SELECT count(*) FROM items WHERE tbl != 'pluses'").fetchone()[0]
+        (plus,) = db.execute("SELECT key, data FROM items WHERE tbl = 'pluses'").fetchall()
+        assert json.loads(plus[1])["id"] == json.loads(plus[0]) and json.loads(plus[1])["from_id"] == users[0]["id"]
+        # A second write into the workspace writes its meta and the one record it adds, nothing else.
+        before = db.execute("SELECT max(rowid) FROM items").fetchone()[0]
+        with tenant.client("karmabot") as karma:
+            assert karma.post("/pluses", json={"from_id": users[1]["id"], "user_ids": [users[0]["id"]]}).status_code == 201
+        assert db.execute("SELECT tbl FROM items WHERE rowid > ?", (before,)).fetchall() == [("pluses",)]
+        assert db.execute("SELECT count(*) FROM items WHERE tbl != 'pluses'").fetchone()[0] == seeded
+        meta = json.loads(db.execute("SELECT data FROM items WHERE tbl = '' AND key = ''").fetchone()[0])
+        assert meta["next_plus_id"] == max(json.loads(key) for (key,) in db.execute(
+            "SELECT key FROM items WHERE tbl = 'pluses'")) + 1
 
 
 def test_a_change_that_cannot_be_saved_is_refused_and_undone(tmp_path):
@@ -325,7 +337,8 @@ def test_malicious_bytes_in_the_state_file_never_run(tmp_path, capfd):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    db.execute("INSERT INTO workspaces VALUES ('victim', 'karmabot', 1, ?, 0)", (pickle.dumps(Touch()),))
+    db.execute("INSERT INTO workspaces VALUES ('victim', 'karmabot', 1, 0)")
+    db.execute("INSERT INTO items VALUES ('victim', 'karmabot', 'pluses', '1', ?)", (pickle.dumps(Touch()),))
     db.commit()
     db.close()
     with pytest.raises(RuntimeError, match="state-file"):

@@ -4,17 +4,18 @@ import bisect
 import string
 
 from mockserver.clock import isoformat
-from mockserver.records import BOOL, INT, STR, StateError, arr, by_id, nullable, obj, refers
+from mockserver.records import BOOL, INT, STR, StateError, arr, nullable, obj, refers
+from mockserver.tables import Table, Tracked
 from mockserver.vendors.karmabot.exceptions import bad_request, not_found
 
 SLACK_ID_CHARS = string.ascii_uppercase + string.digits
 
 
 class Collection:
-    """Records kept in ascending id order, for cursor pages."""
+    """Seeded records (never written) kept in ascending id order, for cursor pages."""
 
-    def __init__(self, records: list[dict]):
-        self.by_id = by_id(records, "id")
+    def __init__(self, name: str, records: list[dict]):
+        self.by_id = Table(name, "id", records)
         self.ids = sorted(self.by_id)
 
     def page(self, cursor: int | None, size: int) -> list[dict]:
@@ -28,7 +29,7 @@ class Collection:
         return [self.by_id[id_] for id_ in self.ids]
 
 
-class KarmaWorkspace:
+class KarmaWorkspace(Tracked):
     SCHEMA = 1  # of dump(): see mockserver.records
     RECORD = obj(
         channels=arr(obj(id=INT, slack_id=STR, name=STR, is_private=BOOL)),
@@ -88,28 +89,30 @@ class KarmaWorkspace:
     def principals(cls, ctx) -> tuple[dict, dict]:
         return cls._credentials(cls._api_key(ctx), ctx.tenant_id)
 
-    def dump(self) -> dict:
-        return {name: collection.all() for name, collection in self.collections.items()} | {
-            "pluses": self.pluses, "api_key": self.api_key, "team": self.team, "next_plus_id": self.next_plus_id}
+    def meta(self) -> dict:
+        return {"api_key": self.api_key, "team": self.team, "next_plus_id": self.next_plus_id}
+
+    def tables(self) -> dict[str, Table]:
+        return {name: collection.by_id for name, collection in self.collections.items()} | {"pluses": self.pluses}
 
     @classmethod
     def load(cls, data: dict, schema: int, ctx) -> "KarmaWorkspace":
         workspace = cls(data["channels"], data["users"], data["values"], data["achievements"],
                         data["api_key"], data["team"], data["next_plus_id"])
-        workspace.pluses = data["pluses"]
+        workspace.pluses = Table("pluses", "id", data["pluses"])
         if not all(type(id_) is int for collection in workspace.collections.values() for id_ in collection.ids):
             raise StateError("ids are whole numbers")
-        refers([plus["from_id"] for plus in workspace.pluses], workspace.collections["users"], "a plus's user")
+        refers([plus["from_id"] for plus in workspace.pluses.values()], workspace.collections["users"], "a plus's user")
         return workspace
 
     def __init__(self, channels, users, values, achievements, api_key, team, next_plus_id):
         self.collections = {
-            "channels": Collection(channels),
-            "users": Collection(users),
-            "values": Collection(values),
-            "achievements": Collection(achievements),
+            "channels": Collection("channels", channels),
+            "users": Collection("users", users),
+            "values": Collection("values", values),
+            "achievements": Collection("achievements", achievements),
         }
-        self.pluses: list[dict] = []
+        self.pluses = Table("pluses", "id")
         self.api_key = api_key
         self.team = team
         self.next_plus_id = next_plus_id
@@ -142,11 +145,11 @@ class KarmaWorkspace:
             "created_at": isoformat(now),
         }
         self.next_plus_id += 1
-        self.pluses.append(plus)
-        return plus
+        return self.pluses.insert(plus)
 
     def snapshot(self) -> dict:
-        return {name: collection.all() for name, collection in self.collections.items()} | {"pluses": self.pluses}
+        return {name: collection.all() for name, collection in self.collections.items()} | {
+            "pluses": list(self.pluses.values())}
 
     def credentials(self) -> tuple[dict, dict]:
         return self._credentials(self.api_key, self.team)

@@ -1,0 +1,134 @@
+"""Vendor data that records its own changes: `Table`s of records keyed by id, inside a `Tracked`
+workspace.
+
+A workspace bound to its tenant (`bind`, done where workspaces are opened) notes every insert,
+replacement and deletion of a record, and every change of one of its own public attributes, on
+the turn under way (`turns.current`): as (tenant, vendor) in `Turn.states` and the record's
+(table, key) in `Turn.items`. The answer cache, the state file and the workers' replication read
+that; nothing is noted by hand. Records are plain JSON objects: a record read from a table is
+never changed in place (the change would not be seen); `change` gives the changed copy.
+
+A workspace's record (`dump`) is its `meta()` (everything outside its tables) plus each table's
+records as a list in insertion order, so a vendor's `load` reads it as before; the state file
+keeps a row per record and one for the meta (persistence).
+"""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from mockserver.records import StateError
+from mockserver.turns import current
+
+Owner = tuple[str, str]  # (tenant id, vendor name)
+META = ("", None)  # the (table, key) that stands for a workspace's meta in Turn.items
+
+
+def note(owner: Owner | None, table: str, key: Any) -> None:
+    """Record a change of one record (or of the meta) on the turn under way, if any."""
+    turn = current.get()
+    if turn is None or owner is None:  # seeding, loading, or outside any request: nothing to record
+        return
+    turn.states.add(owner)
+    keys = turn.items.get(owner)
+    if keys is None:
+        turn.items[owner] = keys = set()
+    keys.add((table, key))
+
+
+class Table(dict[Any, dict[str, Any]]):
+    """Records keyed by one of their fields, in insertion order. A dict for reading; every write
+    (`t[k] = record`, `del t[k]`, `insert`, `change`, `pop`) records itself."""
+
+    __slots__ = ("name", "key", "owner", "encode")
+
+    def __init__(self, name: str, key: str, records: Iterable[dict[str, Any]] = (),
+                 encode: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 by: Callable[[Any], Any] | None = None) -> None:
+        """`records` keyed by their `key` field (`by` turns a field's value into the key, as a
+        record is loaded); `encode` gives a record's JSON form when memory holds it otherwise
+        (sets for lists, say). Duplicate keys are a StateError."""
+        super().__init__()
+        self.name, self.key, self.owner, self.encode = name, key, None, encode
+        count = 0
+        for record in records:
+            if not isinstance(record, dict):
+                raise StateError(f"{name}: each record is a JSON object")
+            dict.__setitem__(self, record[key] if by is None else by(record[key]), record)
+            count += 1
+        if len(self) != count:
+            raise StateError(f"{name}: duplicate {key}")
+
+    def __setitem__(self, key: Any, record: dict[str, Any]) -> None:
+        dict.__setitem__(self, key, record)
+        note(self.owner, self.name, key)
+
+    def __delitem__(self, key: Any) -> None:
+        dict.__delitem__(self, key)
+        note(self.owner, self.name, key)
+
+    def insert(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Add a record under its key field; the record."""
+        self[record[self.key]] = record
+        return record
+
+    def change(self, key: Any, **fields: Any) -> dict[str, Any]:
+        """Replace a record by a copy with `fields` changed; the copy."""
+        record = self[key] | fields
+        self[key] = record
+        return record
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        if key not in self:
+            return dict.pop(self, key, *default)
+        record = dict.pop(self, key)
+        note(self.owner, self.name, key)
+        return record
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The records as JSON data, in insertion order."""
+        if self.encode is None:
+            return list(self.values())
+        return [self.encode(record) for record in self.values()]
+
+    def row(self, key: Any) -> dict[str, Any] | None:
+        """One record as JSON data, or None when there is none."""
+        record = self.get(key)
+        return record if record is None or self.encode is None else self.encode(record)
+
+    def _refused(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a Table is changed a record at a time (t[k] = record, del t[k], insert, change)")
+
+    update = setdefault = popitem = clear = __ior__ = _refused  # type: ignore[assignment]
+
+
+class Tracked:
+    """The base of a vendor's workspace made of `Table`s (the attributes named in `TABLES`, or
+    what `tables()` returns). `meta()` gives the rest of its record; a change of a public
+    attribute (not starting with `_`) records the meta as changed; so does any change of a record,
+    since ids and generators drawn for it live there."""
+
+    TABLES: tuple[str, ...] = ()
+    owner: Owner | None = None
+
+    def meta(self) -> dict[str, Any]:
+        """The record's fields outside the tables (small: written with every change)."""
+        raise NotImplementedError
+
+    def tables(self) -> dict[str, Table]:
+        return {name: getattr(self, name) for name in self.TABLES}
+
+    def dump(self) -> dict[str, Any]:
+        return self.meta() | {name: table.rows() for name, table in self.tables().items()}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if self.owner is not None and not name.startswith("_"):
+            note(self.owner, *META)
+
+
+def bind(workspace: Any, owner: Owner) -> None:
+    """From now on, the workspace's changes are recorded as `owner`'s (see `note`)."""
+    if isinstance(workspace, Tracked):
+        for table in workspace.tables().values():
+            table.owner = owner
+        object.__setattr__(workspace, "owner", owner)
