@@ -164,6 +164,7 @@ CREATE TABLE IF NOT EXISTS items (tenant TEXT NOT NULL, vendor TEXT NOT NULL, tb
 UPSERT_ITEM = ("INSERT INTO items (tenant, vendor, tbl, key, data) VALUES (?, ?, ?, ?, ?) "
                "ON CONFLICT (tenant, vendor, tbl, key) DO UPDATE SET data = excluded.data")
 META_KEY = ""  # the (tbl, key) of a workspace's meta row is ("", "")
+WHOLE_KEY = "*"  # the key of a version-1 row: a whole record, split into rows at the next start
 
 
 def _json(value: object) -> str:
@@ -230,8 +231,9 @@ class StateFile:
         return rows
 
     def _migrate_1(self) -> None:
-        """Version 1 kept a workspace as one row of its whole record: each becomes its meta row
-        (the whole record), which the next write of that workspace splits into a row per item."""
+        """Version 1 kept a workspace as one row of its whole record: each is kept as a row of
+        key WHOLE_KEY, which `_load` splits into a row per record (rows of vendors this server
+        does not serve stay whole until a server that serves them starts)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("ALTER TABLE workspaces RENAME TO workspaces_1")
@@ -240,7 +242,7 @@ class StateFile:
             self.db.execute("INSERT INTO workspaces (tenant, vendor, schema, generation) "
                             "SELECT tenant, vendor, schema, generation FROM workspaces_1")
             self.db.execute("INSERT INTO items (tenant, vendor, tbl, key, data) "
-                            "SELECT tenant, vendor, '', '', data FROM workspaces_1")
+                            f"SELECT tenant, vendor, '', '{WHOLE_KEY}', data FROM workspaces_1")
             self.db.execute("DROP TABLE workspaces_1")
             self.db.execute("UPDATE server SET value = ? WHERE key = 'format'", (_json({"name": FORMAT,
                                                                                     "version": VERSION}),))
@@ -266,6 +268,7 @@ class StateFile:
         skipped: dict[str, int] = {}
         unreadable: dict[tuple[str, str], str] = {}  # records of a schema this server cannot read
         stale = 0
+        whole: list[tuple[str, str]] = []  # workspaces still in one row (version 1): split below
         items = self._items()
         for tenant_id, vendor, schema, generation in self.db.execute(
                 "SELECT tenant, vendor, schema, generation FROM workspaces"):
@@ -281,9 +284,12 @@ class StateFile:
                     f"This tenant's {vendor} data was saved as schema {schema} by a newer mockserver; "
                     f"this one reads schema {state.SCHEMA}. Upgrade, or reset the tenant to start it afresh.")
             else:
-                data = _record(items.get((tenant_id, vendor), {}))
-                by_id[tenant_id]["workspaces"][vendor] = {"schema": schema, "data": data}
-                self.stored.add((tenant_id, vendor))
+                saved = items.get((tenant_id, vendor), {})
+                if WHOLE_KEY in saved:
+                    whole.append((tenant_id, vendor))
+                else:
+                    self.stored.add((tenant_id, vendor))
+                by_id[tenant_id]["workspaces"][vendor] = {"schema": schema, "data": _record(saved, state)}
         document = {"format": FORMAT, "version": EXPORT_VERSION, "now": rows.get("now"), "created": rows.get("created"),
                     "tenants": entries}
         try:
@@ -292,6 +298,13 @@ class StateFile:
             raise StateError(f"{self.path}: {exc}") from None
         apply(server, plan)
         server.store.unreadable = unreadable
+        if whole:
+            self.db.execute("BEGIN IMMEDIATE")
+            for owner in whole:
+                self._write_workspace(owner, server.store.tenants[owner[0]].states[owner[1]],
+                                      server.store.by_name[owner[1]], self.generations.get(owner[1], 0))
+            self.db.execute("COMMIT")
+            self.stored.update(whole)
         if stale:  # rows of tenants reset since they were written: dropped now, at start
             vendors = [vendor for (vendor,) in self.db.execute("SELECT DISTINCT vendor FROM workspaces")]
             self.db.execute("BEGIN IMMEDIATE")
@@ -314,22 +327,24 @@ class StateFile:
         return notes
 
     def _items(self, *where: str) -> dict[tuple[str, str], dict[str, list[str]]]:
-        """(tenant, vendor) -> table ("" the meta) -> its rows' JSON, in the order they were first written."""
+        """(tenant, vendor) -> table (META_KEY the meta, WHOLE_KEY a version-1 record) -> its rows' JSON, in
+        the order they were first written."""
         grouped: dict[tuple[str, str], dict[str, list[str]]] = {}
-        query = "SELECT tenant, vendor, tbl, data FROM items"
+        query = "SELECT tenant, vendor, tbl, key, data FROM items"
         if where:
             query += " WHERE tenant = ? AND vendor = ?"
-        for tenant_id, vendor, table, data in self.db.execute(query + " ORDER BY rowid", where):
-            grouped.setdefault((tenant_id, vendor), {}).setdefault(table, []).append(data)
+        for tenant_id, vendor, table, key, data in self.db.execute(query + " ORDER BY rowid", where):
+            group = table or (WHOLE_KEY if key == WHOLE_KEY else META_KEY)
+            grouped.setdefault((tenant_id, vendor), {}).setdefault(group, []).append(data)
         return grouped
 
-    def workspace(self, tenant_id: str, vendor: str) -> tuple[dict[str, Any], int] | None:
+    def workspace(self, tenant_id: str, vendor: Vendor) -> tuple[dict[str, Any], int] | None:
         """A saved workspace's (data, schema), or None when it has none (it is seeded)."""
         row = self.db.execute("SELECT schema FROM workspaces WHERE tenant = ? AND vendor = ? AND generation = ?",
-                              (tenant_id, vendor, self.generations.get(vendor, 0))).fetchone()
+                              (tenant_id, vendor.name, self.generations.get(vendor.name, 0))).fetchone()
         if row is None:
             return None
-        return _record(self._items(tenant_id, vendor).get((tenant_id, vendor), {})), row[0]
+        return _record(self._items(tenant_id, vendor.name).get((tenant_id, vendor.name), {}), vendor.state), row[0]
 
     def commit(self, server: "MockServer", turn: Turn) -> None:
         """Write what the turn changed, in one transaction (StateFileError if it cannot)."""
@@ -441,10 +456,13 @@ class StateFile:
                 self.db.execute(UPSERT_ITEM, (*owner, name, _json(key), _json(row)))
 
 
-def _record(rows: dict[str, list[str]]) -> dict[str, Any]:
-    """A workspace's record from its rows: the meta, with each table's records as a list."""
-    meta = rows.pop(META_KEY, None)
+def _record(rows: dict[str, list[str]], state: type[Workspace]) -> dict[str, Any]:
+    """A workspace's record from its rows: the meta, with each of its class's tables as a list of
+    records (or the whole record of a version-1 row)."""
+    if WHOLE_KEY in rows:
+        return orjson.loads(rows[WHOLE_KEY][0])  # type: ignore[no-any-return]
+    meta = rows.get(META_KEY)
     record: dict[str, Any] = orjson.loads(meta[0]) if meta else {}
-    for table, data in rows.items():
-        record[table] = [orjson.loads(row) for row in data]
+    for table in getattr(state, "TABLES", ()):
+        record[table] = [orjson.loads(row) for row in rows.get(table, ())]
     return record

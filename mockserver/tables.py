@@ -102,12 +102,13 @@ class Table(dict[Any, dict[str, Any]]):
 
 
 class Tracked:
-    """The base of a vendor's workspace made of `Table`s (the attributes named in `TABLES`, or
-    what `tables()` returns). `meta()` gives the rest of its record; a change of a public
+    """The base of a vendor's workspace made of `Table`s: `TABLES` names them (the record's fields
+    they are), `tables()` gives them (by default, the attributes of those names). `meta()` gives
+    the rest of its record; a change of a public
     attribute (not starting with `_`) records the meta as changed; so does any change of a record,
     since ids and generators drawn for it live there."""
 
-    TABLES: tuple[str, ...] = ()
+    TABLES: tuple[str, ...] = ()  # the record's fields held as Tables (a table with no record has no row)
     owner: Owner | None = None
 
     def meta(self) -> dict[str, Any]:

@@ -184,7 +184,7 @@ class TenantStore:
         if (tenant.id, vendor_name) in self.unreadable:
             raise ApiError(503, self.unreadable[(tenant.id, vendor_name)])
         vendor = self.by_name[vendor_name]
-        record = self.saved.workspace(tenant.id, vendor_name) if self.saved else None
+        record = self.saved.workspace(tenant.id, vendor) if self.saved else None
         ctx = tenant.context(vendor)
         workspace = vendor.state.seed(ctx) if record is None else load_workspace(vendor, record[0], record[1], ctx)
         self._add(tenant, vendor_name, workspace.credentials()[1])

@@ -3,10 +3,10 @@ and what is read back is checked data; admin export and import of state as JSON.
 
 import base64
 import copy
+import json
 import os
 import pickle
 import random
-import json
 import sqlite3
 import stat
 import threading
@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from mockserver.testing import running
+from mockserver.testing import TenantHandle, running
 from tests.receiver import Receiver, wait_until
 from tests.served import Served
 
@@ -463,3 +463,51 @@ def test_a_reset_of_every_tenant_is_kept_and_only_moves_a_generation(tmp_path):
         assert again.admin.get("/__admin/tenants/reset/state").json()["karmabot"]["pluses"] == []
         assert len(again.admin.get("/__admin/tenants/later/state").json()["karmabot"]["pluses"]) == 1
     assert sqlite3.connect(state_file).execute("SELECT tenant FROM workspaces").fetchall() == [("later",)]
+
+
+V1_TABLES = """
+CREATE TABLE server (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE tenants (id TEXT PRIMARY KEY, number INTEGER NOT NULL, seed INTEGER NOT NULL,
+                      rate_limits INTEGER NOT NULL, clock_offset REAL NOT NULL);
+CREATE TABLE workspaces (tenant TEXT NOT NULL, vendor TEXT NOT NULL, schema INTEGER NOT NULL, data TEXT NOT NULL,
+                         generation INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tenant, vendor));
+"""
+
+
+def test_a_state_file_of_version_1_is_migrated_on_open(tmp_path):
+    """A file of the first layout (a row per workspace, its whole record) loads as it was, and
+    its next write splits that workspace into a row per record."""
+    with running(ticking=False) as server:
+        tenant = server.new_tenant(tenant="older")
+        with tenant.client("karmabot") as karma:
+            users = karma.get("/users").json()["users"]
+            assert karma.post("/pluses", json={"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}).status_code == 201
+        tenant.state()  # every vendor's workspace opened, so the export holds them all
+        exported = server.admin.get("/__admin/state/export").json()
+    state_file = tmp_path / "state.db"
+    db = sqlite3.connect(state_file)
+    db.executescript(V1_TABLES)
+    rows = {"format": {"name": "mockserver-state", "version": 1}, "now": exported["now"],
+            "created": exported["created"], "seed": exported["seed"], "generations": {}}
+    db.executemany("INSERT INTO server VALUES (?, ?)", [(key, json.dumps(value)) for key, value in rows.items()])
+    for entry in exported["tenants"]:
+        db.execute("INSERT INTO tenants VALUES (?, ?, ?, ?, ?)", (entry["id"], entry["number"], entry["seed"],
+                                                                  int(entry["rate_limits"]), entry["clock_offset"]))
+        for vendor, record in entry["workspaces"].items():
+            db.execute("INSERT INTO workspaces VALUES (?, ?, ?, ?, 0)",
+                       (entry["id"], vendor, record["schema"], json.dumps(record["data"])))
+    db.commit()
+    db.close()
+    with running(ticking=False, state_file=str(state_file)) as server:
+        assert server.admin.get("/__admin/state/export").json()["tenants"] == exported["tenants"]
+        older = TenantHandle(server, server.admin.get("/__admin/tenants/older").json())
+        with older.client("karmabot") as karma:
+            assert karma.post("/pluses", json={"from_id": users[1]["id"], "user_ids": [users[0]["id"]]}).status_code == 201
+        after = server.admin.get("/__admin/state/export").json()
+    db = sqlite3.connect(state_file)
+    assert json.loads(db.execute("SELECT value FROM server WHERE key = 'format'").fetchone()[0])["version"] == 2
+    assert db.execute("SELECT count(*) FROM items WHERE tenant = 'older' AND vendor = 'karmabot' "
+                      "AND tbl = 'pluses'").fetchone() == (2,)
+    db.close()
+    with running(ticking=False, state_file=str(state_file)) as server:
+        assert server.admin.get("/__admin/state/export").json()["tenants"] == after["tenants"]

@@ -31,6 +31,7 @@ class Collection:
 
 class KarmaWorkspace(Tracked):
     SCHEMA = 1  # of dump(): see mockserver.records
+    TABLES = ("channels", "users", "values", "achievements", "pluses")
     RECORD = obj(
         channels=arr(obj(id=INT, slack_id=STR, name=STR, is_private=BOOL)),
         users=arr(obj(id=INT, slack_id=STR, name=STR, image_url=STR)),
