@@ -1,8 +1,9 @@
 """What state costs: writes with `--state-file` at 1 tenant and at 100 (beside no state file),
-creating a tenant beside a health round trip, the memory of idle tenants, and resets. Prints the
-ratios next to their targets. See bench/README.md.
+writes into a tenant holding 20,000 records beside a fresh one's, creating a tenant beside a
+health round trip, the memory of idle tenants, and resets. Prints the ratios next to their
+targets. See bench/README.md.
 
-    python3 bench/state.py [--duration 5] [--connections 32] [--tenants 100] [--idle 1000]
+    python3 bench/state.py [--duration 5] [--connections 32] [--tenants 100] [--records 20000] [--idle 1000]
 
 Needs wrk (a Debian package).
 """
@@ -59,6 +60,37 @@ def write_rate(arguments: list[str], tenants: int, options: dict) -> dict:
         mock.stop()
 
 
+def filled_write_rate(state_file: str, records: int, options: dict) -> tuple[dict, dict]:
+    """wrk on Karma bot's POST /pluses with `--state-file`: in a fresh tenant, then in one that
+    holds `records` pluses (imported), in the same server."""
+    mock, server = serve("--state-file", state_file)
+    try:
+        with httpx.Client(base_url=server, timeout=120) as admin:
+            for name in ("fresh", "filled"):
+                admin.post("/__admin/tenants", json={"tenant": name, "rate_limits": False}).raise_for_status()
+                admin.get(f"/__admin/tenants/{name}/state").raise_for_status()  # its workspaces open, so exported
+            document = admin.get("/__admin/state/export").json()
+            karma = next(entry for entry in document["tenants"] if entry["id"] == "filled")["workspaces"]["karmabot"]
+            data = karma["data"]
+            users = [user["id"] for user in data["users"]]
+            first = data["next_plus_id"]
+            data["pluses"] = [{"id": first + n, "from_id": users[0], "user_ids": [users[1 + n % (len(users) - 1)]],
+                               "channel_id": None, "description": f"plus {n}", "score": 1, "private": False,
+                               "value_id": None, "achievement_id": None, "gif_url": None,
+                               "created_at": "2026-01-01T00:00:00Z"} for n in range(records)]
+            data["next_plus_id"] = first + records
+            admin.post("/__admin/state/import", json=document).raise_for_status()
+            results = []
+            for name in ("fresh", "filled"):
+                tenant = admin.get(f"/__admin/tenants/{name}").json()
+                results.append(wrk(server + "/karmabot/api/v1/pluses", method="POST",
+                                   headers=tenant["credentials"]["karmabot"]["headers"],
+                                   body={"user_ids": [users[1]], "from_id": users[0]}, **options))
+        return results[0], results[1]
+    finally:
+        mock.stop()
+
+
 def median_ms(call, rounds: int) -> float:
     times = []
     for _ in range(rounds):
@@ -91,6 +123,7 @@ def main():
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk measurement")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--tenants", type=int, default=100, help="tenants in the larger state file")
+    parser.add_argument("--records", type=int, default=20_000, help="pluses in the filled tenant")
     parser.add_argument("--idle", type=int, default=1000, help="idle tenants created for the memory measure")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -100,6 +133,7 @@ def main():
         plain = write_rate([], 1, options)
         one = write_rate(["--state-file", str(Path(scratch) / "one.db")], 1, options)
         many = write_rate(["--state-file", str(Path(scratch) / "many.db")], args.tenants, options)
+        fresh, filled = filled_write_rate(str(Path(scratch) / "filled.db"), args.records, options)
         created = tenants_and_resets([], args.idle)
         saved = tenants_and_resets(["--state-file", str(Path(scratch) / "created.db")], args.idle)
 
@@ -111,6 +145,9 @@ def main():
               f"  {result['spread_ms']:.2f} ms median round trip")
     print(f"ratio {args.tenants} tenants / 1 tenant: {many['rps'] / one['rps']:.2f} (target >= 0.8); "
           f"state file / none: {one['rps'] / plain['rps']:.2f}\n")
+    print(f"--state-file, one server: fresh tenant {fresh['rps']:,.0f} req/s (p99 {fresh['p99']:.2f} ms), tenant "
+          f"holding {args.records:,} pluses {filled['rps']:,.0f} req/s (p99 {filled['p99']:.2f} ms): "
+          f"{filled['rps'] / fresh['rps']:.2f} (target >= 0.8)\n")
     for label, result in (("no state file", created), ("--state-file", saved)):
         print(f"{label}: POST /__admin/tenants median {result['create']:.2f} ms, GET /__admin/health "
               f"{result['health']:.2f} ms: {result['create'] / result['health']:.1f}x (target <= 5x); "

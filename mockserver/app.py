@@ -27,8 +27,8 @@ from mockserver.journal import MAX_BODY_BYTES, Journal
 from mockserver.logs import log_access
 from mockserver.routing import Match, Router
 from mockserver.shared import SharedTurns
-from mockserver.tenants import TenantStore
 from mockserver.tables import Tracked
+from mockserver.tenants import TenantStore
 from mockserver.turns import LocalTurns, Turn, current
 from mockserver.vendor import Vendor, discover
 from mockserver.webhooks import WebhookDispatcher

@@ -25,7 +25,7 @@ import orjson
 
 from mockserver.clock import LATEST
 from mockserver.records import StateError, Workspace, load_workspace
-from mockserver.tables import Table, Tracked
+from mockserver.tables import assemble, meta_of, tables_of
 from mockserver.tenants import DEFAULT_TENANT, TENANT_ID, Tenant, context
 from mockserver.turns import Turn
 from mockserver.vendor import Vendor
@@ -169,15 +169,6 @@ WHOLE_KEY = "*"  # the key of a version-1 row: a whole record, split into rows a
 
 def _json(value: object) -> str:
     return orjson.dumps(value).decode()
-
-
-def meta_of(workspace: Workspace) -> dict[str, Any]:
-    """What a workspace keeps outside its tables: all of it when it has none."""
-    return workspace.meta() if isinstance(workspace, Tracked) else workspace.dump()
-
-
-def tables_of(workspace: Workspace) -> dict[str, Table]:
-    return workspace.tables() if isinstance(workspace, Tracked) else {}
 
 
 class StateFile:
@@ -462,7 +453,5 @@ def _record(rows: dict[str, list[str]], state: type[Workspace]) -> dict[str, Any
     if WHOLE_KEY in rows:
         return orjson.loads(rows[WHOLE_KEY][0])  # type: ignore[no-any-return]
     meta = rows.get(META_KEY)
-    record: dict[str, Any] = orjson.loads(meta[0]) if meta else {}
-    for table in getattr(state, "TABLES", ()):
-        record[table] = [orjson.loads(row) for row in rows.get(table, ())]
-    return record
+    return assemble(orjson.loads(meta[0]) if meta else {},
+                    {table: [orjson.loads(row) for row in data] for table, data in rows.items() if table}, state)

@@ -16,7 +16,10 @@ a tenant keeps coming back to reads nothing but the lease.
 
 Keys, P the prefix (`--redis-prefix`); `{...}` is a Redis Cluster hash tag, one slot per shard:
 - `P:{T}` (hash): `epoch`, `live` (1 while the tenant exists), `fence`, `version`, `ws:<vendor>`
-  (one workspace's JSON record), `limits` (its rate-limit counters);
+  (a workspace's schema and meta, see tables.Tracked), `it:<vendor>:<table>:<key as JSON>` (one
+  record: `<seq> <JSON>`, `seq` from the hash's `seq` counter when first written, so a table's
+  records keep their order), `limits` (its rate-limit counters). A write sends only the records
+  its turns changed (tables.note), plus each changed workspace's meta;
 - `P:{~world}` (hash): `epoch`, `fence`, `version`, `data` (the world's JSON record);
 - `P:{T}:lease`, `P:{T}:next` (a refused worker's claim on the next go), likewise for `{~world}`;
 - `P:{T}:journal`, `P:{~}:journal` (requests no tenant sent): streams, `XADD ... MAXLEN ~`;
@@ -43,6 +46,7 @@ import orjson
 from mockserver.clock import ServerClock
 from mockserver.errors import ApiError
 from mockserver.records import StateError, load_workspace
+from mockserver.tables import assemble, meta_of, tables_of
 from mockserver.tenants import DEFAULT_TENANT, Tenant, Workspaces
 from mockserver.turns import Turn, number
 
@@ -80,8 +84,9 @@ return {3, fence, requests, limits, version, redis.call('HGETALL', KEYS[1])}
 # KEYS: hash, lease, journal, next. ARGV: lease ('' to take the shard outright: a tenant created
 # under the world's lease), release (0/1: else the lease is extended), epoch, journal bound,
 # clear the data fields (0/1), live ('', 0, 1), new version (0/1), clear the journal (0/1), lease
-# ms, n, n x (field, value), journal entries... Only while the lease is still this one; returns
-# {the fence written under, whether another worker asked for the shard}.
+# ms, n, n x (field, value), m, m x (record field, JSON or '' to delete it), journal entries...
+# Only while the lease is still this one; returns {the fence written under, whether another
+# worker asked for the shard}.
 WRITE = """
 local fence
 if ARGV[1] == '' then
@@ -100,12 +105,25 @@ redis.call('HSET', KEYS[1], 'epoch', ARGV[3])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'live', ARGV[6]) end
 local n = tonumber(ARGV[10])
 for k = 1, n do redis.call('HSET', KEYS[1], ARGV[9 + 2 * k], ARGV[10 + 2 * k]) end
+local base = 11 + 2 * n
+local m = tonumber(ARGV[base])
+for k = 1, m do
+  local name, value = ARGV[base + 2 * k - 1], ARGV[base + 2 * k]
+  if value == '' then
+    redis.call('HDEL', KEYS[1], name)
+  else
+    local old = redis.call('HGET', KEYS[1], name)
+    local seq = old and string.match(old, '^(%d+) ')
+    if not seq then seq = redis.call('HINCRBY', KEYS[1], 'seq', 1) end
+    redis.call('HSET', KEYS[1], name, seq .. ' ' .. value)
+  end
+end
 if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'version', fence) end
 if ARGV[8] == '1' then redis.call('DEL', KEYS[3]) end
-if 11 + 2 * n <= #ARGV then
+if base + 2 * m < #ARGV then
   local t = redis.call('TIME')
   local at = t[1] .. string.format('%06d', tonumber(t[2]))
-  for i = 11 + 2 * n, #ARGV do
+  for i = base + 2 * m + 1, #ARGV do
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'at', at, 'entry', ARGV[i])
   end
 end
@@ -176,6 +194,7 @@ class SharedTurns:
         self.token = os.urandom(8).hex()
         self.epoch: bytes | None = None  # the start of the shared state this worker has loaded
         self.versions: dict[str, bytes] = {}  # shard -> the version of its records this worker holds
+        self.stored: set[tuple[str, str]] = set()  # (tenant, vendor): workspaces whose records Redis holds
         self.shards: dict[str, Shard] = {}
         self.whole: set[int] = set()  # ids of the admin turns under way (every shard held)
         self.shas = {name: hashlib.sha1(script.encode()).hexdigest() for name, script in SCRIPTS.items()}
@@ -518,8 +537,7 @@ class SharedTurns:
             return
         assert lease is not None and tenant is not None
         turns = [turn for turn, _ in batch]
-        fields = self._tenant_fields(tenant, {vendor for turn in turns for tenant_id, vendor in turn.states
-                                              if tenant_id == name}, any(name in turn.limits for turn in turns))
+        fields, records = self._tenant_fields(tenant, turns, any(name in turn.limits for turn in turns))
         new_version = any(key.startswith("ws:") for key in fields)
         fields["requests"] = str(tenant.requests).encode()
         entries = [_entry_json(entry) for turn in turns for entry in turn.entries if entry["tenant"] == name]
@@ -529,9 +547,7 @@ class SharedTurns:
         if new_version:  # what Redis will hold once written (undone if the write fails)
             self.versions[name] = lease.rpartition(":")[2].encode()
         args = [lease, int(release), self.epoch, self.server.journal.limit, 0, "", int(new_version), 0,
-                self.LEASE_MS, len(fields)]
-        for key, value in fields.items():
-            args += [key, value]
+                self.LEASE_MS, *_pairs(fields), *_pairs(records)]
         try:
             _, claimed = await self._script("write", self._write_keys(name), args + entries)
             saved = True
@@ -558,6 +574,7 @@ class SharedTurns:
         writes = []  # (name, lease or '' for a created tenant, arguments)
         for name in sorted(names, key=lambda name: name == WORLD) + created:
             lease = self.shards[name].lease if name in turn.held else ""
+            records: dict[str, bytes] = {}
             if name == WORLD:
                 fields = {"data": orjson.dumps(self._world())} if turn.world else {}
                 clear, live = False, ""
@@ -565,13 +582,15 @@ class SharedTurns:
                 tenant = store.tenants.get(name)
                 clear = tenant is None or not lease or turn.reset_all or name in turn.resets
                 live = "0" if tenant is None else "1" if not lease else ""
-                fields = {} if tenant is None else self._tenant_fields(
-                    tenant, {vendor for tenant_id, vendor in turn.states if tenant_id == name}, name in turn.limits)
+                if clear:
+                    self.stored = {owner for owner in self.stored if owner[0] != name}
+                fields = {}
+                if tenant is not None:
+                    fields, records = self._tenant_fields(tenant, [turn], name in turn.limits)
             clear_journal = name != WORLD and (... in cleared or name in cleared or not lease)
             args = [lease, 1, self.epoch, journal.limit, int(clear), live, int(clear or "data" in fields or any(
-                key.startswith("ws:") for key in fields)), int(clear_journal), self.LEASE_MS, len(fields)]
-            for key, value in fields.items():
-                args += [key, value]
+                key.startswith("ws:") for key in fields)), int(clear_journal), self.LEASE_MS, *_pairs(fields),
+                *_pairs(records)]
             writes.append((name, lease, args))
         others = {shard for shard in cleared if shard is not ...} | (
             {*store.tenants, NOBODY} if ... in cleared else set())
@@ -595,6 +614,7 @@ class SharedTurns:
                 logger.warning("could not write a change to Redis: %s", failed)
             for name, _, _ in writes:
                 self.versions.pop(name, None)
+                self.stored = {owner for owner in self.stored if owner[0] != name}
             for name in turn.held:  # what the turn changed here is read back from Redis
                 if name != WORLD and name in store.tenants:
                     self._forget_records(store.tenants[name])
@@ -628,18 +648,36 @@ class SharedTurns:
     def _write_keys(self, name: str) -> list[str]:
         return [self.key(name), self.key(name, "lease"), self.key(name, "journal"), self.key(name, "next")]
 
-    def _tenant_fields(self, tenant: Tenant, vendors: set[str], limits: bool) -> dict[str, bytes]:
-        """A tenant's records to write: its open workspaces of `vendors` (each dumped once) and,
-        with `limits`, its rate-limit counters."""
-        fields = {}
-        for vendor in sorted(vendors):
+    def _tenant_fields(self, tenant: Tenant, turns: list[Turn], limits: bool) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        """What to write of a tenant for these turns: (fields, records). Fields: the meta of each
+        open workspace they changed and, with `limits`, its rate-limit counters. Records: the
+        records they changed (b'' for one deleted), or all of a workspace Redis does not hold yet."""
+        changed: dict[str, set[Any]] = {}
+        for turn in turns:
+            for tenant_id, vendor in turn.states:
+                if tenant_id == tenant.id:
+                    changed.setdefault(vendor, set()).update(turn.items.get((tenant_id, vendor), ()))
+        fields, records = {}, {}
+        for vendor in sorted(changed):
             workspace = tenant._states.get(vendor)
-            if workspace is not None:
-                schema = self.server.store.by_name[vendor].state.SCHEMA
-                fields[f"ws:{vendor}"] = orjson.dumps({"schema": schema, "data": workspace.dump()})
+            if workspace is None:
+                continue
+            schema = self.server.store.by_name[vendor].state.SCHEMA
+            fields[f"ws:{vendor}"] = orjson.dumps({"schema": schema, "data": meta_of(workspace)})
+            tables = tables_of(workspace)
+            if (tenant.id, vendor) in self.stored:
+                for table, key in changed[vendor]:
+                    if table:
+                        row = tables[table].row(key)
+                        records[_record_field(vendor, table, key)] = b"" if row is None else orjson.dumps(row)
+            else:
+                for table_name, table in tables.items():
+                    for key, row in zip(table, table.rows(), strict=True):
+                        records[_record_field(vendor, table_name, key)] = orjson.dumps(row)
+                self.stored.add((tenant.id, vendor))
         if limits and tenant._limiter is not None:
             fields["limits"] = orjson.dumps(tenant._limiter.storage.events)
-        return fields
+        return fields, records
 
     def _drop(self, name: str) -> None:
         """Forget a deleted tenant's shard (turns holding it keep their reference)."""
@@ -649,6 +687,7 @@ class SharedTurns:
     def _forget_records(self, tenant: Tenant) -> None:
         """Drop a tenant's records here (a change to them could not be written): read back when next held."""
         self.versions.pop(tenant.id, None)
+        self.stored = {owner for owner in self.stored if owner[0] != tenant.id}
         tenant._states, tenant._limiter = Workspaces(tenant), None
         self.server.store.reindex(tenant)
         self.server.answers.invalidate()
@@ -678,15 +717,25 @@ class SharedTurns:
         """Replace the tenant's workspaces and counters with its records in Redis."""
         store = self.server.store
         states, limits = Workspaces(tenant), {}
+        metas: dict[str, Any] = {}
+        rows: dict[str, dict[str, list[tuple[int, Any]]]] = {}  # vendor -> table -> (seq, record)
         try:
             for key, value in _fields(flat).items():
                 name = key.decode()
                 if name.startswith("ws:") and name[3:] in store.by_name:  # others: vendors not served here
-                    vendor = store.by_name[name[3:]]
-                    record = orjson.loads(value)
-                    states[vendor.name] = load_workspace(vendor, record["data"], record["schema"], tenant.context(vendor))
+                    metas[name[3:]] = orjson.loads(value)
+                elif name.startswith("it:"):
+                    _, vendor_name, table, _ = name.split(":", 3)
+                    seq, _, record = value.partition(b" ")
+                    rows.setdefault(vendor_name, {}).setdefault(table, []).append((int(seq), record))
                 elif name == "limits":
                     limits = _limits(orjson.loads(value))
+            for vendor_name, meta in metas.items():
+                vendor = store.by_name[vendor_name]
+                tables = {table: [orjson.loads(record) for _, record in sorted(kept)]
+                          for table, kept in rows.get(vendor_name, {}).items()}
+                states[vendor_name] = load_workspace(vendor, assemble(meta["data"], tables, vendor.state), meta["schema"],
+                                                     tenant.context(vendor))
         except (ValueError, TypeError, KeyError, StateError) as exc:
             self.versions.pop(tenant.id, None)
             raise _unreadable(exc) from None
@@ -695,6 +744,7 @@ class SharedTurns:
         if limits:
             tenant.limiter.storage.events = limits
         store.reindex(tenant)
+        self.stored = {owner for owner in self.stored if owner[0] != tenant.id} | {(tenant.id, name) for name in metas}
         self.versions[tenant.id] = version
         self.server.answers.invalidate()
 
@@ -778,6 +828,7 @@ class SharedTurns:
             logger.warning("the shared state in Redis started over (Redis lost its data?): loading it afresh")
         self.epoch = epoch
         self.versions.clear()
+        self.stored.clear()
         for shard in self.shards.values():  # turns under way fail: what they hold is gone
             shard.lease = None
             shard.generation += 1
@@ -837,6 +888,18 @@ class SharedTurns:
             pipe.command_stack = stack
             results = await pipe.execute(raise_on_error=raise_on_error)
         return list(results)
+
+
+def _record_field(vendor: str, table: str, key: Any) -> str:
+    return f"it:{vendor}:{table}:{orjson.dumps(key).decode()}"
+
+
+def _pairs(mapping: dict[str, bytes]) -> list[Any]:
+    """A script's arguments for a mapping: its length, then each key and value."""
+    flat: list[Any] = [len(mapping)]
+    for key, value in mapping.items():
+        flat += [key, value]
+    return flat
 
 
 def _unreadable(exc: Exception) -> ApiError:

@@ -48,7 +48,8 @@ class Table(dict[Any, dict[str, Any]]):
         record is loaded); `encode` gives a record's JSON form when memory holds it otherwise
         (sets for lists, say). Duplicate keys are a StateError."""
         super().__init__()
-        self.name, self.key, self.owner, self.encode = name, key, None, encode
+        self.name, self.key, self.encode = name, key, encode
+        self.owner: Owner | None = None
         count = 0
         for record in records:
             if not isinstance(record, dict):
@@ -133,3 +134,23 @@ def bind(workspace: Any, owner: Owner) -> None:
         for table in workspace.tables().values():
             table.owner = owner
         object.__setattr__(workspace, "owner", owner)
+
+
+def meta_of(workspace: Any) -> dict[str, Any]:
+    """What a workspace keeps outside its tables: all of it when it has none."""
+    return workspace.meta() if isinstance(workspace, Tracked) else workspace.dump()
+
+
+def tables_of(workspace: Any) -> dict[str, Table]:
+    return workspace.tables() if isinstance(workspace, Tracked) else {}
+
+
+def assemble(meta: dict[str, Any], rows: dict[str, list[Any]], state: type) -> dict[str, Any]:
+    """A workspace's record from its meta and its tables' records (lists in insertion order): a
+    table with no record has none. A meta that holds a table's field is a whole record, as kept
+    before tables had rows of their own."""
+    record = dict(meta)
+    for table in getattr(state, "TABLES", ()):
+        if table in rows or table not in record:
+            record[table] = rows.get(table, [])
+    return record

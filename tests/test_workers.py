@@ -307,3 +307,34 @@ def test_a_record_in_redis_that_is_not_ours_never_runs(redis_url, tmp_path):
     assert created == 201 and refused.status_code == 503 and "cannot read" in refused.json()["error"]["message"]
     assert admin.status_code == 503 and "cannot read" in admin.json()["error"]["message"]
     assert not marker.exists()
+
+
+def test_a_write_sends_redis_only_the_records_it_changed(redis_url):
+    """A tenant's hash holds a field per record (`it:<vendor>:<table>:<key>`, ordered by a
+    sequence number): a plus adds one field and rewrites the workspace's meta, nothing else; the
+    other worker reads the records back in their order."""
+    async def main():
+        first, second = workers(redis_url)
+        a, b = clients([first, second])
+        key = (await a.post("/__admin/tenants", json={"tenant": "rows", "rate_limits": False})).json()[
+            "credentials"]["karmabot"]["headers"]
+        users = (await a.get("/karmabot/api/v1/users", headers=key)).json()["users"]
+        body = {"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}
+        store = redis.Redis.from_url(redis_url)
+        hash_key = first.turns.key("rows")
+        assert (await a.post("/karmabot/api/v1/pluses", json=body)).status_code == 401  # no credentials: no write
+        assert (await a.post("/karmabot/api/v1/pluses", json=body, headers=key)).status_code == 201
+        before = store.hgetall(hash_key)
+        assert (await a.post("/karmabot/api/v1/pluses", json=body, headers=key)).status_code == 201
+        after = store.hgetall(hash_key)
+        changed = {name for name, value in after.items() if before.get(name) != value}
+        added = [name.decode() for name in set(after) - set(before)]
+        plus = (await b.get("/__admin/tenants/rows/state")).json()["karmabot"]["pluses"]
+        return changed, added, before, after, plus
+
+    changed, added, before, after, pluses = asyncio.run(main())
+    assert len(added) == 1 and added[0].startswith("it:karmabot:pluses:")
+    assert changed - {b"version", b"fence", b"requests"} == {added[0].encode(), b"ws:karmabot", b"seq"}
+    first_plus = next(name for name in before if name.startswith(b"it:karmabot:pluses:"))
+    assert int(after[added[0].encode()].split(b" ")[0]) > int(before[first_plus].split(b" ")[0])
+    assert [plus["id"] for plus in pluses] == sorted(plus["id"] for plus in pluses) and len(pluses) == 2
