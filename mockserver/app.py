@@ -337,7 +337,8 @@ class MockServer:
         finally:
             current.reset(recording)
             gateway.current.reset(token)
-            await self.turns.end(turn)
+            if turn.open:  # an answer never started (the client went away): its turn still ends
+                await self.turns.end(turn)
 
     async def _answer(self, ex: Exchange, scope: Scope) -> ASGIApp:
         """The ASGI app that answers: the operation's (routed, admitted, run), or the failure's in
@@ -370,15 +371,14 @@ class MockServer:
         the change and the entry written to Redis), log. The answer to send instead when the
         change could not be saved, else None."""
         turn, refused = ex.turn, None
-        unsaved = ApiError(503, "The change could not be saved; try again.")
         if not self.commit(turn):
-            refused = self.render_error(unsaved, ex)
+            refused = self.render_error(_unsaved(), ex)
         ex.status = refused.status if refused is not None else status
         entry = self._record(ex, scope)
         if ex.tenant is not None and 200 <= ex.status < 300:
             gateway.count_success(ex)
         if not await self.turns.end(turn) and refused is None and ex.failed < 500:
-            refused = self.render_error(unsaved, ex)
+            refused = self.render_error(_unsaved(), ex)
             if entry is not None:
                 entry["status"] = ex.status = refused.status
                 await self.turns.note(entry)
@@ -395,6 +395,10 @@ class MockServer:
         self.journal.record(entry)
         ex.turn.entries.append(entry)
         return entry
+
+
+def _unsaved() -> ApiError:
+    return ApiError(503, "The change could not be saved; try again.")
 
 
 async def _lifespan(receive: Receive, send: Send, shutdown: Callable[[], Awaitable[None]]) -> None:

@@ -652,11 +652,11 @@ class SharedTurns:
         """What to write of a tenant for these turns: (fields, records). Fields: the meta of each
         open workspace they changed and, with `limits`, its rate-limit counters. Records: the
         records they changed (b'' for one deleted), or all of a workspace Redis does not hold yet."""
-        changed: dict[str, set[Any]] = {}
+        changed: dict[str, dict[Any, None]] = {}  # vendor -> the (table, key) changed, in order
         for turn in turns:
             for tenant_id, vendor in turn.states:
                 if tenant_id == tenant.id:
-                    changed.setdefault(vendor, set()).update(turn.items.get((tenant_id, vendor), ()))
+                    changed.setdefault(vendor, {}).update(turn.items.get((tenant_id, vendor), {}))
         fields, records = {}, {}
         for vendor in sorted(changed):
             workspace = tenant._states.get(vendor)

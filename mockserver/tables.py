@@ -31,8 +31,8 @@ def note(owner: Owner | None, table: str, key: Any) -> None:
     turn.states.add(owner)
     keys = turn.items.get(owner)
     if keys is None:
-        turn.items[owner] = keys = set()
-    keys.add((table, key))
+        turn.items[owner] = keys = {}
+    keys[(table, key)] = None  # an ordered set: records inserted together are written in their order
 
 
 class Table(dict[Any, dict[str, Any]]):

@@ -31,8 +31,9 @@ class Turn:
     resets: set[Any] = field(default_factory=set)  # ids of tenants whose workspaces went back to their seed
     reset_all: bool = False  # every tenant's workspaces went back to their seed
     states: set[Any] = field(default_factory=set)  # (tenant id, vendor name): workspaces changed
-    # (tenant id, vendor name) -> {(table, key)}: the records changed (tables.note; ("", None) the meta)
-    items: dict[Any, set[Any]] = field(default_factory=dict)
+    # (tenant id, vendor name) -> {(table, key): None}, in the order changed: the records changed
+    # (tables.note; ("", None) the meta)
+    items: dict[Any, dict[Any, None]] = field(default_factory=dict)
     limits: set[Any] = field(default_factory=set)  # ids of tenants whose rate-limit counters moved
     entries: list[Any] = field(default_factory=list)  # journal entries to append
     journals: set[Any] = field(default_factory=set)  # journals cleared: tenant ids (None: no tenant's), ... for all

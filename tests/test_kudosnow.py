@@ -1,7 +1,9 @@
 """Kudos Client API (kudosnow) through HTTP: auth both ways, kudos, lookups, redemptions, limits."""
 
+import orjson
 import pytest
 
+from mockserver.testing import running
 from tests.helpers import redemption_body, rich_users
 
 
@@ -269,3 +271,35 @@ def test_1000_requests_per_hour_per_token_overall(kudos, tenant, server):
         assert other_client.get("/redemptions").status_code == 200
     tenant.advance(3600 - 600)
     assert kudos.get("/redemptions").status_code == 200
+
+
+# --- saved state --------------------------------------------------------------------------------
+
+def test_an_export_of_schema_1_with_unnumbered_kudos_imports():
+    """Schema 1 kept kudos records without an id: they are numbered in their order on import, and
+    kudos given afterwards continue the numbering."""
+    with running(ticking=False) as server:
+        tenant = server.new_tenant(tenant="older")
+        sender, first, second = rich_users(tenant, 3)
+        with tenant.client("kudosnow") as client:
+            given = client.post("/kudos", json=kudos_body(sender, [first, second], points=1)).json()["data"]
+            given += client.post("/kudos", json=kudos_body(sender, [first], points=1)).json()["data"]
+        before = company(tenant)
+        document = server.admin.get("/__admin/state/export").json()
+        record = next(t for t in document["tenants"] if t["id"] == "older")["workspaces"]["kudosnow"]
+        assert record["schema"] == 2
+        assert [kudos["id"] for kudos in record["data"]["kudos"]] == [1, 2, 3] and record["data"]["next_kudos_id"] == 4
+        record["schema"] = 1
+        del record["data"]["next_kudos_id"]
+        record["data"]["kudos"] = [{k: v for k, v in kudos.items() if k != "id"} for kudos in record["data"]["kudos"]]
+        assert record["data"]["kudos"] == given
+        assert server.admin.post("/__admin/state/import", content=orjson.dumps(document)).status_code == 204
+        migrated = next(t for t in server.admin.get("/__admin/state/export").json()["tenants"] if t["id"] == "older")
+        assert migrated["workspaces"]["kudosnow"]["schema"] == 2
+        assert [kudos["id"] for kudos in migrated["workspaces"]["kudosnow"]["data"]["kudos"]] == [1, 2, 3]
+        assert company(tenant) == before
+        with tenant.client("kudosnow") as client:
+            assert client.post("/kudos", json=kudos_body(sender, [second])).status_code == 200
+        again = next(t for t in server.admin.get("/__admin/state/export").json()["tenants"] if t["id"] == "older")
+        assert [kudos["id"] for kudos in again["workspaces"]["kudosnow"]["data"]["kudos"]] == [1, 2, 3, 4]
+        assert company(tenant)["kudos"][:3] == given

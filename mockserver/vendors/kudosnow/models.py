@@ -2,23 +2,28 @@
 
 from mockserver.clock import isodate
 from mockserver.paging import page_of
-from mockserver.records import ANY, INT, STR, StateError, arr, by_id, mapping, obj, refers
+from mockserver.records import ANY, INT, STR, StateError, arr, mapping, obj, refers
+from mockserver.tables import Table, Tracked
 from mockserver.vendors.kudosnow.exceptions import bad_request, forbidden, not_found
 
 KUDOS_FIELDS = ("sender", "recipients", "message", "level", "badge_name", "points", "qualities")
 
 
-class Company:
-    SCHEMA = 1  # of dump(): see mockserver.records
+class Company(Tracked):
+    # of dump(): see mockserver.records. Schema 2 numbers kudos records (an `id`, kept from the API's
+    # answers and the admin view) so that they can be a Table; schema 1's are numbered on load.
+    SCHEMA = 2
+    TABLES = ("users", "kudos", "redemptions")
     RECORD = obj(
         users=arr(obj(id=INT, email=STR, pointsBalance=INT, employeeNumber=STR)),
         groups=mapping(arr(INT)), qualities=arr(STR), badges=arr(STR), api_key=STR,
-        kudos=arr({"type": "object"}),  # as given (checked by the spec then), only shown back
+        # as given (checked by the spec then), only shown back; `id` is ours
+        kudos=arr({"type": "object", "properties": {"id": INT}, "required": ["id"]}),
         redemptions=arr(obj(("notes", "cancellationDate"), id=INT, createdBy=INT, rewardId=STR, name=STR,
                             description=STR, kudosPoints=INT, currencyCode=STR, amountInCents=INT,
                             transactionId=STR, userId=STR, orderId=STR, createdAt=STR, updatedAt=STR, notes=ANY,
                             cancellationDate=STR)),
-        next_redemption_id=INT,
+        next_redemption_id=INT, next_kudos_id=INT,
     )
 
     @classmethod
@@ -54,34 +59,45 @@ class Company:
     def principals(cls, ctx) -> tuple[dict, dict]:
         return cls._credentials(ctx.secret("api-key"))
 
-    def dump(self) -> dict:
-        return {"users": list(self.users.values()), "groups": self.groups, "qualities": sorted(self.qualities),
-                "badges": sorted(self.badges), "api_key": self.api_key, "kudos": self.kudos,
-                "redemptions": list(self.redemptions.values()), "next_redemption_id": self.next_redemption_id}
+    def meta(self) -> dict:
+        return {"groups": self.groups, "qualities": sorted(self.qualities), "badges": sorted(self.badges),
+                "api_key": self.api_key, "next_redemption_id": self.next_redemption_id,
+                "next_kudos_id": self.next_kudos_id}
 
     @classmethod
     def load(cls, data: dict, schema: int, ctx) -> "Company":
         company = cls(data["users"], data["groups"], data["qualities"], data["badges"], data["api_key"],
                       data["next_redemption_id"])
-        company.kudos = data["kudos"]
-        company.redemptions = by_id(data["redemptions"], "id")
-        if not all(type(key) is int for key in [*company.users, *company.redemptions]) or \
+        kudos = data["kudos"]
+        if schema == 1:  # kudos records had no id: numbered in their order
+            if any("id" in record for record in kudos):
+                raise StateError("a kudos record of schema 1 has an id")
+            kudos = [{"id": number} | record for number, record in enumerate(kudos, 1)]
+            company.next_kudos_id = len(kudos) + 1
+        else:
+            company.next_kudos_id = data["next_kudos_id"]
+        company.kudos = Table("kudos", "id", kudos)
+        company.redemptions = Table("redemptions", "id", data["redemptions"])
+        if not all(type(key) is int for key in [*company.users, *company.kudos, *company.redemptions]) or \
                 not all(type(user["pointsBalance"]) is int for user in company.users.values()):
             raise StateError("ids and point balances are whole numbers")
+        if company.kudos and max(company.kudos) >= company.next_kudos_id:
+            raise StateError("next_kudos_id must be above every kudos record's id")
         refers([member for members in company.groups.values() for member in members], company.users, "a group member")
         refers([r["createdBy"] for r in company.redemptions.values()], company.users, "a redemption's creator")
         refers([int(r["userId"]) for r in company.redemptions.values()], company.users, "a redemption's user")
         return company
 
     def __init__(self, users, groups, qualities, badges, api_key, first_redemption_id):
-        self.users = by_id(users, "id")
-        self.groups = groups
+        self.users = Table("users", "id", users)
+        self.groups = groups  # never changed: the seed's
         self.qualities = {name.lower() for name in qualities}
         self.badges = {name.lower() for name in badges}
         self.api_key = api_key
-        self.kudos: list[dict] = []
-        self.redemptions: dict[int, dict] = {}  # creation order
+        self.kudos = Table("kudos", "id")  # {"id": n} and the fields given (KUDOS_FIELDS); creation order
+        self.redemptions = Table("redemptions", "id")  # creation order
         self.next_redemption_id = first_redemption_id
+        self.next_kudos_id = 1
 
     def _user_by_email(self, email: str) -> dict:
         for user in self.users.values():
@@ -123,13 +139,16 @@ class Company:
         if sender["pointsBalance"] < points * len(recipients):
             raise bad_request(f"Sender has {sender['pointsBalance']} points; "
                               f"{points * len(recipients)} needed.")
-        sender["pointsBalance"] -= points * len(recipients)
         created = []
+        if points:
+            self.users.change(sender["id"], pointsBalance=sender["pointsBalance"] - points * len(recipients))
         for recipient in recipients:
-            recipient["pointsBalance"] += points
+            if points:
+                self.users.change(recipient["id"], pointsBalance=recipient["pointsBalance"] + points)
             kudos = body | {"recipients": [{"kind": "email", "value": recipient["email"]}]}
             created.append({key: kudos[key] for key in KUDOS_FIELDS if key in kudos})
-        self.kudos += created
+            self.kudos.insert({"id": self.next_kudos_id} | created[-1])
+            self.next_kudos_id += 1
         return created
 
     def lookup(self, email: str | None, employee_number: str | None) -> dict:
@@ -160,15 +179,14 @@ class Company:
             "updatedAt": isodate(now),
         } | ({"notes": body["notes"]} if "notes" in body else {})
         self.next_redemption_id += 1
-        self.redemptions[redemption["id"]] = redemption
-        return redemption
+        return self.redemptions.insert(redemption)
 
     def redeem(self, body: dict, now: float) -> dict:
         user = self._user(body["userId"], "user")
         self._user(body["senderId"], "sender")
         if user["pointsBalance"] < body["kudosPoints"]:
             raise bad_request(f"User has {user['pointsBalance']} points; {body['kudosPoints']} needed.")
-        user["pointsBalance"] -= body["kudosPoints"]
+        self.users.change(user["id"], pointsBalance=user["pointsBalance"] - body["kudosPoints"])
         return self._add_redemption(user["id"], body["senderId"], body, now)
 
     def history(self, user_id: int | None, page: int, per_page: int) -> dict:
@@ -185,12 +203,12 @@ class Company:
             raise forbidden(f"Sender {sender_id} may not cancel this redemption.")
         if "cancellationDate" in redemption:
             raise bad_request(f"Redemption {redemption_id} was already cancelled.")
-        redemption["cancellationDate"] = redemption["updatedAt"] = isodate(now)
-        self.users[user_id]["pointsBalance"] += redemption["kudosPoints"]
-        return redemption
+        self.users.change(user_id, pointsBalance=self.users[user_id]["pointsBalance"] + redemption["kudosPoints"])
+        return self.redemptions.change(redemption_id, cancellationDate=isodate(now), updatedAt=isodate(now))
 
     def snapshot(self) -> dict:
-        return {"users": list(self.users.values()), "kudos": self.kudos,
+        return {"users": list(self.users.values()),
+                "kudos": [{key: value for key, value in record.items() if key != "id"} for record in self.kudos.values()],
                 "redemptions": list(self.redemptions.values())}
 
     def credentials(self) -> tuple[dict, dict]:
