@@ -1,5 +1,6 @@
 """Dailybot kudos API through HTTP: DRF-style errors, paging links, kudos, boosts, throttles."""
 
+import httpx
 import pytest
 
 from tests.helpers import as_dailybot_user as as_user
@@ -444,3 +445,37 @@ def test_an_exchange_token_sends_the_kudo_as_its_user(daily, tenant):
     assert sent.status_code == 200, sent.text
     assert sent.json()["user"]["uuid"] == someone["user_uuid"]
     assert org(tenant)["kudos"][-1]["user"]["uuid"] == someone["user_uuid"]
+
+
+def test_kudos_and_boosts_survive_a_restart_on_the_state_file(tmp_path):
+    """A boost replaces its parent kudo's record (its `boosts` grow): after a restart on the same
+    state file, every answer and the export are as they were."""
+    from mockserver.testing import running
+
+    path = str(tmp_path / "state.db")
+    with running(ticking=False, state_file=path) as first:
+        tenant = first.new_tenant(tenant="kept", rate_limits=False)
+        credentials = tenant.credentials["dailybot"]
+        with tenant.client("dailybot") as daily:
+            parent = daily.post("/kudos/", json={"receivers": [credentials["other_users"][0]["user_uuid"]],
+                                                 "content": "kept"}).json()["id"]
+            seeded = received_from_others(daily, tenant)["id"]
+            assert daily.post(f"/kudos/{seeded}/boost/").status_code == 201
+        for index in (1, 2):
+            client, _ = as_user(tenant, index)
+            with client:
+                assert client.post(f"/kudos/{parent}/boost/").status_code == 201
+                assert client.post(f"/kudos/{seeded}/boost/").status_code in (201, 409)
+
+        def answers(server):
+            with httpx.Client(base_url=server.base_url("dailybot"), headers=credentials["headers"]) as daily:
+                return ([daily.get("/kudos/", params=params).json()["results"]
+                         for params in ({}, {"filter": "kudos_given"})],
+                        server.admin.get("/__admin/tenants/kept/state").json()["dailybot"],
+                        server.admin.get("/__admin/state/export").json()["tenants"])
+
+        before = answers(first)
+    given = before[0][1]
+    assert [kudo["boost_count"] for kudo in given if kudo["id"] == parent] == [2]
+    with running(ticking=False, state_file=path) as second:
+        assert answers(second) == before

@@ -11,7 +11,6 @@ from mockserver.records import (
     STR,
     StateError,
     arr,
-    by_id,
     mapping,
     nullable,
     obj,
@@ -19,6 +18,7 @@ from mockserver.records import (
     rng_dump,
     rng_load,
 )
+from mockserver.tables import Table, Tracked
 from mockserver.vendors.dailybot.exceptions import (
     AlreadyBoosted,
     BoostChild,
@@ -46,8 +46,12 @@ def _people(ctx) -> list[tuple[str, int]]:
     return [(random_uuid(ctx.rng), ctx.rng.getrandbits(64)) for _ in range(ctx.vendor.fixtures["users"])]
 
 
-class Organization:
+class Organization(Tracked):
+    """Tables: users, teams and values (seeded, never written), kudos (boosts included). The meta:
+    the API keys (one per seeded user: it does not grow) and the RNG that draws new ids."""
+
     SCHEMA = 1  # of dump(): see mockserver.records
+    TABLES = ("users", "teams", "values", "kudos")
     RECORD = obj(
         users=arr(obj(uuid=STR, full_name=STR, role=STR, image=STR)),
         teams=arr(obj(uuid=STR, name=STR, members=arr(obj(uuid=STR, is_active=BOOL)))),
@@ -89,7 +93,7 @@ class Organization:
                             anonymous=rng.random() < 0.15, created=created)
             for booster in rng.sample(pool, rng.randint(0, 2)):
                 if booster not in receivers:
-                    org._boost(kudo, booster, created + rng.uniform(60, 3000))
+                    org._boost(kudo["id"], booster, created + rng.uniform(60, 3000))
         return org
 
     @staticmethod
@@ -100,15 +104,12 @@ class Organization:
     def principals(cls, ctx) -> tuple[dict, dict]:
         return cls._credentials(cls._keys(ctx, [uuid_ for uuid_, _ in _people(ctx)]))
 
-    def dump(self) -> dict:
-        return {"users": list(self.users.values()), "teams": list(self.teams.values()),
-                "values": list(self.values.values()), "keys": self.keys, "kudos": list(self.kudos.values()),
-                "rng": rng_dump(self.rng)}
+    def meta(self) -> dict:
+        return {"keys": self.keys, "rng": rng_dump(self.rng)}
 
     @classmethod
     def load(cls, data: dict, schema: int, ctx) -> "Organization":
-        org = cls(data["users"], data["teams"], data["values"], data["keys"], rng_load(data["rng"]))
-        org.kudos = by_id(data["kudos"], "id")
+        org = cls(data["users"], data["teams"], data["values"], data["keys"], rng_load(data["rng"]), data["kudos"])
         if not org.keys or set(org.keys) != set(org.users):
             raise StateError("every user has one key")
         kudos = org.kudos.values()
@@ -118,12 +119,12 @@ class Organization:
         refers([kudo["parent"] for kudo in kudos if kudo["parent"] is not None], org.kudos, "a boost's kudo")
         return org
 
-    def __init__(self, users, teams, values, keys, rng):
-        self.users = by_id(users, "uuid")
-        self.teams = by_id(teams, "uuid")
-        self.values = by_id(values, "id")
-        self.keys = keys  # user uuid -> API key
-        self.kudos: dict[str, dict] = {}  # insertion order is creation order
+    def __init__(self, users, teams, values, keys, rng, kudos=()):
+        self.users = Table("users", "uuid", users)
+        self.teams = Table("teams", "uuid", teams)
+        self.values = Table("values", "id", values)
+        self.keys = keys  # user uuid -> API key: set when seeded, never changed (so it stays in the meta)
+        self.kudos = Table("kudos", "id", kudos)  # insertion order is creation order
         self.rng = rng
 
     def new_uuid(self) -> str:
@@ -135,12 +136,13 @@ class Organization:
         kudo = {"id": self.new_uuid(), "parent": parent, "sender": sender, "receivers": receivers,
                 "company_value": value_id, "content": content, "is_anonymous": anonymous,
                 "created_at": created, "boosts": []}
-        self.kudos[kudo["id"]] = kudo
-        return kudo
+        return self.kudos.insert(kudo)
 
-    def _boost(self, kudo: dict, booster: str, created: float) -> dict:
-        child = self._add(booster, kudo["receivers"], "", None, False, created, parent=kudo["id"])
-        kudo["boosts"].append(child["id"])
+    def _boost(self, kudo_id: str, booster: str, created: float) -> dict:
+        """A boost of a kudo: a child kudo, its id added to the (replaced) parent's `boosts`."""
+        kudo = self.kudos[kudo_id]
+        child = self._add(booster, list(kudo["receivers"]), "", None, False, created, parent=kudo_id)
+        self.kudos.change(kudo_id, boosts=[*kudo["boosts"], child["id"]])
         return child
 
     def give(self, sender: str, body: dict, now: float) -> dict:
@@ -186,9 +188,9 @@ class Organization:
             raise BoostOwn()
         if any(self.kudos[child]["sender"] == booster for child in kudo["boosts"]):
             raise AlreadyBoosted()
-        child = self._boost(kudo, booster, now)
-        return {"id": child["id"], "parent": kudo["id"], "user": self._ref(booster),
-                "created_at": isoformat(now), "boost_count": len(kudo["boosts"])}
+        child = self._boost(kudo_id, booster, now)
+        return {"id": child["id"], "parent": kudo_id, "user": self._ref(booster),
+                "created_at": isoformat(now), "boost_count": len(self.kudos[kudo_id]["boosts"])}
 
     # --- reads --------------------------------------------------------------------------------
 
