@@ -42,7 +42,7 @@ class Table(dict[Any, dict[str, Any]]):
     __slots__ = ("name", "key", "owner", "encode")
 
     def __init__(self, name: str, key: str, records: Iterable[dict[str, Any]] = (),
-                 encode: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 encode: Callable[[dict[str, Any]], Any] | None = None,
                  by: Callable[[Any], Any] | None = None) -> None:
         """`records` keyed by their `key` field (`by` turns a field's value into the key, as a
         record is loaded); `encode` gives a record's JSON form when memory holds it otherwise
@@ -85,13 +85,13 @@ class Table(dict[Any, dict[str, Any]]):
         note(self.owner, self.name, key)
         return record
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[Any]:
         """The records as JSON data, in insertion order."""
         if self.encode is None:
             return list(self.values())
         return [self.encode(record) for record in self.values()]
 
-    def row(self, key: Any) -> dict[str, Any] | None:
+    def row(self, key: Any) -> Any:
         """One record as JSON data, or None when there is none."""
         record = self.get(key)
         return record if record is None or self.encode is None else self.encode(record)

@@ -2,12 +2,14 @@
 comments, replies, tags and REST-hook webhooks delivered to a local receiver."""
 
 import base64
+import json
 import re
+import sqlite3
 import time
 
 import pytest
 
-from mockserver.testing import running
+from mockserver.testing import TenantHandle, running
 from tests.receiver import Receiver, wait_until
 
 ERROR_ID = re.compile(r"[A-Za-z0-9_-]{20}")
@@ -463,3 +465,75 @@ def test_validation_errors_start_as_the_seed_documents_and_hold_no_python(hab):
     long = hab.post("/users", json={"first_name": "x" * 4001, "email": "b@example.com"}).json()["message"]
     assert long.startswith("ERR_V1█Request payload validation errors: ") and len(long) < 600
 
+
+
+# --- state file ---------------------------------------------------------------------------------
+
+def _answers(hab, ids):
+    """Every list and detail answer that reads (no post: reading one counts a view)."""
+    return {
+        "boards": hab.get("/boards", params={"page_size": 50}).json(),
+        "board": [hab.get(f"/boards/{id_}").json() for id_ in ids["boards"]],
+        "users": [hab.get("/users", params={"page_size": 50, "sort_by": "name", "page": page}).json()
+                  for page in (1, 2)],
+        "user": [hab.get(f"/users/{msid}").json() for msid in ids["users"]],
+        "me": me(hab),
+        "comment": [hab.get(f"/comments/{id_}").json() for id_ in ids["comments"]],
+        "reply": [hab.get(f"/replies/{id_}").json() for id_ in ids["replies"]],
+        "tags": hab.get("/tags", params={"page_size": 50, "sort_by": "name"}).json(),
+        "tag": [hab.get(f"/tags/{id_}").json() for id_ in ids["tags"]],
+        "mapping": [hab.get("/tags/mapping", params={"ref_type": "post", "ref_id": id_}).json() for id_ in ids["posts"]],
+        "hooks": hab.get("/hooks").json(),
+    }
+
+
+def test_every_write_survives_a_restart_and_a_view_writes_one_post_row(tmp_path):
+    state_file = str(tmp_path / "state.db")
+    with running(ticking=False, state_file=state_file) as server:
+        tenant = server.new_tenant(tenant="kept")
+        with tenant.client("community") as hab:
+            users = hab.get("/users", params={"page_size": 3}).json()
+            board = new_board(hab, is_private=True)
+            other = new_board(hab, board_name="Other")
+            hab.put(f"/boards/{board['board_id']}", json={"board_name": "Kept", "is_private": True, "hidden_type": 2,
+                                                          "permission_for": 10, "needs_approval": True})
+            hab.put(f"/boards/{board['board_id']}/members",
+                    json={"member_changes": {users[0]["msid"]: True, users[1]["msid"]: True}})
+            hab.put(f"/boards/{board['board_id']}/members", json={"member_changes": {users[1]["msid"]: False}})
+            post = new_post(hab, board["board_id"], users[0]["msid"]).json()
+            hab.put(f"/posts/{post['post_id']}", json={"board_id": other["board_id"], "headline": "Moved",
+                                                       "content": "<p>moved</p>", "authors": [users[1]["msid"]]})
+            comment = hab.post("/comments", json={"post_id": post["post_id"], "content": "<p>c</p>",
+                                                  "author": users[2]["msid"]}).json()
+            hab.put(f"/comments/{comment['comment_id']}", json={"content": "<p>c, edited</p>"})
+            reply = hab.post("/replies", json={"comment_id": comment["comment_id"], "content": "r",
+                                               "author": users[0]["msid"]}).json()
+            hab.put(f"/replies/{reply['reply_id']}", json={"content": "r, edited"})
+            user = hab.post("/users", json={"first_name": "Kept", "email": "kept@example.com"}).json()
+            hab.put(f"/users/{user['msid']}", json={"first_name": "Still", "user_description": "here"})
+            hab.patch(f"/users/{user['msid']}", json={"action": 101, "data": {"role_id": 3}})
+            tag = hab.post("/tags", json={"name": "Kept"}).json()
+            hab.put(f"/tags/{tag['tag_id']}", json={"name": "Kept Too", "description": "d"})
+            seeded = hab.get("/boards").json()[0]["board_id"]  # changed by nothing else here
+            hab.patch("/boards/reorder", json={"display_order": {str(seeded): 3, str(board["board_id"]): 1,
+                                                                 str(other["board_id"]): 2}})
+            hooks = [hab.post("/hooks", json={"target_url": f"http://127.0.0.1:9/{n}", "event": "member.joined"}).json()
+                     for n in range(2)]
+            assert hab.delete(f"/hooks/{hooks[0]['hook_id']}").status_code == 204
+            db = sqlite3.connect(state_file)
+            meta = json.loads(db.execute("SELECT data FROM items WHERE tbl = '' AND key = ''").fetchone()[0])
+            assert set(meta) == {"api_key", "rng", "next", "api_user_id", "last_display_order", "deliveries"}
+            rows = set(db.execute("SELECT tbl, key, data FROM items"))
+            assert hab.get(f"/posts/{post['post_id']}").json()["view_count"] == 1
+            assert {(tbl, key) for tbl, key, _ in set(db.execute("SELECT tbl, key, data FROM items")) - rows} == {
+                ("posts", str(post["post_id"]))}
+            ids = {"boards": [seeded, board["board_id"], other["board_id"]], "posts": [post["post_id"]],
+                   "users": [user["msid"], *(u["msid"] for u in users)], "comments": [comment["comment_id"]],
+                   "replies": [reply["reply_id"]], "tags": [tag["tag_id"]]}
+            before, state = _answers(hab, ids), community(tenant)
+    with running(ticking=False, state_file=state_file) as again:
+        tenant = TenantHandle(again, again.admin.get("/__admin/tenants/kept").json())
+        assert community(tenant) == state
+        with tenant.client("community") as hab:
+            assert _answers(hab, ids) == before
+            assert hab.get(f"/posts/{post['post_id']}").json()["view_count"] == 2

@@ -15,7 +15,6 @@ from mockserver.records import (
     RNG,
     STR,
     arr,
-    by_id,
     mapping,
     nullable,
     obj,
@@ -24,6 +23,7 @@ from mockserver.records import (
     rng_load,
     tuple_of,
 )
+from mockserver.tables import Table, Tracked
 from mockserver.vendors.community.exceptions import bad_request, conflict, forbidden, not_found
 
 SID_CHARS = string.ascii_letters + string.digits
@@ -103,11 +103,32 @@ def _first_user_id(rng) -> int:
     return rng.randint(100, 150)
 
 
+def _board_row(board: dict) -> dict:
+    """A board as recorded: its members (a set in memory) as a sorted list."""
+    return board | {"members": sorted(board["members"])}
+
+
+def _tag_ref_row(ref: dict):
+    """A tag mapping as recorded: [ref_type, ref_id, tag ids] (in memory, keyed by (ref_type, ref_id))."""
+    ref_type, ref_id = ref["ref"]
+    return [ref_type, ref_id, ref["tag_ids"]]
+
+
+def _tag_refs(triples) -> Table:
+    return Table("tag_refs", "ref", ({"ref": (ref_type, ref_id), "tag_ids": ids} for ref_type, ref_id, ids in triples),
+                 encode=_tag_ref_row)
+
+
+def _bump(table: Table, key, field: str, by: int, **fields) -> dict:
+    """A record's counter moved by `by` (other fields changed with it); the changed record."""
+    return table.change(key, **{field: table[key][field] + by}, **fields)
+
+
 _WRITTEN = dict(content=STR, reactions=mapping(INT), last_edited_at=nullable(NUM), created_at=NUM,
                 last_modified_at=NUM, author=INT)  # what posts, comments and replies share
 
 
-class Community:
+class Community(Tracked):
     SCHEMA = 1  # of dump(): see mockserver.records
     RECORD = obj(
         api_key=STR, rng=RNG, next=obj(**{kind: INT for kind in NEXT_KINDS}), api_user_id=INT,
@@ -131,6 +152,9 @@ class Community:
         hooks=arr(obj(hook_id=INT, target_url=STR, event=STR, created_at=STR)),
         deliveries=arr({"type": "object"}),
     )
+    TABLES = ("roles", "users", "boards", "posts", "comments", "replies", "tags", "tag_refs", "hooks")
+    KEYS = {"roles": "role_id", "users": "user_id", "posts": "post_id", "comments": "comment_id",
+            "replies": "reply_id", "tags": "tag_id", "hooks": "hook_id"}  # and boards (board_id), tag_refs
 
     @classmethod
     def seed(cls, ctx) -> "Community":
@@ -147,9 +171,9 @@ class Community:
             return moment
 
         api = fixtures["api_user"]
-        community.api_user = community._add_user(
+        community.api_user_id = community._add_user(
             {"first_name": api["first_name"], "last_name": api["last_name"], "username": api["username"],
-             "email": f"{api['username']}@community.example.com"}, later(), role_id=api["role_id"], is_bot=True)
+             "email": f"{api['username']}@community.example.com"}, later(), role_id=api["role_id"], is_bot=True)["user_id"]
         statuses = fixtures["statuses"]
         for index in range(fixtures["users"]):
             first, last = fake.first_name(), fake.last_name()
@@ -157,7 +181,7 @@ class Community:
                 {"first_name": first, "last_name": last, "email": f"{first}.{last}{index}@example.com".lower(),
                  "user_avatar": f"https://avatars.example.com/habitate/{rng.getrandbits(48):012x}.png"},
                 later(), role_id=3 if index % 7 == 0 else fixtures["member_role"])
-            user["user_status"] = statuses[index % len(statuses)]
+            community.users.change(user["user_id"], user_status=statuses[index % len(statuses)])
         for board in fixtures["boards"]:
             community._add_board(board, later())
         authors = [user for user in community.users.values() if user["user_status"] == 10]
@@ -167,7 +191,7 @@ class Community:
                 rng.choice(boards), rng.choice(authors), fake.sentence(nb_words=5).rstrip("."),
                 "".join(f"<p>{fake.paragraph(nb_sentences=4)}</p>" for _ in range(rng.randint(1, 3))), later())
             if rng.random() < 0.5:
-                post["reactions"] = _some_reactions(rng)
+                community.posts.change(post["post_id"], reactions=_some_reactions(rng))
         posts = list(community.posts.values())
         for _ in range(fixtures["comments"]):
             community._add_comment(rng.choice(posts), rng.choice(authors), f"<p>{fake.paragraph()}</p>", later())
@@ -179,45 +203,36 @@ class Community:
                                 "og_title": fake.job(), "og_description": fake.bs()})
         tag_ids = list(community.tags)
         for post in posts:
-            community.tag_refs[("post", post["post_id"])] = rng.sample(tag_ids, rng.randint(0, 2))
-        for post in posts:
-            post["view_count"] = rng.randint(1, 80)
-        for written in [*comments, *community.replies.values()]:
-            if rng.random() < 0.4:
-                written["reactions"] = _some_reactions(rng)
+            community.tag_refs.insert({"ref": ("post", post["post_id"]), "tag_ids": rng.sample(tag_ids, rng.randint(0, 2))})
+        for post in posts:  # records are replaced as they change: the lists above hold ids, not the latest records
+            community.posts.change(post["post_id"], view_count=rng.randint(1, 80))
+        for table in (community.comments, community.replies):
+            for key in list(table):
+                if rng.random() < 0.4:
+                    table.change(key, reactions=_some_reactions(rng))
         return community
 
     @classmethod
     def principals(cls, ctx) -> tuple[dict, dict]:
         return cls._credentials(ctx.secret("api-key"), _first_user_id(ctx.rng))
 
-    def dump(self) -> dict:
-        return {
-            "api_key": self.api_key, "rng": rng_dump(self.rng), "next": self.next,
-            "api_user_id": self.api_user["user_id"], "last_display_order": self.last_display_order,
-            "roles": list(self.roles.values()),
-            "users": list(self.users.values()),
-            "boards": [board | {"members": sorted(board["members"])} for board in self.boards.values()],
-            "posts": list(self.posts.values()), "comments": list(self.comments.values()),
-            "replies": list(self.replies.values()), "tags": list(self.tags.values()),
-            "tag_refs": [[ref_type, ref_id, ids] for (ref_type, ref_id), ids in self.tag_refs.items()],
-            "hooks": list(self.hooks.values()), "deliveries": self.deliveries,
-        }
+    def meta(self) -> dict:
+        return {"api_key": self.api_key, "rng": rng_dump(self.rng), "next": self.next, "api_user_id": self.api_user_id,
+                "last_display_order": self.last_display_order, "deliveries": self.deliveries}
 
     @classmethod
     def load(cls, data: dict, schema: int, ctx) -> "Community":
         community = cls(ctx.vendor.fixtures, data["api_key"], rng_load(data["rng"]), data["next"])
-        community.roles = by_id(data["roles"], "role_id")
-        community.users = by_id(data["users"], "user_id")
-        community.boards = by_id([board | {"members": set(board["members"])} for board in data["boards"]], "board_id")
-        for name, key in (("posts", "post_id"), ("comments", "comment_id"), ("replies", "reply_id"),
-                          ("tags", "tag_id"), ("hooks", "hook_id")):
-            setattr(community, name, by_id(data[name], key))
-        community.tag_refs = {(ref_type, ref_id): ids for ref_type, ref_id, ids in data["tag_refs"]}
+        for name, key in cls.KEYS.items():
+            setattr(community, name, Table(name, key, data[name]))
+        community.boards = Table("boards", "board_id", [board | {"members": set(board["members"])}
+                                                        for board in data["boards"]], encode=_board_row)
+        community.tag_refs = _tag_refs(data["tag_refs"])
         community.deliveries = data["deliveries"]
         community.last_display_order = data["last_display_order"]
-        community.api_user = community.users[data["api_user_id"]]
+        community.api_user_id = data["api_user_id"]
         users, posts = community.users, community.posts
+        refers([community.api_user_id], users, "the API user")
         refers([board["permission_for"] for board in community.boards.values()], community.posting_roles,
                "a board's permission_for")
         refers([member for board in community.boards.values() for member in board["members"]], users, "a board member")
@@ -229,27 +244,31 @@ class Community:
         return community
 
     def __init__(self, fixtures: dict, api_key: str, rng, next_ids: dict[str, int]):
-        self.roles = {role["role_id"]: dict(role) for role in fixtures["roles"]}
+        self.roles = Table("roles", "role_id", [dict(role) for role in fixtures["roles"]])
         self.posting_roles = {int(key): value for key, value in fixtures["posting_roles"].items()}
         self.member_role = fixtures["member_role"]
         self.api_key = api_key
         self.rng = rng
-        self.users: dict[int, dict] = {}
-        self.boards: dict[int, dict] = {}
+        self.users = Table("users", "user_id")
+        self.boards = Table("boards", "board_id", encode=_board_row)  # members: a set of user ids
         self.last_display_order = 0  # the highest board display_order: a new board goes last
-        self.posts: dict[int, dict] = {}
-        self.comments: dict[int, dict] = {}
-        self.replies: dict[int, dict] = {}
-        self.tags: dict[int, dict] = {}
-        self.tag_refs: dict[tuple[str, int], list[int]] = {}
-        self.hooks: dict[int, dict] = {}
-        self.deliveries: list[dict] = []
+        self.posts = Table("posts", "post_id")
+        self.comments = Table("comments", "comment_id")
+        self.replies = Table("replies", "reply_id")
+        self.tags = Table("tags", "tag_id")
+        self.tag_refs = _tag_refs(())  # (ref_type, ref_id) -> {"ref": that pair, "tag_ids": [...]}
+        self.hooks = Table("hooks", "hook_id")
+        self.deliveries: list[dict] = []  # in the meta: webhooks.py writes outcomes into these records
         self.next = next_ids
-        self.api_user: dict = {}
+        self.api_user_id = 0
+
+    @property
+    def api_user(self) -> dict:
+        return self.users[self.api_user_id]
 
     def _id(self, kind: str) -> int:
         value = self.next[kind]
-        self.next[kind] += 1
+        self.next = {**self.next, kind: value + 1}  # a new dict: the meta is seen as changed
         return value
 
     # --- users --------------------------------------------------------------------------------
@@ -291,8 +310,7 @@ class Community:
             "created_at": now,
             "last_modified_at": now,
         }
-        self.users[user["user_id"]] = user
-        return user
+        return self.users.insert(user)
 
     def user(self, msid: str) -> dict:
         """By msid (`user_id.sid`) or by user_id."""
@@ -312,7 +330,7 @@ class Community:
                 job_id = self._id("job")
                 record = {"hook_id": hook["hook_id"], "event": "member.joined", "job_id": job_id,
                           "attempted_at": isoformat_ms(now)}
-                self.deliveries.append(record)
+                self.deliveries.append(record)  # seen: the same request inserts the user
                 deliver(hook["target_url"], {"event": "member.joined", "job_id": job_id,
                                              "entities": {"user": [self.hook_user_view(user)]}}, record)
         return user
@@ -321,20 +339,16 @@ class Community:
         user = self.user(msid)
         if "username" in body:
             self._check_unique("username", body["username"], exclude=user)
-        for field in ("first_name", "middle_name", "last_name", "username", "user_avatar", "lang", "timezone",
-                      "user_description", "banner", "social_media_links"):
-            if field in body:
-                user[field] = body[field]
-        user["last_modified_at"] = now
-        return user
+        fields = {field: body[field] for field in ("first_name", "middle_name", "last_name", "username", "user_avatar",
+                                                   "lang", "timezone", "user_description", "banner", "social_media_links")
+                  if field in body}
+        return self.users.change(user["user_id"], **fields, last_modified_at=now)
 
     def change_role(self, msid: str, role_id: int, now: float) -> dict:
         user = self.user(msid)
         if role_id not in self.roles:
             raise bad_request(f"unknown role {role_id}")
-        user["role_id"] = role_id
-        user["last_modified_at"] = now
-        return user
+        return self.users.change(user["user_id"], role_id=role_id, last_modified_at=now)
 
     def list_users(self, sort_by: str, order: str, status: int) -> list[dict]:
         keys = {"user_id": lambda u: u["user_id"], "joined": lambda u: (u["created_at"], u["user_id"]),
@@ -351,9 +365,8 @@ class Community:
         board: dict = {"board_id": self._id("board"), "display_order": self.last_display_order,
                  "board_type": "discussion", "pinned_posts": [], "post_count": 0, "last_posted_at": None,
                  "members": set(), "created_at": now}
-        board.update({field: body.get(field) for field in self.BOARD_FIELDS})
-        self.boards[board["board_id"]] = board
-        return board
+        board.update({field: body.get(field) for field in self.BOARD_FIELDS})  # not in the table yet
+        return self.boards.insert(board)
 
     def board(self, board_id) -> dict:
         return lookup(self.boards, board_id, "Board")
@@ -363,8 +376,7 @@ class Community:
 
     def edit_board(self, board_id: int, body: dict) -> dict:
         board = self.board(board_id)
-        board.update({field: body.get(field) for field in self.BOARD_FIELDS})
-        return board
+        return self.boards.change(board["board_id"], **{field: body.get(field) for field in self.BOARD_FIELDS})
 
     def ordered_boards(self) -> list[dict]:
         return sorted(self.boards.values(), key=lambda board: (board["display_order"], board["board_id"]))
@@ -372,14 +384,16 @@ class Community:
     def reorder(self, display_order: dict[str, int]) -> None:
         boards = {key: in_body(self.board, key, "board") for key in display_order}  # all checked first
         for key, board in boards.items():
-            board["display_order"] = display_order[key]
+            self.boards.change(board["board_id"], display_order=display_order[key])
         self.last_display_order = max(board["display_order"] for board in self.boards.values())
 
     def change_members(self, board_id: int, changes: dict[str, bool]) -> None:
         board = self.board(board_id)
         users = {msid: in_body(self.user, msid, "user") for msid in changes}
+        members = set(board["members"])  # a new set: the record is replaced, not changed in place
         for msid, grant in changes.items():
-            (board["members"].add if grant else board["members"].discard)(users[msid]["user_id"])
+            (members.add if grant else members.discard)(users[msid]["user_id"])
+        self.boards.change(board["board_id"], members=members)
 
     # --- posts, comments, replies -------------------------------------------------------------
 
@@ -387,10 +401,9 @@ class Community:
         post = {"post_id": self._id("post"), "board_id": board["board_id"], "headline": headline, "content": content,
                 "post_status": PUBLISHED, "comment_count": 0, "reply_count": 0, "reactions": {}, "view_count": 0,
                 "last_edited_at": None, "created_at": now, "last_modified_at": now, "author": author["user_id"]}
-        self.posts[post["post_id"]] = post
-        board["post_count"] += 1
-        board["last_posted_at"] = now
-        author["post_count"] += 1
+        self.posts.insert(post)
+        _bump(self.boards, board["board_id"], "post_count", 1, last_posted_at=now)
+        _bump(self.users, author["user_id"], "post_count", 1)
         return post
 
     def _may_post(self, board: dict) -> None:
@@ -403,8 +416,7 @@ class Community:
 
     def view_post(self, post_id) -> dict:
         post = self.post(post_id)
-        post["view_count"] += 1
-        return post
+        return _bump(self.posts, post["post_id"], "view_count", 1)
 
     def create_post(self, body: dict, now: float) -> dict:
         board, author = in_body(self.board, body["board_id"], "board"), in_body(self.user, body["authors"][0], "user")
@@ -416,23 +428,22 @@ class Community:
         board, author = in_body(self.board, body["board_id"], "board"), in_body(self.user, body["authors"][0], "user")
         self._may_post(board)
         if board["board_id"] != post["board_id"]:
-            self.boards[post["board_id"]]["post_count"] -= 1
-            board["post_count"] += 1
-            board["last_posted_at"] = now
+            _bump(self.boards, post["board_id"], "post_count", -1)
+            _bump(self.boards, board["board_id"], "post_count", 1, last_posted_at=now)
         if author["user_id"] != post["author"]:
-            self.users[post["author"]]["post_count"] -= 1
-            author["post_count"] += 1
-        post.update(board_id=board["board_id"], author=author["user_id"], headline=body["headline"],
-                    content=body["content"], last_edited_at=now, last_modified_at=now)
-        return post
+            _bump(self.users, post["author"], "post_count", -1)
+            _bump(self.users, author["user_id"], "post_count", 1)
+        return self.posts.change(post["post_id"], board_id=board["board_id"], author=author["user_id"],
+                                 headline=body["headline"], content=body["content"], last_edited_at=now,
+                                 last_modified_at=now)
 
     def _add_comment(self, post: dict, author: dict, content: str, now: float) -> dict:
         comment = {"comment_id": self._id("comment"), "post_id": post["post_id"], "content": content,
                    "reply_count": 0, "reactions": {}, "comment_status": PUBLISHED, "state": 0,
                    "last_edited_at": None, "created_at": now, "last_modified_at": now, "author": author["user_id"]}
-        self.comments[comment["comment_id"]] = comment
-        post["comment_count"] += 1
-        author["comment_count"] += 1
+        self.comments.insert(comment)
+        _bump(self.posts, post["post_id"], "comment_count", 1)
+        _bump(self.users, author["user_id"], "comment_count", 1)
         return comment
 
     def comment(self, comment_id) -> dict:
@@ -446,10 +457,10 @@ class Community:
         reply = {"reply_id": self._id("reply"), "comment_id": comment["comment_id"], "post_id": comment["post_id"],
                  "content": content, "reactions": {}, "status": PUBLISHED, "state": 0, "last_edited_at": None,
                  "created_at": now, "last_modified_at": now, "author": author["user_id"]}
-        self.replies[reply["reply_id"]] = reply
-        comment["reply_count"] += 1
-        self.posts[comment["post_id"]]["reply_count"] += 1
-        author["reply_count"] += 1
+        self.replies.insert(reply)
+        _bump(self.comments, comment["comment_id"], "reply_count", 1)
+        _bump(self.posts, comment["post_id"], "reply_count", 1)
+        _bump(self.users, author["user_id"], "reply_count", 1)
         return reply
 
     def reply(self, reply_id) -> dict:
@@ -460,9 +471,9 @@ class Community:
                                in_body(self.user, body["author"], "user"), body["content"], now)
 
     @staticmethod
-    def edit_content(entity: dict, content: str, now: float) -> dict:
-        entity.update(content=content, last_edited_at=now, last_modified_at=now)
-        return entity
+    def edit_content(table: Table, entity: dict, content: str, now: float) -> dict:
+        """A comment or reply (`entity`, of `table`) with new content; the changed record."""
+        return table.change(entity[table.key], content=content, last_edited_at=now, last_modified_at=now)
 
     # --- tags ---------------------------------------------------------------------------------
 
@@ -481,8 +492,7 @@ class Community:
     def _add_tag(self, body: dict) -> dict:
         fields = self._tag_fields(body)  # checked before an id is taken: a refused tag takes none
         tag = {"tag_id": self._id("tag"), **fields}
-        self.tags[tag["tag_id"]] = tag
-        return tag
+        return self.tags.insert(tag)
 
     def tag(self, tag_id: int) -> dict:
         return lookup(self.tags, tag_id, "Tag")
@@ -492,8 +502,7 @@ class Community:
 
     def edit_tag(self, tag_id: int, body: dict) -> dict:
         tag = self.tag(tag_id)
-        tag.update(self._tag_fields(body, exclude=tag))
-        return tag
+        return self.tags.change(tag["tag_id"], **self._tag_fields(body, exclude=tag))
 
     def list_tags(self, sort_by: str | None, order: str, ids: str | None) -> list[dict]:
         tags = list(self.tags.values())
@@ -508,7 +517,8 @@ class Community:
         return [tag for tag in self.tags.values() if q.lower() in tag["name"]]
 
     def tags_of(self, ref_type: str, ref_id: int) -> list[dict]:
-        return [self.tags[tag_id] for tag_id in self.tag_refs.get((ref_type, ref_id), []) if tag_id in self.tags]
+        ref = self.tag_refs.get((ref_type, ref_id))
+        return [self.tags[tag_id] for tag_id in (ref["tag_ids"] if ref else []) if tag_id in self.tags]
 
     # --- REST hooks ---------------------------------------------------------------------------
 
@@ -520,8 +530,7 @@ class Community:
                               "not this server itself")
         hook = {"hook_id": self._id("hook"), "target_url": body["target_url"], "event": body["event"],
                 "created_at": isoformat_ms(now)}
-        self.hooks[hook["hook_id"]] = hook
-        return hook
+        return self.hooks.insert(hook)
 
     def unsubscribe(self, hook_id: int) -> None:
         if self.hooks.pop(hook_id, None) is None:
@@ -601,8 +610,8 @@ class Community:
             "comments": [self.comment_view(comment) for comment in self.comments.values()],
             "replies": [self.reply_view(reply) for reply in self.replies.values()],
             "tags": list(self.tags.values()),
-            "tag_mappings": [{"ref_type": ref_type, "ref_id": ref_id, "tag_ids": ids}
-                             for (ref_type, ref_id), ids in self.tag_refs.items() if ids],
+            "tag_mappings": [{"ref_type": ref_type, "ref_id": ref_id, "tag_ids": ref["tag_ids"]}
+                             for (ref_type, ref_id), ref in self.tag_refs.items() if ref["tag_ids"]],
             "hooks": list(self.hooks.values()),
             "webhook_deliveries": self.deliveries,
         }

@@ -114,7 +114,7 @@ async def get_comment(comment_id):
 
 async def edit_comment(comment_id, body):
     state = _state()
-    return state.comment_view(state.edit_content(state.comment(comment_id), body["content"], _now()))
+    return state.comment_view(state.edit_content(state.comments, state.comment(comment_id), body["content"], _now()))
 
 
 async def create_reply(body):
@@ -129,7 +129,7 @@ async def get_reply(reply_id):
 
 async def edit_reply(reply_id, body):
     state = _state()
-    return state.reply_view(state.edit_content(state.reply(reply_id), body["content"], _now()))
+    return state.reply_view(state.edit_content(state.replies, state.reply(reply_id), body["content"], _now()))
 
 
 # --- tags ---------------------------------------------------------------------------------------
