@@ -21,7 +21,7 @@ def scenarios(server: MockServer) -> dict[str, tuple]:
     tenant = server.store.tenants["default"]
     tenant.rate_limits = False
     credentials = tenant.credentials()
-    state = {vendor.name: tenant.states[vendor.name].snapshot() for vendor in server.vendors}
+    state = {vendor.name: tenant.open(vendor.name).snapshot() for vendor in server.vendors}
     karma = credentials["karmabot"]["headers"]
     users = state["karmabot"]["users"]
     corteza = credentials["corteza"]["headers"]

@@ -158,7 +158,7 @@ def build(server: "MockServer") -> Starlette:
 
     async def tenant_state(request: Request) -> Response:
         tenant = tenant_or_404(request)
-        return JSONResponse({vendor.name: tenant.states[vendor.name].snapshot() for vendor in server.vendors})
+        return JSONResponse({vendor.name: tenant.open(vendor.name).snapshot() for vendor in server.vendors})
 
     async def tenant_reset(request: Request) -> Response:
         tenant = tenant_or_404(request)

@@ -78,7 +78,8 @@ class Exchange:
 
     @property
     def state(self) -> Any:
-        """This tenant's workspace for this vendor (the vendor's own class: its handlers call its methods)."""
+        """This tenant's workspace for this vendor (the vendor's own class: its handlers call its
+        methods), opened as the request was authenticated or adopted its tenant."""
         vendor, tenant = self.held
         return tenant.states[vendor.name]
 
@@ -121,6 +122,7 @@ class Exchange:
             found = self.server.store.lookup(vendor.name, handle)
             if found is None:
                 return False
+        found[0].open(vendor.name)
         self.tenant, self.principal = found
         return True
 
@@ -220,7 +222,7 @@ async def _fault(ex: Exchange) -> Fault | None:
 
 def _still_accepted(tenant: Tenant, vendor: Vendor, credential: str) -> bool:
     """A state may refuse a known credential, e.g. a token expired on the tenant's clock."""
-    state = tenant.states[vendor.name]
+    state = tenant.open(vendor.name)
     check = getattr(state, "accepts_credential", None)
     return check is None or check(credential, tenant.clock.now())
 

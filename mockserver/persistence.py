@@ -80,7 +80,7 @@ def export(server: "MockServer") -> dict[str, Any]:
     store = server.store
     tenants = []
     for tenant in store.tenants.values():
-        opened = tenant.states
+        opened = tenant.opened()
         workspaces = {name: workspace_record(state, store.by_name[name]) for name, state in opened.items()}
         tenants.append(tenant_record(tenant) | {"workspaces": workspaces})
     return {"format": FORMAT, "version": EXPORT_VERSION, "seed": server.seed, "now": server.clock.now(),
@@ -145,7 +145,7 @@ def apply(server: "MockServer", plan: dict[str, Any]) -> None:
         tenant = Tenant(store, entry["id"], entry["number"], entry["seed"], entry["rate_limits"])
         tenant.clock.offset = entry["clock_offset"]
         for name, workspace in workspaces.items():
-            tenant._states[name] = workspace
+            tenant.states[name] = workspace
         store.tenants[tenant.id] = tenant
         store.index(tenant)
 
@@ -396,14 +396,14 @@ class StateFile:
             self._write_server(server, self.generations)
             for tenant in server.store.tenants.values():
                 self._write_tenant(tenant)
-                for name, workspace in tenant.states.items():
+                for name, workspace in tenant.opened().items():
                     self._write_workspace((tenant.id, name), workspace, server.store.by_name[name],
                                           self.generations.get(name, 0))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        self.stored = {(tenant.id, name) for tenant in server.store.tenants.values() for name in tenant.states}
+        self.stored = {(tenant.id, name) for tenant in server.store.tenants.values() for name in tenant.opened()}
 
     def _write_server(self, server: "MockServer", generations: dict[str, int], everything: bool = True) -> None:
         """The server rows; only `now` unless something server-wide changed (tenants, clocks, resets)."""

@@ -659,7 +659,7 @@ class SharedTurns:
                     changed.setdefault(vendor, {}).update(turn.items.get((tenant_id, vendor), {}))
         fields, records = {}, {}
         for vendor in sorted(changed):
-            workspace = tenant._states.get(vendor)
+            workspace = tenant.states.get(vendor)
             if workspace is None:
                 continue
             schema = self.server.store.by_name[vendor].state.SCHEMA
@@ -688,7 +688,7 @@ class SharedTurns:
         """Drop a tenant's records here (a change to them could not be written): read back when next held."""
         self.versions.pop(tenant.id, None)
         self.stored = {owner for owner in self.stored if owner[0] != tenant.id}
-        tenant._states, tenant._limiter = Workspaces(tenant), None
+        tenant.states, tenant._limiter = Workspaces(tenant), None
         self.server.store.reindex(tenant)
         self.server.answers.invalidate()
 
@@ -740,7 +740,7 @@ class SharedTurns:
             self.versions.pop(tenant.id, None)
             raise _unreadable(exc) from None
         tenant.generation = store.generation
-        tenant._states, tenant._limiter = states, None
+        tenant.states, tenant._limiter = states, None
         if limits:
             tenant.limiter.storage.events = limits
         store.reindex(tenant)
@@ -839,7 +839,7 @@ class SharedTurns:
             return await self._start_over()
         self._load_world(version, {b"data": data})
         for tenant in self.server.store.tenants.values():  # read back from Redis when next held
-            tenant._states, tenant._limiter, tenant.requests = Workspaces(tenant), None, 0
+            tenant.states, tenant._limiter, tenant.requests = Workspaces(tenant), None, 0
             self.server.store.reindex(tenant)
 
     async def _write_new_world(self, epoch: bytes) -> None:

@@ -4,7 +4,8 @@ A tenant's credentials are known from its creation (each vendor's `principals`),
 workspace is built only when something first uses it: seeded, or read from the state file when
 that holds one. Seeding is a pure function of (seed, tenant id, vendor), so a workspace seeded late
 has the same bytes as one seeded at once. Resetting every tenant only bumps a generation: each
-tenant drops its workspaces the next time it is used.
+tenant drops its workspaces the next time one is opened (`Tenant.open`, the one step that opens);
+reading (`opened()`, `credentials()`, `lookup`) changes nothing.
 """
 
 import hashlib
@@ -67,9 +68,8 @@ def context(vendor: Vendor, tenant_id: str, number: int, seed: int, start: float
 
 
 class Workspaces(dict[str, Any]):
-    """A tenant's workspaces by vendor name; a missing one is opened (read back or seeded) on first use.
-    `get()` gives only those already open. A workspace put here records its changes as this
-    tenant's (tables.bind)."""
+    """A tenant's open workspaces by vendor name (`Tenant.open` opens one). A workspace put here
+    records its changes as this tenant's (tables.bind)."""
 
     def __init__(self, tenant: "Tenant") -> None:
         super().__init__()
@@ -78,11 +78,6 @@ class Workspaces(dict[str, Any]):
     def __setitem__(self, vendor_name: str, workspace: Workspace) -> None:
         bind(workspace, (self.tenant.id, vendor_name))
         super().__setitem__(vendor_name, workspace)
-
-    def __missing__(self, vendor_name: str) -> Workspace:
-        workspace = self.tenant.store.open(self.tenant, vendor_name)
-        self[vendor_name] = workspace
-        return workspace
 
 
 class Tenant:
@@ -95,32 +90,42 @@ class Tenant:
         self.rate_limits = rate_limits
         self.generation = store.generation
         self.requests = 0  # its vendor requests so far (their numbers: dialects may show them)
-        self._states = Workspaces(self)
+        self.states = Workspaces(self)  # those open (see `open`); `opened()` for readers
         self._limiter: TenantLimiter | None = None
         self.indexed: set[tuple[str, str]] = set()  # its keys in the store's credential index
         self.principals = {vendor.name: vendor.state.principals(self.context(vendor)) for vendor in store.vendors}
 
-    def _fresh(self) -> None:
-        """Catch up with a reset of every tenant made since this one was last used."""
-        if self.generation != self.store.generation:
+    @property
+    def stale(self) -> bool:
+        """Whether every tenant was reset since this one was last opened (it has not caught up yet)."""
+        return self.generation != self.store.generation
+
+    def open(self, vendor_name: str) -> Workspace:
+        """The tenant's workspace for a vendor, opened (read back or seeded, and its handles indexed)
+        if it is not yet; the tenant first catches up with a reset of every tenant. The one step
+        of a request that opens workspaces: authentication (or adoption) takes it, the admin state
+        view too; everything else reads `states` (or `opened()`)."""
+        if self.stale:
             self.generation = self.store.generation
             self.reset()
+        workspace = self.states.get(vendor_name)
+        if workspace is None:
+            workspace = self.states[vendor_name] = self.store.open(self, vendor_name)
+        return workspace
 
-    @property
-    def states(self) -> Workspaces:
-        self._fresh()
-        return self._states
+    def opened(self) -> dict[str, Workspace]:
+        """The open workspaces as they now stand: none after a reset of every tenant."""
+        return {} if self.stale else self.states
 
     @property
     def limiter(self) -> TenantLimiter:
-        self._fresh()
         if self._limiter is None:  # built on first use: an idle tenant holds none
             self._limiter = TenantLimiter(self.clock.now)
         return self._limiter
 
     def reset(self) -> None:
         """Back to the seeded data, with fresh rate-limit counters (the clock and credentials stay)."""
-        self._states = Workspaces(self)
+        self.states = Workspaces(self)
         self._limiter = None
         self.requests = 0
         self.store.forget_unreadable(self.id)
@@ -131,7 +136,7 @@ class Tenant:
 
     def credentials(self) -> dict[str, Any]:
         """The admin API's view: per vendor, ready-to-send headers and what a client needs."""
-        states = self.states
+        states = self.opened()
         return {name: (states[name].credentials() if name in states else principals)[0]
                 for name, principals in self.principals.items()}
 
@@ -198,7 +203,7 @@ class TenantStore:
     def evict(self, tenant_id: str, vendor_name: str) -> None:
         """Forget an open workspace (its change could not be saved): it is read back when next used."""
         tenant = self.tenants.get(tenant_id)
-        if tenant is not None and tenant._states.pop(vendor_name, None) is not None:
+        if tenant is not None and tenant.states.pop(vendor_name, None) is not None:
             self.reindex(tenant)
 
     def _add(self, tenant: Tenant, vendor_name: str, principals: dict[str, Any]) -> None:
@@ -214,7 +219,7 @@ class TenantStore:
         workspace creates new ones."""
         for name, (_admin, principals) in tenant.principals.items():
             self._add(tenant, name, principals)
-        for name, state in tenant._states.items():
+        for name, state in tenant.states.items():
             self._add(tenant, name, state.credentials()[1])
 
     def reindex(self, tenant: Tenant) -> None:
@@ -235,12 +240,13 @@ class TenantStore:
         self.forget_unreadable(tenant_id)
 
     def lookup(self, vendor: str, credential: str) -> tuple[Tenant, object] | None:
+        """The tenant and principal behind a credential or handle (changes nothing: a tenant every
+        tenant's reset has not reached yet keeps only its seeded credentials)."""
         found = self._principals.get((vendor, credential))
-        if found is not None and found[0].generation != self.generation:  # reset since: its handles may be gone
-            found[0]._fresh()
-            found = self._principals.get((vendor, credential))
+        if found is not None and found[0].stale and credential not in found[0].principals[vendor][1]:
+            return None
         return found
 
     def reset(self) -> None:
-        """Every tenant back to its seeded data, lazily (see Tenant._fresh)."""
+        """Every tenant back to its seeded data, lazily (see Tenant.open)."""
         self.generation += 1

@@ -178,7 +178,7 @@ class WebhookDispatcher:
         """Write the outcome into the record; (tenant id, vendor) if it is still there."""
         tenant_id, vendor, record = sent
         tenant = self.store.tenants.get(tenant_id)
-        state = tenant.states.get(vendor) if tenant else None
+        state = tenant.opened().get(vendor) if tenant else None
         found = next((kept for kept in getattr(state, "deliveries", ()) if kept == record), None)
         if found is None:  # the tenant was reset or deleted meanwhile
             return None
