@@ -778,3 +778,101 @@ def test_fallbacks_and_flags_as_the_source_has_them(cz, tenant):
     assert as_admin["messageID"] == posted["messageID"]
     assert not as_admin["canEdit"] and not as_admin["canDelete"] and as_admin["canReply"]
     assert ok(cz.get(f"/channels/{random_channel['channelID']}"))["canJoin"]  # a member too: it is public
+
+
+# --- persistence --------------------------------------------------------------------------------
+
+def test_every_kind_of_change_survives_a_restart(tmp_path):
+    """Each write changes its records through the workspace's tables (nested members, flags,
+    reactions, bookmarks, read markers, rules included): after each, the state file reads back
+    as the workspace in memory, and a restart on it gives back the same answers. Each request
+    here adds at most one record to a table (the order of several added at once is the core's)."""
+    from mockserver import MockServer
+    from mockserver.persistence import export
+    from mockserver.testing import TenantHandle, running
+
+    state_file = str(tmp_path / "state.db")
+
+    def saved_as_in_memory(server, response):
+        """The answer's body, once the state file, read back, holds what memory does."""
+        body = ok(response)
+        reloaded = MockServer(ticking=False, state_file=state_file)
+        try:
+            read_back = next(t for t in export(reloaded)["tenants"] if t["id"] == "kept")["workspaces"]["corteza"]
+        finally:
+            assert reloaded.saved is not None
+            reloaded.saved.close()
+        in_memory = server.app.store.tenants["kept"].states["corteza"].dump()
+        assert read_back["data"] == in_memory, response.request.url
+        return body
+
+    def views(server, description):
+        tenant = TenantHandle(server, description)
+        creds = tenant.credentials["corteza"]
+        seen = {}
+        for user_id in [creds["user_id"], *creds["other_user_ids"]]:
+            token = creds["token"] if user_id == creds["user_id"] else creds["other_tokens"][user_id]
+            with httpx.Client(base_url=server.base_url("corteza"), headers={"Authorization": f"Bearer {token}"}) as client:
+                channels = ok(client.get("/channels/"))
+                seen[user_id] = [channels, ok(client.get("/search/messages")), ok(client.get("/search/threads")),
+                                 ok(client.get("/status/")), ok(client.get("/webhooks/")),
+                                 ok(client.get("/permissions/effective")),
+                                 [ok(client.get(f"/channels/{c['channelID']}/members")) for c in channels]]
+        with tenant.client("corteza") as cz:
+            seen["rules"] = [ok(cz.get(f"/permissions/{role}/rules")) for role in ("1", "2", "3")]
+        document = server.admin.get("/__admin/state/export").json()
+        return seen, next(t for t in document["tenants"] if t["id"] == "kept")
+
+    with running(ticking=False, state_file=state_file) as server:
+        tenant = server.new_tenant(tenant="kept")
+        creds = tenant.credentials["corteza"]
+        u1, u2, u3 = creds["other_user_ids"][:3]
+        other = httpx.Client(base_url=server.base_url("corteza"),
+                             headers={"Authorization": f"Bearer {creds['other_tokens'][u2]}"})
+        done = lambda response: saved_as_in_memory(server, response)  # noqa: E731
+        with tenant.client("corteza") as cz, other:
+            general = channel_named(cz, "general")["channelID"]
+            ops = done(cz.post("/channels/", json={"name": "ops", "type": "public", "members": [u1]}))["channelID"]
+            done(cz.put(f"/channels/{ops}", json={"name": "operations"}))
+            done(cz.put(f"/channels/{ops}", json={"name": "operations", "topic": "pager"}))
+            done(cz.put(f"/channels/{ops}/members/{u2}"))
+            done(cz.post(f"/channels/{ops}/invite", json={"userID": [u3]}))
+            done(cz.delete(f"/channels/{ops}/members/{u1}"))
+            done(other.put(f"/channels/{ops}/flag", json={"flag": "pinned"}))
+            done(cz.put(f"/channels/{general}/state", json={"state": "archive"}))
+            done(cz.put(f"/channels/{general}/state", json={"state": "unarchive"}))
+            root = done(cz.post(f"/channels/{ops}/messages/", json={"message": f"hi <@{u2}>"}))["messageID"]
+            reply = done(other.post(f"/channels/{ops}/messages/{root}/replies", json={"message": "yo"}))["messageID"]
+            done(cz.post(f"/channels/{ops}/messages/{root}/replies", json={"message": "second"}))
+            done(cz.delete(f"/channels/{ops}/messages/{reply}"))
+            done(cz.put(f"/channels/{ops}/messages/{root}", json={"message": "edited"}))
+            done(cz.post(f"/channels/{ops}/messages/{root}/pin"))
+            done(cz.post(f"/channels/{ops}/messages/{root}/bookmark"))
+            done(other.post(f"/channels/{ops}/messages/{root}/bookmark"))
+            done(cz.delete(f"/channels/{ops}/messages/{root}/bookmark"))
+            done(cz.post(f"/channels/{ops}/messages/{root}/reaction/ok"))
+            done(other.post(f"/channels/{ops}/messages/{root}/reaction/ok"))
+            done(other.post(f"/channels/{ops}/messages/{root}/reaction/eyes"))
+            done(cz.delete(f"/channels/{ops}/messages/{root}/reaction/ok"))
+            done(other.get(f"/channels/{ops}/messages/mark-as-read", params={"threadID": root}))
+            done(other.get(f"/channels/{ops}/messages/mark-as-read", params={"lastReadMessageID": root}))
+            done(cz.post(f"/channels/{ops}/attach", files={"upload": ("notes.txt", b"notes", "text/plain")}))
+            done(cz.patch("/permissions/3/rules", json={"rules": [
+                {"resource": f"messaging:channel:{ops}", "operation": "update", "access": "allow"}]}))
+            done(cz.patch("/permissions/1/rules", json={"rules": [
+                {"resource": "messaging:channel:*", "operation": "message.react", "access": "inherit"}]}))
+            done(cz.post("/status/", json={"message": "Lunch", "expires": "30m"}))
+            done(other.post("/status/", json={"message": "Away"}))
+            done(other.delete("/status/"))
+            done(cz.post("/activity/", json={"channelID": ops, "kind": "typing"}))
+            hook = done(cz.post("/webhooks/", json={"channelID": ops, "kind": "incoming", "userID": u3}))
+            done(cz.post(f"/webhooks/{hook['id']}", json={"channelID": ops, "kind": "incoming", "userID": u3,
+                                                          "username": "CI"}))
+            done(cz.delete(f"/webhooks/{hook['id']}"))
+            done(cz.delete("/permissions/3/rules"))
+        description = server.admin.get("/__admin/tenants/kept").json()
+        before = views(server, description)
+    with running(ticking=False, state_file=state_file) as server:
+        after = views(server, description)
+    assert after[0] == before[0]
+    assert after[1] == before[1]

@@ -40,7 +40,7 @@ class Attachments:
             raise typed
         attachment = {"id": self.new_id(), "userID": user_id, "name": name, "size": len(data), "data": data,
                       **typed, "createdAt": now}
-        self.attachments[attachment["id"]] = attachment
+        self.attachments.insert(attachment)
         # service/attachment.go CreateMessageAttachment: an image's message is an inline one
         return self._add_message(channel, user_id, name, now, reply_to=parent, attachment=attachment["id"],
                                  kind="inlineImage" if attachment["mime"].startswith("image/") else "attachment")

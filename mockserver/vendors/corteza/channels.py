@@ -19,15 +19,14 @@ MAX_NAME_BYTES, MAX_TOPIC_BYTES = 40, 200  # service/channel.go settingsChannelN
 
 class Channels:
     def _add_channel(self: "Workspace", creator: str, name: str, topic: str, kind: str, members: list[str],
-                     now: float) -> dict:
-        channel: dict = {"id": self.new_id(), "name": name, "topic": topic, "type": kind, "membershipPolicy": "",
+                     now: float, policy: str = "") -> dict:
+        channel: dict = {"id": self.new_id(), "name": name, "topic": topic, "type": kind, "membershipPolicy": policy,
                    "createdAt": now, "updatedAt": None, "archivedAt": None, "deletedAt": None, "lastMessageID": "0",
                    "members": {}}
         for user_id in dict.fromkeys([creator, *members]):
             channel["members"][user_id] = {"userID": user_id, "type": "owner" if user_id == creator else "member",
                                            "createdAt": now, "updatedAt": None, "flag": ""}
-        self.channels[channel["id"]] = channel
-        return channel
+        return self.channels.insert(channel)
 
     def channel(self: "Workspace", channel_id: str, user_id: str) -> dict:
         """A channel the user may see (public ones, or ones they belong to)."""
@@ -98,12 +97,11 @@ class Channels:
         policy = policy if policy in MEMBERSHIP_POLICIES else ""
         if policy and not self.can_service(user_id, "grant"):
             raise corteza_error("messaging.service.NoPermissions")
-        channel = self._add_channel(user_id, name, topic, kind, members, now)
-        channel["membershipPolicy"] = policy
+        channel = self._add_channel(user_id, name, topic, kind, members, now, policy)
         created = f"<@{user_id}> created {kind} channel" + (f" **{name}**" if name else "") + (
             f", topic: {topic}" if name and topic else "")
         self._add_message(channel, user_id, created, now, kind="channelEvent")
-        return channel
+        return self.channels[channel["id"]]
 
     def update_channel(self: "Workspace", user_id: str, channel_id: str, body: dict, now: float) -> dict:
         """service/channel.go Update: name and topic checked as on create (the name is needed
@@ -113,25 +111,26 @@ class Channels:
         self._check_name_and_topic(name, topic, kind)
         channel = self.channel(channel_id, user_id)
         self._require(self._manages(channel, user_id, "update"))
+        # Each change (and each announcement, which moves lastMessageID) replaces the record: read afresh.
+        channels, channel_id = self.channels, channel["id"]
         if kind in CHANNEL_TYPES and kind != channel["type"]:
             self._may_create(user_id, kind)
-            channel["type"] = kind
+            channel = channels.change(channel_id, type=kind)
         if name and name != channel["name"]:
             self._add_message(channel, user_id, f"<@{user_id}> renamed channel **{name}** (was: {channel['name']})"
                               if channel["name"] else f"<@{user_id}> set channel name to **{name}**", now,
                               kind="channelEvent")
-            channel["name"] = name
+            channel = channels.change(channel_id, name=name)
         if topic and topic != channel["topic"]:
             self._add_message(channel, user_id, f"<@{user_id}> changed channel topic: {topic} (was: {channel['topic']})"
                               if channel["topic"] else f"<@{user_id}> set channel topic to {topic}", now,
                               kind="channelEvent")
-            channel["topic"] = topic
+            channel = channels.change(channel_id, topic=topic)
         policy = body.get("membershipPolicy") or ""
         if policy != channel["membershipPolicy"] and not self.can_service(user_id, "grant"):
             raise corteza_error("messaging.service.NoPermissions")
-        channel["membershipPolicy"] = policy if policy in MEMBERSHIP_POLICIES else ""
-        channel["updatedAt"] = now
-        return channel
+        return channels.change(channel_id, membershipPolicy=policy if policy in MEMBERSHIP_POLICIES else "",
+                               updatedAt=now)
 
     # state -> (the operation it needs, its field, the value it sets, the error if already so)
     _STATES = {"delete": ("delete", "deletedAt", True, "channel already deleted"),
@@ -148,9 +147,7 @@ class Channels:
         self._require(self._manages(channel, user_id, operation))
         if (channel[field] is not None) == set_it:
             raise corteza_error(already)
-        channel[field] = now if set_it else None
-        channel["updatedAt"] = now
-        return channel
+        return self.channels.change(channel["id"], **{field: now if set_it else None, "updatedAt": now})
 
     def set_flag(self: "Workspace", user_id: str, channel_id: str, flag: str) -> dict | None:
         """rest/channel.go SetFlag: pinned, hidden or ignored; another flag changes nothing (None)."""
@@ -160,8 +157,7 @@ class Channels:
         member = channel["members"].get(user_id)
         if member is None:
             raise corteza_error("not a member of this channel")
-        member["flag"] = flag
-        return channel
+        return self.channels.change(channel["id"], members={**channel["members"], user_id: member | {"flag": flag}})
 
     def join(self: "Workspace", user_id: str, channel_id: str, member_id: str, now: float) -> dict:
         channel = self.channel(channel_id, user_id)
@@ -183,7 +179,8 @@ class Channels:
             self._require(self._manages(channel, user_id, "members.manage"))
         if member_id not in channel["members"]:
             return
-        del channel["members"][member_id]
+        channel = self.channels.change(channel["id"], members={user: member for user, member in
+                                                               channel["members"].items() if user != member_id})
         self._add_message(channel, member_id, f"<@{member_id}> left", now, kind="channelEvent")
 
     def invite(self: "Workspace", user_id: str, channel_id: str, invited: list[str], now: float) -> list[dict]:
@@ -197,10 +194,12 @@ class Channels:
         return [self._add_member(channel, member_id, now, "invitee") for member_id in dict.fromkeys(invited)]
 
     def _add_member(self: "Workspace", channel: dict, member_id: str, now: float, kind: str = "member") -> dict:
-        """The member (added, with a channelEvent message, if they were not one yet)."""
+        """The member (added, with a channelEvent message, if they were not one yet). `channel` is
+        read afresh: a caller adding several holds the record as it was before the first."""
+        channel = self.channels[channel["id"]]
         if member_id not in channel["members"]:
-            channel["members"][member_id] = {"userID": member_id, "type": kind, "createdAt": now,
-                                             "updatedAt": None, "flag": ""}
+            member = {"userID": member_id, "type": kind, "createdAt": now, "updatedAt": None, "flag": ""}
+            channel = self.channels.change(channel["id"], members={**channel["members"], member_id: member})
             self._add_message(channel, member_id, f"<@{member_id}> joined", now, kind="channelEvent")
         return channel["members"][member_id]
 

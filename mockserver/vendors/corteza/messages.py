@@ -21,18 +21,21 @@ COMMANDS = {"tableflip": "(╯°□°）╯︵ ┻━┻", "unflip": "┬─┬ 
 class Messages:
     def _add_message(self: "Workspace", channel: dict, user_id: str, text: str, now: float, kind: str = "",
                      reply_to: dict | None = None, attachment: str | None = None) -> dict:
+        """The message added: the thread's root (`reply_to`) counts it, else the channel has it as its
+        last. Only the ids of `channel` and `reply_to` are read: their records as they are now are changed."""
         message = {"id": self.new_id(), "type": kind, "message": text, "channelID": channel["id"], "userID": user_id,
                    "replyTo": reply_to["id"] if reply_to else None, "replies": 0, "repliesFrom": [],
                    "att": attachment, "mentions": [m for m in dict.fromkeys(MENTION.findall(text)) if m in self.users],
                    "reactions": {}, "pinned": False, "bookmarks": set(),
                    "createdAt": now, "updatedAt": None, "deletedAt": None}
-        self.messages[message["id"]] = message
+        self.messages.insert(message)
         if reply_to:
-            reply_to["replies"] += 1
-            if user_id not in reply_to["repliesFrom"]:
-                reply_to["repliesFrom"].append(user_id)
+            root = self.messages[reply_to["id"]]
+            replies_from = root["repliesFrom"]
+            self.messages.change(root["id"], replies=root["replies"] + 1, repliesFrom=replies_from if
+                                 user_id in replies_from else [*replies_from, user_id])
         else:
-            channel["lastMessageID"] = message["id"]
+            self.channels.change(channel["id"], lastMessageID=message["id"])
         return message
 
     def message(self: "Workspace", user_id: str, channel_id: str, message_id: str) -> tuple[dict, dict]:
@@ -66,45 +69,55 @@ class Messages:
         self._require(message["userID"] == user_id or self.can(user_id, channel_id, "message.update.all"))
         if not text.strip():
             raise corteza_error("message is empty")
-        message.update(message=text, updatedAt=now,
-                       mentions=[m for m in dict.fromkeys(MENTION.findall(text)) if m in self.users])
-        return message
+        return self.messages.change(message["id"], message=text, updatedAt=now,
+                                    mentions=[m for m in dict.fromkeys(MENTION.findall(text)) if m in self.users])
 
     def delete(self: "Workspace", user_id: str, channel_id: str, message_id: str, now: float) -> None:
         channel, message = self.message(user_id, channel_id, message_id)
         self._require(message["userID"] == user_id or self.can(user_id, channel_id, "message.delete.all"))
-        message["deletedAt"] = now
+        self.messages.change(message["id"], deletedAt=now)
         if message["replyTo"] and message["replyTo"] in self.messages:
             parent = self.messages[message["replyTo"]]
-            parent["replies"] = max(0, parent["replies"] - 1)
+            self.messages.change(parent["id"], replies=max(0, parent["replies"] - 1))
 
     def set_pin(self: "Workspace", user_id: str, channel_id: str, message_id: str, pinned: bool) -> None:
         channel, message = self.message(user_id, channel_id, message_id)
         self._require(user_id in channel["members"])
-        message["pinned"] = pinned
+        self.messages.change(message["id"], pinned=pinned)
 
     def set_bookmark(self: "Workspace", user_id: str, channel_id: str, message_id: str, bookmarked: bool) -> None:
         _, message = self.message(user_id, channel_id, message_id)
-        (message["bookmarks"].add if bookmarked else message["bookmarks"].discard)(user_id)
+        bookmarks = (message["bookmarks"] | {user_id}) if bookmarked else (message["bookmarks"] - {user_id})
+        self.messages.change(message["id"], bookmarks=bookmarks)
 
     def react(self: "Workspace", user_id: str, channel_id: str, message_id: str, reaction: str, add: bool) -> None:
         channel, message = self.message(user_id, channel_id, message_id)
         self._require(self.can(user_id, channel["id"], "message.react", True))  # CanReactMessage: Allowed
-        users = message["reactions"].setdefault(reaction, [])
+        users = message["reactions"].get(reaction, [])
         if add and user_id not in users:
-            users.append(user_id)
+            users = [*users, user_id]
         elif not add and user_id in users:
-            users.remove(user_id)
-        if not users:
-            del message["reactions"][reaction]
+            users = [user for user in users if user != user_id]
+        # the reaction keeps its place while anyone still has it; a new one comes last
+        reactions = {**message["reactions"], reaction: users} if users else {
+            name: given for name, given in message["reactions"].items() if name != reaction}
+        self.messages.change(message["id"], reactions=reactions)
 
     def _unread(self: "Workspace", user_id: str, key: str, messages: list[dict]) -> dict:
         """Messages past the user's read marker (others', not `channelEvent`s: repository/message.go
         CountFromMessageID), as outgoing.Unread has them (lastMessageID left out while none)."""
-        marker = self.read_markers.get((user_id, key), "0")
+        marker = self._marker(user_id, key)
         unread = [m for m in messages if int(m["id"]) > int(marker) and m["userID"] != user_id and
                   m["type"] != "channelEvent"]
         return ({"lastMessageID": marker} if marker != "0" else {}) | {"count": len(unread), "threadCount": 0}
+
+    def _marker(self: "Workspace", user_id: str, key: str) -> str:
+        """The last message the user read in a channel or thread ("0": none)."""
+        marker = self.read_markers.get((user_id, key))
+        return "0" if marker is None else marker["last"]
+
+    def _set_marker(self: "Workspace", user_id: str, key: str, last: str) -> None:
+        self.read_markers.insert({"marker": (user_id, key), "last": last})
 
     def _threads(self: "Workspace", roots: list[dict]) -> dict[str, list[dict]]:
         """The live replies of each of these top-level messages that has any, gathered in one pass."""
@@ -151,10 +164,10 @@ class Messages:
                 raise corteza_error("unable to mark as read: last read message not in the same thread")
         else:
             last_read = max((m["id"] for m in messages), key=int, default="0")
-        self.read_markers[(user_id, key)] = last_read
+        self._set_marker(user_id, key, last_read)
         if not thread_id:  # ClearThreads: every thread of the channel read
             for root, replies in threads.items():
-                self.read_markers[(user_id, root)] = max((m["id"] for m in replies), key=int, default="0")
+                self._set_marker(user_id, root, max((m["id"] for m in replies), key=int, default="0"))
         return self._unread(user_id, key, messages) | {"threadCount": thread_count}
 
     def execute(self: "Workspace", user_id: str, channel_id: str, command: str, text: str, now: float) -> dict | None:

@@ -5,6 +5,8 @@ attachments, search, statuses (and activity), webhooks. IDs are uint64 decimal s
 real server sends them."""
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import jwt
 
@@ -18,7 +20,6 @@ from mockserver.records import (
     StateError,
     arr,
     b64,
-    by_id,
     mapping,
     nullable,
     obj,
@@ -28,6 +29,7 @@ from mockserver.records import (
     tuple_of,
     unb64,
 )
+from mockserver.tables import Table, Tracked
 from mockserver.vendors.corteza.attachments import Attachments, described_or_refused
 from mockserver.vendors.corteza.channels import Channels
 from mockserver.vendors.corteza.messages import Messages
@@ -51,8 +53,15 @@ def _claims(token: str, secret: str) -> dict | None:
 WHEN = nullable(NUM)
 
 
-class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, Webhooks):
-    """One tenant's Corteza: its state, seeding, records and credentials here; what it does in the parts it is made of."""
+class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, Webhooks, Tracked):
+    """One tenant's Corteza: its state, seeding, records and credentials here; what it does in the parts it is made of.
+
+    Its records live in `Table`s (TABLES), changed a record at a time and never in place (nested
+    members, reactions, bookmarks included: `change` with new ones); the rest (`meta`) is small:
+    roles and their rules, tokens, the id generator, outgoing webhook calls and the last 100
+    activities, each reassigned when it changes."""
+
+    TABLES = ("users", "channels", "messages", "attachments", "read_markers", "statuses", "webhooks")
 
     SCHEMA = 2  # of dump(): see mockserver.records (2: image meta and preview bytes of attachments)
     RECORD = obj(
@@ -99,11 +108,12 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
             channel = space._add_channel(user_ids[0], spec["name"], spec["topic"], spec["type"], members, later())
             for _ in range(fixtures["messages_per_channel"]):
                 space._add_message(channel, rng.choice(members), fake.sentence(nb_words=rng.randint(4, 12)), later())
-            root = space.messages[channel["lastMessageID"]]
-            space._add_message(channel, members[-1], fake.sentence(), later(), reply_to=root)
-            root["reactions"].setdefault("👍", []).append(members[0])
+            root_id = space.channels[channel["id"]]["lastMessageID"]
+            space._add_message(channel, members[-1], fake.sentence(), later(), reply_to=space.messages[root_id])
+            space.messages.change(root_id, reactions={"👍": [members[0]]})
         general = next(iter(space.channels.values()))
-        space.messages[next(m for m in space.messages if space.messages[m]["channelID"] == general["id"])]["pinned"] = True
+        space.messages.change(next(m for m in space.messages if space.messages[m]["channelID"] == general["id"]),
+                              pinned=True)
         space.tokens = space._seeded_tokens(user_ids, ctx.now)
         return space
 
@@ -134,19 +144,13 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
         space.tokens = space._seeded_tokens(user_ids, ctx.now)
         return space.credentials()
 
-    def dump(self) -> dict:
+    def meta(self) -> dict:
         return {
             "secret": self.secret, "rng": rng_dump(self.rng), "last_id": self.last_id,
             "everyone_role": self.everyone_role, "admin_role": self.admin_role, "roles": self.roles,
             "rules": {role: [[resource, operation, access] for (resource, operation), access in rules.items()]
                       for role, rules in self.rules.items()},
-            "users": list(self.users.values()), "tokens": self.tokens,
-            "channels": list(self.channels.values()),
-            "messages": [message | {"bookmarks": sorted(message["bookmarks"])} for message in self.messages.values()],
-            "attachments": [_dumped_attachment(attachment) for attachment in self.attachments.values()],
-            "read_markers": [[user, key, last] for (user, key), last in self.read_markers.items()],
-            "statuses": list(self.statuses.values()), "webhooks": list(self.webhooks.values()),
-            "deliveries": self.deliveries, "activity": self.activity,
+            "tokens": self.tokens, "deliveries": self.deliveries, "activity": self.activity,
         }
 
     @classmethod
@@ -155,13 +159,14 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
         space.everyone_role, space.admin_role, space.roles = data["everyone_role"], data["admin_role"], data["roles"]
         space.rules = {role: {(resource, operation): access for resource, operation, access in rules}
                        for role, rules in data["rules"].items()}
-        space.users, space.tokens = by_id(data["users"], "userID"), data["tokens"]
-        space.channels = by_id(data["channels"], "id")
-        space.messages = by_id([message | {"bookmarks": set(message["bookmarks"])} for message in data["messages"]], "id")
-        space.attachments = by_id([_loaded_attachment(attachment, schema) for attachment in data["attachments"]], "id")
-        space.read_markers = {(user, key): last for user, key, last in data["read_markers"]}
-        space.statuses = by_id(data["statuses"], "userID")
-        space.webhooks = by_id(data["webhooks"], "id")
+        space.users, space.tokens = _table("users", "userID", data["users"]), data["tokens"]
+        space.channels = _table("channels", "id", data["channels"])
+        space.messages = _table("messages", "id", data["messages"], _dumped_message, _loaded_message)
+        space.attachments = _table("attachments", "id", data["attachments"], _dumped_attachment,
+                                   lambda attachment: _loaded_attachment(attachment, schema))
+        space.read_markers = _table("read_markers", "marker", data["read_markers"], _dumped_marker, _loaded_marker)
+        space.statuses = _table("statuses", "userID", data["statuses"])
+        space.webhooks = _table("webhooks", "id", data["webhooks"])
         space.deliveries, space.activity = data["deliveries"], data["activity"]
         if not space.tokens or not all(id_.isdigit() for id_ in [*space.users, *space.channels, *space.messages]):
             raise StateError("ids are decimal strings, and users have tokens")
@@ -183,14 +188,15 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
         self.everyone_role = self.admin_role = ""
         self.roles: dict[str, str] = {}
         self.rules: dict[str, dict[tuple[str, str], str]] = {}
-        self.users: dict[str, dict] = {}
+        self.users = Table("users", "userID")
         self.tokens: dict[str, str] = {}
-        self.channels: dict[str, dict] = {}
-        self.messages: dict[str, dict] = {}
-        self.attachments: dict[str, dict] = {}
-        self.read_markers: dict[tuple[str, str], str] = {}  # (user, channel or thread) -> last read message
-        self.statuses: dict[str, dict] = {}
-        self.webhooks: dict[str, dict] = {}
+        self.channels = Table("channels", "id")
+        self.messages = Table("messages", "id", encode=_dumped_message)  # bookmarks: a set in memory
+        self.attachments = Table("attachments", "id", encode=_dumped_attachment)  # bytes in memory
+        # (user, channel or thread) -> {"marker": that pair, "last": the last read message}; [user, key, last] saved
+        self.read_markers = Table("read_markers", "marker", encode=_dumped_marker)
+        self.statuses = Table("statuses", "userID")
+        self.webhooks = Table("webhooks", "id")
         self.deliveries: list[dict] = []
         self.activity: list[dict] = []
 
@@ -233,6 +239,32 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
         handles |= {f"webhook:{w['id']}:{w['token']}": w["id"] for w in self.webhooks.values()}
         handles |= {f"attachment:{attachment_id}": attachment_id for attachment_id in self.attachments}
         return entry, handles
+
+
+def _table(name: str, key: str, records: object, encode: Callable[[dict], Any] | None = None,
+           decode: Callable[[Any], dict] | None = None) -> Table:
+    """A table of a record's list (`decode` turning each saved one into what memory holds)."""
+    if not isinstance(records, list):
+        raise StateError(f"{name}: a list of records")
+    return Table(name, key, records if decode is None else [decode(record) for record in records], encode)
+
+
+def _dumped_message(message: dict) -> dict:
+    return message | {"bookmarks": sorted(message["bookmarks"])}
+
+
+def _loaded_message(record: dict) -> dict:
+    return record | {"bookmarks": set(record["bookmarks"])}
+
+
+def _dumped_marker(marker: dict) -> Any:
+    """A read marker as the record has it: [user, channel or thread, last read message]."""
+    return [*marker["marker"], marker["last"]]
+
+
+def _loaded_marker(record: list) -> dict:
+    user, key, last = record
+    return {"marker": (user, key), "last": last}
 
 
 def _dumped_attachment(attachment: dict) -> dict:

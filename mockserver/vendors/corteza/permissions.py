@@ -77,15 +77,17 @@ class Permissions:
         for rule in rules:
             if rule["operation"] not in allowed.get(_without_id(rule["resource"]), ()):
                 raise corteza_error(f"invalid rule: '{rule['operation']}' on '{rule['resource']}'")
-        own = self.rules.setdefault(role_id, {})
+        own = dict(self.rules.get(role_id, {}))  # rules are in the meta: replaced, never changed in place
         for rule in rules:
             key = (rule["resource"], rule["operation"])
             if rule["access"] in ("allow", "deny"):
                 own[key] = rule["access"]
             else:
                 own.pop(key, None)
+        self.rules = {**self.rules, role_id: own}
 
     def clear_rules(self: "Workspace", caller: str, role_id: str) -> None:
         """`Delete`: the role's rules read (needs `grant`), then each set to inherit."""
         self.role_rules(caller, role_id)
-        self.rules.pop(role_id, None)
+        if role_id in self.rules:
+            self.rules = {role: rules for role, rules in self.rules.items() if role != role_id}

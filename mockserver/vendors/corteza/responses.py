@@ -197,7 +197,7 @@ async def _outgoing(state, webhook, text, now):
     is, else (on a 200) the JSON `text`. The call is on the admin API's delivery list too."""
     url = webhook["url"].replace("%s", quote_plus(text))
     record = {"webhookID": webhook["id"], "target_url": url, "attempted_at": now}
-    state.deliveries.append(record)
+    state.deliveries = [*state.deliveries, record]  # in the meta: replaced, so the change is recorded
     try:
         reply = await exchange().call_webhook(url, {"text": text})
     except CallFailed as failed:

@@ -57,16 +57,17 @@ def parse_expires(text: str, now: float) -> tuple[float | None, bool]:
 class Statuses:
     def set_status(self: "Workspace", user_id: str, body: dict, now: float) -> dict:
         expires, when_active = parse_expires(body.get("expires") or "", now)
-        self.statuses[user_id] = {"userID": user_id, "icon": body.get("icon") or "", "message": body.get("message") or "",
-                                  "expires": expires, "expiresWhenActive": when_active, "createdAt": now}
-        return self.statuses[user_id]
+        return self.statuses.insert({"userID": user_id, "icon": body.get("icon") or "",
+                                     "message": body.get("message") or "", "expires": expires,
+                                     "expiresWhenActive": when_active, "createdAt": now})
 
     def current_statuses(self: "Workspace", now: float) -> list[dict]:
         return [s for s in self.statuses.values() if s["expires"] is None or s["expires"] > now]
 
     def record_activity(self: "Workspace", user_id: str, body: dict, now: float) -> None:
         """rest/activity.go Send, its checks and wording (an activity is only relayed to
-        subscribers; the mock keeps the last 100)."""
+        subscribers; the mock keeps the last 100, in the meta: a list with no key to make a table of,
+        replaced with each one)."""
         if not body.get("channelID") and body.get("messageID"):
             raise corteza_error("can not send activity on message without channel ID")
         if not body.get("kind"):

@@ -29,10 +29,9 @@ class Webhooks:
         if webhook_id is None:
             webhook = {"id": self.new_id(), "owner": user_id, "createdAt": now, "updatedAt": None,
                        "token": f"{self.rng.getrandbits(128):032x}", **fields}
-            self.webhooks[webhook["id"]] = webhook
+            self.webhooks.insert(webhook)
         else:
-            webhook = self.webhook(user_id, webhook_id)
-            webhook.update(fields, updatedAt=now)
+            webhook = self.webhooks.change(self.webhook(user_id, webhook_id)["id"], **fields, updatedAt=now)
         return webhook
 
     def webhook(self: "Workspace", user_id: str, webhook_id: str) -> dict:
