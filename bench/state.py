@@ -1,22 +1,31 @@
 """What state costs: writes with `--state-file` at 1 tenant and at 100 (beside no state file),
-writes into a tenant holding 20,000 records beside a fresh one's, creating a tenant beside a
+writes into a tenant holding 20,000 records beside a fresh one's, with two workers sharing Redis
+the cost of a commit and of a hand-over at 100 and at 20,000 records, creating a tenant beside a
 health round trip, the memory of idle tenants, and resets. Prints the ratios next to their
 targets. See bench/README.md.
 
     python3 bench/state.py [--duration 5] [--connections 32] [--tenants 100] [--records 20000] [--idle 1000]
 
-Needs wrk (a Debian package).
+Needs wrk and redis-server (Debian packages).
 """
 
 import argparse
+import asyncio
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 from run import serve, wrk
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's mockserver
+
+from mockserver.app import MockServer  # noqa: E402
 
 
 def used_tenants(admin: httpx.Client, count: int) -> None:
@@ -91,6 +100,58 @@ def filled_write_rate(state_file: str, records: int, options: dict) -> tuple[dic
         mock.stop()
 
 
+def pluses(users: list[int], first: int, count: int) -> list[dict]:
+    return [{"id": first + n, "from_id": users[0], "user_ids": [users[1 + n % (len(users) - 1)]], "channel_id": None,
+             "description": f"plus {n}", "score": 1, "private": False, "value_id": None, "achievement_id": None,
+             "gif_url": None, "created_at": "2026-01-01T00:00:00Z"} for n in range(count)]
+
+
+def worker_costs(redis_url: str, records: int, rounds: int) -> dict:
+    """Two workers (MockServers on one Redis, in this process): the median time of a Karma bot
+    write in a tenant holding `records` pluses, by the worker that holds its lease (a commit), and
+    alternating between the workers (each write a hand-over: the lease moves, the changes since
+    are read)."""
+    async def main() -> dict:
+        prefix = f"bench-{uuid.uuid4().hex}"
+        first, second = (MockServer(ticking=False, redis_url=redis_url, redis_prefix=prefix) for _ in range(2))
+        a, b = (httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://mock") for app in (first, second))
+        await a.post("/__admin/tenants", json={"tenant": "filled", "rate_limits": False})
+        await a.get("/__admin/tenants/filled/state")
+        document = (await a.get("/__admin/state/export")).json()
+        data = next(entry for entry in document["tenants"] if entry["id"] == "filled")["workspaces"]["karmabot"]["data"]
+        users = [user["id"] for user in data["users"]]
+        data["pluses"] = pluses(users, data["next_plus_id"], records)
+        data["next_plus_id"] += records
+        (await a.post("/__admin/state/import", json=document)).raise_for_status()
+        headers = (await a.get("/__admin/tenants/filled")).json()["credentials"]["karmabot"]["headers"]
+        body = {"from_id": users[0], "user_ids": [users[1]]}
+
+        async def timed(client: httpx.AsyncClient) -> float:
+            started = time.perf_counter()
+            (await client.post("/karmabot/api/v1/pluses", json=body, headers=headers)).raise_for_status()
+            return (time.perf_counter() - started) * 1000
+
+        for client in (a, b):
+            await timed(client)  # each worker has held the tenant (read it whole) once
+        commit = statistics.median([await timed(a) for _ in range(rounds)])
+        handover = statistics.median([await timed(client) for _ in range(rounds // 2) for client in (b, a)])
+        await first.turns.close()
+        await second.turns.close()
+        return {"commit": commit, "handover": handover}
+
+    return asyncio.run(main())
+
+
+def redis_server(directory: str) -> tuple[subprocess.Popen, str]:
+    socket = Path(directory) / "redis.sock"
+    process = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(socket), "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not socket.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process, f"unix://{socket}"
+
+
 def median_ms(call, rounds: int) -> float:
     times = []
     for _ in range(rounds):
@@ -126,14 +187,19 @@ def main():
     parser.add_argument("--records", type=int, default=20_000, help="pluses in the filled tenant")
     parser.add_argument("--idle", type=int, default=1000, help="idle tenants created for the memory measure")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is missing: apt-get install wrk")
+    if not shutil.which("wrk") or not shutil.which("redis-server"):
+        raise SystemExit("wrk or redis-server is missing: apt-get install wrk redis-server")
     options = {"duration": args.duration, "connections": args.connections}
     with tempfile.TemporaryDirectory() as scratch:
         plain = write_rate([], 1, options)
         one = write_rate(["--state-file", str(Path(scratch) / "one.db")], 1, options)
         many = write_rate(["--state-file", str(Path(scratch) / "many.db")], args.tenants, options)
         fresh, filled = filled_write_rate(str(Path(scratch) / "filled.db"), args.records, options)
+        redis, redis_url = redis_server(scratch)
+        try:
+            small, large = (worker_costs(redis_url, count, 400) for count in (100, args.records))
+        finally:
+            redis.terminate()
         created = tenants_and_resets([], args.idle)
         saved = tenants_and_resets(["--state-file", str(Path(scratch) / "created.db")], args.idle)
 
@@ -148,6 +214,10 @@ def main():
     print(f"--state-file, one server: fresh tenant {fresh['rps']:,.0f} req/s (p99 {fresh['p99']:.2f} ms), tenant "
           f"holding {args.records:,} pluses {filled['rps']:,.0f} req/s (p99 {filled['p99']:.2f} ms): "
           f"{filled['rps'] / fresh['rps']:.2f} (target >= 0.8)\n")
+    print(f"two workers on Redis, Karma bot write (median ms): commit {small['commit']:.2f} at 100 records, "
+          f"{large['commit']:.2f} at {args.records:,} ({large['commit'] / small['commit']:.2f}x, target <= 1.5x); "
+          f"hand-over {small['handover']:.2f} at 100, {large['handover']:.2f} at {args.records:,} "
+          f"({large['handover'] / small['handover']:.2f}x, target <= 1.5x)\n")
     for label, result in (("no state file", created), ("--state-file", saved)):
         print(f"{label}: POST /__admin/tenants median {result['create']:.2f} ms, GET /__admin/health "
               f"{result['health']:.2f} ms: {result['create'] / result['health']:.1f}x (target <= 5x); "

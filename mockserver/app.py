@@ -27,7 +27,6 @@ from mockserver.journal import MAX_BODY_BYTES, Journal
 from mockserver.logs import log_access
 from mockserver.routing import Match, Router
 from mockserver.shared import SharedTurns
-from mockserver.tables import Tracked
 from mockserver.tenants import TenantStore
 from mockserver.turns import LocalTurns, Turn, current
 from mockserver.vendor import Vendor, discover
@@ -134,9 +133,9 @@ class MockServer:
 
         return committing_send
 
-    async def _settle(self, tenant_id: str, change: Callable[[], tuple[Any, ...] | None]) -> None:
+    async def _settle(self, tenant_id: str, change: Callable[[], None]) -> None:
         """A background change to a tenant's state (a webhook delivery's outcome), in a turn of its
-        own, committed like a request's."""
+        own (where the change records itself), committed like a request's."""
         turn = await self.turns.begin()
         recording = current.set(turn)
         try:
@@ -148,9 +147,7 @@ class MockServer:
             except ApiError as exc:  # no lease to be had (Redis unreachable): the outcome is not noted
                 logger.warning("a webhook delivery's outcome was not noted: %s", exc.message)
                 return
-            changed = change()
-            if changed is not None:
-                turn.states.add(changed)
+            change()
             self.commit(turn)
         finally:
             current.reset(recording)
@@ -285,10 +282,7 @@ class MockServer:
             return compiled.run(scope, found.path_params, ex.body, ex.json)
 
         if compiled.changes_state:
-            answer = await run()
-            if not issubclass(ex.routed[0].state, Tracked):  # a tracked workspace records its own changes
-                ex.changed_workspace()  # a refusal raised before any change (models check, then change)
-            return answer
+            return await run()
         key = (ex.tenant.id if ex.tenant else None, operation.id, ex.credential, scope["path"],
                scope["query_string"], gateway.header(scope, b"host"))
         cached = self.answers.get(key)

@@ -87,11 +87,6 @@ class Exchange:
         self.read_clock = True
         return self.tenant.clock.now() if self.tenant else self.server.clock.now()
 
-    def changed_workspace(self) -> None:
-        """Note that this request may have changed its tenant's workspace (written back with the turn)."""
-        if self.tenant is not None and self.vendor is not None:
-            self.turn.states.add((self.tenant.id, self.vendor.name))
-
     def deliver(self, url: str, payload: dict[str, Any], record: dict[str, Any]) -> None:
         """Send a webhook in the background (see webhooks.WebhookDispatcher.deliver)."""
         self.server.webhooks.deliver(url, payload, record)

@@ -25,7 +25,7 @@ import orjson
 
 from mockserver.clock import LATEST
 from mockserver.records import StateError, Workspace, load_workspace
-from mockserver.tables import assemble, meta_of, tables_of
+from mockserver.tables import assemble
 from mockserver.tenants import DEFAULT_TENANT, TENANT_ID, Tenant, context
 from mockserver.turns import Turn
 from mockserver.vendor import Vendor
@@ -427,15 +427,15 @@ class StateFile:
                         "ON CONFLICT (tenant, vendor) DO UPDATE SET schema = excluded.schema, "
                         "generation = excluded.generation", (*owner, vendor.state.SCHEMA, generation))
         self.db.execute("DELETE FROM items WHERE tenant = ? AND vendor = ?", owner)
-        rows = [(*owner, META_KEY, META_KEY, _json(meta_of(workspace)))]
-        for name, table in tables_of(workspace).items():
+        rows = [(*owner, META_KEY, META_KEY, _json(workspace.meta()))]
+        for name, table in workspace.tables().items():
             rows += [(*owner, name, _json(key), _json(row)) for key, row in zip(table, table.rows(), strict=True)]
         self.db.executemany(UPSERT_ITEM, rows)
 
     def _write_items(self, owner: tuple[str, str], workspace: Workspace, changed: Iterable[tuple[str, Any]]) -> None:
         """What a turn changed in a workspace the file holds: its meta, and each record changed."""
-        self.db.execute(UPSERT_ITEM, (*owner, META_KEY, META_KEY, _json(meta_of(workspace))))
-        tables = tables_of(workspace)
+        self.db.execute(UPSERT_ITEM, (*owner, META_KEY, META_KEY, _json(workspace.meta())))
+        tables = workspace.tables()
         for name, key in changed:
             if not name:
                 continue

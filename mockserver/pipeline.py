@@ -72,8 +72,8 @@ class CompiledOperation:
     def __init__(self, operation: Operation, spec_operation: OpenAPIOperation, omit_nulls: bool) -> None:
         self.operation = operation
         self.spec_operation = spec_operation
-        # GET is safe, as HTTP has it, unless the spec says this vendor's GET changes state.
-        self.changes_state = spec_operation.method != "get" or operation.extensions.get("x-changes-state", False)
+        # GET is safe, as HTTP has it: its answer may be cached unless it wrote (tables record that).
+        self.changes_state = spec_operation.method != "get"
         self.handler = spec_operation.function
         self.arguments, self.has_kwargs = inspect_function_arguments(self.handler)
         self.uri_parser = OpenAPIURIParser(spec_operation.parameters, spec_operation.body_definition())

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import jsonschema_rs
 
 if TYPE_CHECKING:
+    from mockserver.tables import Table
     from mockserver.tenants import SeedContext
     from mockserver.vendor import Vendor
 
@@ -26,7 +27,8 @@ MT_STATE_WORDS = 625  # random.Random's state: 624 words of Mersenne Twister and
 
 
 class Workspace(Protocol):
-    """One tenant's data for one vendor: what a vendor's `state` class (see `Vendor`) provides."""
+    """One tenant's data for one vendor: what a vendor's `state` class (see `Vendor`) provides. It
+    is a `tables.Tracked`: its `TABLES` name the fields of RECORD kept as `tables.Table`s."""
 
     SCHEMA: int  # the version of what `dump()` writes; raised whenever that shape changes
     RECORD: dict[str, Any]  # the JSON Schema of what `dump()` writes (see `obj`, `arr`, ...)
@@ -45,7 +47,18 @@ class Workspace(Protocol):
         """A workspace from `dump()`'s data of `schema` (older schemas migrated, or StateError)."""
 
     def dump(self) -> dict[str, Any]:
-        """Everything the workspace holds, as plain JSON data."""
+        """Everything the workspace holds, as plain JSON data (`tables.Tracked` gives it: the meta
+        with each table's records)."""
+
+    def meta(self) -> dict[str, Any]:
+        """The record's fields outside its tables: small, written with each change."""
+
+    def tables(self) -> "dict[str, Table]":
+        """The tables, by their field in the record."""
+
+    def restore(self, meta: dict[str, Any]) -> None:
+        """Take another worker's meta once its records are in the tables (tables.apply_changes);
+        optional: `tables.Tracked` raises NotImplementedError, and the workspace is read whole."""
 
     def snapshot(self) -> dict[str, Any]:
         """The admin view (`GET /__admin/tenants/{id}/state`): collections as the API shows them."""
@@ -55,8 +68,8 @@ class Workspace(Protocol):
         handles that public operations resolve with `Exchange.adopt`."""
 
     # Optional: `accepts_credential(credential, now) -> bool`, to refuse a known credential (an expiry);
-    # `deliveries`, a list, when it sends webhooks: every record handed to `Exchange.deliver`, where
-    # its outcome lands.
+    # `deliveries`, a list in the meta, when it sends webhooks: every record handed to
+    # `Exchange.deliver`; the list is replaced by one with the outcome in that record's copy.
 
 
 class StateError(ValueError):

@@ -12,7 +12,8 @@ answer still waits until its change is in Redis. A lease is
 compare-and-set on the lease, so a worker whose lease expired (or was lost with Redis) can never
 write, and its client gets a 503 instead. A shard's hash holds `version` (the fence of its last
 write): a worker reloads a shard only when the version differs from the one it holds, so a worker
-a tenant keeps coming back to reads nothing but the lease.
+a tenant keeps coming back to reads nothing but the lease, and one that held it before reads only
+the records changed since (the tenant's log).
 
 Keys, P the prefix (`--redis-prefix`); `{...}` is a Redis Cluster hash tag, one slot per shard:
 - `P:{T}` (hash): `epoch`, `live` (1 while the tenant exists), `fence`, `version`, `ws:<vendor>`
@@ -22,6 +23,9 @@ Keys, P the prefix (`--redis-prefix`); `{...}` is a Redis Cluster hash tag, one 
   its turns changed (tables.note), plus each changed workspace's meta;
 - `P:{~world}` (hash): `epoch`, `fence`, `version`, `data` (the world's JSON record);
 - `P:{T}:lease`, `P:{T}:next` (a refused worker's claim on the next go), likewise for `{~world}`;
+- `P:{T}:log` (list): the last LOG_LENGTH writes' fence and the workspace fields they wrote, so a
+  worker that held the tenant at an earlier version reads only what changed since
+  (`_apply_changes`; records checked against the vendor's RECORD, applied to its open workspaces);
 - `P:{T}:journal`, `P:{~}:journal` (requests no tenant sent): streams, `XADD ... MAXLEN ~`;
 - `P:requests` (request numbers, `INCR`), `P:epoch` (which start of the shared state this is).
 
@@ -46,7 +50,7 @@ import orjson
 from mockserver.clock import ServerClock
 from mockserver.errors import ApiError
 from mockserver.records import StateError, load_workspace
-from mockserver.tables import assemble, meta_of, tables_of
+from mockserver.tables import Tracked, apply_changes, assemble, check_changes
 from mockserver.tenants import DEFAULT_TENANT, Tenant, Workspaces
 from mockserver.turns import Turn, number
 
@@ -60,10 +64,12 @@ logger = logging.getLogger("mockserver")
 WORLD = "~world"  # the world's shard (no tenant id starts with '~')
 NOBODY = "~"  # the journal of requests whose credentials named no tenant
 
-# KEYS: hash, lease, next. ARGV: token, lease ms, claim ms, epoch, known version, tenant (0/1).
+# KEYS: hash, lease, next, log. ARGV: token, lease ms, claim ms, epoch, known version, tenant (0/1).
 # {0}: not there (another epoch, or a tenant not live); {1}: held by another, a claim on the next
-# go made; granted: {2, fence, requests, limits} when the version known is current, else
-# {3, fence, requests, limits, version, fields}.
+# go made; granted: {2, fence, requests, limits} when the version known is current;
+# {4, fence, requests, limits, version, changes} when the log still reaches back to the version
+# known: each field written since, and its value ('' for one deleted); else
+# {3, fence, requests, limits, version, fields}: everything.
 ACQUIRE = """
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[4] then return {0} end
 if ARGV[6] == '1' and redis.call('HGET', KEYS[1], 'live') ~= '1' then return {0} end
@@ -78,15 +84,58 @@ redis.call('SET', KEYS[2], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
 local counters = redis.call('HMGET', KEYS[1], 'requests', 'limits', 'version')
 local requests, limits, version = counters[1] or '0', counters[2] or '', counters[3] or ''
 if version == ARGV[5] then return {2, fence, requests, limits} end
+local known = tonumber(ARGV[5])
+if known and ARGV[6] == '1' then
+  -- the log's entries newer than the version known, read from the newest back (a few, as a rule);
+  -- it reaches back far enough when an entry no newer than that version is found
+  local newer, covered, last = {}, false, redis.call('LLEN', KEYS[4]) - 1
+  while last >= 0 and not covered do
+    local first = math.max(0, last - 15)
+    local chunk = redis.call('LRANGE', KEYS[4], first, last)
+    for j = #chunk, 1, -1 do
+      if tonumber(string.match(chunk[j], '^%d+')) <= known then
+        covered = true
+        break
+      end
+      newer[#newer + 1] = chunk[j]
+    end
+    last = first - 1
+  end
+  if covered then
+    local seen, names = {}, {}  -- oldest first: records new since are added to their tables in order
+    for i = #newer, 1, -1 do
+      local line, at = newer[i], true
+      for part in string.gmatch(line, '[^\\n]+') do
+        if at then at = false elseif not seen[part] then
+          seen[part] = true
+          names[#names + 1] = part
+        end
+      end
+    end
+    local changes = {}
+    for first = 1, #names, 1000 do
+      local chunk = {}
+      for i = first, math.min(first + 999, #names) do chunk[#chunk + 1] = names[i] end
+      local values = redis.call('HMGET', KEYS[1], unpack(chunk))
+      for i, name in ipairs(chunk) do
+        changes[#changes + 1] = name
+        changes[#changes + 1] = values[i] or ''
+      end
+    end
+    return {4, fence, requests, limits, version, changes}
+  end
+end
 return {3, fence, requests, limits, version, redis.call('HGETALL', KEYS[1])}
 """
 
-# KEYS: hash, lease, journal, next. ARGV: lease ('' to take the shard outright: a tenant created
+# KEYS: hash, lease, journal, next, log. ARGV: lease ('' to take the shard outright: a tenant created
 # under the world's lease), release (0/1: else the lease is extended), epoch, journal bound,
 # clear the data fields (0/1), live ('', 0, 1), new version (0/1), clear the journal (0/1), lease
 # ms, n, n x (field, value), m, m x (record field, JSON or '' to delete it), journal entries...
-# Only while the lease is still this one; returns {the fence written under, whether another
-# worker asked for the shard}.
+# With a new version, the names of the workspace fields written go on the log (the last LOG_LENGTH
+# writes: what a worker that held the tenant before reads instead of everything). Only while the
+# lease is still this one; returns {the fence written under, whether another worker asked for the
+# shard}.
 WRITE = """
 local fence
 if ARGV[1] == '' then
@@ -100,6 +149,7 @@ if ARGV[5] == '1' then
   for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
     if name ~= 'fence' and name ~= 'epoch' and name ~= 'live' then redis.call('HDEL', KEYS[1], name) end
   end
+  redis.call('DEL', KEYS[5])
 end
 redis.call('HSET', KEYS[1], 'epoch', ARGV[3])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'live', ARGV[6]) end
@@ -118,7 +168,16 @@ for k = 1, m do
     redis.call('HSET', KEYS[1], name, seq .. ' ' .. value)
   end
 end
-if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'version', fence) end
+if ARGV[7] == '1' then
+  redis.call('HSET', KEYS[1], 'version', fence)
+  local names = {fence}
+  for k = 1, n do
+    if string.sub(ARGV[9 + 2 * k], 1, 3) == 'ws:' then names[#names + 1] = ARGV[9 + 2 * k] end
+  end
+  for k = 1, m do names[#names + 1] = ARGV[base + 2 * k - 1] end
+  redis.call('RPUSH', KEYS[5], table.concat(names, '\\n'))
+  redis.call('LTRIM', KEYS[5], -LOG_LENGTH, -1)
+end
 if ARGV[8] == '1' then redis.call('DEL', KEYS[3]) end
 if base + 2 * m < #ARGV then
   local t = redis.call('TIME')
@@ -151,6 +210,8 @@ return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'at', t[1] .. st
                   'entry', ARGV[2])
 """
 
+LOG_LENGTH = 1024  # writes a tenant's log keeps: a worker further behind reads the tenant whole
+WRITE = WRITE.replace("LOG_LENGTH", str(LOG_LENGTH))
 SCRIPTS = {"acquire": ACQUIRE, "write": WRITE, "release": RELEASE, "renew": RENEW, "note": NOTE}
 
 
@@ -208,7 +269,7 @@ class SharedTurns:
         return f"{self.prefix}:{{{shard}}}{part and ':' + part}"
 
     def keys(self, shard: str) -> list[str]:
-        return [self.key(shard), self.key(shard, "lease"), self.key(shard, "next")]
+        return [self.key(shard), self.key(shard, "lease"), self.key(shard, "next"), self.key(shard, "log")]
 
     # --- the turn protocol ------------------------------------------------------------------------
 
@@ -400,10 +461,10 @@ class SharedTurns:
                     await self._let_go(tenant.id, shard)
                     return True
                 if granted[0] >= 2:
-                    if granted[0] == 3:
-                        self._load_tenant(tenant, granted[4], granted[5])
+                    if granted[0] >= 3:
+                        await self._catch_up_tenant(tenant, granted)
                     self._load_counters(tenant, granted)
-                    return bool(granted[0] == 3)
+                    return bool(granted[0] >= 3)
             except BaseException:
                 await self._let_go(tenant.id, shard)
                 raise
@@ -437,8 +498,8 @@ class SharedTurns:
                         tenants = self.server.store.tenants
                         for (name, _), granted in zip(asking, results, strict=True):
                             if name != WORLD:
-                                if granted[0] == 3:
-                                    self._load_tenant(tenants[name], granted[4], granted[5])
+                                if granted[0] >= 3:
+                                    await self._catch_up_tenant(tenants[name], granted)
                                 self._load_counters(tenants[name], granted)
                         if journal:
                             await self._load_journal()
@@ -646,7 +707,8 @@ class SharedTurns:
         return True
 
     def _write_keys(self, name: str) -> list[str]:
-        return [self.key(name), self.key(name, "lease"), self.key(name, "journal"), self.key(name, "next")]
+        return [self.key(name), self.key(name, "lease"), self.key(name, "journal"), self.key(name, "next"),
+                self.key(name, "log")]
 
     def _tenant_fields(self, tenant: Tenant, turns: list[Turn], limits: bool) -> tuple[dict[str, bytes], dict[str, bytes]]:
         """What to write of a tenant for these turns: (fields, records). Fields: the meta of each
@@ -663,8 +725,8 @@ class SharedTurns:
             if workspace is None:
                 continue
             schema = self.server.store.by_name[vendor].state.SCHEMA
-            fields[f"ws:{vendor}"] = orjson.dumps({"schema": schema, "data": meta_of(workspace)})
-            tables = tables_of(workspace)
+            fields[f"ws:{vendor}"] = orjson.dumps({"schema": schema, "data": workspace.meta()})
+            tables = workspace.tables()
             if (tenant.id, vendor) in self.stored:
                 for table, key in changed[vendor]:
                     if table:
@@ -712,6 +774,51 @@ class SharedTurns:
             raise _unreadable(exc) from None
         self.versions[WORLD] = version
         self.server.answers.invalidate()
+
+    async def _catch_up_tenant(self, tenant: Tenant, granted: list[Any]) -> None:
+        """A granted lease's records: everything (3), or what changed since this worker last held
+        the tenant (4), applied to its open workspaces; read whole when they cannot take it."""
+        if granted[0] == 4 and self._apply_changes(tenant, granted[4], _fields(granted[5])):
+            return
+        fields = granted[5] if granted[0] == 3 else await self.redis.hgetall(self.key(tenant.id))
+        self._load_tenant(tenant, granted[4], fields)
+
+    def _apply_changes(self, tenant: Tenant, version: bytes, changes: dict[bytes, bytes]) -> bool:
+        """Apply records changed elsewhere to the tenant's open workspaces (each checked as it is
+        read); False, with nothing applied, when a change is to a workspace not open here or of
+        another schema."""
+        store = self.server.store
+        metas: dict[str, Any] = {}
+        rows: dict[str, list[tuple[str, str, bytes]]] = {}
+        for key, value in changes.items():
+            name = key.decode()
+            if name.startswith("ws:"):
+                metas[name[3:]] = orjson.loads(value) if value else None
+            elif name.startswith("it:"):
+                _, vendor_name, table, item = name.split(":", 3)
+                rows.setdefault(vendor_name, []).append((table, item, value))
+        plans = []
+        try:
+            for vendor_name in {*metas, *rows}:
+                if vendor_name not in store.by_name:
+                    continue
+                workspace, meta = tenant.states.get(vendor_name), metas.get(vendor_name)
+                vendor = store.by_name[vendor_name]
+                if not isinstance(workspace, Tracked) or meta is None or meta["schema"] != vendor.state.SCHEMA:
+                    return False  # not open here (or a record this server must migrate): read whole
+                plan = [(table, orjson.loads(item), orjson.loads(value.partition(b" ")[2]) if value else None)
+                        for table, item, value in rows.get(vendor_name, ())]
+                check_changes(workspace, meta["data"], plan)
+                plans.append((workspace, meta["data"], plan))
+        except (ValueError, TypeError, KeyError, StateError) as exc:
+            self.versions.pop(tenant.id, None)
+            raise _unreadable(exc) from None
+        for workspace, meta, plan in plans:
+            apply_changes(workspace, meta, plan)
+        store.reindex(tenant)
+        self.versions[tenant.id] = version
+        self.server.answers.invalidate()
+        return True
 
     def _load_tenant(self, tenant: Tenant, version: bytes, flat: object) -> None:
         """Replace the tenant's workspaces and counters with its records in Redis."""

@@ -14,7 +14,9 @@ keeps a row per record and one for the meta (persistence).
 """
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
+
+import jsonschema_rs
 
 from mockserver.records import StateError
 from mockserver.turns import current
@@ -39,16 +41,16 @@ class Table(dict[Any, dict[str, Any]]):
     """Records keyed by one of their fields, in insertion order. A dict for reading; every write
     (`t[k] = record`, `del t[k]`, `insert`, `change`, `pop`) records itself."""
 
-    __slots__ = ("name", "key", "owner", "encode")
+    __slots__ = ("name", "key", "owner", "encode", "decode")
 
     def __init__(self, name: str, key: str, records: Iterable[dict[str, Any]] = (),
                  encode: Callable[[dict[str, Any]], Any] | None = None,
-                 by: Callable[[Any], Any] | None = None) -> None:
+                 by: Callable[[Any], Any] | None = None, decode: Callable[[Any], dict[str, Any]] | None = None) -> None:
         """`records` keyed by their `key` field (`by` turns a field's value into the key, as a
         record is loaded); `encode` gives a record's JSON form when memory holds it otherwise
-        (sets for lists, say). Duplicate keys are a StateError."""
+        (sets for lists, say), `decode` the record from that form. Duplicate keys are a StateError."""
         super().__init__()
-        self.name, self.key, self.encode = name, key, encode
+        self.name, self.key, self.encode, self.decode = name, key, encode, decode
         self.owner: Owner | None = None
         count = 0
         for record in records:
@@ -109,11 +111,18 @@ class Tracked:
     attribute (not starting with `_`) records the meta as changed; so does any change of a record,
     since ids and generators drawn for it live there."""
 
-    TABLES: tuple[str, ...] = ()  # the record's fields held as Tables (a table with no record has no row)
+    RECORD: dict[str, Any]  # the JSON Schema of the record (records.Workspace)
+    TABLES: ClassVar[tuple[str, ...]] = ()  # the record's fields held as Tables (a table with no record has no row)
     owner: Owner | None = None
 
     def meta(self) -> dict[str, Any]:
         """The record's fields outside the tables (small: written with every change)."""
+        raise NotImplementedError
+
+    def restore(self, meta: dict[str, Any]) -> None:
+        """Take the meta another worker wrote (checked against RECORD), after its records were put
+        in the tables (`apply_changes`): what lets a worker catch up with a tenant a record at a
+        time."""
         raise NotImplementedError
 
     def tables(self) -> dict[str, Table]:
@@ -136,15 +145,6 @@ def bind(workspace: Any, owner: Owner) -> None:
         object.__setattr__(workspace, "owner", owner)
 
 
-def meta_of(workspace: Any) -> dict[str, Any]:
-    """What a workspace keeps outside its tables: all of it when it has none."""
-    return workspace.meta() if isinstance(workspace, Tracked) else workspace.dump()
-
-
-def tables_of(workspace: Any) -> dict[str, Table]:
-    return workspace.tables() if isinstance(workspace, Tracked) else {}
-
-
 def assemble(meta: dict[str, Any], rows: dict[str, list[Any]], state: type) -> dict[str, Any]:
     """A workspace's record from its meta and its tables' records (lists in insertion order): a
     table with no record has none. A meta that holds a table's field is a whole record, as kept
@@ -154,3 +154,59 @@ def assemble(meta: dict[str, Any], rows: dict[str, list[Any]], state: type) -> d
         if table in rows or table not in record:
             record[table] = rows.get(table, [])
     return record
+
+
+def check_changes(workspace: Tracked, meta: object, plan: list[tuple[str, Any, Any]]) -> None:
+    """StateError unless records changed elsewhere, `plan` [(table, key, record or None)], and the
+    meta are what the workspace's RECORD says."""
+    meta_validator, item_validators = _validators(type(workspace))
+    _validate(meta_validator, meta, "the meta")
+    for table, _, row in plan:
+        if table not in item_validators:
+            raise StateError(f"no table {table!r}")
+        if row is not None:
+            _validate(item_validators[table], row, f"a record of {table}")
+
+
+def apply_changes(workspace: Tracked, meta: dict[str, Any], plan: list[tuple[str, Any, Any]]) -> None:
+    """Put records changed elsewhere in their tables (None: deleted), then restore the meta:
+    nothing is recorded (the change is another worker's, already written)."""
+    tables = workspace.tables()
+    for name, key, row in plan:
+        table, key = tables[name], tuple(key) if isinstance(key, list) else key
+        if row is None:
+            dict.pop(table, key, None)
+        else:
+            dict.__setitem__(table, key, row if table.decode is None else table.decode(row))
+    owner = workspace.owner
+    object.__setattr__(workspace, "owner", None)  # restored, not changed: nothing to record
+    try:
+        workspace.restore(meta)
+    finally:
+        object.__setattr__(workspace, "owner", owner)
+
+
+_VALIDATORS: dict[type, tuple[jsonschema_rs.Validator, dict[str, jsonschema_rs.Validator]]] = {}
+
+
+def _validators(kind: type[Tracked]) -> tuple[jsonschema_rs.Validator, dict[str, jsonschema_rs.Validator]]:
+    """A tracked workspace class's meta validator, and one per table for its records (from RECORD)."""
+    if kind not in _VALIDATORS:
+        _VALIDATORS[kind] = _build_validators(kind)
+    return _VALIDATORS[kind]
+
+
+def _build_validators(kind: type[Tracked]) -> tuple[jsonschema_rs.Validator, dict[str, jsonschema_rs.Validator]]:
+    record = kind.RECORD
+    properties = record["properties"]
+    meta = record | {"properties": {name: schema for name, schema in properties.items() if name not in kind.TABLES},
+                     "required": [name for name in record.get("required", ()) if name not in kind.TABLES]}
+    return (jsonschema_rs.validator_for(meta),
+            {name: jsonschema_rs.validator_for(properties[name]["items"]) for name in kind.TABLES})
+
+
+def _validate(validator: jsonschema_rs.Validator, data: object, what: str) -> None:
+    try:
+        validator.validate(data)
+    except jsonschema_rs.ValidationError as exc:
+        raise StateError(f"{what}: {exc.message}") from None

@@ -17,6 +17,7 @@ from connexion.spec import Specification
 from mockserver.errors import ApiError
 from mockserver.ratelimit import Rule
 from mockserver.records import Workspace
+from mockserver.tables import Tracked
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -53,8 +54,9 @@ class Operation:
 class Vendor:
     """A vendor: its spec (specs/<name>.yaml), handlers, workspace class and error dialect.
 
-    `state` is its workspace class, whose contract (seed, principals, dump/load with a schema
-    version, snapshot, credentials, deliveries) is written down once in `mockserver.records`.
+    `state` is its workspace class, a `tables.Tracked` whose contract (seed, principals, tables
+    and meta, load with a schema version, restore, snapshot, credentials, deliveries) is written
+    down once in `mockserver.records`.
     `render_error(error, exchange)` returns `(status, body)` in the vendor's own format
     (`exchange` is the request, or None outside a vendor route).
     """
@@ -84,6 +86,8 @@ class Vendor:
         return Specification.load(self.spec)
 
     def __post_init__(self) -> None:
+        if not issubclass(self.state, Tracked):  # its changes could not record themselves
+            raise TypeError(f"{self.name}: its workspace class must be a mockserver.tables.Tracked")
         self.spec = load_yaml(data_dir("specs") / f"{self.name}.yaml")
         fixture_file = data_dir("fixtures") / f"{self.name}.yaml"
         self.fixtures = load_yaml(fixture_file) if fixture_file.exists() else {}

@@ -75,10 +75,10 @@ class WebhookDispatcher:
     list, where vendors keep every record they hand to `deliver`.
     """
 
-    def __init__(self, store: "TenantStore", settle: Callable[[str, Callable[[], tuple[Any, ...] | None]], Awaitable[None]],
+    def __init__(self, store: "TenantStore", settle: Callable[[str, Callable[[], None]], Awaitable[None]],
                  allow: list[str] | tuple[str, ...] = (), timeout: float = 5.0) -> None:
         self.store = store
-        self.settle = settle  # runs a change to a tenant's state in a turn; the change returns what it changed
+        self.settle = settle  # runs a change to a tenant's state in a turn of its own
         self.allow = {host.lower() for host in allow}
         self.this_machine = {host for host in self.allow if _names_this_machine(host)}  # allowed, but us
         self.timeout = timeout  # for a whole delivery: connecting, sending, reading the reply
@@ -174,13 +174,14 @@ class WebhookDispatcher:
                     raise ReplyTooLarge(response.status_code)
             return Reply(response.status_code, bytes(content), response.headers.get("content-type", ""))
 
-    def _record(self, sent: Sent, outcome: dict[str, object]) -> tuple[Any, ...] | None:
-        """Write the outcome into the record; (tenant id, vendor) if it is still there."""
+    def _record(self, sent: Sent, outcome: dict[str, object]) -> None:
+        """Write the outcome into the record, if it is still there: the workspace's `deliveries`
+        replaced by a list with that record's copy (so the change records itself)."""
         tenant_id, vendor, record = sent
         tenant = self.store.tenants.get(tenant_id)
-        state = tenant.opened().get(vendor) if tenant else None
-        found = next((kept for kept in getattr(state, "deliveries", ()) if kept == record), None)
-        if found is None:  # the tenant was reset or deleted meanwhile
-            return None
-        found.update(outcome)
-        return tenant_id, vendor
+        state: Any = tenant.opened().get(vendor) if tenant else None
+        deliveries = getattr(state, "deliveries", [])
+        index = next((index for index, kept in enumerate(deliveries) if kept == record), None)
+        if index is None:  # the tenant was reset or deleted meanwhile
+            return
+        state.deliveries = [*deliveries[:index], deliveries[index] | outcome, *deliveries[index + 1:]]

@@ -338,3 +338,73 @@ def test_a_write_sends_redis_only_the_records_it_changed(redis_url):
     first_plus = next(name for name in before if name.startswith(b"it:karmabot:pluses:"))
     assert int(after[added[0].encode()].split(b" ")[0]) > int(before[first_plus].split(b" ")[0])
     assert [plus["id"] for plus in pluses] == sorted(plus["id"] for plus in pluses) and len(pluses) == 2
+
+
+def test_a_worker_catches_up_with_what_changed_since_it_last_held_a_tenant(redis_url):
+    """A worker taking a tenant back reads only the records changed since it last held it (the
+    tenant's log), applies them to the workspaces it has open, and answers as if it had read
+    everything; a worker that never held the tenant, or is further behind than the log reaches,
+    reads it whole."""
+    async def main():
+        first, second = workers(redis_url)
+        a, b = clients([first, second])
+        created = (await a.post("/__admin/tenants", json={"tenant": "log", "rate_limits": False})).json()
+        karma, corteza = (created["credentials"][name]["headers"] for name in ("karmabot", "corteza"))
+        users = (await a.get("/karmabot/api/v1/users", headers=karma)).json()["users"]
+        body = {"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}
+        channel = (await a.get("/corteza/messaging/channels/", headers=corteza)).json()["response"][0]["channelID"]
+        whole, applied = [], []
+        for worker in (first, second):
+            load, apply = worker.turns._load_tenant, worker.turns._apply_changes
+            worker.turns._load_tenant = lambda *args, load=load: (args[0].id == "log" and whole.append(args[0].id)) \
+                or load(*args)
+            worker.turns._apply_changes = lambda *args, apply=apply: applied.append(apply(*args)) or applied[-1]
+        assert (await a.post("/karmabot/api/v1/pluses", json=body, headers=karma)).status_code == 201
+        await b.get("/corteza/messaging/channels/", headers=corteza)  # b has not held it: read whole
+        assert whole == ["log"] and applied == []
+        for text in ("one", "two"):  # each worker in turn catches up with the other's message and plus
+            for client in (a, b):
+                sent = await client.post(f"/corteza/messaging/channels/{channel}/messages/", headers=corteza,
+                                         json={"message": f"{text} from {'a' if client is a else 'b'}"})
+                assert sent.json()["response"]["message"].startswith(text)
+                for _ in range(2):  # two writes the other worker catches up with in one go, in their order
+                    assert (await client.post("/karmabot/api/v1/pluses", json=body, headers=karma)).status_code == 201
+        caught_up = list(applied)
+        for _ in range(2):  # b falls two writes behind, and the log keeps only the last: b reads it whole
+            assert (await a.post("/karmabot/api/v1/pluses", json=body, headers=karma)).status_code == 201
+        redis.Redis.from_url(redis_url).ltrim(first.turns.key("log", "log"), -1, -1)
+        assert len((await b.get("/karmabot/api/v1/users", headers=karma)).json()["users"]) == len(users)
+        seen = [(await client.get("/__admin/tenants/log/state")).json() for client in (a, b)]
+        return whole, caught_up, seen
+
+    whole, applied, (from_a, from_b) = asyncio.run(main())
+    assert whole == ["log", "log"] and applied and all(applied)
+    ids = [plus["id"] for plus in from_b["karmabot"]["pluses"]]
+    assert from_a == from_b and len(ids) == 11 and ids == sorted(ids)
+    assert [m["message"] for m in from_a["corteza"]["messages"]][-4:] == ["one from a", "one from b", "two from a",
+                                                                          "two from b"]
+
+
+def test_a_changed_record_that_is_not_ours_is_refused_when_caught_up_with(redis_url):
+    """The records a worker catches up with are checked as it reads them: bytes that are not JSON,
+    or JSON that is not a record of that table, answer 503 and change nothing."""
+    async def main():
+        answers, store = [], redis.Redis.from_url(redis_url)
+        for number, planted in enumerate((pickle.dumps(Exception("not ours")), b'{"id": "not a number"}')):
+            first, second = workers(redis_url)
+            a, b = clients([first, second])
+            hash_key = first.turns.key(f"planted-{number}")
+            key = (await a.post("/__admin/tenants", json={"tenant": f"planted-{number}", "rate_limits": False})).json()[
+                "credentials"]["karmabot"]["headers"]
+            users = (await a.get("/karmabot/api/v1/users", headers=key)).json()["users"]
+            held = await b.get("/karmabot/api/v1/users", headers=key)  # b holds it once
+            assert held.status_code == 200, held.text
+            assert (await a.post("/karmabot/api/v1/pluses", headers=key,
+                                 json={"from_id": users[0]["id"], "user_ids": [users[1]["id"]]})).status_code == 201
+            field = next(name for name in store.hkeys(hash_key) if name.startswith(b"it:karmabot:pluses"))
+            store.hset(hash_key, field, store.hget(hash_key, field).split(b" ")[0] + b" " + planted)
+            answers.append(await b.get("/karmabot/api/v1/users", headers=key))
+        return answers
+
+    for refused in asyncio.run(main()):
+        assert refused.status_code == 503 and "cannot read" in refused.text

@@ -4,7 +4,7 @@ from mockserver.gateway import exchange
 
 
 async def list_things():
-    return exchange().state.things
+    return list(exchange().state.things.values())
 
 
 async def create_thing(body):

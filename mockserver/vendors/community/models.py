@@ -114,9 +114,17 @@ def _tag_ref_row(ref: dict):
     return [ref_type, ref_id, ref["tag_ids"]]
 
 
+def _tag_ref(triple) -> dict:
+    ref_type, ref_id, ids = triple
+    return {"ref": (ref_type, ref_id), "tag_ids": ids}
+
+
+def _board(row: dict) -> dict:
+    return row | {"members": set(row["members"])}
+
+
 def _tag_refs(triples) -> Table:
-    return Table("tag_refs", "ref", ({"ref": (ref_type, ref_id), "tag_ids": ids} for ref_type, ref_id, ids in triples),
-                 encode=_tag_ref_row)
+    return Table("tag_refs", "ref", map(_tag_ref, triples), encode=_tag_ref_row, decode=_tag_ref)
 
 
 def _bump(table: Table, key, field: str, by: int, **fields) -> dict:
@@ -225,8 +233,7 @@ class Community(Tracked):
         community = cls(ctx.vendor.fixtures, data["api_key"], rng_load(data["rng"]), data["next"])
         for name, key in cls.KEYS.items():
             setattr(community, name, Table(name, key, data[name]))
-        community.boards = Table("boards", "board_id", [board | {"members": set(board["members"])}
-                                                        for board in data["boards"]], encode=_board_row)
+        community.boards = Table("boards", "board_id", map(_board, data["boards"]), encode=_board_row, decode=_board)
         community.tag_refs = _tag_refs(data["tag_refs"])
         community.deliveries = data["deliveries"]
         community.last_display_order = data["last_display_order"]
@@ -250,7 +257,7 @@ class Community(Tracked):
         self.api_key = api_key
         self.rng = rng
         self.users = Table("users", "user_id")
-        self.boards = Table("boards", "board_id", encode=_board_row)  # members: a set of user ids
+        self.boards = Table("boards", "board_id", encode=_board_row, decode=_board)  # members: a set of user ids
         self.last_display_order = 0  # the highest board display_order: a new board goes last
         self.posts = Table("posts", "post_id")
         self.comments = Table("comments", "comment_id")
@@ -258,9 +265,14 @@ class Community(Tracked):
         self.tags = Table("tags", "tag_id")
         self.tag_refs = _tag_refs(())  # (ref_type, ref_id) -> {"ref": that pair, "tag_ids": [...]}
         self.hooks = Table("hooks", "hook_id")
-        self.deliveries: list[dict] = []  # in the meta: webhooks.py writes outcomes into these records
+        self.deliveries: list[dict] = []  # in the meta: webhooks.py replaces it with each outcome
         self.next = next_ids
         self.api_user_id = 0
+
+    def restore(self, meta: dict) -> None:
+        self.api_key, self.rng, self.next = meta["api_key"], rng_load(meta["rng"]), meta["next"]
+        self.api_user_id, self.last_display_order = meta["api_user_id"], meta["last_display_order"]
+        self.deliveries = meta["deliveries"]
 
     @property
     def api_user(self) -> dict:

@@ -157,13 +157,13 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
     def load(cls, data: dict, schema: int, ctx) -> "Workspace":
         space = cls(ctx.vendor.fixtures, data["secret"], rng_load(data["rng"]), data["last_id"])
         space.everyone_role, space.admin_role, space.roles = data["everyone_role"], data["admin_role"], data["roles"]
-        space.rules = {role: {(resource, operation): access for resource, operation, access in rules}
-                       for role, rules in data["rules"].items()}
+        space.rules = _rules(data["rules"])
         space.users, space.tokens = _table("users", "userID", data["users"]), data["tokens"]
         space.channels = _table("channels", "id", data["channels"])
         space.messages = _table("messages", "id", data["messages"], _dumped_message, _loaded_message)
         space.attachments = _table("attachments", "id", data["attachments"], _dumped_attachment,
                                    lambda attachment: _loaded_attachment(attachment, schema))
+        space.attachments.decode = lambda attachment: _loaded_attachment(attachment, space.SCHEMA)
         space.read_markers = _table("read_markers", "marker", data["read_markers"], _dumped_marker, _loaded_marker)
         space.statuses = _table("statuses", "userID", data["statuses"])
         space.webhooks = _table("webhooks", "id", data["webhooks"])
@@ -191,14 +191,21 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
         self.users = Table("users", "userID")
         self.tokens: dict[str, str] = {}
         self.channels = Table("channels", "id")
-        self.messages = Table("messages", "id", encode=_dumped_message)  # bookmarks: a set in memory
-        self.attachments = Table("attachments", "id", encode=_dumped_attachment)  # bytes in memory
+        self.messages = Table("messages", "id", encode=_dumped_message, decode=_loaded_message)  # bookmarks: a set
+        self.attachments = Table("attachments", "id", encode=_dumped_attachment,  # bytes in memory
+                                 decode=lambda attachment: _loaded_attachment(attachment, self.SCHEMA))
         # (user, channel or thread) -> {"marker": that pair, "last": the last read message}; [user, key, last] saved
-        self.read_markers = Table("read_markers", "marker", encode=_dumped_marker)
+        self.read_markers = Table("read_markers", "marker", encode=_dumped_marker, decode=_loaded_marker)
         self.statuses = Table("statuses", "userID")
         self.webhooks = Table("webhooks", "id")
         self.deliveries: list[dict] = []
         self.activity: list[dict] = []
+
+    def restore(self, meta: dict) -> None:
+        self.secret, self.rng, self.last_id = meta["secret"], rng_load(meta["rng"]), meta["last_id"]
+        self.everyone_role, self.admin_role, self.roles = meta["everyone_role"], meta["admin_role"], meta["roles"]
+        self.rules = _rules(meta["rules"])
+        self.tokens, self.deliveries, self.activity = meta["tokens"], meta["deliveries"], meta["activity"]
 
     def new_id(self) -> str:
         self.last_id += self.rng.randint(1, 10**6)
@@ -246,7 +253,14 @@ def _table(name: str, key: str, records: object, encode: Callable[[dict], Any] |
     """A table of a record's list (`decode` turning each saved one into what memory holds)."""
     if not isinstance(records, list):
         raise StateError(f"{name}: a list of records")
-    return Table(name, key, records if decode is None else [decode(record) for record in records], encode)
+    return Table(name, key, records if decode is None else [decode(record) for record in records], encode,
+                 decode=decode)
+
+
+def _rules(saved: dict) -> dict:
+    """Each role's rules by (resource, operation), from the record's [resource, operation, access] lists."""
+    return {role: {(resource, operation): access for resource, operation, access in rules}
+            for role, rules in saved.items()}
 
 
 def _dumped_message(message: dict) -> dict:

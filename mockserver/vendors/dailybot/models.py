@@ -107,6 +107,9 @@ class Organization(Tracked):
     def meta(self) -> dict:
         return {"keys": self.keys, "rng": rng_dump(self.rng)}
 
+    def restore(self, meta: dict) -> None:
+        self.keys, self.rng = meta["keys"], rng_load(meta["rng"])
+
     @classmethod
     def load(cls, data: dict, schema: int, ctx) -> "Organization":
         org = cls(data["users"], data["teams"], data["values"], data["keys"], rng_load(data["rng"]), data["kudos"])

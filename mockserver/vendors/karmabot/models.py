@@ -93,6 +93,9 @@ class KarmaWorkspace(Tracked):
     def meta(self) -> dict:
         return {"api_key": self.api_key, "team": self.team, "next_plus_id": self.next_plus_id}
 
+    def restore(self, meta: dict) -> None:
+        self.api_key, self.team, self.next_plus_id = meta["api_key"], meta["team"], meta["next_plus_id"]
+
     def tables(self) -> dict[str, Table]:
         return {name: collection.by_id for name, collection in self.collections.items()} | {"pluses": self.pluses}
 

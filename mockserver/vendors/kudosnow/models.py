@@ -64,6 +64,11 @@ class Company(Tracked):
                 "api_key": self.api_key, "next_redemption_id": self.next_redemption_id,
                 "next_kudos_id": self.next_kudos_id}
 
+    def restore(self, meta: dict) -> None:
+        self.groups, self.api_key = meta["groups"], meta["api_key"]
+        self.qualities, self.badges = set(meta["qualities"]), set(meta["badges"])
+        self.next_redemption_id, self.next_kudos_id = meta["next_redemption_id"], meta["next_kudos_id"]
+
     @classmethod
     def load(cls, data: dict, schema: int, ctx) -> "Company":
         company = cls(data["users"], data["groups"], data["qualities"], data["badges"], data["api_key"],
