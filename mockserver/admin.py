@@ -5,7 +5,7 @@ Its paths and JSON shapes are a contract that tools outside this repository rely
 
 import math
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -18,11 +18,8 @@ from mockserver import persistence
 from mockserver.clock import LATEST, isoformat
 from mockserver.errors import MAX_JSON_DEPTH, ApiError, nested_deeper
 from mockserver.records import StateError
+from mockserver.state import ServerState
 from mockserver.tenants import Tenant
-from mockserver.turns import Turn
-
-if TYPE_CHECKING:
-    from mockserver.app import MockServer
 
 MAX_ADVANCE_SECONDS = 100 * 365 * 86400
 MAX_BODY_BYTES = 1024 * 1024  # an admin request's body; larger is a 413
@@ -79,26 +76,15 @@ def _advance_seconds(data: dict[str, Any], now: float) -> float:
     return seconds
 
 
-def changes(request: Request) -> Turn:
-    """The admin call's change record (see turns.Turn): every change below is noted there."""
-    turn: Turn = request.scope["mockserver.turn"]
-    return turn
-
-
-def tenant_changed(request: Request, tenant_id: str) -> None:
-    """Note a tenant created, deleted or changed (its clock): its row, and the tenant list workers share."""
-    turn = changes(request)
-    turn.world = True
-    turn.tenants.add(tenant_id)
-
-
 def _within_calendar(moment: float) -> None:
     if moment > LATEST:
         raise HTTPException(400, "advance_seconds would move a clock past the year 9999")
 
 
-def build(server: "MockServer") -> Starlette:
-    store = server.store
+def build(state: ServerState) -> Starlette:
+    """The admin API over the server's state; every change goes through `state`, where it notes
+    itself on the admin call's turn."""
+    store = state.store
 
     def tenant_or_404(request: Request) -> Tenant:
         tenant = store.tenants.get(request.path_params["tenant"])
@@ -106,24 +92,16 @@ def build(server: "MockServer") -> Starlette:
             raise HTTPException(404, f"no tenant {request.path_params['tenant']!r}")
         return tenant
 
-    def forget_traces(request: Request, tenant_id: str) -> None:
-        """A reset or deleted tenant's journal entries and faults go with it."""
-        server.journal.clear(tenant_id)
-        server.faults.clear(tenant_id)
-        turn = changes(request)
-        turn.journals.add(tenant_id)
-        turn.world = True
-
     def describe(tenant: Tenant) -> dict[str, Any]:
         return {"tenant": tenant.id, "credentials": tenant.credentials()}
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "vendors": [vendor.name for vendor in server.vendors]})
+        return JSONResponse({"status": "ok", "vendors": [vendor.name for vendor in state.vendors]})
 
     async def vendors(request: Request) -> Response:
         return JSONResponse({"vendors": [
             {"name": vendor.name, "base_path": vendor.base_path, "spec": f"{vendor.base_path}/openapi.json",
-             "ui": f"{vendor.base_path}/ui/"} for vendor in server.vendors]})
+             "ui": f"{vendor.base_path}/ui/"} for vendor in state.vendors]})
 
     async def create_tenant(request: Request) -> Response:
         data = await _json_object(request)
@@ -133,12 +111,11 @@ def build(server: "MockServer") -> Starlette:
         if not isinstance(rate_limits, bool):
             raise HTTPException(400, "rate_limits must be a boolean")
         try:
-            tenant = store.create(tenant_id, rate_limits=rate_limits)
+            tenant = state.create_tenant(tenant_id, rate_limits=rate_limits)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         except KeyError:
             raise HTTPException(409, f"tenant {tenant_id!r} exists") from None
-        tenant_changed(request, tenant.id)
         return JSONResponse(describe(tenant), status_code=201)
 
     async def list_tenants(request: Request) -> Response:
@@ -148,23 +125,18 @@ def build(server: "MockServer") -> Starlette:
         if request.method == "DELETE":
             tenant = tenant_or_404(request)
             try:
-                store.delete(tenant.id)
+                state.delete_tenant(tenant)
             except ValueError as exc:
                 raise HTTPException(400, str(exc)) from None
-            forget_traces(request, tenant.id)
-            tenant_changed(request, tenant.id)
             return Response(status_code=204)
         return JSONResponse(describe(tenant_or_404(request)))
 
     async def tenant_state(request: Request) -> Response:
         tenant = tenant_or_404(request)
-        return JSONResponse({vendor.name: tenant.open(vendor.name).snapshot() for vendor in server.vendors})
+        return JSONResponse({vendor.name: tenant.open(vendor.name).snapshot() for vendor in state.vendors})
 
     async def tenant_reset(request: Request) -> Response:
-        tenant = tenant_or_404(request)
-        tenant.reset()
-        forget_traces(request, tenant.id)
-        changes(request).resets.add(tenant.id)
+        state.reset_tenant(tenant_or_404(request))
         return Response(status_code=204)
 
     async def tenant_clock(request: Request) -> Response:
@@ -173,28 +145,24 @@ def build(server: "MockServer") -> Starlette:
             return JSONResponse({"now": isoformat(tenant.clock.now())})
         seconds = _advance_seconds(await _json_object(request), tenant.clock.now())
         _within_calendar(tenant.clock.now() + seconds)
-        tenant.clock.advance(seconds)
-        tenant_changed(request, tenant.id)
+        state.advance_tenant_clock(tenant, seconds)
         return JSONResponse({"now": isoformat(tenant.clock.now())})
 
     async def server_clock(request: Request) -> Response:
-        seconds = _advance_seconds(await _json_object(request), server.clock.now())
+        seconds = _advance_seconds(await _json_object(request), state.clock.now())
         _within_calendar(max(tenant.clock.now() for tenant in store.tenants.values()) + seconds)
-        server.clock.advance(seconds)
-        changes(request).world = True
+        state.advance_clock(seconds)
         return JSONResponse({
-            "now": isoformat(server.clock.now()),
+            "now": isoformat(state.clock.now()),
             "tenants": {tenant.id: isoformat(tenant.clock.now()) for tenant in store.tenants.values()},
         })
 
     async def reset(request: Request) -> Response:
-        store.reset()
-        turn = changes(request)
-        turn.world = turn.reset_all = True
+        state.reset_all()
         return Response(status_code=204)
 
     async def export_state(request: Request) -> Response:
-        return Response(orjson.dumps(persistence.export(server)), media_type="application/json",
+        return Response(orjson.dumps(persistence.export(state)), media_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="mockserver-state.json"'})
 
     async def import_state(request: Request) -> Response:
@@ -203,27 +171,20 @@ def build(server: "MockServer") -> Starlette:
             document = orjson.loads(await request.body())
             if nested_deeper(document, MAX_IMPORT_DEPTH):
                 raise StateError(f"nested deeper than {MAX_IMPORT_DEPTH} levels")
-            plan, skipped = persistence.parse(server, document)
+            plan, skipped = persistence.parse(state, document)
         except orjson.JSONDecodeError as exc:
             raise HTTPException(400, f"not a JSON state export: {exc}") from None
         except StateError as exc:
             raise HTTPException(400, str(exc)) from None
-        before = set(store.tenants)
-        persistence.apply(server, plan)
-        turn = changes(request)
-        turn.world = turn.reset_all = True
-        turn.tenants |= before | set(store.tenants)
-        turn.states |= {(tenant.id, name) for tenant in store.tenants.values() for name in tenant.states}
+        state.replace(lambda: persistence.apply(state, plan))
         return Response(status_code=204, headers={"X-Mockserver-Skipped": "; ".join(skipped)} if skipped else None)
 
     async def requests(request: Request) -> Response:
         if request.method == "DELETE":
-            tenant = request.query_params.get("tenant")
-            server.journal.clear(*([tenant] if tenant is not None else []))
-            changes(request).journals.add(tenant if tenant is not None else ...)
+            state.clear_journal(request.query_params.get("tenant"))
             return Response(status_code=204)
         query = request.query_params
-        entries = server.journal.find({key: query[key] for key in ("tenant", "vendor") if query.get(key)})
+        entries = state.journal.find({key: query[key] for key in ("tenant", "vendor") if query.get(key)})
         return JSONResponse({"requests": entries})
 
     def check_names(entry: dict[str, Any]) -> None:
@@ -234,7 +195,7 @@ def build(server: "MockServer") -> Starlette:
             raise HTTPException(400, f"unknown vendor {vendor!r}; known: {', '.join(store.by_name)}")
         if operation is not None:
             known = store.by_name[vendor].operations if vendor else {
-                name for each in server.vendors for name in each.operations}
+                name for each in state.vendors for name in each.operations}
             if operation not in known:
                 raise HTTPException(400, f"unknown operation {operation!r}{f' of {vendor}' if vendor else ''}; "
                                          f"known: {', '.join(sorted(known))}")
@@ -253,28 +214,26 @@ def build(server: "MockServer") -> Starlette:
             raise HTTPException(400, f"unknown fields: {', '.join(sorted(unknown))}; "
                                      f"known: {', '.join(sorted(FIND_FIELDS))}")
         check_names(pattern)
-        found = server.journal.find(pattern)
+        found = state.journal.find(pattern)
         return JSONResponse({"count": len(found), "requests": found})
 
     async def faults(request: Request) -> Response:
         if request.method == "GET":
-            return JSONResponse({"faults": [fault.view() for fault in server.faults.faults.values()]})
-        changes(request).world = True
+            return JSONResponse({"faults": [fault.view() for fault in state.faults.faults.values()]})
         if request.method == "DELETE":
-            server.faults.clear(request.query_params.get("tenant"))
+            state.clear_faults(request.query_params.get("tenant"))
             return Response(status_code=204)
         definition = await _json_object(request)
         check_names({key: definition[key] for key in ("vendor", "operation", "tenant") if key in definition
                      and isinstance(definition[key], str)})
         try:
-            fault = server.faults.add(definition, {vendor.name for vendor in server.vendors})
+            fault = state.add_fault(definition)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         return JSONResponse(fault.view(), status_code=201)
 
     async def fault(request: Request) -> Response:
-        changes(request).world = True
-        if server.faults.faults.pop(request.path_params["fault"], None) is None:
+        if not state.remove_fault(request.path_params["fault"]):
             raise HTTPException(404, f"no fault {request.path_params['fault']!r}")
         return Response(status_code=204)
 

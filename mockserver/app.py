@@ -20,13 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mockserver import admin, gateway, persistence
 from mockserver.answers import Answer, AnswerCache, answer, dumps
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
-from mockserver.errors import ApiError, as_api_error, nested_deeper
+from mockserver.errors import ERROR_STATUS_HEADER, ApiError, as_api_error, nested_deeper
 from mockserver.faults import FaultBook
 from mockserver.gateway import Exchange
 from mockserver.journal import MAX_BODY_BYTES, Journal
 from mockserver.logs import log_access
 from mockserver.routing import Match, Router
 from mockserver.shared import SharedTurns
+from mockserver.state import ServerState
 from mockserver.tenants import TenantStore
 from mockserver.turns import LocalTurns, Turn, current
 from mockserver.vendor import Vendor, discover
@@ -34,7 +35,6 @@ from mockserver.webhooks import WebhookDispatcher
 
 logger = logging.getLogger("mockserver")
 
-ERROR_STATUS_HEADER = "X-Mockserver-Error-Status"
 ADMIN_TOKEN_VARIABLE = "MOCKSERVER_ADMIN_TOKEN"
 OPEN_ADMIN_PATHS = ("/__admin/health",)  # for health checks: no token needed
 
@@ -52,11 +52,8 @@ class MockServer:
             if clock not in ("ticking", "frozen"):
                 raise ValueError(f"clock is 'ticking' or 'frozen', not {clock!r}")
             ticking = clock == "ticking"
-        self.seed = seed
         self.vendors = discover(vendors)
-        self.clock = ServerClock(start, ticking)
-        self.store = TenantStore(self.vendors, seed, self.clock)
-        self.journal = Journal(journal_limit)
+        self.state = ServerState(self.vendors, seed, ServerClock(start, ticking), journal_limit)
         self.max_body_bytes = max_body_bytes
         self.body_deadline = body_deadline
         # CORS for the vendors' APIs (browser clients), never for the admin API: a page the
@@ -74,20 +71,39 @@ class MockServer:
         self.admin_token = admin_token or None  # required on /__admin/* (but health) when set
         # Bodies are read before routing; operations may allow more (`x-max-body-bytes`).
         self.read_limit = max([max_body_bytes] + [vendor.max_body_bytes for vendor in self.vendors])
-        self.answers = AnswerCache()
         self.webhooks = WebhookDispatcher(self.store, self._settle, webhook_allow, webhook_timeout)
-        self.faults = FaultBook(seed)
         if state_file and redis_url:
             raise ValueError("a state file keeps one process's state; workers keep theirs in Redis (use one or the other)")
         # Several worker processes share one state through Redis; one process needs nothing.
-        self.turns = SharedTurns(self, redis_url, redis_prefix) if redis_url else LocalTurns()
+        self.turns = SharedTurns(self.state, redis_url, redis_prefix) if redis_url else LocalTurns()
         self.saved: persistence.StateFile | None = None
         self.notes: list[str] = []  # what loading the state file skipped, for the start-up banner
         if state_file:
             self.saved = self.store.saved = persistence.StateFile(state_file)
-            self.notes = self.saved.load(self)
+            self.notes = self.saved.load(self.state)
         self._build_routes()
-        self.admin = admin.build(self)
+        self.admin = admin.build(self.state)
+
+    # What the server holds, in `state` (a ServerState): these name its parts for the request path.
+    @property
+    def store(self) -> TenantStore:
+        return self.state.store
+
+    @property
+    def clock(self) -> ServerClock:
+        return self.state.clock
+
+    @property
+    def journal(self) -> Journal:
+        return self.state.journal
+
+    @property
+    def faults(self) -> FaultBook:
+        return self.state.faults
+
+    @property
+    def answers(self) -> AnswerCache:
+        return self.state.answers
 
     def commit(self, turn: Turn) -> bool:
         """What the turn changed is final: cached answers go, and the state file (if any) gets the
@@ -98,7 +114,7 @@ class MockServer:
         if self.saved is None:
             return True
         try:
-            self.saved.commit(self, turn)
+            self.saved.commit(self.state, turn)
         except persistence.StateFileError as exc:
             logger.error("%s; the change is undone", exc)
             self.undo(turn)
@@ -110,7 +126,7 @@ class MockServer:
         the state file when next used; a change to tenants reloads them all from it."""
         if self.saved is not None and (turn.tenants or turn.resets or turn.reset_all):
             try:
-                self.saved.load(self)
+                self.saved.load(self.state)
             except Exception as exc:  # the file cannot even be read: memory stays as it is
                 logger.error("the state file could not be read back either", exc_info=exc)
         for tenant_id, vendor in turn.states:
@@ -217,8 +233,7 @@ class MockServer:
             turn = await self.turns.begin(journal=scope["path"].startswith("/__admin/requests"), whole=True)
         except ApiError as exc:  # too slow, too large, or no turn to be had (the shared state is unreachable)
             return await admin.error(exc.status, exc.message, exc.headers)(scope, receive, send)
-        scope["mockserver.turn"] = turn
-        recording = current.set(turn)
+        recording = current.set(turn)  # where the admin API's changes (through ServerState) note themselves
         try:
             return await self.admin(scope, _replay(body, receive), self._after_admin(scope, send, turn))
         finally:

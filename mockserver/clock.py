@@ -17,10 +17,10 @@ class ServerClock:
         self.start = start.timestamp()
         self.ticking = ticking
         self.offset = 0.0
-        self._origin = time.monotonic()
+        self.origin = time.monotonic()
 
     def now(self) -> float:
-        elapsed = time.monotonic() - self._origin if self.ticking else 0.0
+        elapsed = time.monotonic() - self.origin if self.ticking else 0.0
         return self.start + elapsed + self.offset
 
     def advance(self, seconds: float) -> None:

@@ -8,6 +8,9 @@ from typing import Any
 from connexion.exceptions import ProblemException
 from starlette.exceptions import HTTPException
 
+# On an answer whose vendor dialect hides a failure's status (Corteza: 200), the status it stands for.
+ERROR_STATUS_HEADER = "X-Mockserver-Error-Status"
+
 # Machine-readable codes for failures the core raises before a vendor handler runs.
 DEFAULT_CODES = {
     400: "bad_request",
@@ -24,6 +27,10 @@ DEFAULT_CODES = {
     429: "rate_limited",
     500: "internal_error",
 }
+
+
+class StateError(ValueError):
+    """Saved state this server cannot load; the message says which part and why."""
 
 
 class ApiError(Exception):

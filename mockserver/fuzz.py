@@ -25,7 +25,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import negative_data_rejection, unsupported_method
 
 from mockserver import positive, upstream_schemathesis
-from mockserver.app import ERROR_STATUS_HEADER
+from mockserver.errors import ERROR_STATUS_HEADER
 from mockserver.vendor import Vendor, data_dir, resolve_ref
 
 

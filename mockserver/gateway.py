@@ -10,7 +10,7 @@ import math
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from urllib.parse import parse_qsl, unquote_plus
 
 import orjson
@@ -21,22 +21,50 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mockserver.errors import MAX_JSON_DEPTH, ApiError, nested_deeper
 from mockserver.faults import Fault
 from mockserver.forced import forced_response
+from mockserver.state import ServerState
 from mockserver.tenants import Tenant
 from mockserver.turns import Turn
 from mockserver.vendor import Operation, Vendor
 
 if TYPE_CHECKING:
-    from mockserver.app import MockServer
-    from mockserver.webhooks import Reply
+    from mockserver.webhooks import Reply, WebhookDispatcher
 
 current: ContextVar["Exchange"] = ContextVar("mockserver_exchange")
+
+
+class Turns(Protocol):
+    """How requests take turns: `LocalTurns` in one process, `shared.SharedTurns` with workers."""
+
+    async def begin(self, numbered: bool = False, journal: bool = False, whole: bool = False) -> Turn: ...
+    async def enter(self, turn: Turn, tenant: Tenant) -> bool: ...
+    async def enter_world(self, turn: Turn) -> None: ...
+    async def sync(self) -> None: ...
+    async def refresh(self) -> bool: ...
+    async def number(self, turn: Turn) -> int: ...
+    async def end(self, turn: Turn) -> bool: ...
+    async def note(self, entry: dict[str, Any]) -> None: ...
+    async def pause(self, turn: Turn, seconds: float) -> None: ...
+    async def close(self) -> None: ...
+
+
+class Server(Protocol):
+    """What a request reaches of the server (app.MockServer provides it)."""
+
+    @property
+    def state(self) -> ServerState: ...
+    @property
+    def turns(self) -> Turns: ...
+    @property
+    def webhooks(self) -> "WebhookDispatcher": ...
+    @property
+    def max_body_bytes(self) -> int: ...
 
 
 @dataclass
 class Exchange:
     """One request as the core sees it; handlers reach it through `exchange()`."""
 
-    server: "MockServer"
+    server: Server
     scope: Scope  # the ASGI scope
     sent_headers: list[Any]  # as the client sent them (the gateway may retype the body for the pipeline)
     body: bytes
@@ -85,7 +113,7 @@ class Exchange:
 
     def now(self) -> float:
         self.read_clock = True
-        return self.tenant.clock.now() if self.tenant else self.server.clock.now()
+        return self.tenant.clock.now() if self.tenant else self.server.state.clock.now()
 
     def deliver(self, url: str, payload: dict[str, Any], record: dict[str, Any]) -> None:
         """Send a webhook in the background (see webhooks.WebhookDispatcher.deliver)."""
@@ -101,20 +129,20 @@ class Exchange:
 
     def register_handles(self) -> None:
         """Index the public handles (tokens, attachment ids) the workspace has just created."""
-        self.server.store.index(self.held[1])
+        self.server.state.store.index(self.held[1])
 
     async def adopt(self, handle: str) -> bool:
         """For public operations: take the tenant and principal a state registered for `handle`
         (an incoming-webhook token, an attachment id), and hold the tenant. False when no tenant
         knows it."""
         turns, (vendor, _) = self.server.turns, self.routed
-        found = self.server.store.lookup(vendor.name, handle)
+        found = self.server.state.store.lookup(vendor.name, handle)
         if found is None and await turns.refresh():  # made on another worker?
-            found = self.server.store.lookup(vendor.name, handle)
+            found = self.server.state.store.lookup(vendor.name, handle)
         if found is None:
             return False
         if await turns.enter(self.turn, found[0]):  # read afresh: is the handle still there?
-            found = self.server.store.lookup(vendor.name, handle)
+            found = self.server.state.store.lookup(vendor.name, handle)
             if found is None:
                 return False
         found[0].open(vendor.name)
@@ -165,7 +193,7 @@ def authenticate(ex: Exchange, request: Request) -> None:
             if vendor.first_credential_decides:
                 break
             continue
-        found = ex.server.store.lookup(vendor.name, credential)
+        found = ex.server.state.store.lookup(vendor.name, credential)
         if found and _still_accepted(found[0], vendor, credential):
             ex.tenant, ex.principal = found
             ex.credential, ex.refused_credential = credential, None
@@ -207,7 +235,7 @@ async def _authenticate(ex: Exchange, request: Request) -> None:
 async def _fault(ex: Exchange) -> Fault | None:
     """The injected fault that applies to this request, if any (taken under the world's lease,
     as a fault's count and seeded draws are shared)."""
-    (vendor, operation), faults = ex.routed, ex.server.faults
+    (vendor, operation), faults = ex.routed, ex.server.state.faults
     tenant = ex.tenant.id if ex.tenant else None
     if not faults.matching(vendor.name, operation.id, tenant):
         return None

@@ -31,7 +31,7 @@ from mockserver.turns import Turn
 from mockserver.vendor import Vendor
 
 if TYPE_CHECKING:
-    from mockserver.app import MockServer
+    from mockserver.state import ServerState
 
 FORMAT = "mockserver-state"
 VERSION = 2  # of the state file's tables (1: a row per workspace, migrated on open)
@@ -75,19 +75,19 @@ def _number(value: object, what: str) -> float:
 
 # --- export and import --------------------------------------------------------------------------
 
-def export(server: "MockServer") -> dict[str, Any]:
+def export(state: "ServerState") -> dict[str, Any]:
     """Every tenant and every workspace it has used, as one versioned JSON document."""
-    store = server.store
+    store = state.store
     tenants = []
     for tenant in store.tenants.values():
         opened = tenant.opened()
-        workspaces = {name: workspace_record(state, store.by_name[name]) for name, state in opened.items()}
+        workspaces = {name: workspace_record(workspace, store.by_name[name]) for name, workspace in opened.items()}
         tenants.append(tenant_record(tenant) | {"workspaces": workspaces})
-    return {"format": FORMAT, "version": EXPORT_VERSION, "seed": server.seed, "now": server.clock.now(),
+    return {"format": FORMAT, "version": EXPORT_VERSION, "seed": state.seed, "now": state.clock.now(),
             "created": store.created, "tenants": tenants}
 
 
-def parse(server: "MockServer", document: object) -> tuple[dict[str, Any], list[str]]:
+def parse(state: "ServerState", document: object) -> tuple[dict[str, Any], list[str]]:
     """An export checked completely (StateError says what is wrong): the plan `apply` carries
     out, and what it skips (workspaces of vendors this server does not serve)."""
     if not isinstance(document, dict) or document.get("format") != FORMAT:
@@ -104,7 +104,7 @@ def parse(server: "MockServer", document: object) -> tuple[dict[str, Any], list[
     entries = document.get("tenants")
     if not isinstance(entries, list):
         raise StateError("tenants must be a list")
-    store, tenants = server.store, []
+    store, tenants = state.store, []
     skipped: dict[str, int] = {}
     for entry in entries:
         _check_tenant(entry)
@@ -135,19 +135,17 @@ def parse(server: "MockServer", document: object) -> tuple[dict[str, Any], list[
     return {"now": now, "created": created, "tenants": tenants}, notes
 
 
-def apply(server: "MockServer", plan: dict[str, Any]) -> None:
+def apply(state: "ServerState", plan: dict[str, Any]) -> None:
     """Replace every tenant with those of a parsed plan."""
-    store = server.store
-    server.clock.catch_up(plan["now"])
-    store.tenants, store._principals, store.unreadable = {}, {}, {}
-    store.created = plan["created"]
+    store = state.store
+    state.clock.catch_up(plan["now"])
+    store.clear(plan["created"])
     for entry, workspaces in plan["tenants"]:
         tenant = Tenant(store, entry["id"], entry["number"], entry["seed"], entry["rate_limits"])
         tenant.clock.offset = entry["clock_offset"]
         for name, workspace in workspaces.items():
             tenant.states[name] = workspace
-        store.tenants[tenant.id] = tenant
-        store.index(tenant)
+        store.add(tenant)
 
 
 # --- the state file -----------------------------------------------------------------------------
@@ -199,10 +197,10 @@ class StateFile:
     def _server_rows(self) -> dict[str, Any]:
         return {key: orjson.loads(value) for key, value in self.db.execute("SELECT key, value FROM server")}
 
-    def load(self, server: "MockServer") -> list[str]:
+    def load(self, state: "ServerState") -> list[str]:
         """Restore every tenant saved (a new file gets this server's); notes on what was skipped."""
         try:
-            return self._load(server)
+            return self._load(state)
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path} is not a mockserver state file: {exc}") from None
         except orjson.JSONDecodeError as exc:
@@ -242,10 +240,10 @@ class StateFile:
             self.db.execute("ROLLBACK")
             raise
 
-    def _load(self, server: "MockServer") -> list[str]:
+    def _load(self, state: "ServerState") -> list[str]:
         rows = self._open_tables()
         if not rows:
-            self.write_all(server)
+            self.write_all(state)
             return []
         self.generations = rows.get("generations") or {}
         if not isinstance(self.generations, dict) or not all(type(g) is int for g in self.generations.values()):
@@ -263,37 +261,37 @@ class StateFile:
         items = self._items()
         for tenant_id, vendor, schema, generation in self.db.execute(
                 "SELECT tenant, vendor, schema, generation FROM workspaces"):
-            state = server.store.by_name[vendor].state if vendor in server.store.by_name else None
+            kind = state.store.by_name[vendor].state if vendor in state.store.by_name else None
             if generation != self.generations.get(vendor, 0):
                 stale += 1
-            elif state is None:
+            elif kind is None:
                 skipped[vendor] = skipped.get(vendor, 0) + 1
             elif tenant_id not in by_id:
                 continue
-            elif type(schema) is int and schema > state.SCHEMA:
+            elif type(schema) is int and schema > kind.SCHEMA:
                 unreadable[(tenant_id, vendor)] = (
                     f"This tenant's {vendor} data was saved as schema {schema} by a newer mockserver; "
-                    f"this one reads schema {state.SCHEMA}. Upgrade, or reset the tenant to start it afresh.")
+                    f"this one reads schema {kind.SCHEMA}. Upgrade, or reset the tenant to start it afresh.")
             else:
                 saved = items.get((tenant_id, vendor), {})
                 if WHOLE_KEY in saved:
                     whole.append((tenant_id, vendor))
                 else:
                     self.stored.add((tenant_id, vendor))
-                by_id[tenant_id]["workspaces"][vendor] = {"schema": schema, "data": _record(saved, state)}
+                by_id[tenant_id]["workspaces"][vendor] = {"schema": schema, "data": _record(saved, kind)}
         document = {"format": FORMAT, "version": EXPORT_VERSION, "now": rows.get("now"), "created": rows.get("created"),
                     "tenants": entries}
         try:
-            plan, _ = parse(server, document)
+            plan, _ = parse(state, document)
         except StateError as exc:
             raise StateError(f"{self.path}: {exc}") from None
-        apply(server, plan)
-        server.store.unreadable = unreadable
+        apply(state, plan)
+        state.store.unreadable = unreadable
         if whole:
             self.db.execute("BEGIN IMMEDIATE")
             for owner in whole:
-                self._write_workspace(owner, server.store.tenants[owner[0]].states[owner[1]],
-                                      server.store.by_name[owner[1]], self.generations.get(owner[1], 0))
+                self._write_workspace(owner, state.store.tenants[owner[0]].states[owner[1]],
+                                      state.store.by_name[owner[1]], self.generations.get(owner[1], 0))
             self.db.execute("COMMIT")
             self.stored.update(whole)
         if stale:  # rows of tenants reset since they were written: dropped now, at start
@@ -311,10 +309,10 @@ class StateFile:
             tenants = sorted(tenant for tenant, name in unreadable if name == vendor)
             notes.append(f"kept {len(tenants)} {vendor} workspace record(s) of a newer schema untouched "
                          f"(tenants {', '.join(tenants)}): their {vendor} requests answer 503 until the tenant is reset")
-        seeds = sorted({entry["seed"] for entry in entries} - {server.seed})
+        seeds = sorted({entry["seed"] for entry in entries} - {state.seed})
         if seeds:
             notes.append(f"tenants from the file keep the seed they were created with ({', '.join(map(str, seeds))}); "
-                         f"new ones get --seed {server.seed}")
+                         f"new ones get --seed {state.seed}")
         return notes
 
     def _items(self, *where: str) -> dict[tuple[str, str], dict[str, list[str]]]:
@@ -337,11 +335,11 @@ class StateFile:
             return None
         return _record(self._items(tenant_id, vendor.name).get((tenant_id, vendor.name), {}), vendor.state), row[0]
 
-    def commit(self, server: "MockServer", turn: Turn) -> None:
+    def commit(self, state: "ServerState", turn: Turn) -> None:
         """Write what the turn changed, in one transaction (StateFileError if it cannot)."""
         if not (turn.changed or turn.world):
             return
-        store, served = server.store, list(server.store.by_name)
+        store, served = state.store, list(state.store.by_name)
         marks = ",".join("?" * len(served))
         generations, stored = self.generations, self.stored
         if turn.reset_all:  # every served vendor's rows become an older generation: gone, at no cost
@@ -350,7 +348,7 @@ class StateFile:
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                self._write_server(server, generations, everything=turn.world or turn.reset_all)
+                self._write_server(state, generations, everything=turn.world or turn.reset_all)
                 gone = set(turn.resets) | {tenant_id for tenant_id in turn.tenants if tenant_id not in store.tenants}
                 for tenant_id in gone:
                     self.db.execute(f"DELETE FROM workspaces WHERE tenant = ? AND vendor IN ({marks})",
@@ -385,32 +383,32 @@ class StateFile:
             raise StateFileError(f"the state file could not be written: {exc}") from exc
         self.generations, self.stored = generations, stored | written
 
-    def write_all(self, server: "MockServer") -> None:
+    def write_all(self, state: "ServerState") -> None:
         """Replace the file's tenants with the server's (a new file)."""
-        served = list(server.store.by_name)
+        served = list(state.store.by_name)
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("DELETE FROM tenants")
             self.db.execute(f"DELETE FROM workspaces WHERE vendor IN ({','.join('?' * len(served))})", served)
             self.db.execute(f"DELETE FROM items WHERE vendor IN ({','.join('?' * len(served))})", served)
-            self._write_server(server, self.generations)
-            for tenant in server.store.tenants.values():
+            self._write_server(state, self.generations)
+            for tenant in state.store.tenants.values():
                 self._write_tenant(tenant)
                 for name, workspace in tenant.opened().items():
-                    self._write_workspace((tenant.id, name), workspace, server.store.by_name[name],
+                    self._write_workspace((tenant.id, name), workspace, state.store.by_name[name],
                                           self.generations.get(name, 0))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        self.stored = {(tenant.id, name) for tenant in server.store.tenants.values() for name in tenant.opened()}
+        self.stored = {(tenant.id, name) for tenant in state.store.tenants.values() for name in tenant.opened()}
 
-    def _write_server(self, server: "MockServer", generations: dict[str, int], everything: bool = True) -> None:
+    def _write_server(self, state: "ServerState", generations: dict[str, int], everything: bool = True) -> None:
         """The server rows; only `now` unless something server-wide changed (tenants, clocks, resets)."""
-        rows: dict[str, object] = {"now": server.clock.now()}
+        rows: dict[str, object] = {"now": state.clock.now()}
         if everything:
-            rows |= {"format": {"name": FORMAT, "version": VERSION}, "created": server.store.created,
-                     "seed": server.seed, "generations": generations}
+            rows |= {"format": {"name": FORMAT, "version": VERSION}, "created": state.store.created,
+                     "seed": state.seed, "generations": generations}
         self.db.executemany("INSERT INTO server (key, value) VALUES (?, ?) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                             [(key, _json(value)) for key, value in rows.items()])

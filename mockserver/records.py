@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import jsonschema_rs
 
+from mockserver.errors import StateError as StateError  # where vendors find it
+
 if TYPE_CHECKING:
     from mockserver.tables import Table
     from mockserver.tenants import SeedContext
@@ -70,10 +72,6 @@ class Workspace(Protocol):
     # Optional: `accepts_credential(credential, now) -> bool`, to refuse a known credential (an expiry);
     # `deliveries`, a list in the meta, when it sends webhooks: every record handed to
     # `Exchange.deliver`; the list is replaced by one with the outcome in that record's copy.
-
-
-class StateError(ValueError):
-    """Saved state this server cannot load; the message says which part and why."""
 
 
 def load_workspace(vendor: "Vendor", data: object, schema: object, ctx: "SeedContext") -> Workspace:

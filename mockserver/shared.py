@@ -57,7 +57,7 @@ from mockserver.turns import Turn, number
 if TYPE_CHECKING:
     from redis.asyncio.client import Pipeline
 
-    from mockserver.app import MockServer
+    from mockserver.state import ServerState
 
 logger = logging.getLogger("mockserver")
 
@@ -246,10 +246,10 @@ class SharedTurns:
     LAZY_SECONDS = 0.005  # a read's journal entry and counters wait this long at most for company
     BATCH_LIMIT = 256  # turns written in one go at most
 
-    def __init__(self, server: "MockServer", url: str, prefix: str = "mockserver") -> None:
+    def __init__(self, state: "ServerState", url: str, prefix: str = "mockserver") -> None:
         import redis.asyncio
 
-        self.server = server
+        self.state = state
         self.redis = redis.asyncio.Redis.from_url(url)
         self.prefix = prefix
         self.token = os.urandom(8).hex()
@@ -260,7 +260,7 @@ class SharedTurns:
         self.whole: set[int] = set()  # ids of the admin turns under way (every shard held)
         self.shas = {name: hashlib.sha1(script.encode()).hexdigest() for name, script in SCRIPTS.items()}
         self.renewing: asyncio.Task[None] | None = None
-        self.fresh_clock = (server.clock.start, server.clock.ticking)  # a new world's clock
+        self.fresh_clock = (state.clock.start, state.clock.ticking)  # a new world's clock
         self.key_requests = f"{prefix}:requests"
 
     # --- keys -------------------------------------------------------------------------------------
@@ -339,7 +339,7 @@ class SharedTurns:
             before = self.versions.get(WORLD)
             await self.sync()
             learnt = self.versions.get(WORLD) != before
-            tenants = [tenant for tenant in self.server.store.tenants.values()
+            tenants = [tenant for tenant in self.state.store.tenants.values()
                        if tenant.id not in self.shards or self.shards[tenant.id].lease is None]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for tenant in tenants:
@@ -394,7 +394,7 @@ class SharedTurns:
         """A journal entry outside any lease (a request refused as its change could not be written)."""
         with contextlib.suppress(Exception):
             await self._script("note", [self.key(entry["tenant"] or NOBODY, "journal")],
-                               [self.server.journal.limit, _entry_json(entry)])
+                               [self.state.journal.limit, _entry_json(entry)])
 
     async def pause(self, turn: Turn, seconds: float) -> None:
         """Sleep out of turn (others go on), then hold the same shards again."""
@@ -404,7 +404,7 @@ class SharedTurns:
         turn.open, turn.held = True, {}
         if not saved:
             raise ApiError(503, "The change could not be saved; try again.")
-        tenants = self.server.store.tenants
+        tenants = self.state.store.tenants
         for shard in held:
             if shard == WORLD:
                 await self.enter_world(turn)
@@ -457,7 +457,7 @@ class SharedTurns:
                 if not await self._catch_up_world(epoch, version):  # started over: ask afresh
                     await self._let_go(tenant.id, shard)
                     continue
-                if self.server.store.tenants.get(tenant.id) is not tenant:  # deleted (and made anew) meanwhile
+                if self.state.store.tenants.get(tenant.id) is not tenant:  # deleted (and made anew) meanwhile
                     await self._let_go(tenant.id, shard)
                     return True
                 if granted[0] >= 2:
@@ -477,7 +477,7 @@ class SharedTurns:
             await self._start_over()
         for attempt in range(self.WHOLE_ATTEMPTS):
             await self.sync()
-            names = sorted(self.server.store.tenants) + [WORLD]
+            names = sorted(self.state.store.tenants) + [WORLD]
             shards = [await self._lock(turn, name) for name in names]
             for name, shard in zip(names, shards, strict=True):  # what ended turns changed, written first
                 await self._written(name, shard)
@@ -494,8 +494,8 @@ class SharedTurns:
                     granted_world = results[-1] if asking and asking[-1][0] == WORLD else None
                     if granted_world is not None and granted_world[0] == 3:
                         self._load_world(granted_world[4], _fields(granted_world[5]))
-                    if sorted(self.server.store.tenants) + [WORLD] == names:
-                        tenants = self.server.store.tenants
+                    if sorted(self.state.store.tenants) + [WORLD] == names:
+                        tenants = self.state.store.tenants
                         for (name, _), granted in zip(asking, results, strict=True):
                             if name != WORLD:
                                 if granted[0] >= 3:
@@ -585,7 +585,7 @@ class SharedTurns:
         """One write for every turn that ended since the last: the workspaces they changed (each
         dumped once), the tenant's counters, their journal entries. Each turn's answer waits for it."""
         batch, shard.pending = shard.pending[:self.BATCH_LIMIT], shard.pending[self.BATCH_LIMIT:]
-        generation, lease, tenant = shard.generation, shard.lease, self.server.store.tenants.get(name)
+        generation, lease, tenant = shard.generation, shard.lease, self.state.store.tenants.get(name)
         stale = [future for turn, future in batch if turn.held.get(name) != generation]
         batch = [(turn, future) for turn, future in batch if turn.held.get(name) == generation]
         if lease is None or tenant is None:  # cannot happen while turns hold the shard; refused if it did
@@ -607,7 +607,7 @@ class SharedTurns:
             shard.lease = None
         if new_version:  # what Redis will hold once written (undone if the write fails)
             self.versions[name] = lease.rpartition(":")[2].encode()
-        args = [lease, int(release), self.epoch, self.server.journal.limit, 0, "", int(new_version), 0,
+        args = [lease, int(release), self.epoch, self.state.journal.limit, 0, "", int(new_version), 0,
                 self.LEASE_MS, *_pairs(fields), *_pairs(records)]
         try:
             _, claimed = await self._script("write", self._write_keys(name), args + entries)
@@ -629,7 +629,7 @@ class SharedTurns:
         """An admin call's changes (every shard it holds, the tenants it created, the journals it
         cleared), or a fault's on the world: tenants before the world, so a tenant the world lists
         exists. Every lease is let go. False if nothing could be written."""
-        store, journal = self.server.store, self.server.journal
+        store, journal = self.state.store, self.state.journal
         cleared = {NOBODY if shard is None else shard for shard in turn.journals}
         created = [name for name in turn.tenants if name not in turn.held and name in store.tenants]
         writes = []  # (name, lease or '' for a created tenant, arguments)
@@ -697,7 +697,7 @@ class SharedTurns:
                     pipe.incr(self.key_requests)
                 for entry in entries:
                     self._queue(pipe, "note", [self.key(entry["tenant"] or NOBODY, "journal")],
-                                [self.server.journal.limit, _entry_json(entry)])
+                                [self.state.journal.limit, _entry_json(entry)])
                 results = await self._execute(pipe)
         except Exception as exc:
             logger.warning("could not write a journal entry to Redis: %s", exc)
@@ -724,7 +724,7 @@ class SharedTurns:
             workspace = tenant.states.get(vendor)
             if workspace is None:
                 continue
-            schema = self.server.store.by_name[vendor].state.SCHEMA
+            schema = self.state.store.by_name[vendor].state.SCHEMA
             fields[f"ws:{vendor}"] = orjson.dumps({"schema": schema, "data": workspace.meta()})
             tables = workspace.tables()
             if (tenant.id, vendor) in self.stored:
@@ -737,8 +737,8 @@ class SharedTurns:
                     for key, row in zip(table, table.rows(), strict=True):
                         records[_record_field(vendor, table_name, key)] = orjson.dumps(row)
                 self.stored.add((tenant.id, vendor))
-        if limits and tenant._limiter is not None:
-            fields["limits"] = orjson.dumps(tenant._limiter.storage.events)
+        if limits and tenant.counters() is not None:
+            fields["limits"] = orjson.dumps(tenant.counters())
         return fields, records
 
     def _drop(self, name: str) -> None:
@@ -750,9 +750,9 @@ class SharedTurns:
         """Drop a tenant's records here (a change to them could not be written): read back when next held."""
         self.versions.pop(tenant.id, None)
         self.stored = {owner for owner in self.stored if owner[0] != tenant.id}
-        tenant.states, tenant._limiter = Workspaces(tenant), None
-        self.server.store.reindex(tenant)
-        self.server.answers.invalidate()
+        tenant.replace()
+        self.state.store.reindex(tenant)
+        self.state.answers.invalidate()
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -773,7 +773,7 @@ class SharedTurns:
             self.versions.pop(WORLD, None)
             raise _unreadable(exc) from None
         self.versions[WORLD] = version
-        self.server.answers.invalidate()
+        self.state.answers.invalidate()
 
     async def _catch_up_tenant(self, tenant: Tenant, granted: list[Any]) -> None:
         """A granted lease's records: everything (3), or what changed since this worker last held
@@ -787,7 +787,7 @@ class SharedTurns:
         """Apply records changed elsewhere to the tenant's open workspaces (each checked as it is
         read); False, with nothing applied, when a change is to a workspace not open here or of
         another schema."""
-        store = self.server.store
+        store = self.state.store
         metas: dict[str, Any] = {}
         rows: dict[str, list[tuple[str, str, bytes]]] = {}
         for key, value in changes.items():
@@ -817,12 +817,12 @@ class SharedTurns:
             apply_changes(workspace, meta, plan)
         store.reindex(tenant)
         self.versions[tenant.id] = version
-        self.server.answers.invalidate()
+        self.state.answers.invalidate()
         return True
 
     def _load_tenant(self, tenant: Tenant, version: bytes, flat: object) -> None:
         """Replace the tenant's workspaces and counters with its records in Redis."""
-        store = self.server.store
+        store = self.state.store
         states, limits = Workspaces(tenant), {}
         metas: dict[str, Any] = {}
         rows: dict[str, dict[str, list[tuple[int, Any]]]] = {}  # vendor -> table -> (seq, record)
@@ -847,13 +847,11 @@ class SharedTurns:
             self.versions.pop(tenant.id, None)
             raise _unreadable(exc) from None
         tenant.generation = store.generation
-        tenant.states, tenant._limiter = states, None
-        if limits:
-            tenant.limiter.storage.events = limits
+        tenant.replace(states, limits)
         store.reindex(tenant)
         self.stored = {owner for owner in self.stored if owner[0] != tenant.id} | {(tenant.id, name) for name in metas}
         self.versions[tenant.id] = version
-        self.server.answers.invalidate()
+        self.state.answers.invalidate()
 
     @staticmethod
     def _load_counters(tenant: Tenant, granted: list[Any]) -> None:
@@ -862,13 +860,12 @@ class SharedTurns:
             requests, limits = int(granted[2]), _limits(orjson.loads(granted[3])) if granted[3] else {}
         except ValueError as exc:  # counters that are not ours
             raise _unreadable(exc) from None
-        tenant.requests, tenant._limiter = requests, None
-        if limits:
-            tenant.limiter.storage.events = limits
+        tenant.requests = requests
+        tenant.replace(tenant.states, limits)
 
     async def _load_journal(self) -> None:
         """The journal as Redis holds it: every stream's last entries, merged in the order written."""
-        journal, shards = self.server.journal, [*self.server.store.tenants, NOBODY]
+        journal, shards = self.state.journal, [*self.state.store.tenants, NOBODY]
         async with self.redis.pipeline(transaction=False) as pipe:
             for shard in shards:
                 pipe.xrevrange(self.key(shard, "journal"), count=journal.limit)
@@ -883,9 +880,9 @@ class SharedTurns:
     # --- the world --------------------------------------------------------------------------------
 
     def _world(self) -> dict[str, Any]:
-        server, store, clock = self.server, self.server.store, self.server.clock
+        server, store, clock = self.state, self.state.store, self.state.clock
         # A ticking clock's origin as wall time: workers (on any machine) read the same now.
-        origin = clock._origin + (time.time() - time.monotonic())
+        origin = clock.origin + (time.time() - time.monotonic())
         return {
             "seed": server.seed,
             "created": store.created,
@@ -895,7 +892,7 @@ class SharedTurns:
         }
 
     def _apply_world(self, world: dict[str, Any]) -> None:
-        server, store = self.server, self.server.store
+        server, store = self.state, self.state.store
         tenants = [(str(tenant_id), int(number), int(seed), bool(rate_limits), float(offset))
                    for tenant_id, number, seed, rate_limits, offset in world["tenants"]]
         start, ticking, offset, origin = world["clock"]
@@ -904,12 +901,12 @@ class SharedTurns:
         store.created = int(world["created"])
         clock = server.clock
         clock.start, clock.ticking, clock.offset = float(start), bool(ticking), float(offset)
-        clock._origin = float(origin) - (time.time() - time.monotonic())
+        clock.origin = float(origin) - (time.time() - time.monotonic())
         known, listed = store.tenants, {}
         for tenant_id, sequence, seed, rate_limits, offset in tenants:
             tenant = known.get(tenant_id)
             if tenant is not None and (tenant.number, tenant.seed) != (sequence, seed):  # deleted and made anew
-                store._forget(known.pop(tenant_id))
+                store.forget(known.pop(tenant_id))
                 tenant = None
             if tenant is None:  # new here: its records are read when it is first held
                 tenant = store.create(tenant_id, rate_limits, sequence, seed)
@@ -917,7 +914,7 @@ class SharedTurns:
             tenant.rate_limits, tenant.clock.offset = rate_limits, offset
             listed[tenant_id] = tenant
         for tenant_id in set(known) - set(listed):  # gone
-            store._forget(known[tenant_id])
+            store.forget(known[tenant_id])
             self._drop(tenant_id)
         store.tenants = listed  # in the world's order
 
@@ -945,14 +942,15 @@ class SharedTurns:
             self.epoch = None
             return await self._start_over()
         self._load_world(version, {b"data": data})
-        for tenant in self.server.store.tenants.values():  # read back from Redis when next held
-            tenant.states, tenant._limiter, tenant.requests = Workspaces(tenant), None, 0
-            self.server.store.reindex(tenant)
+        for tenant in self.state.store.tenants.values():  # read back from Redis when next held
+            tenant.replace()
+            tenant.requests = 0
+            self.state.store.reindex(tenant)
 
     async def _write_new_world(self, epoch: bytes) -> None:
         """A new server's world (the default tenant alone, the clock at its start) and the default
         tenant's shard."""
-        server = self.server
+        server = self.state
         clock = ServerClock.__new__(ServerClock)
         clock.start, clock.ticking = self.fresh_clock
         world = {"seed": server.seed, "created": 1, "clock": [clock.start, clock.ticking, 0.0, time.time()],

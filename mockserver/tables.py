@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import jsonschema_rs
 
-from mockserver.records import StateError
+from mockserver.errors import StateError
 from mockserver.turns import current
 
 Owner = tuple[str, str]  # (tenant id, vendor name)

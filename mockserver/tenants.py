@@ -123,6 +123,18 @@ class Tenant:
             self._limiter = TenantLimiter(self.clock.now)
         return self._limiter
 
+    def counters(self) -> dict[str, Any] | None:
+        """Its rate-limit counters as JSON data (None while it has none)."""
+        return None if self._limiter is None else self._limiter.storage.events
+
+    def replace(self, states: "Workspaces | None" = None, counters: dict[str, Any] | None = None) -> None:
+        """Its open workspaces and rate-limit counters replaced (as another worker left them; none:
+        read back when next used)."""
+        self.states = Workspaces(self) if states is None else states
+        self._limiter = None
+        if counters:
+            self.limiter.storage.events = counters
+
     def reset(self) -> None:
         """Back to the seeded data, with fresh rate-limit counters (the clock and credentials stay)."""
         self.states = Workspaces(self)
@@ -224,10 +236,11 @@ class TenantStore:
 
     def reindex(self, tenant: Tenant) -> None:
         """Index this tenant afresh: handles of workspaces it no longer has are forgotten."""
-        self._forget(tenant)
+        self.forget(tenant)
         self.index(tenant)
 
-    def _forget(self, tenant: Tenant) -> None:
+    def forget(self, tenant: Tenant) -> None:
+        """Drop a tenant's credentials from the index (it is gone, or about to be indexed afresh)."""
         for key in tenant.indexed:
             if self._principals.get(key, (None,))[0] is tenant:
                 del self._principals[key]
@@ -236,8 +249,17 @@ class TenantStore:
     def delete(self, tenant_id: str) -> None:
         if tenant_id == DEFAULT_TENANT:
             raise ValueError("the default tenant cannot be deleted")
-        self._forget(self.tenants.pop(tenant_id))
+        self.forget(self.tenants.pop(tenant_id))
         self.forget_unreadable(tenant_id)
+
+    def clear(self, created: int) -> None:
+        """No tenant at all (an import replaces them: `add` each)."""
+        self.tenants, self._principals, self.unreadable, self.created = {}, {}, {}, created
+
+    def add(self, tenant: Tenant) -> None:
+        """A tenant built elsewhere (an import's) added, and its credentials indexed."""
+        self.tenants[tenant.id] = tenant
+        self.index(tenant)
 
     def lookup(self, vendor: str, credential: str) -> tuple[Tenant, object] | None:
         """The tenant and principal behind a credential or handle (changes nothing: a tenant every

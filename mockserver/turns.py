@@ -10,10 +10,7 @@ once a tenant holds it, else in the server's when first needed (an error rendere
 import asyncio
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from mockserver.tenants import Tenant
+from typing import Any, Protocol
 
 
 @dataclass
@@ -51,7 +48,13 @@ class Turn:
 current: ContextVar[Turn | None] = ContextVar("mockserver_turn", default=None)
 
 
-def number(turn: Turn, tenant: "Tenant") -> None:
+class Numbered(Protocol):
+    """What numbers its requests (a tenant)."""
+
+    requests: int
+
+
+def number(turn: Turn, tenant: Numbered) -> None:
     """A vendor request held by a tenant is numbered in that tenant's sequence (a tenant's answers
     never depend on other tenants' traffic); other requests in the server's."""
     if turn.numbered and not turn.number:
@@ -68,7 +71,7 @@ class LocalTurns:
     async def begin(self, numbered: bool = False, journal: bool = False, whole: bool = False) -> Turn:
         return Turn(numbered=numbered)
 
-    async def enter(self, turn: Turn, tenant: "Tenant") -> bool:
+    async def enter(self, turn: Turn, tenant: Numbered) -> bool:
         """Hold the tenant for the rest of the turn; True if its records were read afresh (never here).
         A request its tenant holds takes the tenant's next number."""
         number(turn, tenant)

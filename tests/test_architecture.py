@@ -1,6 +1,7 @@
 """A sixth vendor is a folder and a spec: copied next to a scratch copy of the package, it is
 served with no change to the core (ARCHITECTURE.md, "Adding a vendor")."""
 
+import ast
 import shutil
 from pathlib import Path
 
@@ -43,3 +44,68 @@ def test_a_toy_vendor_folder_is_served_with_no_core_change(tmp_path):
         assert state["things"][-2:] == [{"id": 2, "name": "kite"}, {"id": 3, "name": "yo-yo"}]
     finally:
         served.stop()
+
+
+CORE = Path(__file__).parent.parent / "mockserver"
+WAYS_IN = {"__init__", "__main__", "cli", "testing"}  # what builds the app: everything else is handed its parts
+UPSTREAM = {"upstream", "upstream_schemathesis"}  # the one place each for other libraries' private names
+
+
+def core_imports(type_only: bool) -> dict[str, set[str]]:
+    """Each core module's imports of other core modules (with those made for type checking only, or not)."""
+    modules = {path.stem for path in CORE.glob("*.py")}
+    graph = {}
+    for name in modules:
+        tree = ast.parse((CORE / f"{name}.py").read_text())
+        skipped = set() if type_only else {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                                            and ast.unparse(block.test) == "TYPE_CHECKING"
+                                            for node in ast.walk(block)}
+        found = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped or not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            if node.module == "mockserver":
+                found |= {alias.name for alias in node.names}
+            elif node.module.startswith("mockserver."):
+                found.add(node.module.split(".")[1])
+        graph[name] = (found & modules) - {name}
+    return graph
+
+
+def cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the graph, if it has any."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return path[path.index(node):] + [node]
+        if node in done:
+            return None
+        found = next((c for nxt in sorted(graph[node]) if (c := visit(nxt, path + [node]))), None)
+        done.add(node)
+        return found
+
+    return next((c for node in sorted(graph) if (c := visit(node, []))), None)
+
+
+def test_the_core_never_imports_the_app_and_has_no_import_cycle():
+    """The app is built by the ways in (CLI, testing); the admin API, persistence, workers and the
+    gateway are handed the ServerState (and the gateway what a request reaches), never the app."""
+    importers = {name for name, imported in core_imports(type_only=True).items() if "app" in imported}
+    assert importers <= WAYS_IN, importers - WAYS_IN
+    assert cycle(core_imports(type_only=False)) is None
+
+
+def test_no_core_module_reaches_into_another_ones_private_names():
+    crossings = []
+    for path in CORE.glob("*.py"):
+        if path.stem in UPSTREAM:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                crossings.append(f"{path.stem}:{node.lineno} .{node.attr}")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mockserver"):
+                crossings += [f"{path.stem}:{node.lineno} import {alias.name}" for alias in node.names
+                              if alias.name.startswith("_")]
+    assert crossings == []

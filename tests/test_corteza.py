@@ -798,7 +798,7 @@ def test_every_kind_of_change_survives_a_restart(tmp_path):
         body = ok(response)
         reloaded = MockServer(ticking=False, state_file=state_file)
         try:
-            read_back = next(t for t in export(reloaded)["tenants"] if t["id"] == "kept")["workspaces"]["corteza"]
+            read_back = next(t for t in export(reloaded.state)["tenants"] if t["id"] == "kept")["workspaces"]["corteza"]
         finally:
             assert reloaded.saved is not None
             reloaded.saved.close()

@@ -47,7 +47,7 @@ def problems_after(server: MockServer, turn: Turn) -> list[str]:
 def test_every_change_records_itself(name, tmp_path):
     server = MockServer(ticking=False, vendors=[name], state_file=str(tmp_path / "state.db"))
     tenant = server.store.create("guarded", rate_limits=False)
-    server.saved.write_all(server)
+    server.saved.write_all(server.state)
     vendor = server.store.by_name[name]
     headers = tenant.credentials()[name]["headers"]
     problems: list[str] = []
