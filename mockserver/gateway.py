@@ -117,7 +117,9 @@ class Exchange:
 
     def deliver(self, url: str, payload: dict[str, Any], record: dict[str, Any]) -> None:
         """Send a webhook in the background (see webhooks.WebhookDispatcher.deliver)."""
-        self.server.webhooks.deliver(url, payload, record)
+        vendor, tenant = self.held
+        self.server.webhooks.deliver(url, payload, record, (tenant.id, vendor.name), self.scope.get("server"),
+                                     self.url.hostname, vendor.omit_nulls)
 
     async def call_webhook(self, url: str, payload: dict[str, Any]) -> "Reply":
         """Send a webhook and wait for its reply (webhooks.WebhookDispatcher.call; CallFailed)."""

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from mockserver.clock import LATEST
-from mockserver.records import StateError, Workspace, load_workspace
+from mockserver.records import StateError, load_workspace
 from mockserver.tables import assemble
 from mockserver.tenants import DEFAULT_TENANT, TENANT_ID, Tenant, context
 from mockserver.turns import Turn
-from mockserver.vendor import Vendor
+from mockserver.vendor import Vendor, Workspace
 
 if TYPE_CHECKING:
     from mockserver.state import ServerState

@@ -1,5 +1,5 @@
-"""The vendor workspace contract (`Workspace`), and its records: how a workspace becomes plain
-JSON data and back.
+"""A vendor workspace's records (the contract, `vendor.Workspace`): how a workspace becomes plain
+JSON data and back, and the JSON Schema vocabulary vendors write their `RECORD` with.
 
 Handlers reach their request through `gateway.exchange()`: `state`, `principal`, `now()`,
 `deliver(...)`, `allowed(url)`, `register_handles()`.
@@ -14,67 +14,19 @@ import base64
 import functools
 import random
 from collections.abc import Callable, Container, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 
 from mockserver.errors import StateError as StateError  # where vendors find it
 
 if TYPE_CHECKING:
-    from mockserver.tables import Table
-    from mockserver.tenants import SeedContext
-    from mockserver.vendor import Vendor
+    from mockserver.vendor import SeedContext, Vendor, Workspace
 
 MT_STATE_WORDS = 625  # random.Random's state: 624 words of Mersenne Twister and a position
 
 
-class Workspace(Protocol):
-    """One tenant's data for one vendor: what a vendor's `state` class (see `Vendor`) provides. It
-    is a `tables.Tracked`: its `TABLES` name the fields of RECORD kept as `tables.Table`s."""
-
-    SCHEMA: int  # the version of what `dump()` writes; raised whenever that shape changes
-    RECORD: dict[str, Any]  # the JSON Schema of what `dump()` writes (see `obj`, `arr`, ...)
-
-    @classmethod
-    def seed(cls, ctx: "SeedContext") -> "Workspace":
-        """A fresh workspace from a `tenants.SeedContext`: the same context, the same bytes."""
-
-    @classmethod
-    def principals(cls, ctx: "SeedContext") -> tuple[dict[str, Any], dict[str, Any]]:
-        """What `credentials()` of the seeded workspace gives, without seeding it: a tenant's
-        credentials are indexed before any of its workspaces is built."""
-
-    @classmethod
-    def load(cls, data: dict[str, Any], schema: int, ctx: "SeedContext") -> "Workspace":
-        """A workspace from `dump()`'s data of `schema` (older schemas migrated, or StateError)."""
-
-    def dump(self) -> dict[str, Any]:
-        """Everything the workspace holds, as plain JSON data (`tables.Tracked` gives it: the meta
-        with each table's records)."""
-
-    def meta(self) -> dict[str, Any]:
-        """The record's fields outside its tables: small, written with each change."""
-
-    def tables(self) -> "dict[str, Table]":
-        """The tables, by their field in the record."""
-
-    def restore(self, meta: dict[str, Any]) -> None:
-        """Take another worker's meta once its records are in the tables (tables.apply_changes);
-        optional: `tables.Tracked` raises NotImplementedError, and the workspace is read whole."""
-
-    def snapshot(self) -> dict[str, Any]:
-        """The admin view (`GET /__admin/tenants/{id}/state`): collections as the API shows them."""
-
-    def credentials(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(the admin API's entry, {credential: principal}); the second map may also hold
-        handles that public operations resolve with `Exchange.adopt`."""
-
-    # Optional: `accepts_credential(credential, now) -> bool`, to refuse a known credential (an expiry);
-    # `deliveries`, a list in the meta, when it sends webhooks: every record handed to
-    # `Exchange.deliver`; the list is replaced by one with the outcome in that record's copy.
-
-
-def load_workspace(vendor: "Vendor", data: object, schema: object, ctx: "SeedContext") -> Workspace:
+def load_workspace(vendor: "Vendor", data: object, schema: object, ctx: "SeedContext") -> "Workspace":
     """A vendor's workspace rebuilt from its dumped `data` (StateError if it is not one)."""
     if not isinstance(data, dict) or isinstance(schema, bool) or not isinstance(schema, int):
         raise StateError(f"{vendor.name}: a workspace record is a JSON object with an integer schema")
@@ -99,11 +51,11 @@ def load_workspace(vendor: "Vendor", data: object, schema: object, ctx: "SeedCon
 
 
 @functools.cache
-def _validator(state_class: type[Workspace]) -> jsonschema_rs.Validator:
+def _validator(state_class: "type[Workspace]") -> jsonschema_rs.Validator:
     return jsonschema_rs.validator_for(state_class.RECORD)
 
 
-def _check(state_class: type[Workspace], data: object) -> None:
+def _check(state_class: "type[Workspace]", data: object) -> None:
     try:
         _validator(state_class).validate(data)
     except jsonschema_rs.ValidationError as exc:

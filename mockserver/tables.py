@@ -111,7 +111,7 @@ class Tracked:
     attribute (not starting with `_`) records the meta as changed; so does any change of a record,
     since ids and generators drawn for it live there."""
 
-    RECORD: dict[str, Any]  # the JSON Schema of the record (records.Workspace)
+    RECORD: dict[str, Any]  # the JSON Schema of the record (vendor.Workspace)
     TABLES: ClassVar[tuple[str, ...]] = ()  # the record's fields held as Tables (a table with no record has no row)
     owner: Owner | None = None
 

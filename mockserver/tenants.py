@@ -8,10 +8,8 @@ tenant drops its workspaces the next time one is opened (`Tenant.open`, the one 
 reading (`opened()`, `credentials()`, `lookup`) changes nothing.
 """
 
-import hashlib
 import random
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from faker import Faker
@@ -19,9 +17,9 @@ from faker import Faker
 from mockserver.clock import ServerClock, TenantClock
 from mockserver.errors import ApiError
 from mockserver.ratelimit import TenantLimiter
-from mockserver.records import Workspace, load_workspace
+from mockserver.records import load_workspace
 from mockserver.tables import bind
-from mockserver.vendor import Vendor
+from mockserver.vendor import SeedContext, Vendor, Workspace, digest
 
 DEFAULT_TENANT = "default"
 TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -32,39 +30,11 @@ CUSTOM_NUMBERS = 10**9  # a custom id's number: 10^9 and up, from its digest; au
 _FAKE = Faker("en_US")
 
 
-def _digest(*parts: object) -> bytes:
-    return hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-
-
-@dataclass
-class SeedContext:
-    """Everything a vendor's `seed(ctx)`, `principals(ctx)` and `load(data, schema, ctx)` may use;
-    the same inputs give the same workspace.
-
-    `fake` is only valid during `seed()`; keep `rng` for ids and choices made later.
-    `now` is the server clock's start: seeded history lies before it, whenever seeding happens.
-    """
-
-    vendor: Vendor
-    tenant_id: str
-    number: int  # 1 for the default tenant, then 2, 3, ... in creation order (custom ids: see CUSTOM_NUMBERS)
-    seed: int
-    now: float
-    fake: Faker
-    rng: random.Random
-
-    def secret(self, label: str) -> str:
-        """A 32-hex-digit token: fixed for the default tenant (documented), seeded for others."""
-        if self.tenant_id == DEFAULT_TENANT:
-            return _digest("mockserver-default", self.vendor.name, label).hex()[:32]
-        return _digest(self.seed, self.tenant_id, self.vendor.name, label).hex()[:32]
-
-
 def context(vendor: Vendor, tenant_id: str, number: int, seed: int, start: float) -> SeedContext:
     """The seed context of one tenant's workspace for one vendor (its Faker and RNG seeded afresh)."""
-    digest = int.from_bytes(_digest(seed, tenant_id, vendor.name)[:8], "big")
-    _FAKE.seed_instance(digest)
-    return SeedContext(vendor, tenant_id, number, seed, start, _FAKE, random.Random(digest))
+    drawn = int.from_bytes(digest(seed, tenant_id, vendor.name)[:8], "big")
+    _FAKE.seed_instance(drawn)
+    return SeedContext(vendor, tenant_id, number, seed, start, _FAKE, random.Random(drawn), tenant_id == DEFAULT_TENANT)
 
 
 class Workspaces(dict[str, Any]):
@@ -190,7 +160,7 @@ class TenantStore:
             raise KeyError(tenant_id)
         elif number is None:
             number = 1 if tenant_id == DEFAULT_TENANT else \
-                CUSTOM_NUMBERS + int.from_bytes(_digest("number", tenant_id)[:4], "big") % CUSTOM_NUMBERS
+                CUSTOM_NUMBERS + int.from_bytes(digest("number", tenant_id)[:4], "big") % CUSTOM_NUMBERS
         tenant = Tenant(self, tenant_id, number, self.seed if seed is None else seed, rate_limits)
         self.tenants[tenant_id] = tenant
         self.index(tenant)

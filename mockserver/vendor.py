@@ -1,23 +1,25 @@
 """What a vendor is, where its spec and fixtures live, and how the core finds them."""
 
 import functools
+import hashlib
 import importlib
 import pkgutil
+import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import yaml
 from connexion.spec import Specification
+from faker import Faker
 
 from mockserver.errors import ApiError
 from mockserver.ratelimit import Rule
-from mockserver.records import Workspace
-from mockserver.tables import Tracked
+from mockserver.tables import Table, Tracked
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -37,6 +39,82 @@ def load_yaml(path: Path) -> dict[str, Any]:
     with open(path, "rb") as handle:
         document: dict[str, Any] = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return document
+
+
+def digest(*parts: object) -> bytes:
+    """The SHA-256 of the parts, joined: what seeds and secrets derive from."""
+    return hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+
+
+@dataclass
+class SeedContext:
+    """Everything a vendor's `seed(ctx)`, `principals(ctx)` and `load(data, schema, ctx)` may use;
+    the same inputs give the same workspace.
+
+    `fake` is only valid during `seed()`; keep `rng` for ids and choices made later.
+    `now` is the server clock's start: seeded history lies before it, whenever seeding happens.
+    """
+
+    vendor: "Vendor"
+    tenant_id: str
+    number: int  # 1 for the default tenant, then 2, 3, ... in creation order (custom ids: see CUSTOM_NUMBERS)
+    seed: int
+    now: float
+    fake: Faker
+    rng: random.Random
+    fixed: bool = False  # the default tenant's: its secrets are the same for every seed (documented)
+
+    def secret(self, label: str) -> str:
+        """A 32-hex-digit token: fixed for the default tenant (documented), seeded for others."""
+        if self.fixed:
+            return digest("mockserver-default", self.vendor.name, label).hex()[:32]
+        return digest(self.seed, self.tenant_id, self.vendor.name, label).hex()[:32]
+
+
+class Workspace(Protocol):
+    """One tenant's data for one vendor: what a vendor's `state` class (see `Vendor`) provides. It
+    is a `tables.Tracked`: its `TABLES` name the fields of RECORD kept as `tables.Table`s."""
+
+    SCHEMA: int  # the version of what `dump()` writes; raised whenever that shape changes
+    RECORD: dict[str, Any]  # the JSON Schema of what `dump()` writes (see `obj`, `arr`, ...)
+
+    @classmethod
+    def seed(cls, ctx: "SeedContext") -> "Workspace":
+        """A fresh workspace from a `SeedContext`: the same context, the same bytes."""
+
+    @classmethod
+    def principals(cls, ctx: "SeedContext") -> tuple[dict[str, Any], dict[str, Any]]:
+        """What `credentials()` of the seeded workspace gives, without seeding it: a tenant's
+        credentials are indexed before any of its workspaces is built."""
+
+    @classmethod
+    def load(cls, data: dict[str, Any], schema: int, ctx: "SeedContext") -> "Workspace":
+        """A workspace from `dump()`'s data of `schema` (older schemas migrated, or StateError)."""
+
+    def dump(self) -> dict[str, Any]:
+        """Everything the workspace holds, as plain JSON data (`tables.Tracked` gives it: the meta
+        with each table's records)."""
+
+    def meta(self) -> dict[str, Any]:
+        """The record's fields outside its tables: small, written with each change."""
+
+    def tables(self) -> dict[str, Table]:
+        """The tables, by their field in the record."""
+
+    def restore(self, meta: dict[str, Any]) -> None:
+        """Take another worker's meta once its records are in the tables (tables.apply_changes);
+        optional: `tables.Tracked` raises NotImplementedError, and the workspace is read whole."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The admin view (`GET /__admin/tenants/{id}/state`): collections as the API shows them."""
+
+    def credentials(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the admin API's entry, {credential: principal}); the second map may also hold
+        handles that public operations resolve with `Exchange.adopt`."""
+
+    # Optional: `accepts_credential(credential, now) -> bool`, to refuse a known credential (an expiry);
+    # `deliveries`, a list in the meta, when it sends webhooks: every record handed to
+    # `Exchange.deliver`; the list is replaced by one with the outcome in that record's copy.
 
 
 @dataclass(frozen=True)

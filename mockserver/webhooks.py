@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
-from mockserver import gateway
 from mockserver.answers import without_nulls
 from mockserver.errors import MAX_JSON_DEPTH, nested_deeper
 
@@ -105,17 +104,17 @@ class WebhookDispatcher:
             return False  # this server itself, on any of its interfaces
         return local or host in self.allow
 
-    def deliver(self, url: str, payload: dict[str, Any], record: dict[str, Any]) -> None:
-        """POST `payload` to `url` in the background; `record` (shown by the admin API) says how it
-        went."""
+    def deliver(self, url: str, payload: dict[str, Any], record: dict[str, Any], owner: tuple[str, str],
+                own: tuple[Any, ...] | None, own_host: str | None, omit_nulls: bool = False) -> None:
+        """POST `payload` to `url` in the background, for `owner` (tenant id, vendor); `record`
+        (shown by the admin API) says how it went. `own` and `own_host` as for `allowed`;
+        `omit_nulls`, the vendor's null rule (it holds for what it sends, too)."""
         record.update(target_url=url, status="pending")
-        ex = gateway.exchange()
-        if not self.allowed(url, ex.scope.get("server"), ex.url.hostname):
+        if not self.allowed(url, own, own_host):
             record.update(status="refused", error="target not on the allow-list, or this server itself")
             return
-        vendor, tenant = ex.held
-        sent = (tenant.id, vendor.name, dict(record))
-        if vendor.omit_nulls:  # the vendor's null rule holds for what it sends, too
+        sent = (*owner, dict(record))
+        if omit_nulls:
             payload = without_nulls(payload)
         task = asyncio.get_running_loop().create_task(self._post(url, payload, sent))
         self._tasks.add(task)

@@ -51,18 +51,14 @@ WAYS_IN = {"__init__", "__main__", "cli", "testing"}  # what builds the app: eve
 UPSTREAM = {"upstream", "upstream_schemathesis"}  # the one place each for other libraries' private names
 
 
-def core_imports(type_only: bool) -> dict[str, set[str]]:
-    """Each core module's imports of other core modules (with those made for type checking only, or not)."""
+def core_imports() -> dict[str, set[str]]:
+    """Each core module's imports of other core modules (those made for type checking too)."""
     modules = {path.stem for path in CORE.glob("*.py")}
     graph = {}
     for name in modules:
-        tree = ast.parse((CORE / f"{name}.py").read_text())
-        skipped = set() if type_only else {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
-                                            and ast.unparse(block.test) == "TYPE_CHECKING"
-                                            for node in ast.walk(block)}
         found = set()
-        for node in ast.walk(tree):
-            if id(node) in skipped or not isinstance(node, ast.ImportFrom) or not node.module:
+        for node in ast.walk(ast.parse((CORE / f"{name}.py").read_text())):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
                 continue
             if node.module == "mockserver":
                 found |= {alias.name for alias in node.names}
@@ -91,9 +87,10 @@ def cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_core_never_imports_the_app_and_has_no_import_cycle():
     """The app is built by the ways in (CLI, testing); the admin API, persistence, workers and the
     gateway are handed the ServerState (and the gateway what a request reaches), never the app."""
-    importers = {name for name, imported in core_imports(type_only=True).items() if "app" in imported}
+    graph = core_imports()
+    importers = {name for name, imported in graph.items() if "app" in imported}
     assert importers <= WAYS_IN, importers - WAYS_IN
-    assert cycle(core_imports(type_only=False)) is None
+    assert cycle(graph) is None  # not even through type annotations
 
 
 def test_no_core_module_reaches_into_another_ones_private_names():

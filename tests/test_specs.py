@@ -45,7 +45,7 @@ def test_rate_limited_operations_document_429_with_retry_after(vendor):
 
 @pytest.mark.parametrize("vendor", VENDORS, ids=lambda vendor: vendor.name)
 def test_each_workspace_keeps_the_contract(vendor):
-    from mockserver.records import Workspace
+    from mockserver.vendor import Workspace
 
     members = {name for name in vars(Workspace) if not name.startswith("_")} | set(Workspace.__annotations__)
     members -= {"deliveries"}  # only for vendors that send webhooks
