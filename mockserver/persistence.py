@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mockserver.clock import LATEST
 from mockserver.records import StateError, load_workspace
+from mockserver.state import check_world
 from mockserver.tables import assemble
-from mockserver.tenants import DEFAULT_TENANT, TENANT_ID, Tenant, context
+from mockserver.tenants import Tenant, context
 from mockserver.turns import Turn
 from mockserver.vendor import Vendor, Workspace
 
@@ -44,47 +44,19 @@ class StateFileError(Exception):
 
 # --- records ------------------------------------------------------------------------------------
 
-def tenant_record(tenant: Tenant) -> dict[str, Any]:
-    return {"id": tenant.id, "number": tenant.number, "seed": tenant.seed, "rate_limits": tenant.rate_limits,
-            "clock_offset": tenant.clock.offset}
-
-
 def workspace_record(workspace: Workspace, vendor: Vendor) -> dict[str, Any]:
     return {"schema": vendor.state.SCHEMA, "data": workspace.dump()}
-
-
-def _check_tenant(entry: object) -> None:
-    if not isinstance(entry, dict):
-        raise StateError("each tenant is a JSON object")
-    if not isinstance(entry.get("id"), str) or not TENANT_ID.fullmatch(entry["id"]):
-        raise StateError(f"tenant id {entry.get('id')!r} is not a tenant id")
-    for key in ("number", "seed"):
-        if type(entry.get(key)) is not int or not 0 <= entry[key] < 2**63:
-            raise StateError(f"tenant {entry['id']}: {key} must be a whole number from 0")
-    if not isinstance(entry.get("rate_limits"), bool):
-        raise StateError(f"tenant {entry['id']}: rate_limits must be true or false")
-    _number(entry.get("clock_offset"), f"tenant {entry['id']}: clock_offset")
-
-
-def _number(value: object, what: str) -> float:
-    """A number of seconds from 0 that keeps every clock before the year 10000."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= LATEST:
-        raise StateError(f"{what} must be a number of seconds from 0 to {LATEST:.0f}")
-    return value
 
 
 # --- export and import --------------------------------------------------------------------------
 
 def export(state: "ServerState") -> dict[str, Any]:
-    """Every tenant and every workspace it has used, as one versioned JSON document."""
-    store = state.store
-    tenants = []
-    for tenant in store.tenants.values():
-        opened = tenant.opened()
-        workspaces = {name: workspace_record(workspace, store.by_name[name]) for name, workspace in opened.items()}
-        tenants.append(tenant_record(tenant) | {"workspaces": workspaces})
-    return {"format": FORMAT, "version": EXPORT_VERSION, "seed": state.seed, "now": state.clock.now(),
-            "created": store.created, "tenants": tenants}
+    """The world record with every workspace each tenant has used, as one versioned JSON document."""
+    world, store = state.world(), state.store
+    for record, tenant in zip(world["tenants"], store.tenants.values(), strict=True):
+        record["workspaces"] = {name: workspace_record(workspace, store.by_name[name])
+                                for name, workspace in tenant.opened().items()}
+    return {"format": FORMAT, "version": EXPORT_VERSION} | world
 
 
 def parse(state: "ServerState", document: object) -> tuple[dict[str, Any], list[str]]:
@@ -94,20 +66,11 @@ def parse(state: "ServerState", document: object) -> tuple[dict[str, Any], list[
         raise StateError(f"not a mockserver state export (format {FORMAT!r})")
     if document.get("version") != EXPORT_VERSION:
         raise StateError(f"export version {document.get('version')!r}; this server reads version {EXPORT_VERSION}")
-    now = _number(document.get("now"), "now")
-    if any(now + entry.get("clock_offset", 0) > LATEST for entry in document.get("tenants") or ()
-           if isinstance(entry, dict) and isinstance(entry.get("clock_offset"), (int, float))):
-        raise StateError("a tenant's clock would pass the year 9999")
-    created = document.get("created")
-    if type(created) is not int or created < 0:
-        raise StateError("created must be a whole number from 0")
-    entries = document.get("tenants")
-    if not isinstance(entries, list):
-        raise StateError("tenants must be a list")
+    check_world(document)
+    entries = document["tenants"]
     store, tenants = state.store, []
     skipped: dict[str, int] = {}
     for entry in entries:
-        _check_tenant(entry)
         records = entry.get("workspaces", {})
         if not isinstance(records, dict):
             raise StateError(f"tenant {entry['id']}: workspaces must be an object")
@@ -125,14 +88,9 @@ def parse(state: "ServerState", document: object) -> tuple[dict[str, Any], list[
             except StateError as exc:
                 raise StateError(f"tenant {entry['id']}: {exc}") from None
         tenants.append((entry, workspaces))
-    ids = [entry["id"] for entry, _ in tenants]
-    if len(set(ids)) != len(ids):
-        raise StateError("tenant ids repeat")
-    if DEFAULT_TENANT not in ids:
-        raise StateError(f"the {DEFAULT_TENANT!r} tenant is missing")
     notes = [f"skipped {count} {name} workspace(s): this server does not serve {name}"
              for name, count in sorted(skipped.items())]
-    return {"now": now, "created": created, "tenants": tenants}, notes
+    return {"now": document["now"], "created": document["created"], "tenants": tenants}, notes
 
 
 def apply(state: "ServerState", plan: dict[str, Any]) -> None:
@@ -279,8 +237,8 @@ class StateFile:
                 else:
                     self.stored.add((tenant_id, vendor))
                 by_id[tenant_id]["workspaces"][vendor] = {"schema": schema, "data": _record(saved, kind)}
-        document = {"format": FORMAT, "version": EXPORT_VERSION, "now": rows.get("now"), "created": rows.get("created"),
-                    "tenants": entries}
+        document = {"format": FORMAT, "version": EXPORT_VERSION, "seed": rows.get("seed"), "now": rows.get("now"),
+                    "created": rows.get("created"), "tenants": entries}
         try:
             plan, _ = parse(state, document)
         except StateError as exc:

@@ -47,9 +47,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mockserver.clock import ServerClock
 from mockserver.errors import ApiError
 from mockserver.records import StateError, load_workspace
+from mockserver.state import check_world
 from mockserver.tables import Tracked, apply_changes, assemble, check_changes
 from mockserver.tenants import DEFAULT_TENANT, Tenant, Workspaces
 from mockserver.turns import Turn, number
@@ -880,39 +880,35 @@ class SharedTurns:
     # --- the world --------------------------------------------------------------------------------
 
     def _world(self) -> dict[str, Any]:
-        server, store, clock = self.state, self.state.store, self.state.clock
-        # A ticking clock's origin as wall time: workers (on any machine) read the same now.
+        """The world record (ServerState.world), with what workers share beyond it: the clock's
+        start, ticking and offset and its origin as wall time (workers on any machine read the same
+        now), and the faults."""
+        clock = self.state.clock
         origin = clock.origin + (time.time() - time.monotonic())
-        return {
-            "seed": server.seed,
-            "created": store.created,
-            "clock": [clock.start, clock.ticking, clock.offset, origin],
-            "faults": server.faults.dump(),
-            "tenants": [[t.id, t.number, t.seed, t.rate_limits, t.clock.offset] for t in store.tenants.values()],
-        }
+        return self.state.world() | {"clock": [clock.start, clock.ticking, clock.offset, origin],
+                                     "faults": self.state.faults.dump()}
 
     def _apply_world(self, world: dict[str, Any]) -> None:
-        server, store = self.state, self.state.store
-        tenants = [(str(tenant_id), int(number), int(seed), bool(rate_limits), float(offset))
-                   for tenant_id, number, seed, rate_limits, offset in world["tenants"]]
+        check_world(world)
+        state, store = self.state, self.state.store
         start, ticking, offset, origin = world["clock"]
-        server.faults.load(world["faults"])
-        server.seed = store.seed = int(world["seed"])
-        store.created = int(world["created"])
-        clock = server.clock
+        state.faults.load(world["faults"])
+        state.seed = store.seed = world["seed"]
+        store.created = world["created"]
+        clock = state.clock
         clock.start, clock.ticking, clock.offset = float(start), bool(ticking), float(offset)
         clock.origin = float(origin) - (time.time() - time.monotonic())
         known, listed = store.tenants, {}
-        for tenant_id, sequence, seed, rate_limits, offset in tenants:
-            tenant = known.get(tenant_id)
-            if tenant is not None and (tenant.number, tenant.seed) != (sequence, seed):  # deleted and made anew
-                store.forget(known.pop(tenant_id))
+        for entry in world["tenants"]:
+            tenant = known.get(entry["id"])
+            if tenant is not None and (tenant.number, tenant.seed) != (entry["number"], entry["seed"]):  # made anew
+                store.forget(known.pop(entry["id"]))
                 tenant = None
             if tenant is None:  # new here: its records are read when it is first held
-                tenant = store.create(tenant_id, rate_limits, sequence, seed)
-                self.versions.pop(tenant_id, None)
-            tenant.rate_limits, tenant.clock.offset = rate_limits, offset
-            listed[tenant_id] = tenant
+                tenant = store.create(entry["id"], entry["rate_limits"], entry["number"], entry["seed"])
+                self.versions.pop(entry["id"], None)
+            tenant.rate_limits, tenant.clock.offset = entry["rate_limits"], entry["clock_offset"]
+            listed[entry["id"]] = tenant
         for tenant_id in set(known) - set(listed):  # gone
             store.forget(known[tenant_id])
             self._drop(tenant_id)
@@ -950,12 +946,10 @@ class SharedTurns:
     async def _write_new_world(self, epoch: bytes) -> None:
         """A new server's world (the default tenant alone, the clock at its start) and the default
         tenant's shard."""
-        server = self.state
-        clock = ServerClock.__new__(ServerClock)
-        clock.start, clock.ticking = self.fresh_clock
-        world = {"seed": server.seed, "created": 1, "clock": [clock.start, clock.ticking, 0.0, time.time()],
-                 "faults": {"added": 0, "faults": []},
-                 "tenants": [[DEFAULT_TENANT, 1, server.seed, True, 0.0]]}
+        seed, (start, ticking) = self.state.seed, self.fresh_clock
+        world = {"seed": seed, "created": 1, "now": start,
+                 "tenants": [{"id": DEFAULT_TENANT, "number": 1, "seed": seed, "rate_limits": True, "clock_offset": 0.0}],
+                 "clock": [start, ticking, 0.0, time.time()], "faults": {"added": 0, "faults": []}}
         async with self.redis.pipeline(transaction=True) as pipe:
             for shard in (DEFAULT_TENANT, WORLD):
                 pipe.delete(*self.keys(shard), self.key(shard, "journal"))

@@ -9,12 +9,56 @@ way (`turns.current`), as vendor records do (`tables`): nothing is noted by hand
 from typing import Any
 
 from mockserver.answers import AnswerCache
-from mockserver.clock import ServerClock
+from mockserver.clock import LATEST, ServerClock
+from mockserver.errors import StateError
 from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
-from mockserver.tenants import Tenant, TenantStore
+from mockserver.tenants import DEFAULT_TENANT, TENANT_ID, Tenant, TenantStore
 from mockserver.turns import Turn, current
 from mockserver.vendor import Vendor
+
+
+def tenant_record(tenant: Tenant) -> dict[str, Any]:
+    return {"id": tenant.id, "number": tenant.number, "seed": tenant.seed, "rate_limits": tenant.rate_limits,
+            "clock_offset": tenant.clock.offset}
+
+
+def check_world(world: object) -> None:
+    """StateError unless `world` is a world record (see `ServerState.world`), whatever wrote it:
+    an export, the state file or another worker."""
+    if not isinstance(world, dict):
+        raise StateError("the world record is a JSON object")
+    now = seconds(world.get("now"), "now")
+    for key in ("seed", "created"):
+        if type(world.get(key)) is not int or not 0 <= world[key] < 2**63:
+            raise StateError(f"{key} must be a whole number from 0")
+    tenants = world.get("tenants")
+    if not isinstance(tenants, list):
+        raise StateError("tenants must be a list")
+    for entry in tenants:
+        if not isinstance(entry, dict):
+            raise StateError("each tenant is a JSON object")
+        if not isinstance(entry.get("id"), str) or not TENANT_ID.fullmatch(entry["id"]):
+            raise StateError(f"tenant id {entry.get('id')!r} is not a tenant id")
+        for key in ("number", "seed"):
+            if type(entry.get(key)) is not int or not 0 <= entry[key] < 2**63:
+                raise StateError(f"tenant {entry['id']}: {key} must be a whole number from 0")
+        if not isinstance(entry.get("rate_limits"), bool):
+            raise StateError(f"tenant {entry['id']}: rate_limits must be true or false")
+        if now + seconds(entry.get("clock_offset"), f"tenant {entry['id']}: clock_offset") > LATEST:
+            raise StateError("a tenant's clock would pass the year 9999")
+    ids = [entry["id"] for entry in tenants]
+    if len(set(ids)) != len(ids):
+        raise StateError("tenant ids repeat")
+    if DEFAULT_TENANT not in ids:
+        raise StateError(f"the {DEFAULT_TENANT!r} tenant is missing")
+
+
+def seconds(value: object, what: str) -> float:
+    """A number of seconds from 0 that keeps every clock before the year 10000."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= LATEST:
+        raise StateError(f"{what} must be a number of seconds from 0 to {LATEST:.0f}")
+    return value
 
 
 def _turn() -> Turn:
@@ -31,6 +75,13 @@ class ServerState:
         self.journal = Journal(journal_limit)
         self.faults = FaultBook(seed)
         self.answers = AnswerCache()
+
+    def world(self) -> dict[str, Any]:
+        """The server-wide record, alike in an export, the state file (as rows) and Redis: the
+        seed, the auto-numbered tenants so far, the server clock's now, every tenant in creation
+        order. `check_world` checks one read back."""
+        return {"seed": self.seed, "created": self.store.created, "now": self.clock.now(),
+                "tenants": [tenant_record(tenant) for tenant in self.store.tenants.values()]}
 
     # --- tenants ---------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import sys
 import uuid
 
 import httpx
+import orjson
 import pytest
 import redis
 
@@ -408,3 +409,24 @@ def test_a_changed_record_that_is_not_ours_is_refused_when_caught_up_with(redis_
 
     for refused in asyncio.run(main()):
         assert refused.status_code == 503 and "cannot read" in refused.text
+
+
+def test_a_world_record_in_redis_is_checked_as_an_import_is(redis_url):
+    """The world record workers share is the one an export carries (ServerState.world), checked
+    alike when read back: a tenant clock beyond the year 9999 is refused, not served."""
+    async def main():
+        first, second = workers(redis_url)
+        a, b = clients([first, second])
+        assert (await a.post("/__admin/tenants", json={"tenant": "far"})).status_code == 201
+        store = redis.Redis.from_url(redis_url)
+        world = orjson.loads(store.hget(first.turns.key("~world"), "data"))
+        exported = (await a.get("/__admin/state/export")).json()
+        far = next(entry for entry in world["tenants"] if entry["id"] == "far")
+        far["clock_offset"] = 10.0**12
+        store.hset(first.turns.key("~world"), mapping={"data": orjson.dumps(world), "version": "planted"})
+        return world, exported, await b.get("/__admin/tenants/far")
+
+    world, exported, refused = asyncio.run(main())
+    assert {key: value for key, value in world.items() if key not in ("clock", "faults")}.keys() == (
+        exported.keys() - {"format", "version"})
+    assert refused.status_code == 503 and "clock_offset must be a number of seconds" in refused.text
