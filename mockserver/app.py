@@ -17,12 +17,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver import admin, gateway, persistence
+from mockserver import admin, exchange, gateway, persistence
 from mockserver.answers import Answer, AnswerCache, answer, dumps
+from mockserver.bodies import header
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
 from mockserver.errors import ERROR_STATUS_HEADER, ApiError, as_api_error, nested_deeper
+from mockserver.exchange import Exchange
 from mockserver.faults import FaultBook
-from mockserver.gateway import Exchange
 from mockserver.journal import MAX_BODY_BYTES, Journal
 from mockserver.logs import log_access
 from mockserver.routing import Match, Router
@@ -214,7 +215,7 @@ class MockServer:
         return answer(status, dumps(body), headers)
 
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.render_error(ApiError(404, "Not Found"), gateway.exchange())(scope, receive, send)
+        await self.render_error(ApiError(404, "Not Found"), exchange.exchange())(scope, receive, send)
 
     async def _shut_down(self) -> None:
         await self.webhooks.close()
@@ -244,7 +245,7 @@ class MockServer:
         """With a token: only callers that send it. Without one: only loopback clients (a server
         reachable from elsewhere must not hand out every tenant's credentials to anyone)."""
         if self.admin_token is not None:
-            sent = gateway.header(scope, b"authorization") or b""
+            sent = header(scope, b"authorization") or b""
             if not hmac.compare_digest(sent, f"Bearer {self.admin_token}".encode()):
                 raise ApiError(401, "The admin API needs Authorization: Bearer <the server's admin token>.",
                                headers={"WWW-Authenticate": "Bearer"})
@@ -299,7 +300,7 @@ class MockServer:
         if compiled.changes_state:
             return await run()
         key = (ex.tenant.id if ex.tenant else None, operation.id, ex.credential, scope["path"],
-               scope["query_string"], gateway.header(scope, b"host"))
+               scope["query_string"], header(scope, b"host"))
         cached = self.answers.get(key)
         if cached is not None:
             return cached
@@ -338,14 +339,14 @@ class MockServer:
             ex = Exchange(self, scope, scope["headers"], b"", False, self.vendor_for(scope["path"]))
             return await self.render_error(exc, ex)(scope, receive, send)
         ex = Exchange(self, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]), turn=turn)
-        token = gateway.current.set(ex)  # for handlers, through gateway.exchange()
+        token = exchange.current.set(ex)  # for handlers, through exchange.exchange()
         recording = current.set(turn)  # where tracked workspaces record their changes
         try:
             app = await self._answer(ex, scope)
             await app(scope, receive, self._finishing(ex, scope, send, started))
         finally:
             current.reset(recording)
-            gateway.current.reset(token)
+            exchange.current.reset(token)
             if turn.open:  # an answer never started (the client went away): its turn still ends
                 await self.turns.end(turn)
 

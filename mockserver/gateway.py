@@ -5,155 +5,20 @@ operation, and read everything from the vendor's spec."""
 import base64
 import binascii
 import functools
-import json
-import math
 import re
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
-import orjson
-from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver.errors import MAX_JSON_DEPTH, ApiError, nested_deeper
+from mockserver.bodies import FORM, header, parse_as_form_unless_json, parse_json, set_content_type
+from mockserver.errors import ApiError
+from mockserver.exchange import Exchange
 from mockserver.faults import Fault
 from mockserver.forced import forced_response
-from mockserver.state import ServerState
 from mockserver.tenants import Tenant
-from mockserver.turns import Turn
-from mockserver.vendor import Operation, Vendor
-
-if TYPE_CHECKING:
-    from mockserver.webhooks import Reply, WebhookDispatcher
-
-current: ContextVar["Exchange"] = ContextVar("mockserver_exchange")
-
-
-class Turns(Protocol):
-    """How requests take turns: `LocalTurns` in one process, `shared.SharedTurns` with workers."""
-
-    async def begin(self, numbered: bool = False, journal: bool = False, whole: bool = False) -> Turn: ...
-    async def enter(self, turn: Turn, tenant: Tenant) -> bool: ...
-    async def enter_world(self, turn: Turn) -> None: ...
-    async def sync(self) -> None: ...
-    async def refresh(self) -> bool: ...
-    async def number(self, turn: Turn) -> int: ...
-    async def end(self, turn: Turn) -> bool: ...
-    async def note(self, entry: dict[str, Any]) -> None: ...
-    async def pause(self, turn: Turn, seconds: float) -> None: ...
-    async def close(self) -> None: ...
-
-
-class Server(Protocol):
-    """What a request reaches of the server (app.MockServer provides it)."""
-
-    @property
-    def state(self) -> ServerState: ...
-    @property
-    def turns(self) -> Turns: ...
-    @property
-    def webhooks(self) -> "WebhookDispatcher": ...
-    @property
-    def max_body_bytes(self) -> int: ...
-
-
-@dataclass
-class Exchange:
-    """One request as the core sees it; handlers reach it through `exchange()`."""
-
-    server: Server
-    scope: Scope  # the ASGI scope
-    sent_headers: list[Any]  # as the client sent them (the gateway may retype the body for the pipeline)
-    body: bytes
-    too_large: bool
-    vendor: Vendor | None
-    operation: Operation | None = None
-    tenant: Tenant | None = None
-    principal: object = None
-    credential: str | None = None
-    refused_credential: str | None = None  # a credential presented and refused, for the vendor's wording
-    status: int | None = None
-    failed: int = 0  # the status of the failure its answer renders, if it is one
-    json: object = None  # the body, parsed once, when it is JSON
-    counted_on_success: list[Any] = field(default_factory=list)  # rate-limit rules a success counts against
-    read_clock: bool = False  # whether anything asked for the time (the answer then depends on it)
-    turn: Turn = field(default_factory=Turn)  # this request's go at the state; what it changes is noted there
-
-    @property
-    def number(self) -> int:
-        """This request's sequence number on the server (0 until taken: see turns)."""
-        return self.turn.number
-
-    @property
-    def routed(self) -> tuple[Vendor, Operation]:
-        """The vendor and operation (known once routed: handlers and the gateway run only then)."""
-        assert self.vendor is not None and self.operation is not None
-        return self.vendor, self.operation
-
-    @property
-    def held(self) -> tuple[Vendor, Tenant]:
-        """The vendor and tenant (known once authenticated or adopted)."""
-        assert self.vendor is not None and self.tenant is not None
-        return self.vendor, self.tenant
-
-    @functools.cached_property
-    def url(self) -> URL:
-        """The request's absolute URL, from its Host header."""
-        return URL(scope=self.scope)
-
-    @property
-    def state(self) -> Any:
-        """This tenant's workspace for this vendor (the vendor's own class: its handlers call its
-        methods), opened as the request was authenticated or adopted its tenant."""
-        vendor, tenant = self.held
-        return tenant.states[vendor.name]
-
-    def now(self) -> float:
-        self.read_clock = True
-        return self.tenant.clock.now() if self.tenant else self.server.state.clock.now()
-
-    def deliver(self, url: str, payload: dict[str, Any], record: dict[str, Any]) -> None:
-        """Send a webhook in the background (see webhooks.WebhookDispatcher.deliver)."""
-        vendor, tenant = self.held
-        self.server.webhooks.deliver(url, payload, record, (tenant.id, vendor.name), self.scope.get("server"),
-                                     self.url.hostname, vendor.omit_nulls)
-
-    async def call_webhook(self, url: str, payload: dict[str, Any]) -> "Reply":
-        """Send a webhook and wait for its reply (webhooks.WebhookDispatcher.call; CallFailed)."""
-        return await self.server.webhooks.call(url, payload, self.scope.get("server"), self.url.hostname)
-
-    def allowed(self, url: str) -> bool:
-        """Whether a webhook may target `url` (never this server itself)."""
-        return self.server.webhooks.allowed(url, self.scope.get("server"), self.url.hostname)
-
-    def register_handles(self) -> None:
-        """Index the public handles (tokens, attachment ids) the workspace has just created."""
-        self.server.state.store.index(self.held[1])
-
-    async def adopt(self, handle: str) -> bool:
-        """For public operations: take the tenant and principal a state registered for `handle`
-        (an incoming-webhook token, an attachment id), and hold the tenant. False when no tenant
-        knows it."""
-        turns, (vendor, _) = self.server.turns, self.routed
-        found = self.server.state.store.lookup(vendor.name, handle)
-        if found is None and await turns.refresh():  # made on another worker?
-            found = self.server.state.store.lookup(vendor.name, handle)
-        if found is None:
-            return False
-        if await turns.enter(self.turn, found[0]):  # read afresh: is the handle still there?
-            found = self.server.state.store.lookup(vendor.name, handle)
-            if found is None:
-                return False
-        found[0].open(vendor.name)
-        self.tenant, self.principal = found
-        return True
-
-
-def exchange() -> Exchange:
-    return current.get()
+from mockserver.vendor import Vendor
 
 
 def presented_credential(scheme: dict[str, Any], request: Request) -> str | None:
@@ -252,19 +117,6 @@ def _still_accepted(tenant: Tenant, vendor: Vendor, credential: str) -> bool:
     return check is None or check(credential, tenant.clock.now())
 
 
-FORM = b"application/x-www-form-urlencoded"
-
-
-def parse_as_form_unless_json(scope: Scope) -> None:
-    """Spec root `x-form-fallback`: like the real server, read any body that is not JSON or
-    multipart as a form; JSON is a Content-Type of exactly `application/json` (Corteza compares
-    the whole header, so `application/json; charset=utf-8` is a form there)."""
-    content_type = (header(scope, b"content-type") or b"").strip().lower()
-    kind = content_type.split(b";")[0].strip()
-    if content_type != b"application/json" and kind not in (b"multipart/form-data", FORM):
-        set_content_type(scope, FORM)
-
-
 def _query_as_form(ex: Exchange, scope: Scope) -> None:
     """Spec root `x-query-as-form`: on POST, PUT and PATCH the query string's values are form
     values too (Go's Request.Form): after a form body's own, over a JSON body's."""
@@ -288,16 +140,6 @@ def _query_as_form(ex: Exchange, scope: Scope) -> None:
     set_content_type(scope, FORM)
 
 
-def header(scope: Scope, name: bytes) -> bytes | None:
-    """The first value of a header (its name in lower case), as sent."""
-    return next((value for key, value in scope["headers"] if key == name), None)
-
-
-def set_content_type(scope: Scope, value: bytes) -> None:
-    """Retype the body for the pipeline; a new header list, so the journal keeps what was sent."""
-    scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-type"] + [(b"content-type", value)]
-
-
 def check_accept(request: Request) -> None:
     """406 unless the Accept header admits JSON (every answer here is JSON)."""
     accept = request.headers.get("accept", "").strip()
@@ -317,47 +159,6 @@ def check_accept(request: Request) -> None:
 
 MAX_QUERY_BYTES = 8192  # a longer query string is a 414
 MAX_QUERY_PARAMETERS = 256  # more is a 400
-
-
-def parse_json(body: bytes) -> Any:
-    """The body's JSON, or a 400 that says why not.
-
-    orjson reads integers beyond 64 bits as floats, so a body with a run of 19 digits goes through
-    the json module, which keeps them exact (as it reads the lone surrogates orjson refuses, to say
-    what is wrong with them). NaN, Infinity and numbers beyond a double's range are not JSON
-    (RFC 8259); the vendors' parsers refuse them, and so do we."""
-    try:
-        value = _exact_json(body) if _LONG_DIGITS.search(body) else orjson.loads(body)
-    except orjson.JSONDecodeError:
-        value = _exact_json(body)
-    if nested_deeper(value):
-        raise ApiError(400, f"Request body nests deeper than {MAX_JSON_DEPTH} levels.", "parse_error")
-    return value
-
-
-_LONG_DIGITS = re.compile(rb"\d{19}")
-
-
-def _exact_json(body: bytes) -> Any:
-    try:
-        value = json.loads(body.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
-        json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate ("\ud800") is no text
-    except UnicodeError:
-        raise ApiError(400, "Request body is not valid UTF-8 (or holds a lone surrogate).", "parse_error") from None
-    except (ValueError, RecursionError):
-        raise ApiError(400, "Request body is not valid JSON.", "parse_error") from None
-    return value
-
-
-def _not_json(constant: str) -> NoReturn:
-    raise ValueError(f"{constant} is not JSON")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text} is beyond a double's range")
-    return number
 
 
 async def _inject(fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:

@@ -30,7 +30,7 @@ from starlette.types import Message, Receive, Scope
 
 from mockserver import upstream, validation
 from mockserver.answers import Answer, answer, dumps
-from mockserver.gateway import header, parse_json, set_content_type
+from mockserver.bodies import header, parse_json, set_content_type
 from mockserver.vendor import Operation
 
 # Connexion's operations warn on every request to an operation that accepts several content types.

@@ -33,8 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from mockserver.bodies import parse_as_form_unless_json
 from mockserver.errors import as_api_error
-from mockserver.gateway import parse_as_form_unless_json, presented_credential
+from mockserver.gateway import presented_credential
 from mockserver.pipeline import CompiledOperation
 from mockserver.routing import Router
 from mockserver.validation import RequestValidator

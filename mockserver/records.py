@@ -1,7 +1,7 @@
 """A vendor workspace's records (the contract, `vendor.Workspace`): how a workspace becomes plain
 JSON data and back, and the JSON Schema vocabulary vendors write their `RECORD` with.
 
-Handlers reach their request through `gateway.exchange()`: `state`, `principal`, `now()`,
+Handlers reach their request through `exchange.exchange()`: `state`, `principal`, `now()`,
 `deliver(...)`, `allowed(url)`, `register_handles()`.
 
 What is read back is checked, never executed: `load_workspace` accepts a record only when it

@@ -9,7 +9,7 @@
 import pytest
 import schemathesis
 
-from mockserver import MockServer, fuzz, gateway
+from mockserver import MockServer, exchange, fuzz
 from mockserver.turns import Turn
 from mockserver.vendor import discover
 
@@ -31,7 +31,7 @@ def differing_workspaces(server: MockServer) -> list[str]:
 
 def problems_after(server: MockServer, turn: Turn) -> list[str]:
     """What the guard finds once a vendor request's change is committed."""
-    ex = gateway.current.get(None)
+    ex = exchange.current.get(None)
     if ex is None or ex.operation is None:
         return []
     _, operation = ex.routed

@@ -1,6 +1,6 @@
 """Toybox handlers."""
 
-from mockserver.gateway import exchange
+from mockserver.exchange import exchange
 
 
 async def list_things():

@@ -1,6 +1,6 @@
 """Habitate community handlers (operationIds in snake_case). Lists answer with the `has_more` header."""
 
-from mockserver.gateway import exchange
+from mockserver.exchange import exchange
 from mockserver.paging import page_of
 
 

@@ -6,7 +6,7 @@ from urllib.parse import quote, quote_plus
 
 from starlette.responses import Response
 
-from mockserver.gateway import exchange
+from mockserver.exchange import exchange
 from mockserver.vendors.corteza.attachments import described_or_refused
 from mockserver.vendors.corteza.exceptions import corteza_error
 from mockserver.vendors.corteza.models import Workspace

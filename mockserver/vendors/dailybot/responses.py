@@ -7,7 +7,8 @@ from urllib.parse import parse_qs, urlencode
 
 from starlette.datastructures import URL
 
-from mockserver.gateway import exchange, header
+from mockserver.bodies import header
+from mockserver.exchange import exchange
 from mockserver.vendors.dailybot.exceptions import InvalidExchangeToken, NotFound, ParamsValidationError
 
 PAGE_SIZE, MAX_PAGE_SIZE = 25, 100  # DRF page-number pagination as the official CLI expects it

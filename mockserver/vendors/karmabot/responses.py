@@ -1,6 +1,6 @@
 """Karma bot handlers: HTTP in, model calls, JSON out (operationIds in snake_case)."""
 
-from mockserver.gateway import exchange
+from mockserver.exchange import exchange
 
 
 def _page(name: str, cursor: int | None) -> dict:

@@ -1,6 +1,6 @@
 """kudosnow handlers (operationIds in snake_case); every answer sits in a `data` envelope."""
 
-from mockserver.gateway import exchange
+from mockserver.exchange import exchange
 
 
 async def give_kudos(body):
