@@ -6,6 +6,7 @@ outcomes take it, never the ASGI app. Each change made through it notes itself o
 way (`turns.current`), as vendor records do (`tables`): nothing is noted by hand.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from mockserver.answers import AnswerCache
@@ -67,6 +68,8 @@ def _turn() -> Turn:
 
 
 class ServerState:
+    """What one server holds (see the module docstring); `app.MockServer` has one."""
+
     def __init__(self, vendors: list[Vendor], seed: int, clock: ServerClock, journal_limit: int) -> None:
         self.vendors = vendors
         self.seed = seed
@@ -109,7 +112,7 @@ class ServerState:
         turn = _turn()
         turn.world = turn.reset_all = True
 
-    def replace(self, apply: Any) -> None:
+    def replace(self, apply: Callable[[], None]) -> None:
         """Every tenant replaced (an import: `apply()` puts the new ones in place)."""
         before = set(self.store.tenants)
         apply()
