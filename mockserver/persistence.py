@@ -25,7 +25,7 @@ import orjson
 
 from mockserver.records import StateError, load_workspace
 from mockserver.state import check_world
-from mockserver.tables import assemble
+from mockserver.tables import assemble, rows_of
 from mockserver.tenants import Tenant, context
 from mockserver.turns import Turn
 from mockserver.vendor import Vendor, Workspace
@@ -383,19 +383,13 @@ class StateFile:
                         "ON CONFLICT (tenant, vendor) DO UPDATE SET schema = excluded.schema, "
                         "generation = excluded.generation", (*owner, vendor.state.SCHEMA, generation))
         self.db.execute("DELETE FROM items WHERE tenant = ? AND vendor = ?", owner)
-        rows = [(*owner, META_KEY, META_KEY, _json(workspace.meta()))]
-        for name, table in workspace.tables().items():
-            rows += [(*owner, name, _json(key), _json(row)) for key, row in zip(table, table.rows(), strict=True)]
-        self.db.executemany(UPSERT_ITEM, rows)
+        self.db.executemany(UPSERT_ITEM, [(*owner, META_KEY, META_KEY, _json(workspace.meta()))] + [
+            (*owner, name, _json(key), _json(row)) for name, key, row in rows_of(workspace)])
 
     def _write_items(self, owner: tuple[str, str], workspace: Workspace, changed: Iterable[tuple[str, Any]]) -> None:
         """What a turn changed in a workspace the file holds: its meta, and each record changed."""
         self.db.execute(UPSERT_ITEM, (*owner, META_KEY, META_KEY, _json(workspace.meta())))
-        tables = workspace.tables()
-        for name, key in changed:
-            if not name:
-                continue
-            row = tables[name].row(key)
+        for name, key, row in rows_of(workspace, changed):
             if row is None:
                 self.db.execute("DELETE FROM items WHERE tenant = ? AND vendor = ? AND tbl = ? AND key = ?",
                                 (*owner, name, _json(key)))

@@ -13,7 +13,7 @@ same data, and its admin view and credentials render.
 import base64
 import functools
 import random
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Container, Iterable
 from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
@@ -116,16 +116,6 @@ def rng_load(data: object) -> random.Random:
     rng = random.Random()
     rng.setstate((3, tuple(data[1]), data[2]))
     return rng
-
-
-def by_id(records: object, field: str, key: Callable[[Any], Any] = lambda value: value) -> dict[Any, Any]:
-    """Records (JSON objects) keyed by their `field`, in the listed order; duplicates refused."""
-    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
-        raise StateError(f"records keyed by {field} must be a list of objects")
-    keyed = {key(record[field]): record for record in records}
-    if len(keyed) != len(records):
-        raise StateError(f"duplicate {field}")
-    return keyed
 
 
 def b64(data: bytes) -> str:

@@ -50,7 +50,7 @@ import orjson
 from mockserver.errors import ApiError
 from mockserver.records import StateError, load_workspace
 from mockserver.state import check_world
-from mockserver.tables import Tracked, apply_changes, assemble, check_changes
+from mockserver.tables import Tracked, apply_changes, assemble, check_changes, rows_of
 from mockserver.tenants import DEFAULT_TENANT, Tenant, Workspaces
 from mockserver.turns import Turn, number
 
@@ -726,17 +726,10 @@ class SharedTurns:
                 continue
             schema = self.state.store.by_name[vendor].state.SCHEMA
             fields[f"ws:{vendor}"] = orjson.dumps({"schema": schema, "data": workspace.meta()})
-            tables = workspace.tables()
-            if (tenant.id, vendor) in self.stored:
-                for table, key in changed[vendor]:
-                    if table:
-                        row = tables[table].row(key)
-                        records[_record_field(vendor, table, key)] = b"" if row is None else orjson.dumps(row)
-            else:
-                for table_name, table in tables.items():
-                    for key, row in zip(table, table.rows(), strict=True):
-                        records[_record_field(vendor, table_name, key)] = orjson.dumps(row)
-                self.stored.add((tenant.id, vendor))
+            held = (tenant.id, vendor) in self.stored  # else Redis holds none of it yet: all of it goes
+            for table, key, row in rows_of(workspace, changed[vendor] if held else None):
+                records[_record_field(vendor, table, key)] = b"" if row is None else orjson.dumps(row)
+            self.stored.add((tenant.id, vendor))
         if limits and tenant.counters() is not None:
             fields["limits"] = orjson.dumps(tenant.counters())
         return fields, records

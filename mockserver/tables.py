@@ -13,7 +13,7 @@ records as a list in insertion order, so a vendor's `load` reads it as before; t
 keeps a row per record and one for the meta (persistence).
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 import jsonschema_rs
@@ -45,10 +45,10 @@ class Table(dict[Any, dict[str, Any]]):
 
     def __init__(self, name: str, key: str, records: Iterable[dict[str, Any]] = (),
                  encode: Callable[[dict[str, Any]], Any] | None = None,
-                 by: Callable[[Any], Any] | None = None, decode: Callable[[Any], dict[str, Any]] | None = None) -> None:
-        """`records` keyed by their `key` field (`by` turns a field's value into the key, as a
-        record is loaded); `encode` gives a record's JSON form when memory holds it otherwise
-        (sets for lists, say), `decode` the record from that form. Duplicate keys are a StateError."""
+                 decode: Callable[[Any], dict[str, Any]] | None = None) -> None:
+        """`records` keyed by their `key` field; `encode` gives a record's JSON form when memory
+        holds it otherwise (sets for lists, say), `decode` the record from that form. Duplicate
+        keys are a StateError."""
         super().__init__()
         self.name, self.key, self.encode, self.decode = name, key, encode, decode
         self.owner: Owner | None = None
@@ -56,7 +56,7 @@ class Table(dict[Any, dict[str, Any]]):
         for record in records:
             if not isinstance(record, dict):
                 raise StateError(f"{name}: each record is a JSON object")
-            dict.__setitem__(self, record[key] if by is None else by(record[key]), record)
+            dict.__setitem__(self, record[key], record)
             count += 1
         if len(self) != count:
             raise StateError(f"{name}: duplicate {key}")
@@ -135,6 +135,20 @@ class Tracked:
         object.__setattr__(self, name, value)
         if self.owner is not None and not name.startswith("_"):
             note(self.owner, *META)
+
+
+def rows_of(workspace: Any, changed: Iterable[tuple[str, Any]] | None = None) -> Iterator[tuple[str, Any, Any]]:
+    """(table, key, the record as JSON data, or None for one deleted): every record of the
+    workspace, or those `changed` (its `Turn.items`; the meta's mark is passed over). What the
+    state file and Redis write."""
+    tables = workspace.tables()
+    if changed is None:
+        for name, table in tables.items():
+            yield from ((name, key, row) for key, row in zip(table, table.rows(), strict=True))
+        return
+    for name, key in changed:
+        if name:
+            yield name, key, tables[name].row(key)
 
 
 def bind(workspace: Any, owner: Owner) -> None:
