@@ -219,19 +219,30 @@ SCRIPTS = {"acquire": ACQUIRE, "write": WRITE, "release": RELEASE, "renew": RENE
 class Shard:
     """This worker's hold on one shard (a tenant, or the world)."""
 
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one turn at a time here
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # taken to ask for, or let go of, the lease
     lease: str | None = None  # the lease this worker holds, kept while its requests keep coming
     waiting: int = 0  # turns waiting for the lock
+    active: int = 0  # turns under way on the lease (a tenant's; they hold no lock)
+    quiet: asyncio.Event = field(default_factory=asyncio.Event)  # set while none is
+    used: float = 0.0  # when a turn last joined (time.monotonic): the lease is kept HOLD_SECONDS after
     pending: list[Any] = field(default_factory=list)  # (turn, future or None): ended, not written yet
     flusher: asyncio.Task[None] | None = None  # writes what is pending, then lets the lease go when idle
     urgent: bool = False  # write what is pending now (an answer waits, or the lease is wanted)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)  # the flusher, waiting for more, is needed now
+    holding: bool = False  # the flusher keeps an idle lease a while: any turn that ends wakes it
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # the flusher, napping, is needed now
     claimed: bool = False  # another worker asked for the shard: let it go at the next chance
     generation: int = 0  # moves when a write failed: turns entered before then fail too
 
+    def __post_init__(self) -> None:
+        self.quiet.set()
+
+    def free(self) -> bool:
+        """Held, and nobody asks for it here or elsewhere: a turn may join without the lock."""
+        return self.lease is not None and not self.claimed and not self.lock.locked()
+
     def releasable(self) -> bool:
         """Nobody here uses the lease now, and either nobody here waits for it or another worker does."""
-        return self.lease is not None and not self.lock.locked() and not self.pending and (
+        return self.lease is not None and not self.lock.locked() and not self.pending and not self.active and (
             self.claimed or self.waiting == 0)
 
 
@@ -243,7 +254,8 @@ class SharedTurns:
     CLAIM_MS = 50  # how long a refused worker's claim on a shard's next go holds
     WAIT_SECONDS = 12.0  # a request waits this long for a lease, then gets a 503
     WHOLE_ATTEMPTS = 20  # an admin call takes every lease at once; it tries this often
-    LAZY_SECONDS = 0.005  # a read's journal entry and counters wait this long at most for company
+    LAZY_SECONDS = 0.025  # a read's journal entry and counters wait this long at most for company
+    HOLD_SECONDS = 0.05  # an idle lease is kept this long (unless another worker asks for it)
     BATCH_LIMIT = 256  # turns written in one go at most
 
     def __init__(self, state: "ServerState", url: str, prefix: str = "mockserver") -> None:
@@ -290,22 +302,32 @@ class SharedTurns:
 
     async def enter(self, turn: Turn, tenant: Tenant) -> bool:
         """Hold the tenant for the rest of the turn, its records fresh. True when they were read
-        afresh (its credentials may have changed) or the tenant is gone."""
+        afresh (its credentials may have changed) or the tenant is gone. While this worker holds
+        the lease and nobody asks for it, a turn joins it at once: no lock, no Redis."""
+        shard = self.shards.get(tenant.id)
+        if shard is not None and shard.free() and self.epoch is not None:
+            self._join(turn, tenant.id, shard)
+            number(turn, tenant)
+            return False
         with _redis_errors_as_503():
             if self.epoch is None:
                 await self._start_over()
-            shard = await self._lock(turn, tenant.id)
-            reloaded = False
-            if shard.lease is not None and shard.claimed:  # another worker's go: let it go, then ask again
-                await self._written(tenant.id, shard)
-                await self._let_go(tenant.id, shard)
-            if shard.lease is None:
-                reloaded = await self._acquire_tenant(shard, tenant)
-                if shard.lease is None:  # gone
-                    return True
-            turn.held[tenant.id] = shard.generation
-            number(turn, tenant)
-            return reloaded
+            shard = await self._take_lock(tenant.id)
+            try:
+                reloaded = False
+                if shard.lease is not None and shard.claimed:  # another worker's go: let it go, then ask again
+                    await self._quiet(shard)
+                    await self._written(tenant.id, shard)
+                    await self._let_go(tenant.id, shard)
+                if shard.lease is None:
+                    reloaded = await self._acquire_tenant(shard, tenant)
+                    if shard.lease is None:  # gone
+                        return True
+                self._join(turn, tenant.id, shard)
+                number(turn, tenant)
+                return reloaded
+            finally:
+                shard.lock.release()
 
     async def enter_world(self, turn: Turn) -> None:
         """Hold the world's lease too (after the tenant's, as every turn takes them), to take a fault."""
@@ -370,24 +392,22 @@ class SharedTurns:
             direct = list(turn.held) if whole else [shard for shard in turn.held if shard == WORLD]
             saved = await self._write_direct(turn, direct) if direct or whole else True
             saved = await self._write_nobody(turn) and saved
-            tenant = next((shard for shard in turn.held if shard not in direct), None)
-            if tenant is not None:
-                shard = self.shards[tenant]
-                if turn.held[tenant] != shard.generation:  # a write before this turn's failed
+            if turn.joined:
+                name, shard = turn.joined[0]
+                if turn.held[name] != shard.generation:  # a write before this turn's failed
                     return False
                 # A change's answer waits until it is written; a read's journal entry and counters
                 # are written with the next change, or within LAZY_SECONDS, or before the lease goes.
-                changed = any(tenant_id == tenant for tenant_id, _ in turn.states)
+                changed = any(tenant_id == name for tenant_id, _ in turn.states)
                 future = asyncio.get_running_loop().create_future() if changed else None
                 shard.pending.append((turn, future))
-                self._unlock(turn)  # the next request here may go on while this one's change is written
-                idle = not shard.lock.locked() and not shard.waiting
-                self._kick(tenant, shard, urgent=changed or idle or shard.claimed
-                           or len(shard.pending) >= self.BATCH_LIMIT)
+                self._leave(turn)  # the next request here may go on while this one's change is written
+                self._kick(name, shard, urgent=changed or shard.claimed or len(shard.pending) >= self.BATCH_LIMIT)
                 if future is not None:
                     saved = await future and saved
             return saved
         finally:
+            self._leave(turn)
             self._unlock(turn)
 
     async def note(self, entry: dict[str, Any]) -> None:
@@ -423,7 +443,8 @@ class SharedTurns:
 
     # --- holding shards ---------------------------------------------------------------------------
 
-    async def _lock(self, turn: Turn, name: str) -> Shard:
+    async def _take_lock(self, name: str) -> Shard:
+        """The shard (made if new), its lock taken."""
         shard = self.shards.get(name)
         if shard is None:
             shard = self.shards[name] = Shard()
@@ -432,15 +453,43 @@ class SharedTurns:
             await shard.lock.acquire()
         finally:
             shard.waiting -= 1
-        turn.locks.append(shard)
         if self.renewing is None:
             self.renewing = asyncio.get_running_loop().create_task(self._renew())
+        return shard
+
+    async def _lock(self, turn: Turn, name: str) -> Shard:
+        """The shard's lock, held by the turn until it ends (the world's, or every shard's)."""
+        shard = await self._take_lock(name)
+        turn.locks.append(shard)
         return shard
 
     def _unlock(self, turn: Turn) -> None:
         for shard in reversed(turn.locks):
             shard.lock.release()
         turn.locks = []
+
+    @staticmethod
+    def _join(turn: Turn, name: str, shard: Shard) -> None:
+        """The turn goes on under the tenant's lease (which stays while it is under way)."""
+        shard.active += 1
+        shard.quiet.clear()
+        shard.used = time.monotonic()
+        turn.held[name] = shard.generation
+        turn.joined.append((name, shard))
+
+    @staticmethod
+    def _leave(turn: Turn) -> None:
+        for _, shard in turn.joined:
+            shard.active -= 1
+            if not shard.active:
+                shard.quiet.set()
+        turn.joined = []
+
+    @staticmethod
+    async def _quiet(shard: Shard) -> None:
+        """Once the turns under way on the lease have ended (the caller holds the lock: none joins)."""
+        while shard.active:
+            await shard.quiet.wait()
 
     async def _acquire_tenant(self, shard: Shard, tenant: Tenant) -> bool:
         """Take the tenant's lease (waiting while another worker holds it); its records read
@@ -480,6 +529,7 @@ class SharedTurns:
             names = sorted(self.state.store.tenants) + [WORLD]
             shards = [await self._lock(turn, name) for name in names]
             for name, shard in zip(names, shards, strict=True):  # what ended turns changed, written first
+                await self._quiet(shard)
                 await self._written(name, shard)
             asking = [(name, shard) for name, shard in zip(names, shards, strict=True) if shard.lease is None]
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -551,7 +601,7 @@ class SharedTurns:
         shard.urgent = shard.urgent or urgent
         if shard.flusher is None:
             shard.flusher = asyncio.get_running_loop().create_task(self._flush(name, shard))
-        elif urgent:
+        elif urgent or shard.holding:
             shard.wake.set()
 
     async def _written(self, name: str, shard: Shard) -> None:
@@ -559,27 +609,39 @@ class SharedTurns:
         if shard.pending:
             self._kick(name, shard, urgent=True)
         while shard.flusher is not None:
+            shard.wake.set()  # a flusher keeping the lease idle: on to letting it go
             await asyncio.wait({shard.flusher})
 
     async def _flush(self, name: str, shard: Shard) -> None:
-        """Write what ended turns changed, in batches; let the lease go once nobody here needs it."""
+        """Write what ended turns changed, in batches; let the lease go once nobody here has needed
+        it for HOLD_SECONDS, or another worker asks for it."""
         try:
             while True:
-                if shard.pending and not shard.urgent:  # reads alone: wait a little for company
-                    shard.wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.LAZY_SECONDS):
-                            await shard.wake.wait()
-                    shard.urgent = True
-                elif shard.pending:
+                if shard.pending:
+                    if not shard.urgent:  # reads alone: wait a little for company
+                        await self._nap(shard, self.LAZY_SECONDS)
                     shard.urgent = False
                     await self._write_batch(name, shard)
-                elif shard.releasable():
+                elif not shard.releasable():
+                    return
+                elif shard.claimed or time.monotonic() - shard.used >= self.HOLD_SECONDS:
                     await self._let_go(name, shard)
                 else:
-                    return
+                    shard.holding = True
+                    await self._nap(shard, self.HOLD_SECONDS - (time.monotonic() - shard.used))
+                    shard.holding = False
         finally:
             shard.flusher = None
+
+    @staticmethod
+    async def _nap(shard: Shard, seconds: float) -> None:
+        """Sleep until `seconds` pass or the flusher is woken."""
+        shard.wake.clear()
+        alarm = asyncio.get_running_loop().call_later(seconds, shard.wake.set)  # cheaper than asyncio.timeout
+        try:
+            await shard.wake.wait()
+        finally:
+            alarm.cancel()
 
     async def _write_batch(self, name: str, shard: Shard) -> None:
         """One write for every turn that ended since the last: the workspaces they changed (each
@@ -597,12 +659,12 @@ class SharedTurns:
         if not batch:
             return
         assert lease is not None and tenant is not None
-        turns = [turn for turn, _ in batch]
+        turns = list({id(turn): turn for turn, _ in batch}.values())  # a turn that paused is pending twice
         fields, records = self._tenant_fields(tenant, turns, any(name in turn.limits for turn in turns))
         new_version = any(key.startswith("ws:") for key in fields)
         fields["requests"] = str(tenant.requests).encode()
         entries = [_entry_json(entry) for turn in turns for entry in turn.entries if entry["tenant"] == name]
-        release = shard.releasable()
+        release = shard.claimed and shard.releasable()
         if release:
             shard.lease = None
         if new_version:  # what Redis will hold once written (undone if the write fails)

@@ -37,6 +37,7 @@ class Turn:
     # shared state: shard -> this worker's hold on it the turn entered under
     held: dict[str, Any] = field(default_factory=dict)
     locks: list[Any] = field(default_factory=list)  # shared state: the shards whose lock in this worker it holds
+    joined: list[Any] = field(default_factory=list)  # shared state: (name, shard) of the tenant it is under way on
 
     @property
     def changed(self) -> bool:
