@@ -4,6 +4,7 @@ Its paths and JSON shapes are a contract that tools outside this repository rely
 """
 
 import math
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,7 +97,7 @@ def build(state: ServerState) -> Starlette:
         return {"tenant": tenant.id, "credentials": tenant.credentials()}
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "vendors": [vendor.name for vendor in state.vendors]})
+        return JSONResponse({"status": "ok", "vendors": [vendor.name for vendor in state.vendors], "pid": os.getpid()})
 
     async def vendors(request: Request) -> Response:
         return JSONResponse({"vendors": [

@@ -189,12 +189,6 @@ class MockServer:
             self.routers[vendor.name] = Router(vendor, vendor.specification)
             self.docs.add_api(vendor.specification, base_path=vendor.base_path)
 
-    def vendor_for(self, path: str) -> Vendor | None:
-        for vendor in self.vendors:
-            if path == vendor.base_path or path.startswith(vendor.base_path + "/"):
-                return vendor
-        return None
-
     def render_error(self, exc: Exception, ex: Exchange) -> Answer:
         """Any failure as the vendor's error answer (the core's generic one outside a vendor)."""
         error = as_api_error(exc)
@@ -336,9 +330,9 @@ class MockServer:
             body, too_large = await _read_body(receive, self.read_limit, self.body_deadline)
             turn = await self.turns.begin(numbered=True)
         except ApiError as exc:  # a body too slow, or no turn to be had: answered in the vendor's dialect
-            ex = Exchange(self, scope, scope["headers"], b"", False, self.vendor_for(scope["path"]))
+            ex = Exchange(self, scope, scope["headers"], b"", False, self.state.vendor_for(scope["path"]))
             return await self.render_error(exc, ex)(scope, receive, send)
-        ex = Exchange(self, scope, scope["headers"], body, too_large, self.vendor_for(scope["path"]), turn=turn)
+        ex = Exchange(self, scope, scope["headers"], body, too_large, self.state.vendor_for(scope["path"]), turn=turn)
         token = exchange.current.set(ex)  # for handlers, through exchange.exchange()
         recording = current.set(turn)  # where tracked workspaces record their changes
         try:

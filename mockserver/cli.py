@@ -1,5 +1,6 @@
 """`mockserver serve`: every vendor, in one process or in several workers sharing state through Redis."""
 
+import asyncio
 import contextlib
 import gc
 import importlib.util
@@ -15,7 +16,7 @@ import click
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from mockserver import logs
+from mockserver import handover, logs
 from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
 from mockserver.records import StateError
 from mockserver.tenants import DEFAULT_TENANT
@@ -107,12 +108,13 @@ def serve(host: str, port: int, seed: int, vendors: tuple[str, ...], clock: str,
         steady_collector()
         uvicorn.Server(uvicorn.Config(server, log_level="warning", access_log=False)).run(sockets=[listening])
         return
-    os.environ[WORKER_CONFIG] = json.dumps(config | {"log": [log_level, log_format]})
+    os.environ[WORKER_CONFIG] = json.dumps(config | {"log": [log_level, log_format],
+                                                     "handover": [os.urandom(6).hex(), workers]})
     click.echo(f"  {workers} worker processes, sharing state through {redis_url}")
     # The socket bound above, handed to the workers as it is (uvicorn's `fd=` would take it for a
     # Unix socket, and TCP_NODELAY would be lost: 40 ms per answer on a kept-alive connection).
     workers_config = uvicorn.Config(f"{__name__}:worker", factory=True, workers=workers, log_level="warning",
-                                    access_log=False)
+                                    access_log=False, http=handover.HandingProtocol)
     with contextlib.suppress(KeyboardInterrupt):
         Multiprocess(workers_config, sockets=[listening]).run()
 
@@ -124,7 +126,10 @@ def worker() -> MockServer:
     """One worker process's server (uvicorn calls this in each), configured by `serve`."""
     config = json.loads(os.environ[WORKER_CONFIG])
     logs.configure(*config.pop("log"))
+    name, workers = config.pop("handover")
     server = MockServer(**config)
+    handover.installed = handover.Handover(server.state, name, workers)
+    asyncio.get_running_loop().call_soon(handover.installed.start)  # uvicorn loads the app in its loop
     steady_collector()
     return server
 

@@ -6,7 +6,8 @@ import base64
 import binascii
 import functools
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote_plus
 
 from starlette.requests import Request
@@ -21,7 +22,19 @@ from mockserver.tenants import Tenant
 from mockserver.vendor import Vendor
 
 
-def presented_credential(scheme: dict[str, Any], request: Request) -> str | None:
+class Presented(Protocol):
+    """Where a request presents credentials: a Starlette request, or a head read before parsing
+    (handover.Head)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def query_params(self) -> Mapping[str, str]: ...
+    @property
+    def cookies(self) -> Mapping[str, str]: ...
+
+
+def presented_credential(scheme: dict[str, Any], request: Presented) -> str | None:
     """The credential a security scheme names, "" if present but malformed, None if absent."""
     kind = scheme["type"]
     if kind == "apiKey":

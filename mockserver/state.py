@@ -86,6 +86,13 @@ class ServerState:
         return {"seed": self.seed, "created": self.store.created, "now": self.clock.now(),
                 "tenants": [tenant_record(tenant) for tenant in self.store.tenants.values()]}
 
+    def vendor_for(self, path: str) -> Vendor | None:
+        """The vendor whose base path the path is under."""
+        for vendor in self.vendors:
+            if path == vendor.base_path or path.startswith(vendor.base_path + "/"):
+                return vendor
+        return None
+
     # --- tenants ---------------------------------------------------------------------------------
 
     def create_tenant(self, tenant_id: str | None = None, rate_limits: bool = True) -> Tenant:
