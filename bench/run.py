@@ -41,7 +41,8 @@ def wait_for(url: str, timeout: float = 60, headers: dict | None = None, ok=(200
     raise RuntimeError(f"{url} did not come up")
 
 
-def wrk(url: str, *, method="GET", headers=None, body=None, duration=5, connections=32, lua: str | None = None) -> dict:
+def wrk(url: str, *, method="GET", headers=None, body=None, duration=5, connections=32, threads=2,
+        lua: str | None = None) -> dict:
     """requests/s, p50, p99 and the longest (ms) and the share of non-2xx answers, from wrk;
     `lua`, a script of its own, instead of one request made of method, headers and body."""
     if lua is None:
@@ -53,8 +54,8 @@ def wrk(url: str, *, method="GET", headers=None, body=None, duration=5, connecti
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua)
     try:
-        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script.name, url],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
+                              script.name, url], capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script.name)
 

@@ -1,8 +1,8 @@
-"""Throughput from one worker to two, with state shared through Redis (sharded by tenant), beside
-the plain single process (no Redis); prints requests/s, p50/p99 and the ratios to the plain
-process measured in the same run. See bench/README.md.
+"""Throughput of `serve --workers N --redis` (state shared through Redis, sharded by tenant) beside
+the plain single process (no Redis), all started at once and measured in interleaved rounds;
+prints requests/s, p50/p99 and the ratios to the plain process. See bench/README.md.
 
-    python3 bench/workers.py [--duration 5] [--connections 32] [--workers 1 2]
+    python3 bench/workers.py [--duration 4] [--rounds 3] [--connections 32] [--workers 2]
 
 Needs wrk and redis-server (Debian packages); starts a private redis-server on a Unix socket.
 """
@@ -10,6 +10,7 @@ Needs wrk and redis-server (Debian packages); starts a private redis-server on a
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,13 +20,16 @@ from pathlib import Path
 import httpx
 from run import serve, wrk
 
-TENANTS = 8  # of the multi-tenant scenarios, spread over every connection
+TENANTS = 8  # of the multi-tenant scenarios
+PLAIN = "one process, no Redis"
 
 
 def scenarios(server: str) -> list[tuple]:
-    """(name, path, wrk options): Karma bot's cached list read and a write, in one tenant without
-    limits (it cannot scale; it must not collapse), then reads, writes, and both (one of each in
-    turn) spread over TENANTS tenants: each connection's requests go to each tenant in turn."""
+    """(name, path, wrk options), Karma bot's cached list read and a write (`POST /pluses`) in
+    tenants without limits, as suites use a shared server:
+    - one tenant on every connection (it cannot scale; it must not collapse);
+    - TENANTS suites, each pinned to its own tenant on its own 4 connections (a wrk thread each);
+    - TENANTS tenants visited by every connection in turn (the worst case for affinity)."""
     tenants = []
     for _ in range(TENANTS):
         tenant = httpx.post(server + "/__admin/tenants", json={"rate_limits": False}).json()
@@ -33,79 +37,108 @@ def scenarios(server: str) -> list[tuple]:
         tenants.append((tenant["credentials"]["karmabot"]["headers"]["Authorization"],
                         json.dumps({"user_ids": [users[1]["id"]], "from_id": users[0]["id"]})))
     headers = {"Authorization": tenants[0][0]}
-    return [("read", "/karmabot/api/v1/users", {"headers": headers}),
-            ("write", "/karmabot/api/v1/pluses", {"method": "POST", "headers": headers, "body": json.loads(tenants[0][1])}),
-            (f"{TENANTS} tenants, reads", "/karmabot/api/v1/users", {"lua": _spread(tenants, every=0)}),
-            (f"{TENANTS} tenants, writes", "/karmabot/api/v1/users", {"lua": _spread(tenants, every=1)}),
-            (f"{TENANTS} tenants, mixed", "/karmabot/api/v1/users", {"lua": _spread(tenants, every=2)})]
+    return [("one tenant, reads", READ, {"headers": headers}),
+            ("one tenant, writes", WRITE, {"method": "POST", "headers": headers, "body": json.loads(tenants[0][1])}),
+            (f"{TENANTS} pinned, reads", READ, {"lua": _pinned(tenants, write=False), "threads": TENANTS}),
+            (f"{TENANTS} pinned, writes", WRITE, {"lua": _pinned(tenants, write=True), "threads": TENANTS}),
+            (f"{TENANTS} visited, reads", READ, {"lua": _visiting(tenants, write=False)}),
+            (f"{TENANTS} visited, writes", WRITE, {"lua": _visiting(tenants, write=True)})]
 
 
-def _spread(tenants: list[tuple[str, str]], every: int) -> str:
-    """A wrk script whose requests go to each tenant in turn: list reads, with every `every`-th
-    a write instead (0: none)."""
-    entries = ", ".join(f"{{{json.dumps(auth)}, {json.dumps(body)}}}" for auth, body in tenants)
+READ, WRITE = "/karmabot/api/v1/users", "/karmabot/api/v1/pluses"
+
+
+def _entries(tenants: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{{{json.dumps(auth)}, {json.dumps(body)}}}" for auth, body in tenants)
+
+
+def _pinned(tenants: list[tuple[str, str]], write: bool) -> str:
+    """A wrk script whose every thread (and so its connections) sends one tenant's requests."""
     return f"""
-local tenants = {{{entries}}}
+local tenants = {{{_entries(tenants)}}}
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("index", threads)
+end
+function init(args)
+  local tenant = tenants[index]
+  wrk.headers["Authorization"] = tenant[1]
+  if {str(write).lower()} then
+    wrk.method, wrk.body = "POST", tenant[2]
+    wrk.headers["Content-Type"] = "application/json"
+  end
+end
+"""
+
+
+def _visiting(tenants: list[tuple[str, str]], write: bool) -> str:
+    """A wrk script whose requests go to each tenant in turn."""
+    return f"""
+local tenants = {{{_entries(tenants)}}}
 local n = 0
 request = function()
   n = n + 1
   local tenant = tenants[(n % #tenants) + 1]
   local headers = {{["Authorization"] = tenant[1], ["Content-Type"] = "application/json"}}
-  if {every} > 0 and n % {every} == 0 then
-    return wrk.format("POST", "/karmabot/api/v1/pluses", headers, tenant[2])
+  if {str(write).lower()} then
+    return wrk.format("POST", "{WRITE}", headers, tenant[2])
   end
-  return wrk.format("GET", "/karmabot/api/v1/users", headers)
+  return wrk.format("GET", "{READ}", headers)
 end
 """
 
 
-def measure(arguments: list[str], options: dict) -> dict[str, dict]:
-    mock, server = serve(*arguments)
-    try:
-        time.sleep(1)  # every worker up, not only the first
-        return {name: wrk(server + path, **scenario, **options) for name, path, scenario in scenarios(server)}
-    finally:
-        mock.stop()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    parser.add_argument("--duration", type=int, default=4, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are printed")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="+", default=[2])
     args = parser.parse_args()
     for tool in ("wrk", "redis-server"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is needed: apt-get install {tool}")
     options = {"duration": args.duration, "connections": args.connections}
+
+    results: dict[tuple[str, str], list[dict]] = {}
     with tempfile.TemporaryDirectory() as directory:
         socket = Path(directory) / "redis.sock"
         redis = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(socket), "--save", "",
                                   "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        servers = {}
         try:
             while not socket.exists():
                 time.sleep(0.05)
-            url = f"unix://{socket}"
-            runs = {"one process, no Redis": measure([], options)}
+            servers[PLAIN] = serve()
             for count in args.workers:
-                runs[f"{count} worker(s), Redis"] = measure(["--workers", str(count), "--redis", url], options)
+                servers[f"{count} worker(s), Redis"] = serve("--workers", str(count), "--redis", f"unix://{socket}",
+                                                             "--redis-prefix", f"bench{count}")
+            time.sleep(1)  # every worker up, not only the first
+            plans = {label: scenarios(server) for label, (_, server) in servers.items()}
+            for _ in range(args.rounds):  # each scenario on each server in turn: drift hits all alike
+                for index in range(len(plans[PLAIN])):
+                    for label, (_, server) in servers.items():
+                        name, path, scenario = plans[label][index]
+                        results.setdefault((label, name), []).append(wrk(server + path, **scenario, **options))
         finally:
+            for process, _ in servers.values():
+                process.stop()
             redis.terminate()
             redis.wait(timeout=10)
 
-    plain = runs["one process, no Redis"]
-    print(f"{'server':<24} {'scenario':<18} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-          "  vs one process (req/s, p99)")
-    for label, results in runs.items():
-        for name, result in results.items():
-            ratio, slower = result["rps"] / plain[name]["rps"], result["p99"] / plain[name]["p99"]
-            print(f"{label:<24} {name:<18} {result['rps']:>8.0f} {result['p50']:>8.2f} {result['p99']:>8.2f} "
-                  f"{result['max']:>8.1f}  {ratio:.2f}x, {slower:.2f}x")
-    if len(args.workers) > 1:
-        first, last = args.workers[0], args.workers[-1]
-        for name in plain:
-            scaling = runs[f"{last} worker(s), Redis"][name]["rps"] / runs[f"{first} worker(s), Redis"][name]["rps"]
-            print(f"scaling {first} -> {last} workers, {name}: {scaling:.2f}x")
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    print(f"{'server':<24} {'scenario':<20} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+          f"  vs one process (req/s, p99; median of {args.rounds} interleaved rounds, range)")
+    for (label, name), runs in results.items():
+        plain = results[PLAIN, name]
+        ratios = [run["rps"] / base["rps"] for run, base in zip(runs, plain, strict=True)]
+        slower = [run["p99"] / base["p99"] for run, base in zip(runs, plain, strict=True)]
+        print(f"{label:<24} {name:<20} {median([r['rps'] for r in runs]):>8.0f} {median([r['p50'] for r in runs]):>8.2f} "
+              f"{median([r['p99'] for r in runs]):>8.2f}  {median(ratios):.2f}x, {median(slower):.2f}x "
+              f"({min(ratios):.2f}-{max(ratios):.2f}x, {min(slower):.2f}-{max(slower):.2f}x)")
 
 
 if __name__ == "__main__":
