@@ -97,7 +97,9 @@ def build(state: ServerState) -> Starlette:
         return {"tenant": tenant.id, "credentials": tenant.credentials()}
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "vendors": [vendor.name for vendor in state.vendors], "pid": os.getpid()})
+        # Which process answered (with several workers, the one holding the connection).
+        return JSONResponse({"status": "ok", "vendors": [vendor.name for vendor in state.vendors]},
+                            headers={"X-Mockserver-Pid": str(os.getpid())})
 
     async def vendors(request: Request) -> Response:
         return JSONResponse({"vendors": [

@@ -140,6 +140,7 @@ def _open_redis(url: str, prefix: str, join: bool) -> None:
 
     try:
         client = redis.Redis.from_url(url)
+        _check_redis(client)
         if join:
             state = "joined" if client.exists(f"{prefix}:epoch") else "started (nothing to join yet)"
             click.echo(f"  shared state in {url} under {prefix!r}: {state}")
@@ -149,6 +150,28 @@ def _open_redis(url: str, prefix: str, join: bool) -> None:
             client.unlink(*keys)
     except (redis.RedisError, ValueError) as exc:
         raise click.BadParameter(f"cannot use Redis at {url}: {exc}", param_hint="--redis") from None
+
+
+def _check_redis(client: Any) -> None:
+    """Refuse a Redis that may evict keys (an acknowledged change could vanish); say when it keeps
+    nothing on disk, or will not tell (CONFIG refused, as managed services do)."""
+    import redis
+
+    try:
+        settings = {**client.config_get("maxmemory"), **client.config_get("maxmemory-policy"),
+                    **client.config_get("appendonly")}
+    except redis.ResponseError:
+        click.echo("  Redis would not show its settings (CONFIG GET refused): it must never evict keys "
+                   "(maxmemory-policy noeviction), and needs appendonly yes for state that outlives a restart")
+        return
+    policy = settings.get("maxmemory-policy", "noeviction")
+    if int(settings.get("maxmemory", 0) or 0) > 0 and policy != "noeviction":
+        raise click.BadParameter(f"Redis may evict keys when full (maxmemory-policy {policy}), and with them "
+                                 "acknowledged changes: set maxmemory-policy noeviction (or maxmemory 0)",
+                                 param_hint="--redis")
+    if settings.get("appendonly") != "yes":
+        click.echo("  Redis keeps the shared state in memory only (appendonly no): a restart of Redis "
+                   "starts every tenant over")
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -290,7 +290,8 @@ class HandingProtocol(HttpToolsProtocol):
                 and not self.transport.get_write_buffer_size()):
             head = data.partition(b"\r\n\r\n")[0]
             if head != self.head:  # a client sends the same head again and again: read once
-                self.head, self.home = head, installed.home(data)
+                self.home = installed.home(data)
+                self.head = head if self.home is not None else b""  # unknown yet: read again next time
             if installed.hand(self.transport.get_extra_info("socket"), data, self.home):
                 # The connection lives on in the other worker: this end is closed, not shut down.
                 self.transport.abort()

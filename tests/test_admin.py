@@ -1,5 +1,7 @@
 """The admin API contract (paths and JSON shapes are relied on outside this repository)."""
 
+import os
+
 import pytest
 
 from mockserver.testing import running
@@ -9,6 +11,7 @@ def test_health(server):
     response = server.admin.get("/__admin/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "vendors": [vendor.name for vendor in server.app.vendors]}
+    assert response.headers["x-mockserver-pid"] == str(os.getpid())  # which process answered
 
 
 def test_create_tenant_gives_working_credentials_for_every_vendor(server):

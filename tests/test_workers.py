@@ -18,6 +18,7 @@ import redis
 
 from mockserver.app import MockServer
 from tests.receiver import Receiver
+from tests.redis_server import RedisServer
 from tests.served import Served
 
 
@@ -158,14 +159,15 @@ async def play_http(urls: list[str], steps) -> list[tuple]:
 
 
 def test_one_process_two_workers_and_two_servers_answer_byte_for_byte_alike(redis_url):
-    """The scripted session on `serve`, on `serve --workers 2 --redis`, and on two `serve --redis`
-    processes on two ports (the second with --redis-join), its steps alternating between them."""
+    """The scripted session on `serve`, on `serve --workers 2 --redis`, and on two servers of two
+    workers each on two ports, as two machines (the second with --redis-join), its steps
+    alternating between them."""
     prefix = f"test-{uuid.uuid4().hex}"
     common = ("--clock", "frozen", "--log-level", "warning")
     servers = {"one": [Served(*common)],
                "workers": [Served(*common, "--workers", "2", "--redis", redis_url, "--redis-prefix", prefix + "w")]}
-    servers["ports"] = [Served(*common, "--redis", redis_url, "--redis-prefix", prefix + "p")]
-    servers["ports"].append(Served(*common, "--redis", redis_url, "--redis-prefix", prefix + "p", "--redis-join"))
+    machine = (*common, "--workers", "2", "--redis", redis_url, "--redis-prefix", prefix + "m")
+    servers["machines"] = [Served(*machine), Served(*machine, "--redis-join")]
     try:
         sessions = {name: asyncio.run(play_http([each.url for each in served], script()))
                     for name, served in servers.items()}
@@ -174,7 +176,7 @@ def test_one_process_two_workers_and_two_servers_answer_byte_for_byte_alike(redi
             for each in served:
                 each.stop()
     assert 429 in [status for *_, status, _, _ in sessions["one"]]
-    for name in ("workers", "ports"):
+    for name in ("workers", "machines"):
         for expected, got in zip(sessions["one"], sessions[name], strict=True):
             assert got == expected, name
 
@@ -243,6 +245,22 @@ def test_serve_says_what_several_workers_need(arguments, says):
     done = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", "0", *arguments],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and says in done.stderr
+
+
+def test_serve_refuses_a_redis_that_may_evict_and_says_when_it_keeps_nothing_on_disk(tmp_path):
+    private = RedisServer(tmp_path)
+    try:
+        settings = redis.Redis.from_url(private.url)
+        settings.config_set("maxmemory", "100mb")
+        settings.config_set("maxmemory-policy", "allkeys-lru")
+        refused = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", "0", "--redis", private.url],
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "maxmemory-policy allkeys-lru" in refused.stderr
+        settings.config_set("maxmemory-policy", "noeviction")
+        served = Served("--redis", private.url)
+        assert "in memory only (appendonly no)" in served.stop()
+    finally:
+        private.stop()
 
 
 def test_one_process_needs_no_redis_client_and_workers_say_which_extra_they_need(tmp_path):
