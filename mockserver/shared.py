@@ -5,12 +5,14 @@ Every tenant is a shard; so is the world (the seed, the tenant list with each te
 seed, rate-limit switch and clock, the server clock, the faults). A request holds its tenant's
 lease from authentication to the start of its answer, so requests for one tenant take effect one
 after another while requests for different tenants run in parallel on any worker. A worker keeps
-a lease while its own requests for that tenant keep coming (and no other worker has asked for
-it), and writes the changes of requests that ended meanwhile in one go (group commit): each
-answer still waits until its change is in Redis. A lease is
+a lease while its own requests for that tenant keep coming, and HOLD_SECONDS after (unless another
+worker asks for it), and a request joins a lease its worker holds without a lock or a round trip;
+the workers of one `serve` send each tenant's connections to one of them (handover.py), so the
+lease stays put. The changes of requests that ended meanwhile go in one write (group commit):
+each answer still waits until its change is in Redis. A lease is
 `token:fence`, the fence a number the shard's hash raises on every grant: a write-back is a Lua
 compare-and-set on the lease, so a worker whose lease expired (or was lost with Redis) can never
-write, and its client gets a 503 instead. A shard's hash holds `version` (the fence of its last
+write, and its client gets a 503 instead. A shard's hash holds `version` (raised by every
 write): a worker reloads a shard only when the version differs from the one it holds, so a worker
 a tenant keeps coming back to reads nothing but the lease, and one that held it before reads only
 the records changed since (the tenant's log).
@@ -23,7 +25,7 @@ Keys, P the prefix (`--redis-prefix`); `{...}` is a Redis Cluster hash tag, one 
   its turns changed (tables.note), plus each changed workspace's meta;
 - `P:{~world}` (hash): `epoch`, `fence`, `version`, `data` (the world's JSON record);
 - `P:{T}:lease`, `P:{T}:next` (a refused worker's claim on the next go), likewise for `{~world}`;
-- `P:{T}:log` (list): the last LOG_LENGTH writes' fence and the workspace fields they wrote, so a
+- `P:{T}:log` (list): the last LOG_LENGTH writes' version and the workspace fields they wrote, so a
   worker that held the tenant at an earlier version reads only what changed since
   (`_apply_changes`; records checked against the vendor's RECORD, applied to its open workspaces);
 - `P:{T}:journal`, `P:{~}:journal` (requests no tenant sent): streams, `XADD ... MAXLEN ~`;
@@ -132,22 +134,23 @@ return {3, fence, requests, limits, version, redis.call('HGETALL', KEYS[1])}
 # under the world's lease), release (0/1: else the lease is extended), epoch, journal bound,
 # clear the data fields (0/1), live ('', 0, 1), new version (0/1), clear the journal (0/1), lease
 # ms, n, n x (field, value), m, m x (record field, JSON or '' to delete it), journal entries...
-# With a new version, the names of the workspace fields written go on the log (the last LOG_LENGTH
+# A new version is the hash's next `version` (one per write, never reused: two writes under one
+# lease differ), and the names of the workspace fields written go on the log (the last LOG_LENGTH
 # writes: what a worker that held the tenant before reads instead of everything). Only while the
-# lease is still this one; returns {the fence written under, whether another worker asked for the
-# shard}.
+# lease is still this one; returns {the new version (0: none), whether another worker asked for
+# the shard}.
 WRITE = """
-local fence
 if ARGV[1] == '' then
-  fence = redis.call('HINCRBY', KEYS[1], 'fence', 1)
+  redis.call('HINCRBY', KEYS[1], 'fence', 1)
   redis.call('DEL', KEYS[2])
-else
-  if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('mockserver: lease lost') end
-  fence = tonumber(string.match(ARGV[1], ':(%d+)$'))
+elseif redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return redis.error_reply('mockserver: lease lost')
 end
 if ARGV[5] == '1' then
   for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if name ~= 'fence' and name ~= 'epoch' and name ~= 'live' then redis.call('HDEL', KEYS[1], name) end
+    if name ~= 'fence' and name ~= 'epoch' and name ~= 'live' and name ~= 'version' then
+      redis.call('HDEL', KEYS[1], name)
+    end
   end
   redis.call('DEL', KEYS[5])
 end
@@ -168,9 +171,10 @@ for k = 1, m do
     redis.call('HSET', KEYS[1], name, seq .. ' ' .. value)
   end
 end
+local version = 0
 if ARGV[7] == '1' then
-  redis.call('HSET', KEYS[1], 'version', fence)
-  local names = {fence}
+  version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+  local names = {version}
   for k = 1, n do
     if string.sub(ARGV[9 + 2 * k], 1, 3) == 'ws:' then names[#names + 1] = ARGV[9 + 2 * k] end
   end
@@ -188,7 +192,7 @@ if base + 2 * m < #ARGV then
 end
 if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) elseif ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[9]) end
 local next = redis.call('GET', KEYS[4])
-return {fence, (next and next ~= string.match(ARGV[1], '^[^:]*')) and 1 or 0}
+return {version, (next and next ~= string.match(ARGV[1], '^[^:]*')) and 1 or 0}
 """
 
 # KEYS: lease. ARGV: lease. Let go (nothing written), if still held.
@@ -314,6 +318,7 @@ class SharedTurns:
                 await self._start_over()
             shard = await self._take_lock(tenant.id)
             try:
+                await self._quiet(shard)  # turns under way end first: records are replaced only then
                 reloaded = False
                 if shard.lease is not None and shard.claimed:  # another worker's go: let it go, then ask again
                     await self._quiet(shard)
@@ -361,17 +366,23 @@ class SharedTurns:
             before = self.versions.get(WORLD)
             await self.sync()
             learnt = self.versions.get(WORLD) != before
-            tenants = [tenant for tenant in self.state.store.tenants.values()
-                       if tenant.id not in self.shards or self.shards[tenant.id].lease is None]
+            tenants = [tenant for tenant in self.state.store.tenants.values() if self._idle(tenant.id)]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for tenant in tenants:
                     pipe.hget(self.key(tenant.id), "version")
                 versions = await pipe.execute()
             for tenant, version in zip(tenants, versions, strict=True):
                 if version is not None and version != self.versions.get(tenant.id):
-                    self._load_tenant(tenant, version, await self.redis.hgetall(self.key(tenant.id)))
-                    learnt = True
+                    fields = await self.redis.hgetall(self.key(tenant.id))
+                    if self._idle(tenant.id) and b"version" in fields:  # (a turn may have taken it meanwhile)
+                        self._load_tenant(tenant, fields[b"version"], fields)
+                        learnt = True
             return learnt
+
+    def _idle(self, name: str) -> bool:
+        """Nothing here holds the tenant, nor uses or waits for it: its records may be replaced."""
+        shard = self.shards.get(name)
+        return shard is None or (shard.lease is None and not shard.active and not shard.lock.locked())
 
     async def number(self, turn: Turn) -> int:
         """A request no tenant holds takes the server's next number (INCR) when first needed."""
@@ -667,13 +678,13 @@ class SharedTurns:
         release = shard.claimed and shard.releasable()
         if release:
             shard.lease = None
-        if new_version:  # what Redis will hold once written (undone if the write fails)
-            self.versions[name] = lease.rpartition(":")[2].encode()
         args = [lease, int(release), self.epoch, self.state.journal.limit, 0, "", int(new_version), 0,
                 self.LEASE_MS, *_pairs(fields), *_pairs(records)]
         try:
-            _, claimed = await self._script("write", self._write_keys(name), args + entries)
+            version, claimed = await self._script("write", self._write_keys(name), args + entries)
             saved = True
+            if new_version:
+                self.versions[name] = str(version).encode()
             shard.claimed = shard.claimed or bool(claimed)
         except Exception as exc:  # the lease lost, Redis gone: undone here too, read back next time
             if "lease lost" not in str(exc):
@@ -802,11 +813,11 @@ class SharedTurns:
         self.shards.pop(name, None)
 
     def _forget_records(self, tenant: Tenant) -> None:
-        """Drop a tenant's records here (a change to them could not be written): read back when next held."""
+        """Hold a tenant's records here as unknown (a change to them could not be written): read
+        whole from Redis when it is next held. Turns still under way (they will be refused) keep
+        the workspaces they had: they are replaced only once those turns are done (`enter` waits)."""
         self.versions.pop(tenant.id, None)
         self.stored = {owner for owner in self.stored if owner[0] != tenant.id}
-        tenant.replace()
-        self.state.store.reindex(tenant)
         self.state.answers.invalidate()
 
     # --- reading ----------------------------------------------------------------------------------
@@ -992,11 +1003,7 @@ class SharedTurns:
             await asyncio.sleep(0.01)
             self.epoch = None
             return await self._start_over()
-        self._load_world(version, {b"data": data})
-        for tenant in self.state.store.tenants.values():  # read back from Redis when next held
-            tenant.replace()
-            tenant.requests = 0
-            self.state.store.reindex(tenant)
+        self._load_world(version, {b"data": data})  # each tenant's records are read whole when next held
 
     async def _write_new_world(self, epoch: bytes) -> None:
         """A new server's world (the default tenant alone, the clock at its start) and the default

@@ -16,7 +16,10 @@ from tests.test_workers_failures import QUIET, new_tenant, pluses
 
 
 def two_workers(redis_url: str) -> Served:
-    return Served(*QUIET, "--workers", "2", "--redis", redis_url, "--redis-prefix", f"test-{uuid.uuid4().hex}")
+    """`serve --workers 2`, once both workers answer."""
+    served = Served(*QUIET, "--workers", "2", "--redis", redis_url, "--redis-prefix", f"test-{uuid.uuid4().hex}")
+    worker_pids(served.url)
+    return served
 
 
 def worker_pids(url: str) -> set[int]:

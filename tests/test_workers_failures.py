@@ -4,6 +4,7 @@ stand for the workers (one of them can be killed alone)."""
 
 import asyncio
 import json
+import signal
 import socket
 import uuid
 
@@ -111,6 +112,52 @@ def test_redis_losing_its_data_never_leaves_two_versions_of_a_tenant(tmp_path):
                                headers=entry["credentials"]["karmabot"]["headers"]).content for server in (first, second)]
             assert reads[0] == reads[1]
         assert len(pluses(second.url, "after")) == len(pluses(first.url, "after")) > 0
+    finally:
+        first.stop()
+        second.stop()
+        redis.stop()
+
+
+def test_redis_stopped_for_ten_seconds_loses_nothing_and_both_servers_agree(tmp_path):
+    """SIGSTOP of Redis for 10 s under a write burst on two servers of two workers each: requests
+    wait for it (or are refused, 503, when a lease ran out meanwhile: Redis judges by its own
+    clock); every write acknowledged is kept, ids never repeat (never two holders of a tenant),
+    and afterwards both servers agree on every tenant."""
+    redis = RedisServer(tmp_path)
+    prefix = f"test-{uuid.uuid4().hex}"
+    first = Served(*QUIET, "--workers", "2", "--redis", redis.url, "--redis-prefix", prefix)
+    second = Served(*QUIET, "--workers", "2", "--redis", redis.url, "--redis-prefix", prefix, "--redis-join")
+    tenants = [new_tenant(first.url) for _ in range(4)]
+    acknowledged: dict[str, list[int]] = {tenant: [] for tenant, _, _ in tenants}
+    statuses: list[int] = []
+
+    async def writer(index: int, tenant: str, headers: dict, body: str) -> None:
+        async with httpx.AsyncClient(timeout=60) as client:
+            for number in range(30):
+                url = (first.url, second.url)[(index + number) % 2]
+                answer = await client.post(url + "/karmabot/api/v1/pluses", content=body,
+                                           headers=headers | {"content-type": "application/json"})
+                statuses.append(answer.status_code)
+                if answer.status_code == 201:
+                    acknowledged[tenant].append(answer.json()["id"])
+
+    async def stopper() -> None:
+        while sum(map(len, acknowledged.values())) < 40:
+            await asyncio.sleep(0.005)
+        redis.process.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(10)
+        redis.process.send_signal(signal.SIGCONT)
+
+    async def main():
+        await asyncio.gather(stopper(), *[writer(index, *tenant) for index, tenant in enumerate(tenants * 2)])
+
+    try:
+        asyncio.run(main())
+        assert set(statuses) <= {201, 503} and statuses.count(201) > 40
+        for tenant, _, _ in tenants:
+            kept = [pluses(server.url, tenant) for server in (first, second)]
+            assert kept[0] == kept[1]
+            assert len(acknowledged[tenant]) == len(set(acknowledged[tenant])) and set(acknowledged[tenant]) <= kept[0]
     finally:
         first.stop()
         second.stop()
