@@ -43,10 +43,17 @@ MAX_HANDED = 65536  # bytes handed with a connection at most (a longer first rea
 CREDENTIALS = struct.calcsize("3i")  # SO_PEERCRED: pid, uid, gid
 
 
+class Fields(dict[str, str]):
+    """Header fields by lower-case name, looked up in any case (as Starlette's Headers)."""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+
 class Head:
     """A request's head as read from its first bytes: what `presented_credential` reads."""
 
-    def __init__(self, headers: dict[str, str], query: str) -> None:
+    def __init__(self, headers: Fields, query: str) -> None:
         self.headers = headers
         self._query = query
 
@@ -117,15 +124,6 @@ class Handover:
         inbox.close()
         logger.warning("no free handover inbox among %d workers: this worker keeps its connections", self.workers)
 
-    def close(self) -> None:
-        for link in [*self.links.values(), *self.senders]:
-            if self.loop is not None and link in self.senders:
-                self.loop.remove_reader(link.fileno())
-            link.close()
-        if self.inbox is not None and self.loop is not None:
-            self.loop.remove_reader(self.inbox.fileno())
-            self.inbox.close()
-
     # --- sending ----------------------------------------------------------------------------------
 
     def home(self, data: bytes) -> int | None:
@@ -141,7 +139,7 @@ class Handover:
         vendor = self.state.vendor_for(path)
         if vendor is None:
             return None
-        headers: dict[str, str] = {}
+        headers = Fields()
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers.setdefault(name.strip().lower(), value.strip())

@@ -11,6 +11,8 @@ import uuid
 
 import httpx
 
+from mockserver.handover import Handover
+from mockserver.testing import running
 from tests.served import Served
 from tests.test_workers_failures import QUIET, new_tenant, pluses
 
@@ -145,3 +147,35 @@ def test_a_killed_worker_loses_no_acknowledged_write(redis_url):
             assert answer.status_code == 201 and answer.json()["id"] in pluses(server.url, tenant)
     finally:
         server.stop()
+
+
+def test_the_home_of_a_request_is_read_from_each_vendors_credentials():
+    """Every way the five specs present a credential (bearer, basic, header, query and cookie keys)
+    names the tenant's home; a head that names none is answered where it arrived."""
+    with running() as server:
+        handover = Handover(server.app.state, "test", 2)
+        for _ in range(2):  # numbers 2 and 3: homes 0 and 1
+            admin = server.admin.post("/__admin/tenants").json()
+            number = server.app.state.store.tenants[admin["tenant"]].number
+            credentials = admin["credentials"]
+            jwt, apikey = credentials["corteza"]["token"], credentials["kudosnow"]["api_key"]
+            heads = [("/karmabot/api/v1/users", credentials["karmabot"]["headers"]),
+                     ("/dailybot/v1/kudos/", credentials["dailybot"]["headers"]),
+                     ("/community/api/v1/boards", credentials["community"]["headers"]),
+                     ("/corteza/messaging/channels/", credentials["corteza"]["headers"]),
+                     (f"/corteza/messaging/channels/?jwt={jwt}", {}),
+                     ("/corteza/messaging/channels/", {"Cookie": f"jwt={jwt}"}),
+                     ("/kudosnow/v1/redemptions", credentials["kudosnow"]["headers"]),
+                     (f"/kudosnow/v1/redemptions?apikey={apikey}", {})]
+            for target, headers in heads:
+                assert handover.home(head(target, headers)) == number % 2, target
+        for unknown in (head("/karmabot/api/v1/users", {}),
+                        head("/karmabot/api/v1/users", {"Authorization": "Bearer krm_9_unknown"}),
+                        head("/__admin/tenants", credentials["karmabot"]["headers"]),
+                        head("/karmabot/api/v1/users", credentials["karmabot"]["headers"])[:-2]):  # head unfinished
+            assert handover.home(unknown) is None
+
+
+def head(target: str, headers: dict) -> bytes:
+    return (f"GET {target} HTTP/1.1\r\nHost: mock\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            + "\r\n").encode()
