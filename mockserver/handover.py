@@ -80,7 +80,6 @@ class Handover:
         self.server = server  # names this server's inboxes (one `serve`)
         self.workers = workers
         self.index: int | None = None  # this worker's inbox, once bound
-        self.handed = self.adopted = 0  # connections sent away, and taken in
         self.protocol: tuple[Any, ...] | None = None  # uvicorn's arguments for a new connection's protocol
         self.inbox: socket.socket | None = None
         self.links: dict[int, socket.socket] = {}  # index -> a connection to that worker's inbox
@@ -175,7 +174,6 @@ class Handover:
             except OSError:  # gone: linked again once (it may have been restarted)
                 self.links.pop(home).close()
                 continue
-            self.handed += 1
             return True
         return False
 
@@ -244,10 +242,8 @@ class Handover:
 
     def _adopted(self, task: asyncio.Task[Any], connection: socket.socket) -> None:
         self.adopting.discard(task)
-        if task.cancelled() or task.exception() is not None:
+        if task.cancelled() or task.exception() is not None:  # the client went away meanwhile
             connection.close()
-        else:
-            self.adopted += 1
 
 
 # This worker's end (cli.worker installs it): uvicorn makes protocols by class, with no room for more.
