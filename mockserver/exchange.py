@@ -104,10 +104,11 @@ class Exchange:
         return self.tenant.clock.now() if self.tenant else self.server.state.clock.now()
 
     def deliver(self, url: str, payload: dict[str, Any], record: dict[str, Any]) -> None:
-        """Send a webhook in the background (see webhooks.WebhookDispatcher.deliver)."""
+        """Send a webhook in the background; `record` goes to the workspace's `deliveries` table
+        with how it went (see webhooks.WebhookDispatcher.deliver)."""
         vendor, tenant = self.held
-        self.server.webhooks.deliver(url, payload, record, (tenant.id, vendor.name), self.scope.get("server"),
-                                     self.url.hostname, vendor.omit_nulls)
+        self.server.webhooks.deliver(url, payload, record, self.state.deliveries, (tenant.id, vendor.name),
+                                     self.scope.get("server"), self.url.hostname, vendor.omit_nulls)
 
     async def call_webhook(self, url: str, payload: dict[str, Any]) -> "Reply":
         """Send a webhook and wait for its reply (webhooks.WebhookDispatcher.call; CallFailed)."""

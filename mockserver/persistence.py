@@ -215,7 +215,9 @@ class StateFile:
         skipped: dict[str, int] = {}
         unreadable: dict[tuple[str, str], str] = {}  # records of a schema this server cannot read
         stale = 0
-        whole: list[tuple[str, str]] = []  # workspaces still in one row (version 1): split below
+        # workspaces still in one row (version 1), or of an older schema (their rows are what `load`
+        # migrates, not what later writes of single records fit in): written whole below
+        whole: list[tuple[str, str]] = []
         items = self._items()
         for tenant_id, vendor, schema, generation in self.db.execute(
                 "SELECT tenant, vendor, schema, generation FROM workspaces"):
@@ -232,7 +234,7 @@ class StateFile:
                     f"this one reads schema {kind.SCHEMA}. Upgrade, or reset the tenant to start it afresh.")
             else:
                 saved = items.get((tenant_id, vendor), {})
-                if WHOLE_KEY in saved:
+                if WHOLE_KEY in saved or schema != kind.SCHEMA:
                     whole.append((tenant_id, vendor))
                 else:
                     self.stored.add((tenant_id, vendor))

@@ -915,7 +915,10 @@ class SharedTurns:
         tenant.generation = store.generation
         tenant.replace(states, limits)
         store.reindex(tenant)
-        self.stored = {owner for owner in self.stored if owner[0] != tenant.id} | {(tenant.id, name) for name in metas}
+        # A workspace read from records of an older schema is written whole when it next changes
+        # (its rows are what `load` migrated, not what single records written later fit in).
+        self.stored = {owner for owner in self.stored if owner[0] != tenant.id} | {
+            (tenant.id, name) for name, meta in metas.items() if meta["schema"] == store.by_name[name].state.SCHEMA}
         self.versions[tenant.id] = version
         self.state.answers.invalidate()
 

@@ -113,8 +113,8 @@ class Workspace(Protocol):
         handles that public operations resolve with `Exchange.adopt`."""
 
     # Optional: `accepts_credential(credential, now) -> bool`, to refuse a known credential (an expiry);
-    # `deliveries`, a list in the meta, when it sends webhooks: every record handed to
-    # `Exchange.deliver`; the list is replaced by one with the outcome in that record's copy.
+    # `deliveries`, a `tables.Table` named in TABLES, when it sends webhooks: every record handed to
+    # `Exchange.deliver` is added to it, bounded, and its outcome written in (see `webhooks`).
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,16 @@
 """Webhooks the vendors send: allow-listed targets only, never this server itself, each with a
 total deadline and a bounded reply. Deliveries run in the background, never blocking a request;
-a call (a vendor whose answer is the target's reply) is waited for within the same bounds."""
+a call (a vendor whose answer is the target's reply) is waited for within the same bounds.
+
+Every delivery or call leaves a record (shown by the admin API as `webhook_deliveries`) in its
+workspace's `deliveries` table, a row per record keyed by its number (`DELIVERY_KEY`, counted up
+from the newest's), so that writing one costs the same however many were made. Bound: a workspace
+keeps its last MAX_DELIVERIES (1,000) records; adding one more deletes the oldest (`add_delivery`).
+"""
 
 import asyncio
 import ipaddress
+import itertools
 import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -12,14 +19,71 @@ import httpx
 import orjson
 
 from mockserver.answers import without_nulls
-from mockserver.errors import MAX_JSON_DEPTH, nested_deeper
+from mockserver.errors import MAX_JSON_DEPTH, StateError, nested_deeper
+from mockserver.tables import Table
 
 if TYPE_CHECKING:
     from mockserver.tenants import TenantStore
 
-Sent = tuple[str, str, dict[str, Any]]  # (tenant id, vendor name, the record a delivery's outcome lands in)
+Sent = tuple[str, str, dict[str, Any]]  # (tenant id, vendor name, the record a delivery's outcome lands in, as added)
 
 MAX_REPLY_BYTES = 64 * 1024  # a longer reply is not read (the delivery still counts as delivered)
+MAX_DELIVERIES = 1000  # delivery records a workspace keeps: adding one more deletes the oldest
+DELIVERY_KEY = "delivery"  # a delivery record's number: its key in the table, never shown
+DELIVERY: dict[str, Any] = {"type": "object", "properties": {DELIVERY_KEY: {"type": "integer", "minimum": 1}},
+                            "required": [DELIVERY_KEY]}  # a delivery record, in a vendor's RECORD (the rest: as shown)
+
+
+def deliveries_table(rows: object = ()) -> Table:
+    """A workspace's `deliveries` from its record's list (oldest first); StateError unless their
+    numbers increase in that order."""
+    if not isinstance(rows, list | tuple):
+        raise StateError("deliveries: a list of records")
+    table = Table("deliveries", DELIVERY_KEY, rows)
+    numbers = list(table)
+    if any(type(number) is not int for number in numbers) or any(
+            older >= newer for older, newer in itertools.pairwise(numbers)):
+        raise StateError("deliveries: numbered in increasing order, oldest first")
+    return table
+
+
+def numbered_deliveries(records: object) -> list[dict[str, Any]]:
+    """Delivery records as kept before they had rows (a list in the meta, oldest first) numbered
+    1, 2, ... in their order: the last MAX_DELIVERIES of them (a vendor's migration)."""
+    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+        raise StateError("deliveries: a list of records")
+    if any(DELIVERY_KEY in record for record in records):
+        raise StateError(f"a delivery record of that schema has a {DELIVERY_KEY!r} field")
+    start = max(len(records) - MAX_DELIVERIES, 0)
+    return [{DELIVERY_KEY: number} | record for number, record in enumerate(records[start:], start + 1)]
+
+
+def add_delivery(deliveries: Table, record: dict[str, Any]) -> dict[str, Any]:
+    """Add a delivery record to a workspace's `deliveries`, numbered one above the newest's (1 for
+    the first), and delete the oldest ones beyond MAX_DELIVERIES (through the table: the deletions
+    record themselves); the record as added (with its number)."""
+    newest = next(reversed(deliveries), 0)
+    added = deliveries.insert({DELIVERY_KEY: newest + 1} | record)
+    while len(deliveries) > MAX_DELIVERIES:
+        del deliveries[next(iter(deliveries))]
+    return added
+
+
+def settle_delivery(deliveries: Table | None, record: dict[str, Any], outcome: dict[str, Any]) -> None:
+    """Write a delivery's `outcome` into its record (as `add_delivery` gave it), found by its
+    number, if it is still that record: not when it was trimmed, or the workspace reset since (its
+    number may then be another's)."""
+    if deliveries is None:
+        return
+    number = record[DELIVERY_KEY]
+    if deliveries.get(number) == record:
+        deliveries.change(number, **outcome)
+
+
+def delivery_views(deliveries: Table) -> list[dict[str, Any]]:
+    """The records as the admin API shows them (`webhook_deliveries`), oldest first, without their numbers."""
+    return [{field: value for field, value in record.items() if field != DELIVERY_KEY}
+            for record in deliveries.values()]
 
 
 def _names_this_machine(host: str) -> bool:
@@ -70,8 +134,8 @@ class WebhookDispatcher:
     A delivery's outcome is written into its record when it ends, in a turn of its own (`settle`
     runs the change as a request would: see turns): `delivered` (with the target's status) or
     `failed`, with the reason in `error`. By then the workspace may have been reloaded (another
-    worker changed it) or reset, so the record is found again in the workspace's `deliveries`
-    list, where vendors keep every record they hand to `deliver`.
+    worker changed it) or reset, so the record is found again by its number in the workspace's
+    `deliveries` table (see `settle_delivery`), where `deliver` adds every record handed to it.
     """
 
     def __init__(self, store: "TenantStore", settle: Callable[[str, Callable[[], None]], Awaitable[None]],
@@ -104,16 +168,19 @@ class WebhookDispatcher:
             return False  # this server itself, on any of its interfaces
         return local or host in self.allow
 
-    def deliver(self, url: str, payload: dict[str, Any], record: dict[str, Any], owner: tuple[str, str],
-                own: tuple[Any, ...] | None, own_host: str | None, omit_nulls: bool = False) -> None:
+    def deliver(self, url: str, payload: dict[str, Any], record: dict[str, Any], deliveries: Table,
+                owner: tuple[str, str], own: tuple[Any, ...] | None, own_host: str | None,
+                omit_nulls: bool = False) -> None:
         """POST `payload` to `url` in the background, for `owner` (tenant id, vendor); `record`
-        (shown by the admin API) says how it went. `own` and `own_host` as for `allowed`;
-        `omit_nulls`, the vendor's null rule (it holds for what it sends, too)."""
-        record.update(target_url=url, status="pending")
+        (shown by the admin API), with the target and how it went, is added to the workspace's
+        `deliveries` (`add_delivery`). `own` and `own_host` as for `allowed`; `omit_nulls`, the
+        vendor's null rule (it holds for what it sends, too)."""
+        record = record | {"target_url": url, "status": "pending"}
         if not self.allowed(url, own, own_host):
-            record.update(status="refused", error="target not on the allow-list, or this server itself")
+            add_delivery(deliveries, record | {"status": "refused",
+                                               "error": "target not on the allow-list, or this server itself"})
             return
-        sent = (*owner, dict(record))
+        sent = (*owner, add_delivery(deliveries, record))
         if omit_nulls:
             payload = without_nulls(payload)
         task = asyncio.get_running_loop().create_task(self._post(url, payload, sent))
@@ -174,13 +241,11 @@ class WebhookDispatcher:
             return Reply(response.status_code, bytes(content), response.headers.get("content-type", ""))
 
     def _record(self, sent: Sent, outcome: dict[str, object]) -> None:
-        """Write the outcome into the record, if it is still there: the workspace's `deliveries`
-        replaced by a list with that record's copy (so the change records itself)."""
+        """Write the outcome into the record, if it is still there (not when the tenant was reset
+        or deleted meanwhile, or the record trimmed): one record of the workspace's `deliveries`
+        replaced through the table (so the change records itself)."""
         tenant_id, vendor, record = sent
         tenant = self.store.tenants.get(tenant_id)
         state: Any = tenant.opened().get(vendor) if tenant else None
-        deliveries = getattr(state, "deliveries", [])
-        index = next((index for index, kept in enumerate(deliveries) if kept == record), None)
-        if index is None:  # the tenant was reset or deleted meanwhile
-            return
-        state.deliveries = [*deliveries[:index], deliveries[index] | outcome, *deliveries[index + 1:]]
+        deliveries = getattr(state, "deliveries", None)
+        settle_delivery(deliveries if isinstance(deliveries, Table) else None, record, outcome)

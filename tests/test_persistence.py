@@ -258,14 +258,14 @@ def test_records_of_an_older_schema_are_migrated_on_import():
             assert "error" not in cz.post(f"/channels/{channel}/attach", files={"upload": ("dot.png", png)}).json()
         document = source.admin.get("/__admin/state/export").json()
         record = next(t for t in document["tenants"] if t["id"] == "older")["workspaces"]["corteza"]
-        assert record["schema"] == 2
+        assert record["schema"] == 3 and record["data"]["deliveries"] == []  # the same list in schema 1
         record["schema"] = 1
         for attachment in record["data"]["attachments"]:
             attachment.pop("image")
             attachment["preview"] = "png" if attachment["preview"] else None
         assert target.admin.post("/__admin/state/import", content=orjson.dumps(document)).status_code == 204
         migrated = next(t for t in target.admin.get("/__admin/state/export").json()["tenants"] if t["id"] == "older")
-        assert migrated["workspaces"]["corteza"]["schema"] == 2
+        assert migrated["workspaces"]["corteza"]["schema"] == 3
         with httpx.Client(base_url=target.base_url("corteza"), headers=tenant.headers("corteza")) as cz:
             found = cz.get("/search/messages", params={"channelID": channel, "type": "inlineImage"}).json()["response"]
             assert found[0]["att"]["meta"]["preview"]["ext"] == "jpg"

@@ -25,6 +25,7 @@ from mockserver.records import (
 )
 from mockserver.tables import Table, Tracked
 from mockserver.vendors.community.exceptions import bad_request, conflict, forbidden, not_found
+from mockserver.webhooks import DELIVERY, deliveries_table, delivery_views, numbered_deliveries
 
 SID_CHARS = string.ascii_letters + string.digits
 PUBLISHED = 15  # post/comment/reply status of everything shown here
@@ -137,7 +138,7 @@ _WRITTEN = dict(content=STR, reactions=mapping(INT), last_edited_at=nullable(NUM
 
 
 class Community(Tracked):
-    SCHEMA = 1  # of dump(): see mockserver.records
+    SCHEMA = 2  # of dump(): see mockserver.records (2: deliveries a table, numbered; schema 1's are numbered on load)
     RECORD = obj(
         api_key=STR, rng=RNG, next=obj(**{kind: INT for kind in NEXT_KINDS}), api_user_id=INT,
         last_display_order=INT,
@@ -158,9 +159,9 @@ class Community(Tracked):
                      image=ANY, og_image=ANY, og_title=ANY, og_description=ANY)),
         tag_refs=arr(tuple_of(STR, INT, arr(INT))),
         hooks=arr(obj(hook_id=INT, target_url=STR, event=STR, created_at=STR)),
-        deliveries=arr({"type": "object"}),
+        deliveries=arr(DELIVERY),
     )
-    TABLES = ("roles", "users", "boards", "posts", "comments", "replies", "tags", "tag_refs", "hooks")
+    TABLES = ("roles", "users", "boards", "posts", "comments", "replies", "tags", "tag_refs", "hooks", "deliveries")
     KEYS = {"roles": "role_id", "users": "user_id", "posts": "post_id", "comments": "comment_id",
             "replies": "reply_id", "tags": "tag_id", "hooks": "hook_id"}  # and boards (board_id), tag_refs
 
@@ -226,7 +227,7 @@ class Community(Tracked):
 
     def meta(self) -> dict:
         return {"api_key": self.api_key, "rng": rng_dump(self.rng), "next": self.next, "api_user_id": self.api_user_id,
-                "last_display_order": self.last_display_order, "deliveries": self.deliveries}
+                "last_display_order": self.last_display_order}
 
     @classmethod
     def load(cls, data: dict, schema: int, ctx) -> "Community":
@@ -235,7 +236,8 @@ class Community(Tracked):
             setattr(community, name, Table(name, key, data[name]))
         community.boards = Table("boards", "board_id", map(_board, data["boards"]), encode=_board_row, decode=_board)
         community.tag_refs = _tag_refs(data["tag_refs"])
-        community.deliveries = data["deliveries"]
+        community.deliveries = deliveries_table(numbered_deliveries(data["deliveries"]) if schema == 1
+                                                else data["deliveries"])  # schema 1: a list in the meta
         community.last_display_order = data["last_display_order"]
         community.api_user_id = data["api_user_id"]
         users, posts = community.users, community.posts
@@ -265,14 +267,13 @@ class Community(Tracked):
         self.tags = Table("tags", "tag_id")
         self.tag_refs = _tag_refs(())  # (ref_type, ref_id) -> {"ref": that pair, "tag_ids": [...]}
         self.hooks = Table("hooks", "hook_id")
-        self.deliveries: list[dict] = []  # in the meta: webhooks.py replaces it with each outcome
+        self.deliveries = deliveries_table()  # webhooks.py adds each record handed to `deliver`, bounded
         self.next = next_ids
         self.api_user_id = 0
 
     def restore(self, meta: dict) -> None:
         self.api_key, self.rng, self.next = meta["api_key"], rng_load(meta["rng"]), meta["next"]
         self.api_user_id, self.last_display_order = meta["api_user_id"], meta["last_display_order"]
-        self.deliveries = meta["deliveries"]
 
     @property
     def api_user(self) -> dict:
@@ -342,7 +343,6 @@ class Community(Tracked):
                 job_id = self._id("job")
                 record = {"hook_id": hook["hook_id"], "event": "member.joined", "job_id": job_id,
                           "attempted_at": isoformat_ms(now)}
-                self.deliveries.append(record)  # seen: the same request inserts the user
                 deliver(hook["target_url"], {"event": "member.joined", "job_id": job_id,
                                              "entities": {"user": [self.hook_user_view(user)]}}, record)
         return user
@@ -625,7 +625,7 @@ class Community(Tracked):
             "tag_mappings": [{"ref_type": ref_type, "ref_id": ref_id, "tag_ids": ref["tag_ids"]}
                              for (ref_type, ref_id), ref in self.tag_refs.items() if ref["tag_ids"]],
             "hooks": list(self.hooks.values()),
-            "webhook_deliveries": self.deliveries,
+            "webhook_deliveries": delivery_views(self.deliveries),
         }
 
     def credentials(self) -> tuple[dict, dict]:

@@ -37,6 +37,7 @@ from mockserver.vendors.corteza.permissions import Permissions
 from mockserver.vendors.corteza.search import Search
 from mockserver.vendors.corteza.statuses import Statuses
 from mockserver.vendors.corteza.webhooks import Webhooks
+from mockserver.webhooks import DELIVERY, deliveries_table, delivery_views, numbered_deliveries
 
 # Corteza's own role IDs (pkg/permissions/permissions.go: EveryoneRoleID = 1, AdminsRoleID = 2).
 EVERYONE_ROLE, ADMINS_ROLE = "1", "2"
@@ -58,12 +59,15 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
 
     Its records live in `Table`s (TABLES), changed a record at a time and never in place (nested
     members, reactions, bookmarks included: `change` with new ones); the rest (`meta`) is small:
-    roles and their rules, tokens, the id generator, outgoing webhook calls and the last 100
-    activities, each reassigned when it changes."""
+    roles and their rules, tokens, the id generator and the last 100 activities, each reassigned
+    when it changes. Outgoing webhook calls are records of `deliveries` (the last
+    webhooks.MAX_DELIVERIES)."""
 
-    TABLES = ("users", "channels", "messages", "attachments", "read_markers", "statuses", "webhooks")
+    TABLES = ("users", "channels", "messages", "attachments", "read_markers", "statuses", "webhooks", "deliveries")
 
-    SCHEMA = 2  # of dump(): see mockserver.records (2: image meta and preview bytes of attachments)
+    # of dump(): see mockserver.records (2: image meta and preview bytes of attachments; 3: deliveries
+    # a table, numbered, where schema 2 kept a list in the meta: numbered on load)
+    SCHEMA = 3
     RECORD = obj(
         secret=STR, rng=RNG, last_id=INT, everyone_role=STR, admin_role=STR, roles=mapping(STR),
         rules=mapping(arr(tuple_of(STR, STR, {"enum": ["allow", "deny"]}))),
@@ -83,7 +87,7 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
         statuses=arr(obj(userID=STR, icon=STR, message=STR, expires=WHEN, expiresWhenActive=BOOL, createdAt=NUM)),
         webhooks=arr(obj(id=STR, owner=STR, createdAt=NUM, updatedAt=WHEN, token=STR, kind=STR, userId=STR,
                          channelId=STR, trigger=STR, url=STR, username=nullable(STR), avatarURL=nullable(STR))),
-        deliveries=arr({"type": "object"}), activity=arr(ANY),
+        deliveries=arr(DELIVERY), activity=arr(ANY),
     )
 
     @classmethod
@@ -150,7 +154,7 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
             "everyone_role": self.everyone_role, "admin_role": self.admin_role, "roles": self.roles,
             "rules": {role: [[resource, operation, access] for (resource, operation), access in rules.items()]
                       for role, rules in self.rules.items()},
-            "tokens": self.tokens, "deliveries": self.deliveries, "activity": self.activity,
+            "tokens": self.tokens, "activity": self.activity,
         }
 
     @classmethod
@@ -167,7 +171,9 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
         space.read_markers = _table("read_markers", "marker", data["read_markers"], _dumped_marker, _loaded_marker)
         space.statuses = _table("statuses", "userID", data["statuses"])
         space.webhooks = _table("webhooks", "id", data["webhooks"])
-        space.deliveries, space.activity = data["deliveries"], data["activity"]
+        space.deliveries = deliveries_table(numbered_deliveries(data["deliveries"]) if schema < 3
+                                            else data["deliveries"])  # before schema 3: a list in the meta
+        space.activity = data["activity"]
         if not space.tokens or not all(id_.isdigit() for id_ in [*space.users, *space.channels, *space.messages]):
             raise StateError("ids are decimal strings, and users have tokens")
         users, channels, messages = space.users, space.channels, space.messages.values()
@@ -198,14 +204,14 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
         self.read_markers = Table("read_markers", "marker", encode=_dumped_marker, decode=_loaded_marker)
         self.statuses = Table("statuses", "userID")
         self.webhooks = Table("webhooks", "id")
-        self.deliveries: list[dict] = []
+        self.deliveries = deliveries_table()  # outgoing webhook calls, bounded (webhooks.add_delivery)
         self.activity: list[dict] = []
 
     def restore(self, meta: dict) -> None:
         self.secret, self.rng, self.last_id = meta["secret"], rng_load(meta["rng"]), meta["last_id"]
         self.everyone_role, self.admin_role, self.roles = meta["everyone_role"], meta["admin_role"], meta["roles"]
         self.rules = _rules(meta["rules"])
-        self.tokens, self.deliveries, self.activity = meta["tokens"], meta["deliveries"], meta["activity"]
+        self.tokens, self.activity = meta["tokens"], meta["activity"]
 
     def new_id(self) -> str:
         self.last_id += self.rng.randint(1, 10**6)
@@ -232,7 +238,7 @@ class Workspace(Permissions, Channels, Messages, Attachments, Search, Statuses, 
                          for channel in self.channels.values()],
             "messages": [self.message_view(message, message["userID"]) for message in self.messages.values()],
             "webhooks": [self.webhook_view(w) | {"authToken": w["token"]} for w in self.webhooks.values()],
-            "webhook_deliveries": self.deliveries,
+            "webhook_deliveries": delivery_views(self.deliveries),
             "statuses": [self.status_view(status) for status in self.statuses.values()],
             "activity": self.activity,
         }

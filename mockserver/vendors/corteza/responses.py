@@ -11,7 +11,7 @@ from mockserver.vendors.corteza.attachments import described_or_refused
 from mockserver.vendors.corteza.exceptions import corteza_error
 from mockserver.vendors.corteza.models import Workspace
 from mockserver.vendors.corteza.payload import parse_bool
-from mockserver.webhooks import CallFailed
+from mockserver.webhooks import CallFailed, add_delivery, settle_delivery
 
 OK = {"success": {"message": "OK"}}
 
@@ -196,14 +196,13 @@ async def _outgoing(state, webhook, text, now):
     the escaped input, and post the reply's text as the webhook's user: a text/plain body as it
     is, else (on a 200) the JSON `text`. The call is on the admin API's delivery list too."""
     url = webhook["url"].replace("%s", quote_plus(text))
-    record = {"webhookID": webhook["id"], "target_url": url, "attempted_at": now}
-    state.deliveries = [*state.deliveries, record]  # in the meta: replaced, so the change is recorded
+    record = add_delivery(state.deliveries, {"webhookID": webhook["id"], "target_url": url, "attempted_at": now})
     try:
         reply = await exchange().call_webhook(url, {"text": text})
     except CallFailed as failed:
-        record.update(status="failed", error=str(failed))
+        settle_delivery(state.deliveries, record, {"status": "failed", "error": str(failed)})
         raise corteza_error(str(failed)) from None
-    record.update(status="delivered", response_status=reply.status_code)
+    settle_delivery(state.deliveries, record, {"status": "delivered", "response_status": reply.status_code})
     if "text/plain" in reply.content_type:
         answer = reply.text
     elif reply.status_code != 200:
