@@ -276,6 +276,8 @@ class SharedTurns:
         self.whole: set[int] = set()  # ids of the admin turns under way (every shard held)
         self.shas = {name: hashlib.sha1(script.encode()).hexdigest() for name, script in SCRIPTS.items()}
         self.renewing: asyncio.Task[None] | None = None
+        self.commits: list[Any] = []  # (keys, arguments, future): tenants' writes due, sent together
+        self.committer: asyncio.Task[None] | None = None  # sends them
         self.fresh_clock = (state.clock.start, state.clock.ticking)  # a new world's clock
         self.key_requests = f"{prefix}:requests"
 
@@ -681,7 +683,7 @@ class SharedTurns:
         args = [lease, int(release), self.epoch, self.state.journal.limit, 0, "", int(new_version), 0,
                 self.LEASE_MS, *_pairs(fields), *_pairs(records)]
         try:
-            version, claimed = await self._script("write", self._write_keys(name), args + entries)
+            version, claimed = await self._commit(self._write_keys(name), args + entries)
             saved = True
             if new_version:
                 self.versions[name] = str(version).encode()
@@ -697,6 +699,34 @@ class SharedTurns:
         for _, future in batch:
             if future is not None:
                 future.set_result(saved)
+
+    async def _commit(self, keys: list[str], args: list[Any]) -> Any:
+        """A tenant's write, sent in one round trip with the other tenants' that fall due while
+        the one before is under way (group commit across tenants)."""
+        future = asyncio.get_running_loop().create_future()
+        self.commits.append((keys, args, future))
+        if self.committer is None:
+            self.committer = asyncio.get_running_loop().create_task(self._send_commits())
+        return await future
+
+    async def _send_commits(self) -> None:
+        try:
+            while self.commits:
+                commits, self.commits = self.commits, []
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for keys, args, _ in commits:
+                            self._queue(pipe, "write", keys, args)
+                        results = await self._execute(pipe, raise_on_error=False)
+                except Exception as exc:  # Redis unreachable: every write fails
+                    results = [exc] * len(commits)
+                for (_, _, future), result in zip(commits, results, strict=True):
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self.committer = None
 
     async def _write_direct(self, turn: Turn, names: list[str]) -> bool:
         """An admin call's changes (every shard it holds, the tenants it created, the journals it
