@@ -116,6 +116,9 @@ def main():
                                                              "--redis-prefix", f"bench{count}")
             time.sleep(1)  # every worker up, not only the first
             plans = {label: scenarios(server) for label, (_, server) in servers.items()}
+            for label, (_, server) in servers.items():  # warm-up: workspaces opened, connections at home
+                for _, path, scenario in plans[label]:
+                    wrk(server + path, **scenario, **(options | {"duration": 1}))
             for _ in range(args.rounds):  # each scenario on each server in turn: drift hits all alike
                 for index in range(len(plans[PLAIN])):
                     for label, (_, server) in servers.items():
