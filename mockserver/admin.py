@@ -79,7 +79,7 @@ def _advance_seconds(data: dict[str, Any], now: float) -> float:
 
 def _within_calendar(moment: float) -> None:
     if moment > LATEST:
-        raise HTTPException(400, "advance_seconds would move a clock past the year 9999")
+        raise HTTPException(400, f"a clock goes no later than {isoformat(LATEST)}")
 
 
 def build(state: ServerState) -> Starlette:

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 # Every server starts its clock here, so the same --seed gives the same timestamps.
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
-# No clock goes past this (every date format answers use has four-digit years).
-LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+# No clock reads later than this: a ticking clock stops here, and the admin API refuses to move one
+# past it. A year before four-digit years end, so that dates computed from now (a token's expiry,
+# a schedule) still print in every date format answers use.
+LATEST = datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 
 
 class ServerClock:
@@ -21,7 +23,7 @@ class ServerClock:
 
     def now(self) -> float:
         elapsed = time.monotonic() - self.origin if self.ticking else 0.0
-        return self.start + elapsed + self.offset
+        return min(self.start + elapsed + self.offset, LATEST)
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
@@ -41,7 +43,7 @@ class TenantClock:
         self.offset = 0.0
 
     def now(self) -> float:
-        return self.server.now() + self.offset
+        return min(self.server.now() + self.offset, LATEST)
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:

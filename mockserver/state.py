@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mockserver.answers import AnswerCache
-from mockserver.clock import LATEST, ServerClock
+from mockserver.clock import LATEST, ServerClock, isoformat
 from mockserver.errors import StateError
 from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
@@ -47,7 +47,7 @@ def check_world(world: object) -> None:
         if not isinstance(entry.get("rate_limits"), bool):
             raise StateError(f"tenant {entry['id']}: rate_limits must be true or false")
         if now + seconds(entry.get("clock_offset"), f"tenant {entry['id']}: clock_offset") > LATEST:
-            raise StateError("a tenant's clock would pass the year 9999")
+            raise StateError(f"a tenant's clock would pass {isoformat(LATEST)}")
     ids = [entry["id"] for entry in tenants]
     if len(set(ids)) != len(ids):
         raise StateError("tenant ids repeat")

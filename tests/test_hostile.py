@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from mockserver.app import MockServer
+from mockserver.clock import LATEST, isoformat
 from mockserver.testing import running
 from tests.receiver import Receiver
+from tests.served import Served
 
 WRITES = {"karmabot": "/pluses", "dailybot": "/kudos/", "community": "/boards", "corteza": "/channels/",
           "kudosnow": "/kudos"}
@@ -77,7 +79,7 @@ def test_admin_bodies_are_bounded_and_never_nested_deep(server):
         assert response.status_code == 400 and response.json()["error"]["message"], path
 
 
-def test_no_clock_passes_the_year_9999():
+def test_no_clock_passes_its_bound():
     with running(ticking=False) as server:
         tenant = server.new_tenant()
         answers = [server.admin.post("/__admin/clock", json={"advance_seconds": 100 * 365 * 86400}).status_code
@@ -90,6 +92,40 @@ def test_no_clock_passes_the_year_9999():
             assert karma.get("/users").status_code == 200
             users = karma.get("/users").json()["users"]
             assert karma.post("/pluses", json={"from_id": users[0]["id"], "user_ids": [users[1]["id"]]}).status_code == 201
+
+
+def test_a_ticking_clock_stops_at_its_bound_and_its_state_file_loads_again(tmp_path):
+    """A clock set a second before the bound and left ticking: every vendor still answers (no
+    date past the year 9999 is ever printed), and a state file written then opens again."""
+    path = tmp_path / "state.db"
+    bound = isoformat(LATEST)
+    served = Served("--state-file", str(path), "--log-level", "warning")
+    try:
+        assert httpx.post(served.url + "/__admin/clock", json={"to": isoformat(LATEST - 1)}).status_code == 200
+        time.sleep(2.2)
+        tenant = httpx.get(served.url + "/__admin/tenants").json()["tenants"][0]
+        credentials = tenant["credentials"]
+        reads = {"karmabot": "/karmabot/api/v1/users", "dailybot": "/dailybot/v1/kudos/",
+                         "community": "/community/api/v1/boards", "corteza": "/corteza/messaging/channels/",
+                         "kudosnow": "/kudosnow/v1/redemptions"}
+        for vendor, read in reads.items():
+            answer = httpx.get(served.url + read, headers=credentials[vendor]["headers"])
+            assert answer.status_code == 200, (vendor, answer.text)
+        users = httpx.get(f"{served.url}/__admin/tenants/default/state").json()["karmabot"]["users"]
+        plus = httpx.post(served.url + "/karmabot/api/v1/pluses", headers=credentials["karmabot"]["headers"],
+                          json={"from_id": users[0]["id"], "user_ids": [users[1]["id"]]})
+        assert plus.status_code == 201 and plus.json()["created_at"].startswith("9998-12-31T23:59:59")
+        assert httpx.get(served.url + "/__admin/tenants/default/clock").json() == {"now": bound}
+        assert httpx.post(served.url + "/__admin/clock", json={"advance_seconds": 1}).status_code == 400
+    finally:
+        served.stop()
+    again = Served("--state-file", str(path), "--log-level", "warning")
+    try:
+        assert httpx.get(again.url + "/__admin/tenants/default/clock").json() == {"now": bound}
+        pluses = httpx.get(f"{again.url}/__admin/tenants/default/state").json()["karmabot"]["pluses"]
+        assert plus.json()["id"] in [each["id"] for each in pluses]
+    finally:
+        again.stop()
 
 
 @pytest.mark.parametrize("headers", [{"X-A": "a\r\nSet-Cookie: x=1"}, {"X-A": "€"}, {"bad name": "x"},
