@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import fcntl
 import gc
 import importlib.util
 import json
@@ -80,6 +81,8 @@ def serve(host: str, port: int, seed: int, vendors: tuple[str, ...], clock: str,
         raise click.BadParameter("sharing state through Redis needs the workers extra: "
                                  "pip install 'mockserver[workers]'", param_hint="--redis")
     logs.configure(log_level, log_format)
+    if state_file:
+        _lock(state_file)
     config: dict[str, Any] = {"seed": seed, "vendors": list(vendors) or None, "ticking": clock == "ticking",
               "journal_limit": journal_limit, "webhook_allow": list(webhook_allow), "state_file": state_file,
               "redis_url": redis_url, "redis_prefix": redis_prefix, "admin_token": admin_token, "cors": cors}
@@ -150,6 +153,25 @@ def _open_redis(url: str, prefix: str, join: bool) -> None:
             client.unlink(*keys)
     except (redis.RedisError, ValueError) as exc:
         raise click.BadParameter(f"cannot use Redis at {url}: {exc}", param_hint="--redis") from None
+
+
+def _lock(state_file: str) -> None:
+    """Hold the state file for this process's life (flock, beside SQLite's own locks): a second
+    server on the same file would have every other write of its own lost. Refused at start."""
+    try:
+        fd = os.open(state_file, os.O_RDWR | os.O_CREAT, 0o600)  # created private: it holds credentials
+    except OSError as exc:
+        raise click.BadParameter(f"cannot use {state_file} as a state file: {exc}", param_hint="--state-file") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise click.BadParameter(f"{state_file} is in use by another mockserver: one server per state file",
+                                 param_hint="--state-file") from None
+    _held.append(fd)  # never closed: closing any descriptor of the file would drop SQLite's locks too
+
+
+_held: list[int] = []  # the state file's descriptor, locked
 
 
 def _check_redis(client: Any) -> None:

@@ -136,6 +136,22 @@ def test_an_unwritable_state_file_path_is_refused_at_start(tmp_path):
         Served("--state-file", str(tmp_path / "missing-directory" / "state.db"))
 
 
+def test_a_second_server_on_the_same_state_file_is_refused_at_start(tmp_path):
+    state_file = tmp_path / "state.db"
+    first = Served("--clock", "frozen", "--state-file", str(state_file))
+    try:
+        with pytest.raises(RuntimeError, match="in use by another mockserver"):
+            Served("--clock", "frozen", "--state-file", str(state_file))
+        assert httpx.post(first.url + "/__admin/tenants", json={"tenant": "kept"}).status_code == 201
+    finally:
+        first.stop()
+    again = Served("--clock", "frozen", "--state-file", str(state_file))  # free once the first has gone
+    try:
+        assert "kept" in [entry["tenant"] for entry in httpx.get(again.url + "/__admin/tenants").json()["tenants"]]
+    finally:
+        again.stop()
+
+
 def test_the_state_file_is_sqlite_with_a_row_per_record(tmp_path):
     state_file = tmp_path / "state.db"
     with running(ticking=False, state_file=str(state_file)) as server:
