@@ -239,8 +239,9 @@ class MockServer:
         """With a token: only callers that send it. Without one: only loopback clients (a server
         reachable from elsewhere must not hand out every tenant's credentials to anyone)."""
         if self.admin_token is not None:
-            sent = header(scope, b"authorization") or b""
-            if not hmac.compare_digest(sent, f"Bearer {self.admin_token}".encode()):
+            scheme, _, sent = (header(scope, b"authorization") or b"").partition(b" ")
+            # The scheme in any case, as HTTP's are (RFC 9110 11.1); the token exact.
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(sent.strip(), self.admin_token.encode()):
                 raise ApiError(401, "The admin API needs Authorization: Bearer <the server's admin token>.",
                                headers={"WWW-Authenticate": "Bearer"})
         elif not _loopback(scope.get("client")):

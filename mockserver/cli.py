@@ -317,7 +317,8 @@ def _listen(host: str, port: int, reuse_port: bool = False) -> tuple[socket.sock
     except OSError as exc:
         raise click.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                                  param_hint="--port") from None
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    # Every address: shown as this machine's loopback of the same family (`::` serves IPv6 alone).
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host) or (f"[{host}]" if ":" in host else host)
     return listening, f"http://{shown}:{listening.getsockname()[1]}"
 
 

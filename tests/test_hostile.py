@@ -3,6 +3,8 @@ never a 5xx, a stall or a way into another tenant or the admin API."""
 
 import asyncio
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -13,7 +15,7 @@ from mockserver.app import MockServer
 from mockserver.clock import LATEST, isoformat
 from mockserver.testing import running
 from tests.receiver import Receiver
-from tests.served import Served
+from tests.served import Served, free_port
 
 WRITES = {"karmabot": "/pluses", "dailybot": "/kudos/", "community": "/boards", "corteza": "/channels/",
           "kudosnow": "/kudos"}
@@ -177,10 +179,36 @@ def test_the_admin_token_guards_every_admin_path_but_health():
         refused = bare.get("/__admin/tenants")
         assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
         assert bare.post("/__admin/reset", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert bare.get("/__admin/tenants", headers={"Authorization": "Basic s3cret"}).status_code == 401
+        assert bare.get("/__admin/tenants", headers={"Authorization": "Bearer S3CRET"}).status_code == 401
+        for scheme in ("bearer", "BEARER", "Bearer"):  # HTTP's schemes in any case; the token exact
+            assert bare.get("/__admin/tenants", headers={"Authorization": f"{scheme} s3cret"}).status_code == 200
         assert server.admin.get("/__admin/tenants").status_code == 200  # testing passes the token
         tenant = server.new_tenant()
         with tenant.client("karmabot") as karma:  # vendor routes are the vendors' own business
             assert karma.get("/users").status_code == 200
+
+
+def test_a_server_on_every_ipv6_address_shows_a_url_that_reaches_it():
+    """`--host ::` listens on IPv6 alone: the banner's URL is IPv6's loopback, and it answers."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--host", "::", "--port", str(port),
+                                "--log-level", "warning"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = next(word.rstrip(";") for word in process.stdout.readline().split() if word.startswith("http://"))
+        assert url == f"http://[::1]:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert httpx.get(url + "/__admin/health").status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def test_without_a_token_only_loopback_clients_reach_the_admin_api():
