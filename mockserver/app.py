@@ -32,7 +32,7 @@ from mockserver.state import ServerState
 from mockserver.tenants import TenantStore
 from mockserver.turns import LocalTurns, Turn, current
 from mockserver.vendor import Vendor, discover
-from mockserver.webhooks import WebhookDispatcher
+from mockserver.webhooks import WEBHOOK_HEADER, WebhookDispatcher
 
 logger = logging.getLogger("mockserver")
 
@@ -237,7 +237,10 @@ class MockServer:
 
     def _admit_admin(self, scope: Scope) -> None:
         """With a token: only callers that send it. Without one: only loopback clients (a server
-        reachable from elsewhere must not hand out every tenant's credentials to anyone)."""
+        reachable from elsewhere must not hand out every tenant's credentials to anyone). Never a
+        webhook of any mockserver (its marker)."""
+        if header(scope, WEBHOOK_HEADER.lower().encode()) is not None:
+            raise ApiError(403, "A webhook never reaches the admin API.")
         if self.admin_token is not None:
             scheme, _, sent = (header(scope, b"authorization") or b"").partition(b" ")
             # The scheme in any case, as HTTP's are (RFC 9110 11.1); the token exact.

@@ -14,6 +14,7 @@ import itertools
 import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import httpx
 import orjson
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 
 Sent = tuple[str, str, dict[str, Any]]  # (tenant id, vendor name, the record a delivery's outcome lands in, as added)
 
+# Every webhook and call this server sends carries this header, and every mockserver's admin API
+# refuses a request that does: a tenant's hook can never reach the admin API of this server or of
+# another on the machine (another port, a `--redis-join` sibling, an xdist worker's).
+WEBHOOK_HEADER = "X-Mockserver-Webhook"
 MAX_REPLY_BYTES = 64 * 1024  # a longer reply is not read (the delivery still counts as delivered)
 MAX_DELIVERIES = 1000  # delivery records a workspace keeps: adding one more deletes the oldest
 DELIVERY_KEY = "delivery"  # a delivery record's number: its key in the table, never shown
@@ -158,6 +163,8 @@ class WebhookDispatcher:
             return False
         if parsed.scheme not in ("http", "https") or not host or port is None or not 0 < port < 65536:
             return False
+        if "/__admin" in unquote(parsed.path):  # any mockserver's admin API, however spelt (and the marker)
+            return False
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
@@ -223,7 +230,7 @@ class WebhookDispatcher:
         """One client for every delivery (its connections pooled), made in the running event loop."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._client[0] is not loop:
-            self._client = loop, httpx.AsyncClient()
+            self._client = loop, httpx.AsyncClient(headers={WEBHOOK_HEADER: "1"})
         return self._client[1]
 
     async def close(self) -> None:

@@ -211,6 +211,33 @@ def test_a_server_on_every_ipv6_address_shows_a_url_that_reaches_it():
         process.wait(timeout=10)
 
 
+def test_no_webhook_ever_reaches_a_mockservers_admin_api(tmp_path):
+    """Every webhook carries a marker that every mockserver's admin API refuses, and no hook may
+    name an admin path on any host (another mockserver on this machine: another port, a
+    --redis-join sibling, an xdist worker's)."""
+    with running(ticking=False) as target, running(ticking=False) as sender:
+        marked = {"X-Mockserver-Webhook": "1"}
+        for method, path in (("POST", "/__admin/reset"), ("GET", "/__admin/tenants"), ("POST", "/__admin/tenants")):
+            refused = target.admin.request(method, path, headers=marked)
+            assert refused.status_code == 403 and "webhook" in refused.json()["error"]["message"]
+        assert [entry["tenant"] for entry in target.admin.get("/__admin/tenants").json()["tenants"]] == ["default"]
+        tenant = sender.new_tenant()
+        with tenant.client("community") as hab:
+            port = target.url.rsplit(":", 1)[1]
+            for admin_path in ("/__admin/reset", "/x/../__admin/reset", "/%5F%5Fadmin/reset", "/%2F__admin/tenants"):
+                hook = hab.post("/hooks", json={"target_url": f"http://127.0.0.1:{port}{admin_path}",
+                                                "event": "member.joined"})
+                assert hook.status_code == 400, admin_path
+            receiver = Receiver()
+            try:
+                assert hab.post("/hooks", json={"target_url": receiver.url, "event": "member.joined"}).status_code == 201
+                hab.post("/users", json={"first_name": "Marked", "email": "marked@example.com"})
+                [delivery] = receiver.wait_for(1)
+                assert delivery["headers"]["X-Mockserver-Webhook"] == "1"
+            finally:
+                receiver.close()
+
+
 def test_without_a_token_only_loopback_clients_reach_the_admin_api():
     async def main():
         app = MockServer(ticking=False)
