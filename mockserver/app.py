@@ -251,6 +251,8 @@ class MockServer:
             raise ApiError(403, "The admin API answers only loopback clients unless the server has an admin "
                                 "token: start it with --admin-token TOKEN (or MOCKSERVER_ADMIN_TOKEN) and send "
                                 "Authorization: Bearer TOKEN.")
+        else:
+            _refuse_web_pages(scope)
 
     async def _docs(self, ex: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
         """Swagger UI and the spec downloads; a file not there is the vendor's 404."""
@@ -440,6 +442,51 @@ def _exposed_headers(vendors: list[Vendor]) -> list[str]:
             for response in operation.responses.values():
                 names.update(response.get("headers", {}))
     return sorted(names)
+
+
+SIMPLE_BODIES = (b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data")
+
+
+def _refuse_web_pages(scope: Scope) -> None:
+    """Without an admin token, loopback alone lets a web page in (the browser is on this machine):
+    refuse a request another site's page sent (its `Origin`, or `Sec-Fetch-Site: cross-site`), a
+    body a page may send without asking first (a CORS "simple" type), and a `Host` that is a
+    dotted name other than localhost's (DNS rebinding: a page's own name made to point here)."""
+    origin = header(scope, b"origin")
+    if origin is not None and not _this_machine(_host_of(origin.decode("latin-1").partition("://")[2])):
+        raise ApiError(403, "The admin API does not answer other sites' pages (Origin); give the server an admin "
+                            "token to use it from a browser elsewhere.")
+    if header(scope, b"sec-fetch-site") == b"cross-site":
+        raise ApiError(403, "The admin API does not answer other sites' pages (Sec-Fetch-Site: cross-site).")
+    host = _host_of((header(scope, b"host") or b"localhost").decode("latin-1"))
+    if not (_this_machine(host) or _is_address(host) or (host and "." not in host)):
+        raise ApiError(403, "The admin API answers only this machine's names (Host) unless the server has an admin "
+                            "token.")
+    kind = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+    if scope["method"] not in ("GET", "HEAD", "OPTIONS") and kind in SIMPLE_BODIES:
+        raise ApiError(415, "Admin request bodies are application/json.")
+
+
+def _host_of(authority: str) -> str:
+    """The host of `host[:port]` (`[v6]:port` too), lower-cased."""
+    if authority.startswith("["):
+        return authority[1:].partition("]")[0].lower()
+    return (authority.partition(":")[0] if authority.count(":") == 1 else authority).lower()
+
+
+def _this_machine(host: str) -> bool:
+    """localhost (or a name under it), or a loopback address."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    return _is_address(host) and ipaddress.ip_address(host).is_loopback
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _loopback(client: tuple[str, int] | None) -> bool:

@@ -238,6 +238,41 @@ def test_no_webhook_ever_reaches_a_mockservers_admin_api(tmp_path):
                 receiver.close()
 
 
+def test_without_a_token_web_pages_cannot_use_the_admin_api():
+    """A page elsewhere can make the browser on this machine send simple requests (no preflight)
+    or rebind its own name to 127.0.0.1: each is refused, and nothing changes; this machine's own
+    names, addresses and pages, and clients that are no browser, go on."""
+    with running(ticking=False) as server:
+        admin = httpx.Client(base_url=server.url)
+        port = server.url.rsplit(":", 1)[1]
+        refused = [
+            admin.post("/__admin/tenants", content='{"tenant": "csrf"}', headers={"Content-Type": "text/plain",
+                                                                                 "Origin": "http://evil.example"}),
+            admin.post("/__admin/tenants", content='{"tenant": "csrf"}', headers={"Content-Type": "text/plain"}),
+            admin.post("/__admin/reset", headers={"Origin": "http://evil.example"}),
+            admin.post("/__admin/reset", headers={"Origin": "null"}),
+            admin.post("/__admin/reset", headers={"Sec-Fetch-Site": "cross-site"}),
+            admin.post("/__admin/clock", data={"advance_seconds": "60"}),  # a form
+            admin.get("/__admin/tenants", headers={"Host": f"rebind.attacker.example:{port}"}),
+            admin.get("/__admin/tenants", headers={"Origin": "http://192.0.2.8:3000"}),
+        ]
+        assert [answer.status_code for answer in refused] == [403, 415, 403, 403, 403, 415, 403, 403]
+        assert all(answer.json()["error"]["message"] for answer in refused)
+        tenants = admin.get("/__admin/tenants").json()["tenants"]
+        assert [tenant["tenant"] for tenant in tenants] == ["default"]
+        assert admin.get("/__admin/tenants/default/clock").json() == {"now": "2026-01-01T00:00:00Z"}
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "mock", f"app.localhost:{port}",
+                     f"192.0.2.8:{port}"):
+            assert admin.get("/__admin/tenants", headers={"Host": host}).status_code == 200, host
+        same_machine = {"Origin": f"http://localhost:{port}", "Sec-Fetch-Site": "same-origin"}
+        assert admin.post("/__admin/tenants", json={"tenant": "mine"}, headers=same_machine).status_code == 201
+        assert admin.post("/__admin/tenants", json={"tenant": "tool"}).status_code == 201  # curl, a test suite
+    with running(ticking=False, admin_token="s3cret") as server:  # with a token, the token decides
+        answer = httpx.get(server.url + "/__admin/tenants", headers={
+            "Authorization": "Bearer s3cret", "Origin": "http://dashboard.example", "Host": "mock.example"})
+        assert answer.status_code == 200
+
+
 def test_without_a_token_only_loopback_clients_reach_the_admin_api():
     async def main():
         app = MockServer(ticking=False)
