@@ -216,6 +216,10 @@ def build(state: ServerState) -> Starlette:
         if unknown:
             raise HTTPException(400, f"unknown fields: {', '.join(sorted(unknown))}; "
                                      f"known: {', '.join(sorted(FIND_FIELDS))}")
+        for key, value in pattern.items():  # as journal entries hold them
+            kind = int if key == "status" else str
+            if key != "body" and not (type(value) is kind or (key == "tenant" and value is None)):
+                raise HTTPException(400, f"{key} must be {'a whole number' if kind is int else 'a string'}")
         check_names(pattern)
         found = state.journal.find(pattern)
         return JSONResponse({"count": len(found), "requests": found})

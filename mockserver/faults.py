@@ -44,9 +44,9 @@ class FaultBook:
         known = {"vendor", "kind", "operation", "tenant", "status", "latency_ms", "count", "probability", "headers"}
         if set(spec) - known:
             raise ValueError(f"unknown fields: {', '.join(sorted(set(spec) - known))}")
-        if spec.get("vendor") not in vendors:
+        if not isinstance(spec.get("vendor"), str) or spec["vendor"] not in vendors:
             raise ValueError(f"vendor must be one of {', '.join(sorted(vendors))}")
-        if spec.get("kind") not in KINDS:
+        if not isinstance(spec.get("kind"), str) or spec["kind"] not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         _check(spec, "operation", str)
         _check(spec, "tenant", str)

@@ -3,7 +3,6 @@ tenancy, faults, rate limits, JSON syntax. They run right after routing, so they
 operation, and read everything from the vendor's spec."""
 
 import base64
-import binascii
 import functools
 import re
 from collections.abc import Mapping
@@ -52,7 +51,7 @@ def presented_credential(scheme: dict[str, Any], request: Presented) -> str | No
         if scheme["scheme"].lower() == "basic":  # username = caller's name, password = the key
             try:
                 return base64.b64decode(value, validate=True).decode().partition(":")[2]
-            except (binascii.Error, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError):  # not base64 (non-ASCII included), or not UTF-8
                 return ""
         return value
     raise ValueError(f"unsupported security scheme type {kind!r}")

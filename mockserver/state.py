@@ -14,7 +14,7 @@ from mockserver.clock import LATEST, ServerClock, isoformat
 from mockserver.errors import StateError
 from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
-from mockserver.tenants import DEFAULT_TENANT, TENANT_ID, Tenant, TenantStore
+from mockserver.tenants import CUSTOM_NUMBERS, DEFAULT_TENANT, TENANT_ID, Tenant, TenantStore
 from mockserver.turns import Turn, current
 from mockserver.vendor import Vendor
 
@@ -30,9 +30,10 @@ def check_world(world: object) -> None:
     if not isinstance(world, dict):
         raise StateError("the world record is a JSON object")
     now = seconds(world.get("now"), "now")
-    for key in ("seed", "created"):
-        if type(world.get(key)) is not int or not 0 <= world[key] < 2**63:
-            raise StateError(f"{key} must be a whole number from 0")
+    if type(world.get("seed")) is not int or not 0 <= world["seed"] < 2**63:
+        raise StateError("seed must be a whole number from 0")
+    if type(world.get("created")) is not int or not 0 <= world["created"] < CUSTOM_NUMBERS:
+        raise StateError(f"created must be a whole number from 0 to {CUSTOM_NUMBERS - 1}")
     tenants = world.get("tenants")
     if not isinstance(tenants, list):
         raise StateError("tenants must be a list")

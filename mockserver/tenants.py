@@ -153,6 +153,8 @@ class TenantStore:
             number = self.created + 1
             while f"tenant-{number}" in self.tenants:
                 number += 1
+            if number >= CUSTOM_NUMBERS:
+                raise ValueError(f"no tenant numbers left (auto-numbered tenants stay below {CUSTOM_NUMBERS})")
             tenant_id, self.created = f"tenant-{number}", number
         elif not TENANT_ID.fullmatch(tenant_id):
             raise ValueError("tenant ids are 1-64 letters, digits, '.', '_' or '-'")

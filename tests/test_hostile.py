@@ -273,6 +273,31 @@ def test_without_a_token_web_pages_cannot_use_the_admin_api():
         assert answer.status_code == 200
 
 
+def test_odd_values_are_400s_not_500s():
+    """A Habitate Basic credential of raw non-ASCII bytes, admin verification and fault fields of
+    the wrong JSON type, and an import whose tenant count leaves no number for the next tenant."""
+    with running(ticking=False) as server:
+        with httpx.Client(base_url=server.url) as client:
+            raw = client.get("/community/api/v1/boards", headers={"Authorization": b"Basic \xc3\xa9\xc3\xa9"})
+            assert raw.status_code == 403 and raw.json()["status"] == "FORBIDDEN"
+        for pattern in ({"tenant": ["a"]}, {"operation": {"x": 1}}, {"vendor": [1]}, {"status": {"a": 1}},
+                        {"status": "200"}, {"path": [1, 2]}, {"method": 5}):
+            answer = server.admin.post("/__admin/requests/find", json=pattern)
+            assert answer.status_code == 400 and "must be" in answer.json()["error"]["message"], pattern
+        assert server.admin.post("/__admin/requests/find", json={"tenant": None, "body": [1]}).status_code == 200
+        for fault in ({"vendor": ["karmabot"], "kind": "status", "status": 503},
+                      {"vendor": {"karmabot": 1}, "kind": "status", "status": 503},
+                      {"vendor": "karmabot", "kind": ["status"], "status": 503}):
+            assert server.admin.post("/__admin/faults", json=fault).status_code == 400, fault
+        export = server.admin.get("/__admin/state/export").json()
+        refused = server.admin.post("/__admin/state/import", json=export | {"created": 2**63 - 1})
+        assert refused.status_code == 400 and "created" in refused.json()["error"]["message"]
+        assert server.admin.post("/__admin/state/import", json=export | {"created": 10**9 - 1}).status_code == 204
+        full = server.admin.post("/__admin/tenants")
+        assert full.status_code == 400 and "no tenant numbers left" in full.json()["error"]["message"]
+        assert server.admin.post("/__admin/tenants", json={"tenant": "named"}).status_code == 201
+
+
 def test_without_a_token_only_loopback_clients_reach_the_admin_api():
     async def main():
         app = MockServer(ticking=False)
