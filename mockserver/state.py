@@ -18,6 +18,8 @@ from mockserver.tenants import CUSTOM_NUMBERS, DEFAULT_TENANT, TENANT_ID, Tenant
 from mockserver.turns import Turn, current
 from mockserver.vendor import Vendor
 
+MAX_TENANTS = 10_000  # tenants a server holds at most (an idle one costs about 20 KiB)
+
 
 def tenant_record(tenant: Tenant) -> dict[str, Any]:
     return {"id": tenant.id, "number": tenant.number, "seed": tenant.seed, "rate_limits": tenant.rate_limits,
@@ -37,6 +39,8 @@ def check_world(world: object) -> None:
     tenants = world.get("tenants")
     if not isinstance(tenants, list):
         raise StateError("tenants must be a list")
+    if len(tenants) > MAX_TENANTS:
+        raise StateError(f"a server holds at most {MAX_TENANTS:,} tenants")
     for entry in tenants:
         if not isinstance(entry, dict):
             raise StateError("each tenant is a JSON object")
@@ -97,7 +101,9 @@ class ServerState:
     # --- tenants ---------------------------------------------------------------------------------
 
     def create_tenant(self, tenant_id: str | None = None, rate_limits: bool = True) -> Tenant:
-        """A new tenant (ValueError: not an id; KeyError: taken)."""
+        """A new tenant (ValueError: not an id, or MAX_TENANTS reached; KeyError: taken)."""
+        if len(self.store.tenants) >= MAX_TENANTS:
+            raise ValueError(f"a server holds at most {MAX_TENANTS:,} tenants: delete some first")
         tenant = self.store.create(tenant_id, rate_limits=rate_limits)
         self._tenant_changed(tenant.id)
         return tenant

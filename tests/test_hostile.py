@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from mockserver import state as state_module
 from mockserver.app import MockServer
 from mockserver.clock import LATEST, isoformat
 from mockserver.testing import running
@@ -296,6 +297,20 @@ def test_odd_values_are_400s_not_500s():
         full = server.admin.post("/__admin/tenants")
         assert full.status_code == 400 and "no tenant numbers left" in full.json()["error"]["message"]
         assert server.admin.post("/__admin/tenants", json={"tenant": "named"}).status_code == 201
+
+
+def test_a_server_holds_a_bounded_number_of_tenants(monkeypatch):
+    monkeypatch.setattr(state_module, "MAX_TENANTS", 3)
+    with running(ticking=False) as server:
+        made = [server.admin.post("/__admin/tenants").status_code for _ in range(3)]
+        refused = server.admin.post("/__admin/tenants", json={"tenant": "one-more"})
+        assert made == [201, 201, 400] and refused.status_code == 400  # the default tenant counts
+        assert "at most 3 tenants" in refused.json()["error"]["message"]
+        export = server.admin.get("/__admin/state/export").json()
+        too_many = export | {"tenants": [*export["tenants"], {**export["tenants"][1], "id": "extra"}]}
+        assert server.admin.post("/__admin/state/import", json=too_many).status_code == 400
+        assert server.admin.delete("/__admin/tenants/tenant-2").status_code == 204
+        assert server.admin.post("/__admin/tenants").status_code == 201
 
 
 def test_without_a_token_only_loopback_clients_reach_the_admin_api():
