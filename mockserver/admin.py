@@ -30,8 +30,14 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
 
 
+MAX_MESSAGE_CHARS = 1000  # an error message quotes what was sent: cut after this many characters
+
+
 def error_body(status: int, message: str) -> dict[str, Any]:
-    """The core's error shape, outside any vendor's dialect: the admin API's, and any unknown path's."""
+    """The core's error shape, outside any vendor's dialect: the admin API's, and any unknown path's.
+    A message is cut after MAX_MESSAGE_CHARS (it may quote a large input)."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + "..."
     return {"error": {"code": status, "message": message}}
 
 

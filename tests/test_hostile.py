@@ -313,6 +313,17 @@ def test_a_server_holds_a_bounded_number_of_tenants(monkeypatch):
         assert server.admin.post("/__admin/tenants").status_code == 201
 
 
+def test_admin_errors_never_echo_a_large_input_whole():
+    with running(ticking=False) as server:
+        huge = "x" * 900_000
+        for answer in (server.admin.post("/__admin/requests/find", json={"operation": huge}),
+                       server.admin.post("/__admin/requests/find", json={huge: 1}),
+                       server.admin.post("/__admin/faults", json={"vendor": "karmabot", "kind": "status", "status": 503,
+                                                                  "headers": {huge: "1"}}),
+                       server.admin.post("/__admin/tenants", json={"tenant": huge})):
+            assert answer.status_code == 400 and len(answer.content) < 2000, answer.content[:100]
+
+
 def test_without_a_token_only_loopback_clients_reach_the_admin_api():
     async def main():
         app = MockServer(ticking=False)
