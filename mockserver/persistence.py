@@ -150,7 +150,12 @@ class StateFile:
             raise StateError(f"cannot use {path} as a state file: {exc}") from None
 
     def close(self) -> None:
-        self.db.close()
+        """At shutdown: every committed change moved from the write-ahead log into the file itself
+        (a copy of the file alone then holds everything), then closed."""
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self.db.close()
 
     def _server_rows(self) -> dict[str, Any]:
         return {key: orjson.loads(value) for key, value in self.db.execute("SELECT key, value FROM server")}

@@ -136,6 +136,28 @@ def test_an_unwritable_state_file_path_is_refused_at_start(tmp_path):
         Served("--state-file", str(tmp_path / "missing-directory" / "state.db"))
 
 
+def test_a_server_stopped_leaves_everything_in_the_file_itself(tmp_path):
+    """SIGTERM checkpoints the write-ahead log: a copy of the file alone (as a backup takes it)
+    holds every tenant."""
+    state_file = tmp_path / "state.db"
+    served = Served("--clock", "frozen", "--state-file", str(state_file))
+    try:
+        assert httpx.post(served.url + "/__admin/tenants", json={"tenant": "backed-up"}).status_code == 201
+    finally:
+        served.stop()
+    wal = tmp_path / "state.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    copy = tmp_path / "copy" / "state.db"
+    copy.parent.mkdir()
+    copy.write_bytes(state_file.read_bytes())
+    again = Served("--clock", "frozen", "--state-file", str(copy))
+    try:
+        tenants = [entry["tenant"] for entry in httpx.get(again.url + "/__admin/tenants").json()["tenants"]]
+        assert "backed-up" in tenants
+    finally:
+        again.stop()
+
+
 def test_a_second_server_on_the_same_state_file_is_refused_at_start(tmp_path):
     state_file = tmp_path / "state.db"
     first = Served("--clock", "frozen", "--state-file", str(state_file))
