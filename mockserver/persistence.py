@@ -173,6 +173,10 @@ class StateFile:
         """The server rows, after the tables are made (a new file) or migrated from an older layout."""
         names = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         rows = self._server_rows() if "server" in names else {}
+        others = names - {"server", "tenants", "workspaces", "items"}
+        if not rows and others:  # another program's database: never written into
+            raise StateError(f"{self.path} is a database of something else (tables {', '.join(sorted(others)[:5])}); "
+                             "give the state file a path of its own")
         if rows.get("format") == {"name": FORMAT, "version": 1}:
             self._migrate_1()
             rows = self._server_rows()

@@ -136,6 +136,20 @@ def test_an_unwritable_state_file_path_is_refused_at_start(tmp_path):
         Served("--state-file", str(tmp_path / "missing-directory" / "state.db"))
 
 
+def test_another_programs_database_is_refused_and_left_untouched(tmp_path):
+    state_file = tmp_path / "app.db"
+    db = sqlite3.connect(state_file)
+    db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)")
+    db.execute("INSERT INTO orders (total) VALUES (9.5)")
+    db.commit()
+    db.close()
+    with pytest.raises(RuntimeError, match="database of something else"):
+        Served("--state-file", str(state_file))
+    db = sqlite3.connect(state_file)
+    assert [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["orders"]
+    db.close()
+
+
 def test_a_server_stopped_leaves_everything_in_the_file_itself(tmp_path):
     """SIGTERM checkpoints the write-ahead log: a copy of the file alone (as a backup takes it)
     holds every tenant."""
