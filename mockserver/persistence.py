@@ -88,6 +88,13 @@ def parse(state: "ServerState", document: object) -> tuple[dict[str, Any], list[
             except StateError as exc:
                 raise StateError(f"tenant {entry['id']}: {exc}") from None
         tenants.append((entry, workspaces))
+    owners: dict[tuple[str, str], str] = {}  # (vendor, credential or handle) -> the tenant it names
+    for entry, workspaces in tenants:
+        for name, workspace in workspaces.items():
+            for credential in workspace.credentials()[1]:
+                owner = owners.setdefault((name, credential), entry["id"])
+                if owner != entry["id"]:
+                    raise StateError(f"tenants {owner} and {entry['id']} share a {name} credential: each names one")
     notes = [f"skipped {count} {name} workspace(s): this server does not serve {name}"
              for name, count in sorted(skipped.items())]
     return {"now": document["now"], "created": document["created"], "tenants": tenants}, notes

@@ -313,6 +313,23 @@ def test_a_server_holds_a_bounded_number_of_tenants(monkeypatch):
         assert server.admin.post("/__admin/tenants").status_code == 201
 
 
+def test_an_import_never_gives_one_credential_to_two_tenants():
+    with running(ticking=False) as server:
+        first, second = server.new_tenant(), server.new_tenant()
+        for tenant in (first, second):
+            with tenant.client("karmabot") as karma:
+                assert karma.get("/users").status_code == 200  # its workspace opened: in the export
+        export = server.admin.get("/__admin/state/export").json()
+        records = {entry["id"]: entry["workspaces"]["karmabot"]["data"] for entry in export["tenants"]
+                   if "karmabot" in entry["workspaces"]}
+        key = next(field for field, value in records[first.id].items() if value == first.credentials["karmabot"]["api_key"])
+        records[second.id][key] = records[first.id][key]
+        refused = server.admin.post("/__admin/state/import", json=export)
+        assert refused.status_code == 400 and "share a karmabot credential" in refused.json()["error"]["message"]
+        with second.client("karmabot") as karma:  # nothing changed
+            assert karma.get("/users").status_code == 200
+
+
 def test_admin_errors_never_echo_a_large_input_whole():
     with running(ticking=False) as server:
         huge = "x" * 900_000
