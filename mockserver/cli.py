@@ -19,6 +19,7 @@ from uvicorn.supervisors import Multiprocess
 
 from mockserver import handover, logs
 from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
+from mockserver.protocol import HeadDeadlineProtocol
 from mockserver.records import StateError
 from mockserver.tenants import DEFAULT_TENANT
 from mockserver.vendor import Vendor, discover
@@ -109,7 +110,8 @@ def serve(host: str, port: int, seed: int, vendors: tuple[str, ...], clock: str,
         _open_redis(redis_url, redis_prefix, redis_join)
     if workers == 1:
         steady_collector()
-        uvicorn.Server(uvicorn.Config(server, log_level="warning", access_log=False)).run(sockets=[listening])
+        uvicorn.Server(uvicorn.Config(server, log_level="warning", access_log=False,
+                                      http=HeadDeadlineProtocol)).run(sockets=[listening])
         return
     os.environ[WORKER_CONFIG] = json.dumps(config | {"log": [log_level, log_format],
                                                      "handover": [os.urandom(6).hex(), workers]})

@@ -32,9 +32,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mockserver.gateway import presented_credential
+from mockserver.protocol import HeadDeadlineProtocol
 from mockserver.state import ServerState
 
 logger = logging.getLogger("mockserver")
@@ -250,9 +250,9 @@ class Handover:
 installed: Handover | None = None
 
 
-class HandingProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, which hands a connection to its next request's home worker
-    (`Handover`) when that is another worker."""
+class HandingProtocol(HeadDeadlineProtocol):
+    """uvicorn's HTTP protocol (with its head deadline), which hands a connection to its next
+    request's home worker (`Handover`) when that is another worker."""
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:

@@ -330,6 +330,33 @@ def test_an_import_never_gives_one_credential_to_two_tenants():
             assert karma.get("/users").status_code == 200
 
 
+def test_a_request_head_trickled_byte_by_byte_is_cut_off():
+    """Slowloris: a head that never ends gets a 408 and a closed connection after HEAD_SECONDS
+    (10 s); requests on other connections are answered meanwhile."""
+    served = Served("--log-level", "warning")
+    try:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
+            sock.sendall(b"GET /karmabot/api/v1/users HTTP/1.1\r\nHost: mock\r\n")
+            started, answer = time.monotonic(), b""
+            while time.monotonic() - started < 20:
+                assert httpx.get(served.url + "/__admin/health").status_code == 200
+                try:
+                    sock.sendall(b"X")  # one more byte of a header that never ends
+                except OSError:
+                    break
+                sock.settimeout(1)
+                try:
+                    chunk = sock.recv(4096)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    break
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408") and 9 < time.monotonic() - started < 15
+    finally:
+        served.stop()
+
+
 def test_admin_errors_never_echo_a_large_input_whole():
     with running(ticking=False) as server:
         huge = "x" * 900_000
