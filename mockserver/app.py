@@ -214,8 +214,8 @@ class MockServer:
     async def _shut_down(self) -> None:
         await self.webhooks.close()
         await self.turns.close()
-        if self.store.saved is not None:
-            self.store.saved.close()
+        if self.saved is not None:
+            self.saved.close()
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An admin call: its body read (bounded) before its turn is taken; its change committed
