@@ -1,4 +1,5 @@
-"""The admin API under /__admin: tenants, their state and clocks, reset, the request journal.
+"""The admin API under /__admin: tenants, their state and clocks, reset, the request journal,
+API coverage.
 
 Its paths and JSON shapes are a contract that tools outside this repository rely on.
 """
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mockserver import persistence
+from mockserver import coverage, persistence
 from mockserver.clock import LATEST, isoformat
 from mockserver.errors import MAX_JSON_DEPTH, ApiError, nested_deeper
 from mockserver.records import StateError
@@ -230,6 +231,15 @@ def build(state: ServerState) -> Starlette:
         found = state.journal.find(pattern)
         return JSONResponse({"count": len(found), "requests": found})
 
+    async def api_coverage(request: Request) -> Response:
+        """Documented operations and statuses exercised, of every tenant (and of requests that
+        named none) or of `?tenant=`, for every vendor or `?vendor=`."""
+        query = {key: request.query_params[key] for key in ("tenant", "vendor") if key in request.query_params}
+        check_names(query)
+        tenant = query.get("tenant", ...)
+        vendors = [store.by_name[query["vendor"]]] if "vendor" in query else state.vendors
+        return JSONResponse(coverage.report(vendors, state.journal.counted(tenant), query.get("tenant")))
+
     async def faults(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse({"faults": [fault.view() for fault in state.faults.faults.values()]})
@@ -269,6 +279,7 @@ def build(state: ServerState) -> Starlette:
         Route("/__admin/state/import", import_state, methods=["POST"]),
         Route("/__admin/requests", requests, methods=["GET", "DELETE"]),
         Route("/__admin/requests/find", find_requests, methods=["POST"]),
+        Route("/__admin/coverage", api_coverage, methods=["GET"]),
         Route("/__admin/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/__admin/faults/{fault}", fault, methods=["DELETE"]),
     ]

@@ -14,6 +14,7 @@ import orjson
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +39,7 @@ logger = logging.getLogger("mockserver")
 
 ADMIN_TOKEN_VARIABLE = "MOCKSERVER_ADMIN_TOKEN"
 OPEN_ADMIN_PATHS = ("/__admin/health",)  # for health checks: no token needed
+JOURNAL_PATHS = ("/__admin/requests", "/__admin/coverage")  # admin calls that read the journal
 
 
 class MockServer:
@@ -209,7 +211,9 @@ class MockServer:
         return answer(status, dumps(body), headers)
 
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.render_error(ApiError(404, "Not Found"), exchange.exchange())(scope, receive, send)
+        ex = exchange.exchange()
+        await self._enter_named(ex, scope)
+        await self.render_error(ApiError(404, "Not Found"), ex)(scope, receive, send)
 
     async def _shut_down(self) -> None:
         await self.webhooks.close()
@@ -227,7 +231,7 @@ class MockServer:
             body, too_large = await _read_body(receive, limit, self.body_deadline)
             if too_large:
                 raise ApiError(413, f"Admin request bodies are at most {limit} bytes.")
-            turn = await self.turns.begin(journal=scope["path"].startswith("/__admin/requests"), whole=True)
+            turn = await self.turns.begin(journal=scope["path"].startswith(JOURNAL_PATHS), whole=True)
         except ApiError as exc:  # too slow, too large, or no turn to be had (the shared state is unreachable)
             return await admin.error(exc.status, exc.message, exc.headers)(scope, receive, send)
         recording = current.set(turn)  # where the admin API's changes (through ServerState) note themselves
@@ -261,7 +265,17 @@ class MockServer:
         try:
             await self.docs(scope, receive, send)
         except HTTPException as exc:
+            await self._enter_named(ex, scope)
             await self.render_error(ApiError(exc.status_code, str(exc.detail)), ex)(scope, receive, send)
+
+    async def _enter_named(self, ex: Exchange, scope: Scope) -> None:
+        """A request that matches no operation (nothing authenticates it) joins the tenant its
+        credential names, if any: its journal entry and its count in API coverage are that tenant's."""
+        assert ex.vendor is not None
+        tenant = gateway.named_tenant(self.state.store, ex.vendor, Request(scope))
+        if tenant is not None:
+            ex.tenant = tenant
+            await self.turns.enter(ex.turn, tenant)
 
     def _slash_redirect(self, ex: Exchange, scope: Scope) -> RedirectResponse | None:
         """A 307 to the same path with its trailing slash added or removed, when only that one
@@ -283,6 +297,7 @@ class MockServer:
         if found is None:
             return self._slash_redirect(ex, scope) or functools.partial(self._docs, ex)
         if found.operation is None:
+            await self._enter_named(ex, scope)
             raise ApiError(405, "Method Not Allowed", headers={"Allow": ", ".join(found.allowed)})
         ex.operation = found.operation.operation
         responder = await gateway.admit(ex, scope)

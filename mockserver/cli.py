@@ -310,6 +310,38 @@ def replay(folder: str, base_url: str, headers: tuple[str, ...]) -> None:
     raise SystemExit(1 if any(outcome.differences for outcome in outcomes) else 0)
 
 
+@main.command("coverage")
+@click.option("--base-url", required=True, help="The mockserver's URL, e.g. http://127.0.0.1:8080.")
+@click.option("--tenant", help="One tenant's requests (default: every tenant's, and those that named none).")
+@click.option("--vendor", "vendor_name", metavar="NAME", help="One vendor's operations (default: every vendor's).")
+@click.option("--format", "output", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
+@click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PERCENT",
+              help="Exit 1 when fewer documented operations were exercised (of the vendors called at all).")
+@click.option("--admin-token", envvar=ADMIN_TOKEN_VARIABLE, metavar="TOKEN", help="The server's admin token, if it has one.")
+def api_coverage(base_url: str, tenant: str | None, vendor_name: str | None, output: str, fail_under: float | None,
+                 admin_token: str | None) -> None:
+    """Which documented operations and statuses a running mockserver's requests exercised."""
+    import httpx
+
+    from mockserver import coverage
+
+    params = {key: value for key, value in (("tenant", tenant), ("vendor", vendor_name)) if value is not None}
+    headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+    try:
+        response = httpx.get(f"{base_url.rstrip('/')}/__admin/coverage", params=params, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach {base_url}: {exc}") from None
+    if response.status_code != 200:
+        raise click.ClickException(f"{base_url} answered {response.status_code}: {response.text[:500]}")
+    report = response.json()
+    click.echo({"text": lambda: coverage.text(report, detail=True), "json": lambda: json.dumps(report, indent=2),
+                "junit": lambda: coverage.junit(report)}[output]())
+    exercised = coverage.exercised_percent(report)
+    if fail_under is not None and exercised < fail_under:
+        click.echo(f"{exercised:.1f}% of documented operations exercised, under --fail-under {fail_under:g}", err=True)
+        raise SystemExit(1)
+
+
 def _listen(host: str, port: int, reuse_port: bool = False) -> tuple[socket.socket, str]:
     """The bound socket and the URL to reach it (the real port, for --port 0). Bound before any
     banner: a port in use is an error, not a success banner and then one."""

@@ -17,7 +17,7 @@ from mockserver.errors import ApiError
 from mockserver.exchange import Exchange
 from mockserver.faults import Fault
 from mockserver.forced import forced_response
-from mockserver.tenants import Tenant
+from mockserver.tenants import Tenant, TenantStore
 from mockserver.vendor import Vendor
 
 
@@ -55,6 +55,17 @@ def presented_credential(scheme: dict[str, Any], request: Presented) -> str | No
                 return ""
         return value
     raise ValueError(f"unsupported security scheme type {kind!r}")
+
+
+def named_tenant(store: TenantStore, vendor: Vendor, request: Presented) -> Tenant | None:
+    """The tenant a credential the request presents under any of the vendor's schemes belongs to,
+    whatever the operation (none may match): where to route a request, whose journal it joins."""
+    for scheme in vendor.schemes:
+        credential = presented_credential(scheme, request)
+        found = store.lookup(vendor.name, credential) if credential else None
+        if found is not None:
+            return found[0]
+    return None
 
 
 def authenticate(ex: Exchange, request: Request) -> None:

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 
-from mockserver.gateway import presented_credential
+from mockserver.gateway import named_tenant
 from mockserver.protocol import HeadDeadlineProtocol
 from mockserver.state import ServerState
 
@@ -86,8 +86,6 @@ class Handover:
         self.senders: set[socket.socket] = set()  # other workers' connections to this inbox
         self.loop: asyncio.AbstractEventLoop | None = None
         self.adopting: set[asyncio.Task[Any]] = set()
-        self.schemes = {vendor.name: list(vendor.spec.get("components", {}).get("securitySchemes", {}).values())
-                        for vendor in state.vendors}
 
     def address(self, index: int) -> bytes:
         return f"\0mockserver-{self.server}-{index}".encode()
@@ -142,14 +140,8 @@ class Handover:
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers.setdefault(name.strip().lower(), value.strip())
-        head = Head(headers, query)
-        store = self.state.store
-        for scheme in self.schemes[vendor.name]:
-            credential = presented_credential(scheme, head)
-            found = store.lookup(vendor.name, credential) if credential else None
-            if found is not None:
-                return found[0].number % self.workers
-        return None
+        tenant = named_tenant(self.state.store, vendor, Head(headers, query))
+        return None if tenant is None else tenant.number % self.workers
 
     def hand(self, connection: Any, data: bytes, home: int | None) -> bool:
         """Send the connection, with the bytes read from it, to `home`; False to serve it here."""

@@ -3,15 +3,21 @@
 Each tenant keeps its own last `limit` entries (requests whose credentials were not recognised
 share one more such journal), so one busy test suite never evicts another's. Bodies are kept up
 to MAX_BODY_BYTES; a longer one is cut there and its entry says `"truncated": true`.
+
+Each entry recorded is also counted by (vendor, operation, status): what API coverage reports
+(`mockserver.coverage`). The counts outlive the entries the ring drops and clearing the journal;
+they go with the tenant (`forget`).
 """
 
 import heapq
-from collections import deque
+from collections import Counter, deque
 from itertools import count
 from types import EllipsisType
 from typing import Any
 
 MAX_BODY_BYTES = 64 * 1024
+
+Answered = tuple[str, str | None, int]  # (vendor, operation id or None: it matched none, status)
 
 
 class Journal:
@@ -19,8 +25,16 @@ class Journal:
         self.limit = limit
         self._tenants: dict[str | None, deque[tuple[int, dict[str, Any]]]] = {}  # tenant id -> (sequence, entry)
         self._sequence = count()
+        self.counts: dict[str | None, Counter[Answered]] = {}  # tenant id -> its answers counted
 
     def record(self, entry: dict[str, Any]) -> None:
+        self._keep(entry)
+        counted = self.counts.get(entry["tenant"])
+        if counted is None:
+            counted = self.counts[entry["tenant"]] = Counter()
+        counted[entry["vendor"], entry["operation"], entry["status"]] += 1
+
+    def _keep(self, entry: dict[str, Any]) -> None:
         kept = self._tenants.get(entry["tenant"])
         if kept is None:  # past the limit the oldest drop out
             kept = self._tenants[entry["tenant"]] = deque(maxlen=self.limit)
@@ -47,11 +61,26 @@ class Journal:
         else:
             self._tenants.pop(tenant, None)
 
-    def replace(self, entries: list[dict[str, Any]]) -> None:
-        """The journal as given (oldest first), e.g. as the shared state holds it."""
+    def forget(self, tenant: str | None | EllipsisType = ...) -> None:
+        """Every entry and count, or one tenant's (it was reset or deleted)."""
+        self.clear(tenant)
+        if tenant is ...:
+            self.counts.clear()
+        else:
+            self.counts.pop(tenant, None)
+
+    def replace(self, entries: list[dict[str, Any]], counts: dict[str | None, Counter[Answered]]) -> None:
+        """The journal as given (entries oldest first), e.g. as the shared state holds it."""
         self._tenants.clear()
         for entry in entries:
-            self.record(entry)
+            self._keep(entry)
+        self.counts = counts
+
+    def counted(self, tenant: str | None | EllipsisType = ...) -> Counter[Answered]:
+        """The answers counted, of every tenant (and of requests that named none) or of one."""
+        if tenant is not ...:
+            return Counter(self.counts.get(tenant, ()))
+        return sum(self.counts.values(), Counter())
 
 
 def _holds(recorded: object, wanted: object) -> bool:

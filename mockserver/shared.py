@@ -29,6 +29,8 @@ Keys, P the prefix (`--redis-prefix`); `{...}` is a Redis Cluster hash tag, one 
   worker that held the tenant at an earlier version reads only what changed since
   (`_apply_changes`; records checked against the vendor's RECORD, applied to its open workspaces);
 - `P:{T}:journal`, `P:{~}:journal` (requests no tenant sent): streams, `XADD ... MAXLEN ~`;
+- `P:{T}:coverage`, `P:{~}:coverage` (hashes): each journal entry's answer counted, by the JSON
+  `[vendor, operation, status]` (`HINCRBY` beside its `XADD`); deleted with the tenant or its reset;
 - `P:requests` (request numbers, `INCR`), `P:epoch` (which start of the shared state this is).
 
 Redis losing its data (a restart without persistence) changes the epoch: every worker notices at
@@ -43,6 +45,7 @@ import hashlib
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -50,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from mockserver.errors import ApiError
+from mockserver.journal import Answered
 from mockserver.records import StateError, load_workspace
 from mockserver.state import check_world
 from mockserver.tables import Tracked, apply_changes, assemble, check_changes, rows_of
@@ -130,10 +134,11 @@ end
 return {3, fence, requests, limits, version, redis.call('HGETALL', KEYS[1])}
 """
 
-# KEYS: hash, lease, journal, next, log. ARGV: lease ('' to take the shard outright: a tenant created
-# under the world's lease), release (0/1: else the lease is extended), epoch, journal bound,
-# clear the data fields (0/1), live ('', 0, 1), new version (0/1), clear the journal (0/1), lease
-# ms, n, n x (field, value), m, m x (record field, JSON or '' to delete it), journal entries...
+# KEYS: hash, lease, journal, next, log, coverage. ARGV: lease ('' to take the shard outright: a
+# tenant created under the world's lease), release (0/1: else the lease is extended), epoch, journal
+# bound, clear the data fields (0/1), live ('', 0, 1), new version (0/1), clear the journal (0/1),
+# lease ms, clear the answer counts (0/1), n, n x (field, value), m, m x (record field, JSON or '' to
+# delete it), journal entries as (answer counted, entry)...
 # A new version is the hash's next `version` (one per write, never reused: two writes under one
 # lease differ), and the names of the workspace fields written go on the log (the last LOG_LENGTH
 # writes: what a worker that held the tenant before reads instead of everything). Only while the
@@ -156,9 +161,9 @@ if ARGV[5] == '1' then
 end
 redis.call('HSET', KEYS[1], 'epoch', ARGV[3])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'live', ARGV[6]) end
-local n = tonumber(ARGV[10])
-for k = 1, n do redis.call('HSET', KEYS[1], ARGV[9 + 2 * k], ARGV[10 + 2 * k]) end
-local base = 11 + 2 * n
+local n = tonumber(ARGV[11])
+for k = 1, n do redis.call('HSET', KEYS[1], ARGV[10 + 2 * k], ARGV[11 + 2 * k]) end
+local base = 12 + 2 * n
 local m = tonumber(ARGV[base])
 for k = 1, m do
   local name, value = ARGV[base + 2 * k - 1], ARGV[base + 2 * k]
@@ -176,18 +181,20 @@ if ARGV[7] == '1' then
   version = redis.call('HINCRBY', KEYS[1], 'version', 1)
   local names = {version}
   for k = 1, n do
-    if string.sub(ARGV[9 + 2 * k], 1, 3) == 'ws:' then names[#names + 1] = ARGV[9 + 2 * k] end
+    if string.sub(ARGV[10 + 2 * k], 1, 3) == 'ws:' then names[#names + 1] = ARGV[10 + 2 * k] end
   end
   for k = 1, m do names[#names + 1] = ARGV[base + 2 * k - 1] end
   redis.call('RPUSH', KEYS[5], table.concat(names, '\\n'))
   redis.call('LTRIM', KEYS[5], -LOG_LENGTH, -1)
 end
 if ARGV[8] == '1' then redis.call('DEL', KEYS[3]) end
+if ARGV[10] == '1' then redis.call('DEL', KEYS[6]) end
 if base + 2 * m < #ARGV then
   local t = redis.call('TIME')
   local at = t[1] .. string.format('%06d', tonumber(t[2]))
-  for i = base + 2 * m + 1, #ARGV do
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'at', at, 'entry', ARGV[i])
+  for i = base + 2 * m + 1, #ARGV, 2 do
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'at', at, 'entry', ARGV[i + 1])
+    redis.call('HINCRBY', KEYS[6], ARGV[i], 1)
   end
 end
 if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) elseif ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[9]) end
@@ -207,11 +214,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 """
 
-# KEYS: journal. ARGV: journal bound, entry. A journal entry outside any lease.
+# KEYS: journal, coverage. ARGV: journal bound, answer counted, entry. A journal entry outside any lease.
 NOTE = """
 local t = redis.call('TIME')
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'at', t[1] .. string.format('%06d', tonumber(t[2])),
-                  'entry', ARGV[2])
+                  'entry', ARGV[3])
 """
 
 LOG_LENGTH = 1024  # writes a tenant's log keeps: a worker further behind reads the tenant whole
@@ -426,8 +434,7 @@ class SharedTurns:
     async def note(self, entry: dict[str, Any]) -> None:
         """A journal entry outside any lease (a request refused as its change could not be written)."""
         with contextlib.suppress(Exception):
-            await self._script("note", [self.key(entry["tenant"] or NOBODY, "journal")],
-                               [self.state.journal.limit, _entry_json(entry)])
+            await self._script("note", *self._note(entry))
 
     async def pause(self, turn: Turn, seconds: float) -> None:
         """Sleep out of turn (others go on), then hold the same shards again."""
@@ -676,12 +683,13 @@ class SharedTurns:
         fields, records = self._tenant_fields(tenant, turns, any(name in turn.limits for turn in turns))
         new_version = any(key.startswith("ws:") for key in fields)
         fields["requests"] = str(tenant.requests).encode()
-        entries = [_entry_json(entry) for turn in turns for entry in turn.entries if entry["tenant"] == name]
+        entries = [part for turn in turns for entry in turn.entries if entry["tenant"] == name
+                   for part in (_answered(entry), _entry_json(entry))]
         release = shard.claimed and shard.releasable()
         if release:
             shard.lease = None
         args = [lease, int(release), self.epoch, self.state.journal.limit, 0, "", int(new_version), 0,
-                self.LEASE_MS, *_pairs(fields), *_pairs(records)]
+                self.LEASE_MS, 0, *_pairs(fields), *_pairs(records)]
         try:
             version, claimed = await self._commit(self._write_keys(name), args + entries)
             saved = True
@@ -752,9 +760,10 @@ class SharedTurns:
                 if tenant is not None:
                     fields, records = self._tenant_fields(tenant, [turn], name in turn.limits)
             clear_journal = name != WORLD and (... in cleared or name in cleared or not lease)
+            forgotten = name != WORLD and (name not in store.tenants or name in turn.resets or not lease)
             args = [lease, 1, self.epoch, journal.limit, int(clear), live, int(clear or "data" in fields or any(
-                key.startswith("ws:") for key in fields)), int(clear_journal), self.LEASE_MS, *_pairs(fields),
-                *_pairs(records)]
+                key.startswith("ws:") for key in fields)), int(clear_journal), self.LEASE_MS, int(forgotten),
+                *_pairs(fields), *_pairs(records)]
             writes.append((name, lease, args))
         others = {shard for shard in cleared if shard is not ...} | (
             {*store.tenants, NOBODY} if ... in cleared else set())
@@ -799,8 +808,7 @@ class SharedTurns:
                 if numbering:
                     pipe.incr(self.key_requests)
                 for entry in entries:
-                    self._queue(pipe, "note", [self.key(entry["tenant"] or NOBODY, "journal")],
-                                [self.state.journal.limit, _entry_json(entry)])
+                    self._queue(pipe, "note", *self._note(entry))
                 results = await self._execute(pipe)
         except Exception as exc:
             logger.warning("could not write a journal entry to Redis: %s", exc)
@@ -811,7 +819,13 @@ class SharedTurns:
 
     def _write_keys(self, name: str) -> list[str]:
         return [self.key(name), self.key(name, "lease"), self.key(name, "journal"), self.key(name, "next"),
-                self.key(name, "log")]
+                self.key(name, "log"), self.key(name, "coverage")]
+
+    def _note(self, entry: dict[str, Any]) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of the script that writes a journal entry outside any lease."""
+        shard = entry["tenant"] or NOBODY
+        return ([self.key(shard, "journal"), self.key(shard, "coverage")],
+                [self.state.journal.limit, _answered(entry), _entry_json(entry)])
 
     def _tenant_fields(self, tenant: Tenant, turns: list[Turn], limits: bool) -> tuple[dict[str, bytes], dict[str, bytes]]:
         """What to write of a tenant for these turns: (fields, records). Fields: the meta of each
@@ -963,18 +977,22 @@ class SharedTurns:
         tenant.replace(tenant.states, limits)
 
     async def _load_journal(self) -> None:
-        """The journal as Redis holds it: every stream's last entries, merged in the order written."""
+        """The journal as Redis holds it: every stream's last entries, merged in the order written,
+        and every tenant's answer counts."""
         journal, shards = self.state.journal, [*self.state.store.tenants, NOBODY]
         async with self.redis.pipeline(transaction=False) as pipe:
             for shard in shards:
                 pipe.xrevrange(self.key(shard, "journal"), count=journal.limit)
-            streams = await pipe.execute()
-        kept = []
-        for stream in streams:
+                pipe.hgetall(self.key(shard, "coverage"))
+            read = await pipe.execute()
+        kept, counts = [], {}
+        for shard, stream, counted in zip(shards, read[::2], read[1::2], strict=True):
             for stream_id, fields in reversed(stream):
                 kept.append((int(fields[b"at"]), stream_id, orjson.loads(fields[b"entry"])))
+            if counted:
+                counts[None if shard == NOBODY else shard] = _answer_counts(counted)
         kept.sort(key=lambda item: item[:2])
-        journal.replace([entry for *_, entry in kept])
+        journal.replace([entry for *_, entry in kept], counts)
 
     # --- the world --------------------------------------------------------------------------------
 
@@ -1047,7 +1065,7 @@ class SharedTurns:
                  "clock": [start, ticking, 0.0, time.time()], "faults": {"added": 0, "faults": []}}
         async with self.redis.pipeline(transaction=True) as pipe:
             for shard in (DEFAULT_TENANT, WORLD):
-                pipe.delete(*self.keys(shard), self.key(shard, "journal"))
+                pipe.delete(*self.keys(shard), self.key(shard, "journal"), self.key(shard, "coverage"))
                 fields = {"epoch": epoch, "fence": 1, "version": 1}
                 if shard == WORLD:
                     fields["data"] = orjson.dumps(world)
@@ -1114,6 +1132,23 @@ def _limits(value: object) -> dict[str, Any]:
             for key, times in value.items()):
         raise ValueError("rate-limit counters are not a map of keys to lists of times")
     return value
+
+
+def _answered(entry: dict[str, Any]) -> bytes:
+    """A journal entry's answer as its tenant's coverage hash counts it."""
+    return orjson.dumps([entry["vendor"], entry["operation"], entry["status"]])
+
+
+def _answer_counts(counted: dict[bytes, bytes]) -> Counter[Answered]:
+    """A coverage hash read back; a field that is not ours is skipped (it counts nothing we serve)."""
+    counts: Counter[Answered] = Counter()
+    for field_name, value in counted.items():
+        with contextlib.suppress(ValueError, TypeError):
+            vendor, operation, status = orjson.loads(field_name)
+            if (isinstance(vendor, str) and (operation is None or isinstance(operation, str))
+                    and type(status) is int and value.isdigit()):
+                counts[vendor, operation, status] = int(value)
+    return counts
 
 
 def _entry_json(entry: dict[str, Any]) -> bytes:

@@ -176,8 +176,8 @@ class ServerState:
         turn.tenants.add(tenant_id)
 
     def _forget_traces(self, tenant_id: str) -> None:
-        """A reset or deleted tenant's journal entries and faults go with it."""
-        self.journal.clear(tenant_id)
+        """A reset or deleted tenant's journal entries, answer counts and faults go with it."""
+        self.journal.forget(tenant_id)
         self.faults.clear(tenant_id)
         turn = _turn()
         turn.journals.add(tenant_id)

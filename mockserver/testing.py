@@ -19,6 +19,7 @@ import httpx
 import uvicorn
 
 from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
+from mockserver.coverage import merge
 
 
 class TenantHandle:
@@ -66,12 +67,19 @@ class TenantHandle:
         response.raise_for_status()
         return int(response.json()["count"])
 
+    def coverage(self, vendor: str | None = None) -> dict[str, Any]:
+        """Which documented operations and statuses this tenant's requests exercised (`GET /__admin/coverage`)."""
+        return self.server.coverage(self.id, vendor)
+
     def delete(self) -> None:
+        self.server.keep_coverage(self.id)
         self.server.admin.delete(f"/__admin/tenants/{self.id}").raise_for_status()
+        self.server.made.discard(self.id)
 
     def reset(self) -> None:
         """Back to the seeded data, with fresh counters, no journal entries or faults (clock and
         credentials stay)."""
+        self.server.keep_coverage(self.id)
         self.server.admin.post(f"/__admin/tenants/{self.id}/reset").raise_for_status()
 
     def fault(self, vendor: str, kind: str = "status", **fault: Any) -> dict[str, Any]:
@@ -93,6 +101,8 @@ class RunningServer:
         headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         self.admin = httpx.Client(base_url=self.url, timeout=10, headers=headers)
         self._base_paths: dict[str, str] | None = None
+        self.made: set[str] = set()  # tenants made here and not deleted yet
+        self.kept: dict[str, Any] | None = None  # after `collect_coverage()`: what tenants reset or deleted had
 
     def base_url(self, vendor: str) -> str:
         if self._base_paths is None:
@@ -104,7 +114,33 @@ class RunningServer:
         """A fresh tenant; options as for `POST /__admin/tenants` (`tenant`, `rate_limits`)."""
         response = self.admin.post("/__admin/tenants", json=options)
         response.raise_for_status()
-        return TenantHandle(self, response.json())
+        tenant = TenantHandle(self, response.json())
+        self.made.add(tenant.id)
+        return tenant
+
+    def coverage(self, tenant: str | None = None, vendor: str | None = None) -> dict[str, Any]:
+        """`GET /__admin/coverage`: of one tenant, or (None) of every tenant and of requests that named none."""
+        params = {key: value for key, value in (("tenant", tenant), ("vendor", vendor)) if value is not None}
+        response = self.admin.get("/__admin/coverage", params=params)
+        response.raise_for_status()
+        report: dict[str, Any] = response.json()
+        return report
+
+    def collect_coverage(self) -> None:
+        """From now on keep the coverage of tenants deleted or reset through this object, for `run_coverage`."""
+        self.kept = {"tenant": None, "vendors": {}}
+
+    def keep_coverage(self, tenant: str) -> None:
+        if self.kept is not None:
+            self.kept = merge(self.kept, self.coverage(tenant))
+
+    def run_coverage(self) -> dict[str, Any]:
+        """Since `collect_coverage()`: what tenants made here exercised (those reset or deleted
+        through this object included); of a server in this process, everything it was sent."""
+        report = self.kept or {"tenant": None, "vendors": {}}
+        for tenant in [None] if self.app is not None else sorted(self.made):
+            report = merge(report, self.coverage(tenant))
+        return report
 
     def close(self) -> None:
         self.admin.close()
@@ -122,7 +158,9 @@ def connect(url: str, admin_token: str | None = None) -> RunningServer:
 def running(**options: Any) -> Iterator[RunningServer]:
     """`with running(seed=1) as server:` a MockServer on 127.0.0.1 on a free port, stopped after.
     Options are MockServer's (seed, vendors, clock="ticking"|"frozen" (ticking by default, as
-    `mockserver serve`), journal_limit, webhook_allow, state_file, admin_token, ...)."""
+    `mockserver serve`), journal_limit, webhook_allow, state_file, admin_token, check_answers (every
+    answer checked against the spec, as `serve --check-answers`; unset, MOCKSERVER_CHECK_ANSWERS
+    decides), ...)."""
     app = MockServer(**options)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -122,6 +122,8 @@ class Operation:
     """What the core needs to know of one spec operation before its handler runs."""
 
     id: str
+    method: str  # upper case
+    path: str  # the spec's path template, under the vendor's base path
     security: list[tuple[str, dict[str, Any]]]  # alternatives, any one suffices; empty means public
     rate_limits: list[Rule]
     extensions: dict[str, Any]  # the operation's own `x-` keys, for handlers
@@ -153,6 +155,7 @@ class Vendor:
     query_as_form: bool = field(init=False)  # spec root `x-query-as-form`: query values are body values too
     first_credential_decides: bool = field(init=False)  # spec root `x-first-credential-decides`
     max_body_bytes: int = field(init=False)  # the largest `x-max-body-bytes` of any operation (0: none)
+    schemes: list[dict[str, Any]] = field(init=False, repr=False)  # every security scheme of the spec
     # spec root `x-error-schema`, resolved: its error bodies
     error_schema: dict[str, Any] | None = field(init=False, repr=False)
 
@@ -171,6 +174,7 @@ class Vendor:
         self.fixtures = load_yaml(fixture_file) if fixture_file.exists() else {}
         self.base_path = urlparse(self.spec["servers"][0]["url"]).path.rstrip("/")
         self.operations = dict(_operations(self.spec))
+        self.schemes = list(self.spec.get("components", {}).get("securitySchemes", {}).values())
         self.negotiates_accept = bool(self.spec.get("x-accept-negotiation", False))
         self.omit_nulls = bool(self.spec.get("x-omit-nulls", False))
         self.form_fallback = bool(self.spec.get("x-form-fallback", False))
@@ -185,7 +189,7 @@ class Vendor:
 def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, Operation]]:
     schemes = spec.get("components", {}).get("securitySchemes", {})
     shared = [Rule.from_spec(entry, "*") for entry in spec.get("x-rate-limit", [])]
-    for path_item in spec["paths"].values():
+    for path, path_item in spec["paths"].items():
         for method in METHODS:
             operation = path_item.get(method)
             if operation is None:
@@ -196,7 +200,7 @@ def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, Operation]]:
             own = [Rule.from_spec(entry, op_id) for entry in operation.get("x-rate-limit", [])]
             extensions = {key: value for key, value in operation.items() if key.startswith("x-")}
             responses = {status: resolve_ref(spec, response) for status, response in operation["responses"].items()}
-            yield op_id, Operation(op_id, security, shared + own, extensions, responses)
+            yield op_id, Operation(op_id, method.upper(), path, security, shared + own, extensions, responses)
 
 
 def resolve_ref(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:

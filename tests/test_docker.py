@@ -79,6 +79,9 @@ def test_the_readme_ci_recipe_works(tmp_path):
         done = subprocess.run(["sh", "-c", test + " -p no:cacheprovider"], cwd=tmp_path, env=environment,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout[-2000:]
+        assert "mockserver API coverage" in done.stdout
+        covered = json.loads((tmp_path / "mockserver-coverage.json").read_text())
+        assert covered["vendors"]["karmabot"]["summary"]["calls"] == 1
     finally:
         subprocess.run(["pkill", "-f", f"mockserver serve --port {port}"])
         server.wait(timeout=10)

@@ -79,6 +79,7 @@ def script() -> list:
         call("GET", "/karmabot/api/v1/users", "karmabot"),
         plus,
         call("GET", "/karmabot/api/v1/users", "karmabot"),  # the other server sees the plus
+        call("GET", "/karmabot/api/v1/nowhere", "karmabot"),  # matches no operation: journaled as t1's
         plus, plus, plus, plus, plus,  # six a minute: the next is refused, whichever server counts
         plus,
         ("POST", "/__admin/tenants/t1/clock", {"json": {"advance_seconds": 61}}),
@@ -116,9 +117,11 @@ def script() -> list:
         ("GET", "/__admin/requests?tenant=t1", {}),
         ("DELETE", "/__admin/requests", {}),
         ("GET", "/__admin/requests", {}),
+        ("GET", "/__admin/coverage?tenant=t1", {}),  # counted still, whichever worker counted
         plus,
         ("POST", "/__admin/tenants/t1/reset", {}),  # t1 alone: its plus gone, its counters fresh
         ("GET", "/__admin/tenants/t1/state", {}),
+        ("GET", "/__admin/coverage?tenant=t1", {}),  # gone with the reset
         plus,
         ("POST", "/__admin/tenants", {}),
         ("GET", "/__admin/tenants", {}),
@@ -127,6 +130,7 @@ def script() -> list:
         ("DELETE", "/__admin/tenants/t1", {}),
         call("GET", "/karmabot/api/v1/users", "karmabot"),  # 401: gone for both
         ("GET", "/__admin/tenants", {}),
+        ("GET", "/__admin/coverage", {}),
     ]
 
 
