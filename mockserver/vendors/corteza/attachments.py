@@ -2,15 +2,17 @@
 
 A part of the Workspace (models.py): one state object per tenant, made of these parts."""
 
+import functools
 import hashlib
 import hmac
 import re
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from mockserver.clock import optional_isoformat
 from mockserver.errors import ApiError
-from mockserver.vendors.corteza import previews
+from mockserver.vendors.corteza import preview_pool, previews
 from mockserver.vendors.corteza.exceptions import corteza_error
 from mockserver.vendors.corteza.payload import parse_uint64
 
@@ -23,6 +25,10 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PATH_SAFE = "$&+=:@"
 
 MIME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\x20-\x7e]*)?")
+
+# Ours (the real server has none): the bytes of uploads and their previews a workspace keeps. An
+# export of a tenant at it (base64: about 86 MiB) stays well inside a state import's 256 MiB.
+ATTACHMENT_BYTES = 64 * 1024 * 1024
 
 
 class Attachments:
@@ -38,12 +44,19 @@ class Attachments:
         parent = self.message(user_id, channel_id, reply_to)[1] if reply_to is not None else None
         if isinstance(typed, ApiError):
             raise typed
+        if self.attachment_bytes() + held_bytes(len(data), typed["preview"]) > ATTACHMENT_BYTES:
+            raise corteza_error(f"attachment budget exceeded: a workspace keeps at most {ATTACHMENT_BYTES} bytes "
+                                "of uploads and their previews")
         attachment = {"id": self.new_id(), "userID": user_id, "name": name, "size": len(data), "data": data,
                       **typed, "createdAt": now}
         self.attachments.insert(attachment)
         # service/attachment.go CreateMessageAttachment: an image's message is an inline one
         return self._add_message(channel, user_id, name, now, reply_to=parent, attachment=attachment["id"],
                                  kind="inlineImage" if attachment["mime"].startswith("image/") else "attachment")
+
+    def attachment_bytes(self: "Workspace") -> int:
+        """The bytes its uploads and their previews hold (what ATTACHMENT_BYTES bounds)."""
+        return sum(held_bytes(attachment["size"], attachment["preview"]) for attachment in self.attachments.values())
 
     def sign(self: "Workspace", attachment_id: str, user_id: str) -> str:
         return hmac.new(self.secret.encode(), f"{attachment_id}:{user_id}".encode(), hashlib.sha256).hexdigest()[:40]
@@ -85,6 +98,11 @@ class Attachments:
                 "createdAt": optional_isoformat(attachment["createdAt"])}
 
 
+def held_bytes(size: int, preview: dict | None) -> int:
+    """What an upload of `size` bytes and its preview count against ATTACHMENT_BYTES."""
+    return size + (len(preview["data"]) if preview is not None else 0)
+
+
 def stored_name(name: str) -> str:
     """An upload's name as kept and shown: never a path."""
     return name.replace("/", "_").replace("\\", "_").strip() or "upload"
@@ -95,6 +113,17 @@ def described_or_refused(name: str, declared: str, data: bytes) -> dict | ApiErr
     try:
         return described(stored_name(name), declared, data)
     except ApiError as refusal:
+        return refusal
+
+
+async def described_in_pool(tenant: Hashable, name: str, declared: str, data: bytes) -> dict | ApiError:
+    """`described_or_refused`, an image's preview made in the preview pool (in the tenant's slot,
+    within its deadline); anything else needs no preview, nor to wait."""
+    if not previews.mimetype(data, declared).startswith("image/"):
+        return described_or_refused(name, declared, data)
+    try:
+        return await preview_pool.made(tenant, functools.partial(described_or_refused, name, declared, data))
+    except ApiError as refusal:  # its deadline passed
         return refusal
 
 

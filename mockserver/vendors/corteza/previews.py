@@ -16,6 +16,10 @@ from mockserver.vendors.corteza.exceptions import corteza_error
 
 MAX_WIDTH, MAX_HEIGHT = 320, 180  # attachmentPreviewMaxWidth, attachmentPreviewMaxHeight
 MAX_PIXELS = 40_000_000  # ours: a bigger image is refused before it is decoded (a 4 MiB PNG can hold gigapixels)
+# Ours: a JPEG of more scans is refused before it is decoded. Each scan is a pass over the whole
+# image: 59,037 tiny scans fit in 4 MiB and cost minutes; real progressive JPEGs have about 10.
+MAX_SCANS = 100
+SOS = b"\xff\xda"  # a scan's start marker: entropy-coded data never holds it, so its count bounds the scans
 
 # net/http/sniff.go's image signatures, in its order (RIFF....WEBPVP is checked apart).
 SIGNATURES = [(b"\x00\x00\x01\x00", "image/x-icon"), (b"\x00\x00\x02\x00", "image/x-icon"), (b"BM", "image/bmp"),
@@ -65,7 +69,8 @@ def preview(data: bytes, ext: str) -> tuple[dict, dict]:
 def _made(data: bytes, kind: str) -> tuple[dict, dict]:
     opened = Image.open(io.BytesIO(data))
     if opened.format not in DECODABLE or (kind == "GIF" and opened.format != "GIF") \
-            or opened.width * opened.height > MAX_PIXELS:
+            or opened.width * opened.height > MAX_PIXELS \
+            or (opened.format == "JPEG" and data.count(SOS) > MAX_SCANS):
         raise corteza_error("could not process image")
     # gif.DecodeAll: looped (a NETSCAPE loop count above 0) or more than one frame
     animated = kind == "GIF" and (opened.info.get("loop", -1) > 0 or getattr(opened, "is_animated", False))

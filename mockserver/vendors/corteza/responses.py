@@ -1,13 +1,12 @@
 """Corteza handlers (operationIds in snake_case). Answers are `{"response": ...}`, or
 `{"success": {"message": "OK"}}` where Corteza returns nothing."""
 
-import asyncio
 from urllib.parse import quote, quote_plus
 
 from starlette.responses import Response
 
 from mockserver.exchange import exchange
-from mockserver.vendors.corteza.attachments import described_or_refused
+from mockserver.vendors.corteza.attachments import described_in_pool
 from mockserver.vendors.corteza.exceptions import corteza_error
 from mockserver.vendors.corteza.models import Workspace
 from mockserver.vendors.corteza.payload import parse_bool
@@ -159,9 +158,9 @@ async def channel_attach(channel_id, body=None, upload=None):
         raise corteza_error("upload is required")
     data = await upload.read()
     name, mime = upload.filename or "", upload.content_type or "application/octet-stream"
-    # An image's preview takes up to 0.75 s to make (40 MP): in a thread, so that other tenants'
-    # requests are answered meanwhile.
-    typed = await asyncio.to_thread(described_or_refused, name, mime, data)
+    # An image's preview takes up to 2 s to make (40 MP, 100 scans): in the preview pool, so that
+    # other tenants' requests are answered meanwhile.
+    typed = await described_in_pool(ex.tenant, name, mime, data)
     message = state.attach(me, channel_id, name, mime, data, body.get("replyTo"), now, typed)
     ex.register_handles()  # the attachment's public handle
     return {"response": state.attachment_view(message["att"], me)}  # rest/channel.go Attach: payload.Attachment
