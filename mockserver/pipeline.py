@@ -214,8 +214,12 @@ class CompiledOperation:
                 raise BadRequestProblem(detail=f"Malformed form body: {exc}") from None
             form: dict[str, Any] = {}
             files: dict[str, Any] = {}
+            fields = self.body_schemas.get(media_type, {}).get("properties", {})
             for key, value in form_data.multi_items():
-                (files if isinstance(value, UploadFile) else form).setdefault(key, []).append(value)
+                if isinstance(value, UploadFile):
+                    files.setdefault(key, []).append(value)
+                elif fields.get(key, {}).get("format") != "binary":  # a file sent as plain text is no file
+                    form.setdefault(key, []).append(value)
             return self.uri_parser.resolve_form(form), files
         return body or None, {}
 
