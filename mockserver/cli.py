@@ -19,6 +19,7 @@ from uvicorn.supervisors import Multiprocess
 
 from mockserver import handover, logs
 from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
+from mockserver.faults import HEADER_NAME, HEADER_VALUE
 from mockserver.protocol import HeadDeadlineProtocol
 from mockserver.records import StateError
 from mockserver.tenants import DEFAULT_TENANT
@@ -367,7 +368,9 @@ def _headers(headers: Iterable[str]) -> dict[str, str]:
     sent = {}
     for header in headers:
         name, colon, value = header.partition(":")
-        if not colon or not name.strip():
-            raise click.BadParameter(f"{header!r} is not 'NAME: VALUE'", param_hint="--header")
-        sent[name.strip()] = value.strip()
+        name, value = name.strip(), value.strip()
+        if not colon or not HEADER_NAME.fullmatch(name) or not HEADER_VALUE.fullmatch(value):
+            raise click.BadParameter(f"{header!r} is not 'NAME: VALUE' (a header name, then printable latin-1)",
+                                     param_hint="--header")
+        sent[name] = value
     return sent

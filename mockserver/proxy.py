@@ -1,12 +1,18 @@
 """`mockserver proxy`: a validating proxy between a client and the real vendor.
 
-Every request is forwarded unchanged (only hop-by-hop headers and `Accept-Encoding` are left out,
-so the answer comes back uncompressed) and both directions are checked against the vendor's spec:
+Every request is forwarded unchanged, its path and query byte for byte (only hop-by-hop headers
+and `Accept-Encoding` are left out: the proxy asks for gzip or deflate itself and decodes the
+answer, so it comes back uncompressed) and both directions are checked against the vendor's spec:
 the request (would the vendor accept it as documented: operation, credentials, parameters, body)
 and the answer (documented status, content type, headers, body schema, the vendor's error
 envelope). The client gets the vendor's answer as it came, plus `X-Mockserver-Drift` naming what
-did not match. Like Prism's proxy mode and WireMock's recording, for contract checks from one's
-own test runs instead of generated traffic.
+did not match (an upstream's own `X-Mockserver-*` headers are not passed on). Like Prism's proxy
+mode and WireMock's recording, for contract checks from one's own test runs instead of generated
+traffic.
+
+An answer is read as it comes and held whole (to check it) up to MAX_BODY_BYTES decoded bytes;
+past that, or past the UPSTREAM_DEADLINE for the whole exchange, the client gets the proxy's 502
+or 504 instead, and the report a finding.
 
 Secrets (whatever the spec's security schemes name, and parameters of `format: password`) never
 reach the report or a recording: their values are replaced wherever they occur.
@@ -14,59 +20,39 @@ reach the report or a recording: their values are replaced wherever they occur.
 
 import asyncio
 import base64
-import itertools
 import json
 import re
 import socket
 import xml.etree.ElementTree as ElementTree
+import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import httpx
-from jsonschema import Draft4Validator
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from mockserver.bodies import parse_as_form_unless_json
-from mockserver.errors import as_api_error
-from mockserver.gateway import presented_credential
-from mockserver.pipeline import CompiledOperation
+from mockserver.contract import Checker, Problem, drift_summary
+from mockserver.errors import MAX_JSON_DEPTH, nested_deeper
 from mockserver.routing import Router
-from mockserver.validation import RequestValidator
 from mockserver.vendor import Vendor
 
-MAX_BODY_BYTES = 16 << 20  # a larger request or answer is refused (413) or cut (502), not buffered
+MAX_BODY_BYTES = 16 << 20  # a larger request is refused (413), a larger answer (decoded) too (502): never held whole
+UPSTREAM_DEADLINE = 60.0  # seconds for a whole upstream exchange, from connecting to the answer's last byte (504)
+DECODED = ("gzip", "x-gzip", "deflate")  # the content codings asked for (gzip, deflate) and decoded, bounded
 MAX_PROBLEMS = 100  # distinct problems kept per operation and direction; more are only counted
 MAX_UNDOCUMENTED = 200  # distinct undocumented calls kept
 MAX_RECORDED = 10_000  # exchanges a --record folder takes
-MAX_SHOWN = 200  # characters of a value a problem quotes
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
               "host", "content-length", "accept-encoding", "content-encoding"}
 REDACTED = "[redacted]"
 DRIFT_HEADER = "X-Mockserver-Drift"
-
-
-@dataclass
-class Problem:
-    direction: str  # "request" or "response"
-    part: str  # operation, credentials, parameter, body, status, content-type, header
-    pointer: str  # a JSON pointer into the body, or the parameter's / header's name
-    expected: str  # what the spec says
-    got: str  # what came
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"direction": self.direction, "part": self.part, "pointer": self.pointer, "expected": self.expected,
-                "got": self.got}
-
-    def line(self) -> str:
-        where = f" {self.pointer}" if self.pointer else ""
-        return f"{self.direction} {self.part}{where}: expected {self.expected}; got {self.got}"
 
 
 @dataclass
@@ -133,7 +119,7 @@ class Report:
         if never:
             lines.append(f"Never exercised ({len(never)}): " + "; ".join(never))
         if self.upstream_failures:
-            lines.append(f"Upstream unreachable {self.upstream_failures} time(s).")
+            lines.append(f"Upstream unreachable, or its answer not passed on, {self.upstream_failures} time(s).")
         return "\n".join(lines) + "\n"
 
     def as_junit(self) -> bytes:
@@ -212,148 +198,6 @@ def scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
-def shown(value: object) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
-
-
-def pointer(path: Iterable[object]) -> str:
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path) or "/"
-
-
-def json_schema(node: Any) -> Any:
-    """An OpenAPI 3.0 schema as JSON Schema: `nullable: true` becomes "or null" wherever it is
-    (beside `allOf` too, which Connexion's validators miss)."""
-    if isinstance(node, list):
-        return [json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    converted = {key: json_schema(value) for key, value in node.items() if key != "nullable"}
-    return {"anyOf": [{"type": "null"}, converted]} if node.get("nullable") is True else converted
-
-
-def schema_problems(direction: str, validator: Draft4Validator, document: object) -> list[Problem]:
-    """Each place the document breaks its schema; for oneOf/anyOf, the deepest branch's complaint."""
-    problems = []
-    for error in itertools.islice(validator.iter_errors(document), 20):
-        while error.context:  # the branch that matched furthest is the one meant
-            error = max(error.context, key=lambda branch: (len(branch.path), branch.validator != "required"))
-        if error.validator == "required" and isinstance(error.instance, dict):
-            for name in [name for name in error.validator_value if name not in error.instance]:
-                problems.append(Problem(direction, "body", pointer([*error.absolute_path, name]),
-                                        "present (required)", "absent"))
-            continue
-        problems.append(Problem(direction, "body", pointer(error.absolute_path),
-                                f"{error.validator}: {shown(error.validator_value)}", shown(error.instance)))
-    return problems
-
-
-class Checker:
-    """A vendor's spec as the proxy checks traffic against it."""
-
-    def __init__(self, vendor: Vendor) -> None:
-        self.vendor = vendor
-        self.router = Router(vendor, vendor.specification)
-        self.error_validator = Draft4Validator(vendor.error_schema) if vendor.error_schema else None
-        self._validators: dict[int, Draft4Validator] = {}
-
-    def validator(self, schema: dict[str, Any], full: type[Draft4Validator] | None = None) -> Draft4Validator:
-        """A cached validator: `full` (the request rules) or, for answers, JSON Schema Draft 4 over
-        the schema with OpenAPI's `nullable` spelled out (as Schemathesis reads it)."""
-        found = self._validators.get(id(schema))
-        if found is None:
-            found = self._validators[id(schema)] = (full(schema, format_checker=Draft4Validator.FORMAT_CHECKER) if full
-                                                    else Draft4Validator(json_schema(schema),
-                                                                         format_checker=Draft4Validator.FORMAT_CHECKER))
-        return found
-
-    async def request(self, scope: Scope, body: bytes) -> tuple[str | None, dict[str, Any], list[Problem]]:
-        """(operationId or None, path parameters, problems) for a request."""
-        found = self.router.match(scope["method"], scope["path"])
-        if found is None or found.operation is None:
-            return None, {}, []
-        compiled = found.operation
-        problems: list[Problem] = []
-        scope = dict(scope)  # read as the vendor reads it, without touching what is forwarded
-        if self.vendor.form_fallback and body:
-            parse_as_form_unless_json(scope)
-        request = Request(scope)
-        schemes = compiled.operation.security
-        if schemes and all(presented_credential(scheme, request) is None for _, scheme in schemes):
-            problems.append(Problem("request", "credentials", "", "credentials as " + " or ".join(
-                name for name, _ in schemes), "none"))
-        try:
-            await compiled.checked(scope, found.path_params, body, None)
-        except Exception as exc:  # noqa: BLE001 - whatever the pipeline refuses is the finding
-            message = as_api_error(exc).message
-            problems += self._body_problems(compiled, scope, body) or [
-                Problem("request", "parameter" if "parameter" in message else "body", "", "as documented",
-                        shown(message))]
-        return compiled.operation.id, found.path_params, problems
-
-    def _body_problems(self, compiled: CompiledOperation, scope: Scope, body: bytes) -> list[Problem]:
-        media_type = compiled.media_type(Headers(scope=scope))
-        schema = compiled.body_schemas.get(media_type)
-        if not schema or "json" not in media_type or not body:
-            return []
-        try:
-            document = json.loads(body)
-        except ValueError:
-            return [Problem("request", "body", "", "JSON", "not valid JSON")]
-        return schema_problems("request", self.validator(schema, RequestValidator), document)
-
-    def response(self, op_id: str, status: int, headers: httpx.Headers, body: bytes) -> tuple[str, list[Problem]]:
-        """(the status as reported, problems) for an answer."""
-        compiled = self.router.operations[op_id]
-        responses = compiled.spec_operation.responses
-        declared = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
-        seen = str(status)
-        problems: list[Problem] = []
-        document = _json(headers, body)
-        if self.error_validator is not None and document is not None and self.error_validator.is_valid(document):
-            seen += " (error)"  # Corteza: an error in an HTTP 200 answer
-        if declared is None:
-            documented = ", ".join(sorted(responses))
-            return seen, [Problem("response", "status", "", documented, str(status))]
-        for name, header in declared.get("headers", {}).items():
-            value = headers.get(name)
-            if value is None:
-                if header.get("required"):
-                    problems.append(Problem("response", "header", name, "present (required)", "absent"))
-                continue
-            schema = header.get("schema", {})
-            try:
-                typed = int(value) if schema.get("type") == "integer" else value
-            except ValueError:
-                typed = value
-            for error in itertools.islice(self.validator(schema).iter_errors(typed), 1):
-                problems.append(Problem("response", "header", name, f"{error.validator}: {shown(error.validator_value)}",
-                                        shown(value)))
-        content = declared.get("content", {})
-        if content and body:
-            media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-            chosen = content.get(media_type) or next(
-                (value for key, value in content.items() if key == "*/*" or (key.endswith("/*") and
-                                                                             media_type.startswith(key[:-1]))), None)
-            if chosen is None:
-                problems.append(Problem("response", "content-type", "", ", ".join(content), media_type or "none"))
-            elif "schema" in chosen and "json" in media_type:
-                if document is None:
-                    problems.append(Problem("response", "body", "", "JSON", "not valid JSON"))
-                else:
-                    problems += schema_problems("response", self.validator(chosen["schema"]), document)
-        return seen, problems
-
-
-def _json(headers: httpx.Headers, body: bytes) -> Any:
-    if "json" not in headers.get("content-type", "") or not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
 class Recorder:
     """Exchanges saved as JSON files, secrets replaced, for `mockserver replay`."""
 
@@ -398,18 +242,98 @@ def _content(content_type: str, body: bytes, secrets: list[str]) -> dict[str, An
         return {"body_base64": base64.b64encode(body).decode()}
     if "json" in content_type:
         try:
-            return {"json": json.loads(text)}
-        except ValueError:
+            return {"json": parsed_json(text)}
+        except ValueError:  # nested too deep too: kept as text
             pass
     return {"text": text}
+
+
+class NestedTooDeep(ValueError):
+    """JSON nested deeper than a bound."""
+
+
+def parsed_json(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> Any:
+    """JSON that nests at most `limit` levels (what is checked, recorded and replayed walks it
+    recursively): ValueError if it is no JSON, NestedTooDeep if it nests deeper."""
+    try:
+        document = json.loads(text)
+    except RecursionError:  # the json module's parser spends a C call a level: far past any limit here
+        raise NestedTooDeep(f"JSON nested deeper than {limit} levels") from None
+    if nested_deeper(document, limit):
+        raise NestedTooDeep(f"JSON nested deeper than {limit} levels")
+    return document
+
+
+def nested_too_deep(body: bytes) -> bool:
+    """Whether the body is JSON nested past MAX_JSON_DEPTH levels: passed on, but not checked."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:  # too few brackets for it: no need to parse
+        return False
+    try:
+        parsed_json(body)
+    except NestedTooDeep:
+        return True
+    except ValueError:
+        pass  # no JSON: the checks say so
+    return False
+
+
+def unchecked(direction: str) -> Problem:
+    """The finding for a body nested too deep to check."""
+    return Problem(direction, "body", "", f"JSON nested at most {MAX_JSON_DEPTH} levels (the proxy's bound)",
+                   "deeper: not checked")
+
+
+class Unpassable(Exception):
+    """An upstream answer the proxy does not pass on: the status it answers instead (502, 504), a
+    message for the client, and the finding for the report."""
+
+    def __init__(self, status: int, message: str, expected: str, got: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem = Problem("response", "upstream", "", expected, f"{got}: answered {status}")
+
+
+class DecodedBody:
+    """An answer's body as it arrives, decoded (identity, gzip, deflate) and counted: Unpassable
+    once past MAX_BODY_BYTES decoded bytes, so no more than that is held (a gzip bomb is refused,
+    not inflated)."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding.strip().lower()
+        if self.coding not in ("", "identity", *DECODED):
+            raise Unpassable(502, f"Upstream answer in content coding {self.coding!r}, which the proxy does not decode.",
+                             "content coding gzip, deflate or none", self.coding)
+        # Either gzip or zlib (RFC 9110's deflate): zlib tells them apart by their headers.
+        self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 32) if self.coding in DECODED else None
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> None:
+        if self.inflater is not None:
+            try:
+                # One byte past the bound at most; an output shorter than that used all the input.
+                data = self.inflater.decompress(data, MAX_BODY_BYTES - self.size + 1)
+            except zlib.error:
+                raise Unpassable(502, f"Upstream answer is not valid {self.coding}.", f"a {self.coding} body",
+                                 "not decodable") from None
+        self.size += len(data)
+        if self.size > MAX_BODY_BYTES:
+            raise Unpassable(502, f"Upstream answer over {MAX_BODY_BYTES >> 20} MiB (the proxy's bound).",
+                             f"a body of at most {MAX_BODY_BYTES >> 20} MiB (the proxy's bound)", "more")
+        self.chunks.append(data)
+
+    def content(self) -> bytes:
+        return b"".join(self.chunks)
 
 
 class Proxy:
     """The ASGI app: the vendor's base path forwarded and checked; `/__admin/proxy/report` and
     `/__admin/health` answered here; anything else a 404."""
 
-    def __init__(self, vendor: Vendor, upstream: str, record: str | None = None) -> None:
-        self.vendor, self.upstream = vendor, upstream.rstrip("/")
+    def __init__(self, vendor: Vendor, upstream: str, record: str | None = None,
+                 deadline: float = UPSTREAM_DEADLINE) -> None:
+        self.vendor, self.upstream, self.deadline = vendor, upstream.rstrip("/"), deadline
+        self.upstream_path = httpx.URL(self.upstream).raw_path.partition(b"?")[0].rstrip(b"/")
         self.checker = Checker(vendor)
         self.report = Report(vendor, self.checker.router)
         self.secrets = Secrets(vendor, self.checker.router)
@@ -434,8 +358,8 @@ class Proxy:
             answer = self._report_answer(QueryParams(scope["query_string"]).get("format", "json"))
         elif path == "/__admin/health":
             answer = JSONResponse({"status": "ok", "vendor": self.vendor.name, "upstream": self.upstream})
-        elif path == self.vendor.base_path or path.startswith(self.vendor.base_path + "/"):
-            answer = await self._forward(scope, receive)
+        elif (suffix := self._suffix(scope)) is not None:
+            answer = await self._forward(scope, receive, suffix)
         else:
             answer = JSONResponse({"error": {"code": 404, "message": f"Not under {self.vendor.base_path}."}},
                                   status_code=404)
@@ -448,51 +372,106 @@ class Proxy:
             return Response(self.report.as_junit(), media_type="application/xml")
         return JSONResponse(self.report.as_dict())
 
-    async def _forward(self, scope: Scope, receive: Receive) -> Response:
+    def _suffix(self, scope: Scope) -> bytes | None:
+        """The path after the vendor's base path exactly as the client sent it (`%2F` stays `%2F`:
+        decoded, it would be another path), or None if it is not under the base path."""
+        raw, base = scope.get("raw_path") or scope["path"].encode(), self.vendor.base_path.encode()
+        return raw[len(base):] if raw == base or raw.startswith(base + b"/") else None
+
+    async def _forward(self, scope: Scope, receive: Receive, suffix: bytes) -> Response:
         request = Request(scope, receive)
         body = b""
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY_BYTES:
                 return JSONResponse({"error": {"code": 413, "message": "Request body over 16 MiB."}}, status_code=413)
-        op_id, path_params, problems = await self.checker.request(scope, body)
+        if nested_too_deep(body):
+            (op_id, path_params), problems = self._operation(scope), [unchecked("request")]
+        else:
+            op_id, path_params, problems = await self.checker.request(scope, body)
         if op_id is None:
             self._note_undocumented(request)
-        if self.client is None:
-            self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0), follow_redirects=False)
-        url = self.upstream + scope["path"][len(self.vendor.base_path):]
         headers = [(name, value) for name, value in request.headers.items() if name not in HOP_BY_HOP]
+        headers.append(("accept-encoding", "gzip, deflate"))  # what DecodedBody decodes
+        query = scope["query_string"]
+        target = self.upstream_path + suffix + (b"?" + query if query else b"")
+        secrets = self.secrets.values(request, path_params)
         try:
-            upstream = await self.client.request(request.method, url, params=scope["query_string"].decode("latin-1"),
-                                                 headers=headers, content=body)
+            upstream, answer = await self._exchange(request.method, target, headers, body)
         except httpx.HTTPError as exc:
             self.report.upstream_failures += 1
             return JSONResponse({"error": {"code": 502, "message": f"Upstream unreachable: {type(exc).__name__}"}},
                                 status_code=502)
-        answer = upstream.content[:MAX_BODY_BYTES]
-        secrets = self.secrets.values(request, path_params)
+        except Unpassable as refused:
+            self.report.upstream_failures += 1
+            problems.append(refused.problem)
+            self._note(op_id, str(refused.status), problems, secrets)
+            return JSONResponse({"error": {"code": refused.status, "message": str(refused)}}, status_code=refused.status,
+                                headers=dict(_drift(op_id, problems)))
         if op_id is not None:
-            seen, found = self.checker.response(op_id, upstream.status_code, upstream.headers, answer)
+            deep = "json" in upstream.headers.get("content-type", "").lower() and nested_too_deep(answer)
+            seen, found = self.checker.response(op_id, upstream.status_code, upstream.headers, b"" if deep else answer)
             problems += found
-            entry = self.report.operations[op_id]
-            entry.calls += 1
-            entry.statuses[seen] += 1
-            for problem in problems:
-                problem.got = scrub(problem.got, secrets)
-                entry.add(problem)
+            if deep:  # its status and headers are checked; its body is passed on unchecked
+                problems.append(unchecked("response"))
+            self._note(op_id, seen, problems, secrets)
         if self.recorder is not None:
             self.recorder.save(op_id, request, path_params, body, upstream.status_code, upstream.headers, answer,
                                secrets)
-        headers_out = [(name, value) for name, value in upstream.headers.multi_items() if name.lower() not in HOP_BY_HOP]
-        if problems or op_id is None:
-            headers_out.append((DRIFT_HEADER, drift_summary(problems) if op_id else "undocumented operation"))
-        return Response(answer, status_code=upstream.status_code, headers=_header_dict(headers_out))
+        # The upstream's own X-Mockserver-* headers could pass for the proxy's (or the mock's).
+        headers_out = [(name, value) for name, value in upstream.headers.multi_items()
+                       if name.lower() not in HOP_BY_HOP and not name.lower().startswith("x-mockserver-")]
+        return Response(answer, status_code=upstream.status_code,
+                        headers=_header_dict(headers_out + _drift(op_id, problems)))
+
+    async def _exchange(self, method: str, target: bytes, headers: list[tuple[str, str]],
+                        body: bytes) -> tuple[httpx.Response, bytes]:
+        """The upstream's answer to the request for `target` (its path and query), and the answer's
+        body, decoded; Unpassable past MAX_BODY_BYTES or the deadline."""
+        if self.client is None:  # no timeouts of its own: the deadline covers the whole exchange
+            self.client = httpx.AsyncClient(timeout=None, follow_redirects=False)
+        try:
+            async with asyncio.timeout(self.deadline):
+                async with self.client.stream(method, self.upstream, headers=headers, content=body,
+                                              extensions={"target": target}) as upstream:
+                    decoded = DecodedBody(upstream.headers.get("content-encoding", ""))
+                    async for chunk in upstream.aiter_raw():
+                        decoded.add(chunk)
+                    return upstream, decoded.content()
+        except TimeoutError:
+            raise Unpassable(504, f"No whole upstream answer within {self.deadline:g} s (the proxy's deadline).",
+                             f"a whole answer within {self.deadline:g} s (the proxy's deadline)", "none") from None
+
+    def _operation(self, scope: Scope) -> tuple[str | None, dict[str, Any]]:
+        """The documented operation a request calls (None if none) and its path parameters."""
+        found = self.checker.router.match(scope["method"], scope["path"])
+        if found is None or found.operation is None:
+            return None, {}
+        return found.operation.operation.id, found.path_params
+
+    def _note(self, op_id: str | None, seen: str, problems: list[Problem], secrets: list[str]) -> None:
+        """A call to a documented operation, in the report: its status as seen, and its problems."""
+        if op_id is None:
+            return
+        entry = self.report.operations[op_id]
+        entry.calls += 1
+        entry.statuses[seen] += 1
+        for problem in problems:
+            problem.got = scrub(problem.got, secrets)
+            entry.add(problem)
 
     def _note_undocumented(self, request: Request) -> None:
         call = f"{request.method} {request.url.path[len(self.vendor.base_path):] or '/'}"
         call = re.sub(r"\d{3,}", "{id}", call)  # ids vary; the call is the same undocumented operation
         if call in self.report.undocumented or len(self.report.undocumented) < MAX_UNDOCUMENTED:
             self.report.undocumented[call] += 1
+
+
+def _drift(op_id: str | None, problems: list[Problem]) -> list[tuple[str, str]]:
+    """The drift header an answer carries, if any."""
+    if op_id is None:
+        return [(DRIFT_HEADER, "undocumented operation")]
+    return [(DRIFT_HEADER, drift_summary(problems))] if problems else []
 
 
 def _header_dict(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -502,12 +481,6 @@ def _header_dict(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     for name, value in pairs:
         merged[name] = f"{merged[name]}, {value}" if name in merged and name.lower() != "set-cookie" else value
     return merged
-
-
-def drift_summary(problems: list[Problem]) -> str:
-    """The header naming the drift: how many findings and the first few, printable ASCII."""
-    text = f"{len(problems)}: " + "; ".join(f"{p.direction} {p.part} {p.pointer}".strip() for p in problems[:5])
-    return re.sub(r"[^\x20-\x7e]", "?", text)[:500]
 
 
 def serve(vendor: Vendor, upstream: str, listening: socket.socket, root: str, *, record: str | None,

@@ -3,21 +3,30 @@
 
 A recording holds no secrets (the proxy replaced them), so the caller's credentials are given
 again; a request whose path held a secret (a webhook token) cannot be replayed and is skipped.
-Recordings are untrusted files: each is checked to be the documented shape before use.
+Recordings are untrusted files: each is checked to be the documented shape before use, and read
+only if it is a regular file of at most MAX_RECORDING_BYTES.
 """
 
 import base64
 import binascii
 import json
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from mockserver.proxy import HOP_BY_HOP, REDACTED
+from mockserver.errors import MAX_JSON_DEPTH
+from mockserver.proxy import HOP_BY_HOP, REDACTED, NestedTooDeep, parsed_json
 
 MAX_DIFFERENCES = 20  # per exchange
+MAX_RECORDING_BYTES = 64 << 20  # a recording: two bodies of at most 16 MiB (the proxy's bound), as JSON or base64
+RECORDING_DEPTH = MAX_JSON_DEPTH + 2  # a body recorded as JSON, inside the exchange and its request or response
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # RFC 9110 field content (obs-text: latin-1)
 
 
 @dataclass
@@ -27,27 +36,63 @@ class Outcome:
     skipped: str = ""
 
 
+def read_recording(path: Path) -> bytes:
+    """A recording's bytes; OSError, or ValueError unless it is a regular file (a FIFO would block,
+    a link to /dev/zero never end) of at most MAX_RECORDING_BYTES."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, to be refused
+    with open(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise ValueError("not a regular file")
+        data = file.read(MAX_RECORDING_BYTES + 1)
+    if len(data) > MAX_RECORDING_BYTES:
+        raise ValueError(f"over {MAX_RECORDING_BYTES >> 20} MiB")
+    return data
+
+
 def load(path: Path) -> dict[str, Any]:
-    """A recorded exchange, or ValueError saying what is wrong with the file."""
-    exchange: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    """A recorded exchange; ValueError or OSError saying what is wrong with the file."""
+    exchange = parsed_json(read_recording(path), RECORDING_DEPTH)
+    if not isinstance(exchange, dict):
+        raise ValueError("not a JSON object")
     request, response = exchange.get("request"), exchange.get("response")
     if not isinstance(request, dict) or not isinstance(response, dict):
         raise ValueError("no request and response objects")
     method, path_ = request.get("method"), request.get("path")
-    if not isinstance(method, str) or not method.isalpha() or not isinstance(path_, str):
-        raise ValueError("request.method and request.path must be strings")
-    if path_ and (not path_.startswith("/") or ".." in path_.split("/") or "//" in path_ or "?" in path_):
+    if not isinstance(method, str) or not (method.isascii() and method.isalpha()) or not isinstance(path_, str):
+        raise ValueError("request.method and request.path must be strings (a method: ASCII letters)")
+    if path_ and (not path_.startswith("/") or ".." in path_.split("/") or "//" in path_ or "?" in path_
+                  or "#" in path_ or not path_.isprintable()):
         raise ValueError("request.path must be a plain path under the base path")
     if not isinstance(request.get("headers", {}), dict) or not all(
-            isinstance(key, str) and isinstance(value, str) for key, value in request.get("headers", {}).items()):
-        raise ValueError("request.headers must map names to strings")
+            isinstance(key, str) and isinstance(value, str) and HEADER_NAME.fullmatch(key)
+            and HEADER_VALUE.fullmatch(value) for key, value in request.get("headers", {}).items()):
+        raise ValueError("request.headers must map header names to latin-1 values without control characters")
     query = request.get("query", [])
     if not isinstance(query, list) or not all(
-            isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair) for pair in query):
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) and _is_text(part) for part in pair)
+            for pair in query):
         raise ValueError("request.query must be [name, value] pairs of strings")
     if type(response.get("status")) is not int:
         raise ValueError("response.status must be an integer")
     return exchange
+
+
+def _is_text(value: str) -> bool:
+    """Whether UTF-8 can carry it: a JSON string may hold a lone surrogate, which is no text."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def headers_sent(recorded: dict[str, str], given: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """The recorded request's headers (less redacted and hop-by-hop ones, and those the caller gives:
+    names are case-insensitive), then the caller's; latin-1, as the proxy received them."""
+    given_names = {name.lower() for name in given}
+    kept = [(name, value) for name, value in recorded.items()
+            if value != REDACTED and name.lower() not in HOP_BY_HOP and name.lower() not in given_names]
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in kept + list(given.items())]
 
 
 def body_of(message: dict[str, Any]) -> bytes:
@@ -109,26 +154,29 @@ def replay(folder: str, base_url: str, headers: dict[str, str]) -> list[Outcome]
                 exchange = load(path)
                 request, recorded = exchange["request"], exchange["response"]
                 content = body_of(request)
-            except (ValueError, UnicodeDecodeError) as exc:
+            except OSError as exc:
+                outcome.differences.append(f"unreadable recording: {exc.strerror or exc}")
+                continue
+            except ValueError as exc:  # UnicodeError too
                 outcome.differences.append(f"unreadable recording: {exc}")
                 continue
             if request.get("secret_in_path"):
                 outcome.skipped = "its path held a secret (redacted in the recording)"
                 continue
-            sent = {name: value for name, value in request.get("headers", {}).items()
-                    if value != REDACTED and name.lower() not in HOP_BY_HOP} | headers
             query = [(name, value) for name, value in request.get("query", []) if value != REDACTED]
             try:
-                answer = client.request(request["method"], base_url + request["path"], params=query, headers=sent,
-                                        content=content)
-            except httpx.HTTPError as exc:
+                answer = client.request(request["method"], base_url + request["path"], params=query,
+                                        headers=headers_sent(request.get("headers", {}), headers), content=content)
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 outcome.differences.append(f"no answer: {type(exc).__name__}")
                 continue
             if answer.status_code != recorded["status"]:
                 outcome.differences.append(f"status: recorded {recorded['status']}, got {answer.status_code}")
             if "json" in recorded:
                 try:
-                    got = answer.json()
+                    got = parsed_json(answer.content)
+                except NestedTooDeep as exc:
+                    outcome.differences.append(f"body: recorded JSON, got {exc}")
                 except ValueError:
                     outcome.differences.append("body: recorded JSON, got none")
                 else:

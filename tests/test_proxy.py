@@ -1,16 +1,24 @@
 """`mockserver proxy` between a client and an upstream (this mock on loopback, or a drifting proxy
 in front of it), and `mockserver replay` of what it recorded."""
 
+import contextlib
 import json
 import subprocess
 import sys
+import threading
+import time
 import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
+from mockserver.proxy import MAX_BODY_BYTES, Proxy
 from mockserver.testing import running
+from mockserver.vendor import discover
 from tests.drifting import DriftingProxy
+from tests.hostile import BIG_BYTES, DEEP, HostileUpstream
 from tests.served import Served
 
 DEFAULT_KARMABOT_KEY = "krm_1_d020104626bf82b1420f719a67ad9420"  # documented in README.md, any seed
@@ -228,3 +236,125 @@ def test_a_port_in_use_is_a_clear_error(upstream):
                              server.base_url("karmabot"), "--port", str(port)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+KARMABOT = "/karmabot/api/v1"
+KARMABOT_CREDENTIALS = {"Authorization": f"Bearer {DEFAULT_KARMABOT_KEY}"}
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    with HostileUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def hostile_proxy(hostile, tmp_path_factory):
+    """One `mockserver proxy` in front of the hostile upstream, recording what passes."""
+    served = proxy("karmabot", hostile.url + KARMABOT, "--record", str(tmp_path_factory.mktemp("recorded")))
+    yield served
+    served.stop()
+
+
+def hostile_get(served, behaviour: str, path: str = "/users") -> httpx.Response:
+    return httpx.get(served.url + KARMABOT + path, headers=KARMABOT_CREDENTIALS | {"X-Hostile": behaviour}, timeout=60)
+
+
+def response_problems(served) -> list[dict]:
+    report = httpx.get(served.url + "/__admin/proxy/report").json()
+    return [problem for entry in report["operations"] for problem in entry["response_problems"]]
+
+
+def memory(served, field: str) -> int:
+    """VmRSS (now) or VmHWM (the peak so far) of the proxy's process, in bytes (Linux)."""
+    status = Path(f"/proc/{served.process.pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field + ":"))) << 10
+
+
+@pytest.mark.parametrize("behaviour", ["big", "bomb"])
+def test_an_answer_past_the_bound_is_a_502_and_a_finding_and_memory_stays_bounded(hostile, behaviour):
+    """64 MiB on the wire, or a gzip bomb (250 KiB that inflate to 256 MiB): read as it comes,
+    counting decoded bytes, and refused once past 16 MiB; the proxy never holds more than that."""
+    served = proxy("karmabot", hostile.url + KARMABOT)
+    try:
+        small = hostile_get(served, "gzip")  # a gzip answer within the bound comes back decoded
+        assert small.json() == {"users": []} and "content-encoding" not in small.headers
+        before = memory(served, "VmRSS")
+        answer = hostile_get(served, behaviour)
+        peak = memory(served, "VmHWM")
+        problems = response_problems(served)
+    finally:
+        served.stop()
+    assert answer.status_code == 502, answer.headers
+    assert "over 16 MiB" in answer.json()["error"]["message"] and "response upstream" in answer.headers[
+        "x-mockserver-drift"]
+    assert {"direction": "response", "part": "upstream", "pointer": "", "count": 1,
+            "expected": "a body of at most 16 MiB (the proxy's bound)", "got": "more: answered 502"} in problems
+    # The body held, the inflater's last output as it is put together, and slack (reading it all took 144 MiB+).
+    assert peak - before < 3 * MAX_BODY_BYTES, f"peak {peak >> 20} MiB, {before >> 20} MiB before"
+    if behaviour == "big":
+        assert hostile.sent_bytes["big"] < BIG_BYTES  # the proxy hung up instead of reading on
+
+
+@contextlib.contextmanager
+def proxy_in_process(upstream_url: str, **options):
+    """`mockserver proxy` for Karma bot in this process, with Proxy's own options: its root URL."""
+    app = Proxy(discover(["karmabot"])[0], upstream_url, **options)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", server_header=False,
+                                           date_header=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the proxy did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_an_upstream_exchange_has_a_deadline(hostile):
+    """An upstream trickling a byte every 0.1 s never trips a read timeout; the whole exchange's
+    deadline (60 s; 1 s here) does: a 504 and a finding."""
+    with proxy_in_process(hostile.url + KARMABOT, deadline=1.0) as url:
+        answer = httpx.get(url + KARMABOT + "/users", headers=KARMABOT_CREDENTIALS | {"X-Hostile": "trickle"},
+                           timeout=60)
+        report = httpx.get(url + "/__admin/proxy/report").json()
+    assert answer.status_code == 504 and "within 1 s" in answer.json()["error"]["message"]
+    assert report["operations"][0]["response_problems"] == [
+        {"direction": "response", "part": "upstream", "pointer": "", "count": 1,
+         "expected": "a whole answer within 1 s (the proxy's deadline)", "got": "none: answered 504"}]
+    assert report["upstream_failures"] == 1
+
+
+def test_deep_json_passes_through_unchecked_as_a_finding(hostile_proxy):
+    """JSON nested 100,000 deep, from the upstream or the client, is passed on as it came; checking
+    (and recording) it would recurse, so the finding says it was not checked."""
+    deep = b"[" * DEEP + b"]" * DEEP
+    answer = hostile_get(hostile_proxy, "deep")
+    assert answer.status_code == 200 and answer.content == deep
+    assert "response body" in answer.headers["x-mockserver-drift"]
+    sent = httpx.post(hostile_proxy.url + KARMABOT + "/pluses", content=deep, timeout=60,
+                      headers=KARMABOT_CREDENTIALS | {"Content-Type": "application/json"})
+    assert sent.status_code == 200 and "request body" in sent.headers["x-mockserver-drift"]
+    report = httpx.get(hostile_proxy.url + "/__admin/proxy/report").json()
+    unchecked = {"part": "body", "pointer": "", "count": 1, "expected": "JSON nested at most 64 levels (the proxy's bound)",
+                 "got": "deeper: not checked"}
+    entries = {entry["operation"]: entry for entry in report["operations"]}
+    assert unchecked | {"direction": "response"} in entries["listUsers"]["response_problems"]
+    assert unchecked | {"direction": "request"} in entries["createPlus"]["request_problems"]
+
+
+def test_upstream_x_mockserver_headers_are_not_passed_on(hostile_proxy):
+    """Only the proxy's own X-Mockserver-* headers reach the client: an upstream's could pass for them."""
+    answer = hostile_get(hostile_proxy, "forged")
+    assert answer.status_code == 200 and answer.json() == {"users": []}
+    assert "forged" not in str(answer.headers.multi_items()) and "x-mockserver-error-status" not in answer.headers
+
+
+def test_the_path_and_query_are_forwarded_exactly_as_sent(hostile, hostile_proxy):
+    """`%2F` and `%3F` stay encoded (decoded, they would be another path, and a query)."""
+    answer = httpx.get(hostile_proxy.url + KARMABOT + "/users/a%2Fb%3Fc?q=%2F+x&r=a%20b", headers=KARMABOT_CREDENTIALS)
+    assert answer.json() == {"target": KARMABOT + "/users/a%2Fb%3Fc?q=%2F+x&r=a%20b"}
