@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver import admin, exchange, gateway, persistence
+from mockserver import admin, answercheck, exchange, gateway, persistence
 from mockserver.answers import Answer, AnswerCache, answer, dumps
 from mockserver.bodies import header
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
@@ -50,7 +50,7 @@ class MockServer:
                  max_body_bytes: int = 1_048_576, webhook_allow: tuple[str, ...] = (),
                  webhook_timeout: float = 5.0, state_file: str | None = None, redis_url: str | None = None,
                  redis_prefix: str = "mockserver", body_deadline: float = 30.0, admin_token: str | None = None,
-                 cors: bool = True, clock: str | None = None) -> None:
+                 cors: bool = True, clock: str | None = None, check_answers: bool | None = None) -> None:
         if clock is not None:  # as `serve --clock` takes it; `ticking` is the same as a switch
             if clock not in ("ticking", "frozen"):
                 raise ValueError(f"clock is 'ticking' or 'frozen', not {clock!r}")
@@ -86,6 +86,9 @@ class MockServer:
             self.notes = self.saved.load(self.state)
         self._build_routes()
         self.admin = admin.build(self.state)
+        # `serve --check-answers` (unset: MOCKSERVER_CHECK_ANSWERS): every answer checked against the spec.
+        self.answer_check = (answercheck.AnswerCheck(self.vendors, self.routers, self.faults)
+                             if answercheck.wanted(check_answers) else None)
 
     # What the server holds, in `state` (a ServerState): these name its parts for the request path.
     @property
@@ -358,6 +361,8 @@ class MockServer:
         ex = Exchange(self, scope, scope["headers"], body, too_large, self.state.vendor_for(scope["path"]), turn=turn)
         token = exchange.current.set(ex)  # for handlers, through exchange.exchange()
         recording = current.set(turn)  # where tracked workspaces record their changes
+        if self.answer_check is not None:
+            send = self.answer_check.watching(ex, send)
         try:
             app = await self._answer(ex, scope)
             await app(scope, receive, self._finishing(ex, scope, send, started))

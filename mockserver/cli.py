@@ -17,7 +17,7 @@ import click
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from mockserver import handover, logs
+from mockserver import answercheck, handover, logs
 from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
 from mockserver.faults import HEADER_NAME, HEADER_VALUE
 from mockserver.protocol import HeadDeadlineProtocol
@@ -66,10 +66,13 @@ def main() -> None:
 @click.option("--log-level", type=click.Choice(logs.LEVELS), default="info", show_default=True,
               help="info: an access line per vendor request (vendor, tenant, operation, status, duration).")
 @click.option("--log-format", type=click.Choice(logs.FORMATS), default="text", show_default=True)
+@click.option("--check-answers", is_flag=True, envvar=answercheck.VARIABLE,
+              help="Check every answer against its operation's documented responses; a drift is logged as a warning "
+                   f"and named in the answer's {answercheck.HEADER} header. Also ${answercheck.VARIABLE}=1.")
 def serve(host: str, port: int, seed: int, vendors: tuple[str, ...], clock: str, journal_limit: int,
           webhook_allow: tuple[str, ...], state_file: str | None, workers: int, redis_url: str | None,
           redis_prefix: str, redis_join: bool, admin_token: str | None, cors: bool, log_level: str,
-          log_format: str) -> None:
+          log_format: str, check_answers: bool) -> None:
     """Start the server."""
     if workers > 1 and not redis_url:
         raise click.BadParameter("several workers share their state through Redis: give --redis URL",
@@ -87,7 +90,8 @@ def serve(host: str, port: int, seed: int, vendors: tuple[str, ...], clock: str,
         _lock(state_file)
     config: dict[str, Any] = {"seed": seed, "vendors": list(vendors) or None, "ticking": clock == "ticking",
               "journal_limit": journal_limit, "webhook_allow": list(webhook_allow), "state_file": state_file,
-              "redis_url": redis_url, "redis_prefix": redis_prefix, "admin_token": admin_token, "cors": cors}
+              "redis_url": redis_url, "redis_prefix": redis_prefix, "admin_token": admin_token, "cors": cors,
+              "check_answers": check_answers}
     try:
         server = MockServer(**config)
     except StateError as exc:
@@ -102,6 +106,8 @@ def serve(host: str, port: int, seed: int, vendors: tuple[str, ...], clock: str,
         click.echo(f"  {vendor.name:<10} {root}{vendor.base_path}  ({headers}; Swagger UI {root}{vendor.base_path}/ui/)")
     for note in server.notes:
         click.echo(f"  state file {state_file}: {note}")
+    if check_answers:
+        click.echo(f"  answers checked against the specs: a drift is logged and named in {answercheck.HEADER}")
     if admin_token:
         click.echo("  admin API: send 'Authorization: Bearer <the admin token>' (health needs none)")
     elif host not in ("127.0.0.1", "localhost", "::1"):

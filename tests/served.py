@@ -9,6 +9,8 @@ import time
 
 import httpx
 
+from mockserver.answercheck import MARK
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -17,6 +19,8 @@ def free_port() -> int:
 
 
 class Served:
+    started: list["Served"] = []  # every one, for the suite's check that answers keep to the spec (conftest)
+
     def __init__(self, *args, cwd=None, command="serve"):
         """`cwd`: where to run it (`python -m` imports the package found there first);
         `command`: `serve`, or `proxy` (which answers the same health check)."""
@@ -29,6 +33,7 @@ class Served:
         self.lines: list[str] = []
         self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True)
         self.reader.start()
+        Served.started.append(self)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -40,6 +45,10 @@ class Served:
                 self.process.kill()
                 raise RuntimeError(self.output())
             time.sleep(0.05)
+
+    def drifts(self) -> list[str]:
+        """The answer drifts it has logged so far (it checks its answers: conftest sets MOCKSERVER_CHECK_ANSWERS)."""
+        return [line for line in self.lines if MARK in line]
 
     def output(self) -> str:
         """Everything it printed, once it has ended."""

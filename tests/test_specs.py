@@ -1,12 +1,14 @@
 """Every spec is valid OpenAPI, every operation resolves to a handler, every extension parses."""
 
+import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from mockserver.vendor import discover, snake_case
+from mockserver.vendor import METHODS, discover, snake_case
 
 SPECS = sorted((Path(__file__).parent.parent / "specs").glob("*.yaml"))
 VENDORS = discover()
@@ -72,3 +74,85 @@ StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _un
                          ids=lambda path: path.name)
 def test_specs_and_fixtures_load_with_a_strict_yaml_loader(path):
     yaml.load(path.read_text(), Loader=StrictLoader)
+
+
+EXTENSIONS = json.loads((Path(__file__).parent / "spec_extensions.schema.json").read_text())
+
+
+def _extensions(node, path=()):
+    """(where, name, value) of every `x-` key in a spec, `where` as spec_extensions.schema.json names places."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _extensions(item, (*path, index))
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if isinstance(key, str) and key.startswith("x-"):
+            yield _place(path), key, value
+        else:
+            yield from _extensions(value, (*path, key))
+
+
+def _place(path):
+    parent = path[-2] if len(path) > 1 else None
+    if not path:
+        return "root"
+    if path == ("info",):
+        return "info"
+    if path[-1] in METHODS and parent not in ("properties",):
+        return "operation"
+    return {"parameters": "parameter", "securitySchemes": "security scheme", "responses": "response",
+            "links": "link"}.get(parent, "elsewhere")
+
+
+@pytest.mark.parametrize("vendor", VENDORS, ids=lambda vendor: vendor.name)
+def test_every_extension_is_documented_and_well_formed(vendor):
+    """Each `x-` key is one spec_extensions.schema.json describes, where it may stand, with a value it allows."""
+    documented = EXTENSIONS["properties"]
+    for where, name, value in _extensions(vendor.spec):
+        assert name in documented, f"{name} is not in tests/spec_extensions.schema.json (nor the README's table)"
+        allowed = documented[name]["x-where"]
+        assert "anywhere" in allowed or where in allowed, f"{name} stands at a {where}; it belongs at {allowed}"
+        jsonschema.validate({name: value}, EXTENSIONS)
+
+
+def test_the_extension_schema_describes_each_extension():
+    for name, entry in EXTENSIONS["properties"].items():
+        assert entry["description"] and entry["x-where"], name
+
+
+@pytest.mark.parametrize("vendor", VENDORS, ids=lambda vendor: vendor.name)
+def test_nullable_stands_beside_a_type(vendor):
+    """OpenAPI 3.0.3: `nullable: true` admits null only where `type` is given in the same schema;
+    beside `allOf` alone it admits nothing, and strict validators refuse the null."""
+    def walk(node, path):
+        if isinstance(node, dict):
+            if node.get("nullable") is True:
+                yield path, "type" in node
+            for key, value in node.items():
+                yield from walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                yield from walk(item, f"{path}/{index}")
+
+    assert [path for path, typed in walk(vendor.spec, "") if not typed] == []
+
+
+@pytest.mark.parametrize("vendor", [vendor for vendor in VENDORS if "x-error-status" not in vendor.spec],
+                         ids=lambda vendor: vendor.name)
+def test_every_operation_that_takes_a_body_documents_413_and_415_with_their_own_answers(vendor):
+    """Each with a response of its own (not the 400's) whose example is an error of that status."""
+    marks = {"413": ("payload_too_large", "REQUEST_ENTITY_TOO_LARGE"),
+             "415": ("unsupported_media_type", "UNSUPPORTED_MEDIA_TYPE")}
+    for path_item in vendor.spec["paths"].values():
+        for method in METHODS:
+            operation = path_item.get(method)
+            if not operation or "requestBody" not in operation:
+                continue
+            responses = vendor.operations[operation["operationId"]].responses
+            for status in ("413", "415"):
+                assert status in responses, (operation["operationId"], status)
+                assert responses[status] is not responses["400"], (operation["operationId"], status)
+                example = json.dumps(responses[status]["content"]["application/json"]["example"])
+                assert any(mark in example for mark in marks[status]), (operation["operationId"], status, example)
