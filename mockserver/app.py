@@ -424,7 +424,7 @@ class MockServer:
         if ex.vendor is None or (ex.operation is None and (ex.status or 0) < 400):
             return None
         entry = _journal_entry(scope, ex)
-        self.journal.record(entry)
+        self.journal.record(entry, min(len(ex.body), MAX_BODY_BYTES))
         ex.turn.entries.append(entry)
         return entry
 

@@ -1,8 +1,11 @@
 """The request journal: what clients sent and what they got, oldest first, bounded per tenant.
 
-Each tenant keeps its own last `limit` entries (requests whose credentials were not recognised
-share one more such journal), so one busy test suite never evicts another's. Bodies are kept up
-to MAX_BODY_BYTES; a longer one is cut there and its entry says `"truncated": true`.
+Each tenant keeps its own last `limit` entries, and at most `tenant_bytes` of them (requests
+whose credentials were not recognised share one more such journal), so one busy test suite never
+evicts another's; past `total_bytes` for every journal together, the server's oldest entries drop,
+whoever's. Bodies are kept up to MAX_BODY_BYTES; a longer one is cut there and its entry says
+`"truncated": true`. An entry's bytes are its body as kept, its path and query, and ENTRY_BYTES
+for the rest (its headers: a request head is at most 16 KiB, as a rule well under 1 KiB).
 
 Each entry recorded is also counted by (vendor, operation, status): what API coverage reports
 (`mockserver.coverage`). The counts outlive the entries the ring drops and clearing the journal;
@@ -16,35 +19,84 @@ from types import EllipsisType
 from typing import Any
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_TENANT_BYTES = 8 * 1024 * 1024  # a tenant's entries, at most
+MAX_BYTES = 256 * 1024 * 1024  # every tenant's entries together, at most
+ENTRY_BYTES = 1024  # an entry's headers and fields, beyond its body, path and query
 
 Answered = tuple[str, str | None, int]  # (vendor, operation id or None: it matched none, status)
 
 
+Kept = tuple[int, dict[str, Any], int]  # (sequence, entry, its bytes)
+
+
 class Journal:
-    def __init__(self, limit: int = 1000) -> None:
-        self.limit = limit
-        self._tenants: dict[str | None, deque[tuple[int, dict[str, Any]]]] = {}  # tenant id -> (sequence, entry)
+    def __init__(self, limit: int = 1000, tenant_bytes: int = MAX_TENANT_BYTES, total_bytes: int = MAX_BYTES) -> None:
+        self.limit, self.tenant_bytes, self.total_bytes = limit, tenant_bytes, total_bytes
+        self._tenants: dict[str | None, deque[Kept]] = {}  # tenant id -> its entries, oldest first
+        self._bytes: dict[str | None, int] = {}  # tenant id -> the bytes of its entries
+        self.bytes = 0  # of every entry kept
+        self._count = 0  # entries kept
+        # (sequence, tenant id) of each entry recorded, oldest first: which is the server's oldest.
+        # Entries that dropped out of their tenant's journal stay named here until passed over.
+        self._order: deque[tuple[int, str | None]] = deque()
         self._sequence = count()
         self.counts: dict[str | None, Counter[Answered]] = {}  # tenant id -> its answers counted
 
-    def record(self, entry: dict[str, Any]) -> None:
-        self._keep(entry)
+    def record(self, entry: dict[str, Any], body_bytes: int) -> None:
+        """Keep the entry (its body of `body_bytes` as kept) and count its answer."""
+        self._keep(entry, body_bytes + len(entry["path"]) + len(entry["query"]) + ENTRY_BYTES)
         counted = self.counts.get(entry["tenant"])
         if counted is None:
             counted = self.counts[entry["tenant"]] = Counter()
         counted[entry["vendor"], entry["operation"], entry["status"]] += 1
 
-    def _keep(self, entry: dict[str, Any]) -> None:
-        kept = self._tenants.get(entry["tenant"])
-        if kept is None:  # past the limit the oldest drop out
-            kept = self._tenants[entry["tenant"]] = deque(maxlen=self.limit)
-        kept.append((next(self._sequence), entry))
+    def _keep(self, entry: dict[str, Any], size: int) -> None:
+        tenant = entry["tenant"]
+        kept = self._tenants.get(tenant)
+        if kept is None:
+            kept = self._tenants[tenant] = deque()
+            self._bytes[tenant] = 0
+        held, total = self._bytes[tenant] + size, self.bytes + size
+        if len(kept) >= self.limit:  # the tenant's oldest drops out
+            dropped = kept.popleft()[2]
+            held, total = held - dropped, total - dropped
+        else:
+            self._count += 1
+        sequence = next(self._sequence)
+        kept.append((sequence, entry, size))
+        self._order.append((sequence, tenant))
+        self._bytes[tenant], self.bytes = held, total
+        if held > self.tenant_bytes or total > self.total_bytes or len(self._order) > 2 * self._count + self.limit:
+            self._trim(tenant, sequence)
+
+    def _trim(self, tenant: str | None, newest: int) -> None:
+        """Back within the bounds: the tenant's oldest entries, then the server's (whoever's), never
+        the entry just kept; and the server's order named afresh once it mostly names entries gone."""
+        kept = self._tenants[tenant]
+        while self._bytes[tenant] > self.tenant_bytes and len(kept) > 1:
+            self._drop(tenant)
+        while self.bytes > self.total_bytes:
+            oldest, owner = self._order.popleft()
+            if oldest == newest:
+                self._order.appendleft((oldest, owner))
+                break
+            if (found := self._tenants.get(owner)) and found[0][0] == oldest:
+                self._drop(owner)
+        if len(self._order) > 2 * self._count + self.limit:
+            self._order = deque(sorted((each[0], owner) for owner, entries in self._tenants.items() for each in entries))
+
+    def _drop(self, tenant: str | None) -> None:
+        """The tenant's oldest entry."""
+        _, _, size = self._tenants[tenant].popleft()
+        self._bytes[tenant] -= size
+        self.bytes -= size
+        self._count -= 1
 
     def entries(self, tenant: str | None | EllipsisType = ...) -> list[dict[str, Any]]:
         """Every entry in the order recorded, or one tenant's."""
         if tenant is not ...:
-            return [entry for _, entry in self._tenants.get(tenant, ())]
-        return [entry for _, entry in heapq.merge(*self._tenants.values(), key=lambda kept: kept[0])]
+            return [entry for _, entry, _ in self._tenants.get(tenant, ())]
+        return [entry for _, entry, _ in heapq.merge(*self._tenants.values(), key=lambda kept: kept[0])]
 
     def find(self, pattern: dict[str, Any]) -> list[dict[str, Any]]:
         """Entries matching every field of `pattern` (WireMock-style verification); `body` matches
@@ -58,8 +110,12 @@ class Journal:
         """Forget every entry, or one tenant's."""
         if tenant is ...:
             self._tenants.clear()
+            self._bytes.clear()
+            self._order.clear()
+            self.bytes = self._count = 0
         else:
-            self._tenants.pop(tenant, None)
+            self._count -= len(self._tenants.pop(tenant, ()))
+            self.bytes -= self._bytes.pop(tenant, 0)
 
     def forget(self, tenant: str | None | EllipsisType = ...) -> None:
         """Every entry and count, or one tenant's (it was reset or deleted)."""
@@ -69,11 +125,11 @@ class Journal:
         else:
             self.counts.pop(tenant, None)
 
-    def replace(self, entries: list[dict[str, Any]], counts: dict[str | None, Counter[Answered]]) -> None:
-        """The journal as given (entries oldest first), e.g. as the shared state holds it."""
-        self._tenants.clear()
-        for entry in entries:
-            self._keep(entry)
+    def replace(self, entries: list[tuple[dict[str, Any], int]], counts: dict[str | None, Counter[Answered]]) -> None:
+        """The journal as given ((entry, its bytes), oldest first), e.g. as the shared state holds it."""
+        self.clear()
+        for entry, size in entries:
+            self._keep(entry, size)
         self.counts = counts
 
     def counted(self, tenant: str | None | EllipsisType = ...) -> Counter[Answered]:

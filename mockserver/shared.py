@@ -988,11 +988,11 @@ class SharedTurns:
         kept, counts = [], {}
         for shard, stream, counted in zip(shards, read[::2], read[1::2], strict=True):
             for stream_id, fields in reversed(stream):
-                kept.append((int(fields[b"at"]), stream_id, orjson.loads(fields[b"entry"])))
+                kept.append((int(fields[b"at"]), stream_id, orjson.loads(fields[b"entry"]), len(fields[b"entry"])))
             if counted:
                 counts[None if shard == NOBODY else shard] = _answer_counts(counted)
         kept.sort(key=lambda item: item[:2])
-        journal.replace([entry for *_, entry in kept], counts)
+        journal.replace([(entry, size) for *_, entry, size in kept], counts)
 
     # --- the world --------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 never a 5xx, a stall or a way into another tenant or the admin API."""
 
 import asyncio
+import json
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from mockserver import journal as journal_module
 from mockserver import state as state_module
 from mockserver.app import MockServer
 from mockserver.clock import LATEST, isoformat
@@ -631,3 +633,34 @@ def test_values_in_messages_are_json_and_big_integers_stay_exact(tenant):
                                              "from_id": "x"}).json()["error"]["message"]
         assert nested.startswith('{"a": true, "b": null, "c": [1.5, "xxx') and "..." in nested, nested
         assert "x" * 100 not in nested
+
+
+def test_a_tenants_journal_keeps_at_most_its_bytes_and_the_servers_journals_theirs():
+    """Bodies of 60 KiB: a tenant's journal drops its oldest entries past 8 MiB, whatever
+    --journal-limit allows, and leaves other tenants' entries alone; past the server's bound for
+    every journal together, the server's oldest entries drop, whoever's."""
+    with running(ticking=False, journal_limit=1000) as server:
+        busy, quiet = server.new_tenant(rate_limits=False), server.new_tenant(rate_limits=False)
+        with quiet.client("karmabot") as karma:
+            assert karma.get("/users").status_code == 200
+        with busy.client("karmabot") as karma:
+            for number in range(200):
+                karma.post("/pluses", json={"number": number, "padding": "x" * 60_000})
+        kept = busy.requests()
+        assert 100 < len(kept) < 140  # 8 MiB of 60 KiB bodies
+        assert [entry["body"]["number"] for entry in kept] == list(range(200 - len(kept), 200))  # the newest
+        assert sum(len(json.dumps(entry["body"])) for entry in kept) <= journal_module.MAX_TENANT_BYTES
+        assert len(quiet.requests()) == 1
+        coverage = busy.coverage("karmabot")["vendors"]["karmabot"]["summary"]
+        assert coverage["calls"] == 200  # counted still
+
+        journal = server.app.state.journal
+        journal.total_bytes = 3_000_000  # the server's bound, lowered: 256 MiB takes 4,400 such requests
+        late = server.new_tenant(rate_limits=False)
+        with late.client("karmabot") as karma:
+            for number in range(10):
+                karma.post("/pluses", json={"number": number, "padding": "x" * 60_000})
+        assert journal.bytes <= 3_000_000
+        assert len(late.requests()) == 10  # the newest stay
+        assert quiet.requests() == []  # the server's oldest entry was the quiet tenant's
+        assert len(busy.requests()) < 50

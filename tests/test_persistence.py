@@ -9,6 +9,7 @@ import pickle
 import random
 import sqlite3
 import stat
+import subprocess
 import threading
 
 import httpx
@@ -134,6 +135,23 @@ def test_a_state_file_that_is_not_one_stops_the_start(tmp_path):
 def test_an_unwritable_state_file_path_is_refused_at_start(tmp_path):
     with pytest.raises(RuntimeError, match="cannot use .* as a state file"):
         Served("--state-file", str(tmp_path / "missing-directory" / "state.db"))
+
+
+def test_a_state_file_that_cannot_be_written_any_more_is_refused_at_start(tmp_path):
+    """A file this server wrote, then made unwritable (as a read-only mount makes it; root ignores
+    file modes, so the file is made immutable): the next start is refused, not a server whose
+    every write is a 503."""
+    state_file = tmp_path / "state.db"
+    served = Served("--clock", "frozen", "--state-file", str(state_file))
+    assert httpx.post(served.url + "/__admin/tenants", json={"tenant": "kept"}).status_code == 201
+    served.stop()
+    if subprocess.run(["chattr", "+i", str(state_file)], capture_output=True).returncode != 0:
+        pytest.skip("this file system cannot make a file immutable (chattr +i)")
+    try:
+        with pytest.raises(RuntimeError, match="cannot use .*state.db as a state file"):
+            Served("--clock", "frozen", "--state-file", str(state_file))
+    finally:
+        subprocess.run(["chattr", "-i", str(state_file)], check=True)
 
 
 def test_another_programs_database_is_refused_and_left_untouched(tmp_path):
