@@ -68,6 +68,11 @@ def named_tenant(store: TenantStore, vendor: Vendor, request: Presented) -> Tena
     return None
 
 
+def presents_credential(vendor: Vendor, request: Presented) -> bool:
+    """Whether the request presents a credential under any of the vendor's schemes."""
+    return any(presented_credential(scheme, request) for scheme in vendor.schemes)
+
+
 def authenticate(ex: Exchange, request: Request) -> None:
     """Find the tenant and principal behind the request's credentials, per the spec's schemes."""
     presented, (vendor, operation) = None, ex.routed

@@ -185,6 +185,21 @@ def test_one_process_two_workers_and_two_servers_answer_byte_for_byte_alike(redi
             assert got == expected, name
 
 
+def test_a_request_matching_no_operation_is_its_tenants_on_a_worker_that_never_saw_the_tenant(redis_url):
+    """A tenant made on one worker; at once, on the other, a path no operation serves with its
+    credential: journaled (and counted) as the tenant's, as one process does."""
+    async def main():
+        first, second = workers(redis_url)
+        a, b = clients([first, second])
+        made = (await a.post("/__admin/tenants")).json()
+        headers = made["credentials"]["karmabot"]["headers"]
+        assert (await b.get("/karmabot/api/v1/nowhere", headers=headers)).status_code == 404
+        journal = (await a.get("/__admin/requests", params={"tenant": made["tenant"]})).json()["requests"]
+        return [(entry["path"], entry["status"]) for entry in journal]
+
+    assert asyncio.run(main()) == [("/karmabot/api/v1/nowhere", 404)]
+
+
 def test_webhook_outcome_reaches_the_other_worker(redis_url):
     """An outgoing webhook run on one worker: its call and the bot's reply are state the other serves."""
     receiver = Receiver(reply={"text": "deploying main"})
