@@ -5,7 +5,9 @@ import warnings
 # Connexion imports Starlette's test client at start-up, which warns on every `mockserver` run.
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
-__all__ = ["MockServer"]
+__all__ = ["ADMIN_TOKEN_VARIABLE", "MockServer"]
+
+ADMIN_TOKEN_VARIABLE = "MOCKSERVER_ADMIN_TOKEN"  # the admin token, for `serve` and for the clients of a server
 
 
 def __getattr__(name: str) -> type:

@@ -37,7 +37,6 @@ from mockserver.webhooks import WEBHOOK_HEADER, WebhookDispatcher
 
 logger = logging.getLogger("mockserver")
 
-ADMIN_TOKEN_VARIABLE = "MOCKSERVER_ADMIN_TOKEN"
 OPEN_ADMIN_PATHS = ("/__admin/health",)  # for health checks: no token needed
 JOURNAL_PATHS = ("/__admin/requests", "/__admin/coverage")  # admin calls that read the journal
 

@@ -17,8 +17,8 @@ import click
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from mockserver import answercheck, handover, logs
-from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
+from mockserver import ADMIN_TOKEN_VARIABLE, answercheck, handover, logs
+from mockserver.app import MockServer
 from mockserver.faults import HEADER_NAME, HEADER_VALUE
 from mockserver.protocol import HeadDeadlineProtocol
 from mockserver.records import StateError

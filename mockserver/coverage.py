@@ -7,14 +7,16 @@ render one for people and for CI tools.
 """
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from mockserver.journal import Answered
-from mockserver.vendor import Operation, Vendor
+
+if TYPE_CHECKING:  # reports are merged and rendered (testing, the pytest plugin) without the server's imports
+    from mockserver.vendor import Operation, Vendor
 
 
-def documented_as(operation: Operation, status: int) -> str | None:
+def documented_as(operation: "Operation", status: int) -> str | None:
     """The key of the operation's responses that documents `status` (exact, range, `default`)."""
     keys = {str(key) for key in operation.responses}
     for key in (str(status), f"{status // 100}XX", "default"):
@@ -23,13 +25,13 @@ def documented_as(operation: Operation, status: int) -> str | None:
     return None
 
 
-def report(vendors: list[Vendor], counts: Counter[Answered], tenant: str | None = None) -> dict[str, Any]:
+def report(vendors: "list[Vendor]", counts: Counter[Answered], tenant: str | None = None) -> dict[str, Any]:
     """Every documented operation of each vendor with its calls and answers by documented status;
     statuses answered that the spec does not document; requests that matched no operation."""
     return {"tenant": tenant, "vendors": {vendor.name: _vendor_report(vendor, counts) for vendor in vendors}}
 
 
-def _vendor_report(vendor: Vendor, counts: Counter[Answered]) -> dict[str, Any]:
+def _vendor_report(vendor: "Vendor", counts: Counter[Answered]) -> dict[str, Any]:
     operations: dict[str, dict[str, Any]] = {
         op_id: {"operation": op_id, "method": op.method, "path": op.path, "calls": 0,
                 "statuses": {str(key): 0 for key in op.responses}, "undocumented": {}}

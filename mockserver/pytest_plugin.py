@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from mockserver import ADMIN_TOKEN_VARIABLE
+
 if TYPE_CHECKING:
     from mockserver.testing import RunningServer, TenantHandle
 
@@ -35,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mockserver-url", default=os.environ.get("MOCKSERVER_URL"),
                     help="Use the mockserver at this URL instead of starting one in-process.")
     group.addoption("--mockserver-seed", type=int, default=0, help="Seed of the in-process mockserver.")
-    group.addoption("--mockserver-admin-token", default=os.environ.get("MOCKSERVER_ADMIN_TOKEN"),
+    group.addoption("--mockserver-admin-token", default=os.environ.get(ADMIN_TOKEN_VARIABLE),
                     help="The admin token of the server given by --mockserver-url, if it has one.")
     group.addoption("--mockserver-coverage", nargs="?", const="mockserver-coverage.json", metavar="FILE",
                     help="Report the documented operations and statuses the run exercised: a table, JSON in FILE "

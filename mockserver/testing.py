@@ -12,14 +12,39 @@ import contextlib
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import uvicorn
 
-from mockserver.app import ADMIN_TOKEN_VARIABLE, MockServer
+from mockserver import ADMIN_TOKEN_VARIABLE
 from mockserver.coverage import merge
+
+if TYPE_CHECKING:  # imported by `running` alone: `connect` needs none of the server
+    from mockserver.app import MockServer
+
+
+class MockserverError(httpx.HTTPStatusError):
+    """An admin call the server refused, with its status and the server's own message (say, "unknown
+    operation 'createPosts' of community; known: ...")."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        try:
+            self.message = str(response.json()["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            self.message = response.text[:1000]
+        request = response.request
+        super().__init__(f"{request.method} {request.url.path} answered {self.status}: {self.message}",
+                         request=request, response=response)
+
+
+def checked(response: httpx.Response) -> httpx.Response:
+    """The response, or MockserverError if the server refused the call."""
+    if response.is_error:
+        raise MockserverError(response)
+    return response
 
 
 class TenantHandle:
@@ -29,6 +54,9 @@ class TenantHandle:
         self.server = server
         self.id = description["tenant"]
         self.credentials = description["credentials"]
+
+    def __repr__(self) -> str:
+        return f"TenantHandle({self.id!r})"
 
     @property
     def base_urls(self) -> dict[str, str]:
@@ -45,26 +73,26 @@ class TenantHandle:
     def advance(self, seconds: float) -> str:
         """Move this tenant's clock forward; returns its new "now"."""
         response = self.server.admin.post(f"/__admin/tenants/{self.id}/clock", json={"advance_seconds": seconds})
-        response.raise_for_status()
+        checked(response)
         now: str = response.json()["now"]
         return now
 
     def state(self, vendor: str | None = None) -> dict[str, Any]:
         response = self.server.admin.get(f"/__admin/tenants/{self.id}/state")
-        response.raise_for_status()
+        checked(response)
         state: dict[str, Any] = response.json()
         return state[vendor] if vendor else state
 
     def requests(self, vendor: str | None = None) -> list[dict[str, Any]]:
         params = {"tenant": self.id} | ({"vendor": vendor} if vendor else {})
-        found: list[dict[str, Any]] = self.server.admin.get("/__admin/requests", params=params).json()["requests"]
+        found: list[dict[str, Any]] = checked(self.server.admin.get("/__admin/requests", params=params)).json()["requests"]
         return found
 
     def verify(self, **pattern: Any) -> int:
         """How many journaled requests of this tenant match (vendor, operation, method, path,
         query, status, and `body` as a partial match)."""
         response = self.server.admin.post("/__admin/requests/find", json={"tenant": self.id, **pattern})
-        response.raise_for_status()
+        checked(response)
         return int(response.json()["count"])
 
     def coverage(self, vendor: str | None = None) -> dict[str, Any]:
@@ -73,21 +101,21 @@ class TenantHandle:
 
     def delete(self) -> None:
         self.server.keep_coverage(self.id)
-        self.server.admin.delete(f"/__admin/tenants/{self.id}").raise_for_status()
+        checked(self.server.admin.delete(f"/__admin/tenants/{self.id}"))
         self.server.made.discard(self.id)
 
     def reset(self) -> None:
         """Back to the seeded data, with fresh counters, no journal entries or faults (clock and
         credentials stay)."""
         self.server.keep_coverage(self.id)
-        self.server.admin.post(f"/__admin/tenants/{self.id}/reset").raise_for_status()
+        checked(self.server.admin.post(f"/__admin/tenants/{self.id}/reset"))
 
     def fault(self, vendor: str, kind: str = "status", **fault: Any) -> dict[str, Any]:
         """A fault for this tenant only (`kind`, `status`, `operation`, `count`, ... as the admin API
         takes them); the fault with its `id`."""
         response = self.server.admin.post("/__admin/faults", json={"vendor": vendor, "kind": kind, "tenant": self.id,
                                                                      **fault})
-        response.raise_for_status()
+        checked(response)
         made: dict[str, Any] = response.json()
         return made
 
@@ -95,7 +123,7 @@ class TenantHandle:
 class RunningServer:
     """A mockserver reachable at `url` (in-process or not)."""
 
-    def __init__(self, url: str, app: MockServer | None = None, admin_token: str | None = None) -> None:
+    def __init__(self, url: str, app: "MockServer | None" = None, admin_token: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.app = app  # set when the server runs in this process
         headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
@@ -113,7 +141,7 @@ class RunningServer:
     def new_tenant(self, **options: Any) -> TenantHandle:
         """A fresh tenant; options as for `POST /__admin/tenants` (`tenant`, `rate_limits`)."""
         response = self.admin.post("/__admin/tenants", json=options)
-        response.raise_for_status()
+        checked(response)
         tenant = TenantHandle(self, response.json())
         self.made.add(tenant.id)
         return tenant
@@ -122,7 +150,7 @@ class RunningServer:
         """`GET /__admin/coverage`: of one tenant, or (None) of every tenant and of requests that named none."""
         params = {key: value for key, value in (("tenant", tenant), ("vendor", vendor)) if value is not None}
         response = self.admin.get("/__admin/coverage", params=params)
-        response.raise_for_status()
+        checked(response)
         report: dict[str, Any] = response.json()
         return report
 
@@ -150,7 +178,7 @@ def connect(url: str, admin_token: str | None = None) -> RunningServer:
     """A mockserver that already runs (a container, `mockserver serve`); its admin token, if it
     has one, from `admin_token` or MOCKSERVER_ADMIN_TOKEN."""
     server = RunningServer(url, admin_token=admin_token or os.environ.get(ADMIN_TOKEN_VARIABLE))
-    server.admin.get("/__admin/health").raise_for_status()
+    checked(server.admin.get("/__admin/health"))
     return server
 
 
@@ -161,6 +189,11 @@ def running(**options: Any) -> Iterator[RunningServer]:
     `mockserver serve`), journal_limit, webhook_allow, state_file, admin_token, check_answers (every
     answer checked against the spec, as `serve --check-answers`; unset, MOCKSERVER_CHECK_ANSWERS
     decides), ...)."""
+    import uvicorn
+
+    with warnings.catch_warnings():  # Connexion's imports warn of what its dependencies deprecate: not the caller's
+        warnings.simplefilter("ignore")
+        from mockserver.app import MockServer
     app = MockServer(**options)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -82,3 +82,36 @@ def test_helpers(mockserver_tenant, mockserver):
     assert mockserver_tenant.state("karmabot")["pluses"] == [] and mockserver_tenant.requests() == []
 ''')
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_a_refused_helper_call_says_what_the_server_said():
+    from mockserver.testing import MockserverError
+
+    with running(ticking=False) as server:
+        tenant = server.new_tenant()
+        assert repr(tenant) == f"TenantHandle({tenant.id!r})"
+        with pytest.raises(MockserverError) as refused:
+            tenant.verify(vendor="community", operation="createPosts")
+        assert refused.value.status == 400
+        assert refused.value.message.startswith("unknown operation 'createPosts' of community; known: ")
+        assert "answered 400: unknown operation 'createPosts'" in str(refused.value)
+        with pytest.raises(MockserverError, match="needs a status from 400 to 599"):
+            tenant.fault("karmabot", status="teapot")
+
+
+def test_clean_under_warnings_as_errors_and_a_running_server_needs_none_of_the_servers_code(pytester, monkeypatch):
+    pytester.makepyfile('''
+import sys
+
+def test_it(mockserver_tenant):
+    with mockserver_tenant.client("karmabot") as karma:
+        assert karma.get("/users").status_code == 200
+    if "--mockserver-url" in " ".join(sys.argv):
+        assert "mockserver.app" not in sys.modules and "connexion" not in sys.modules
+''')
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)  # a run of its own, not one of this suite's workers
+    quiet = ("-p", "no:cacheprovider", "-p", "no:benchmark", "-W", "error")  # pytest-benchmark's warnings are not ours
+    pytester.runpytest_subprocess(*quiet).assert_outcomes(passed=1)
+    with running(ticking=False) as server:
+        pytester.runpytest_subprocess(*quiet, f"--mockserver-url={server.url}").assert_outcomes(passed=1)
