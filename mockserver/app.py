@@ -283,15 +283,17 @@ class MockServer:
             await self.turns.enter(ex.turn, tenant)
 
     def _slash_redirect(self, ex: Exchange, scope: Scope) -> RedirectResponse | None:
-        """A 307 to the same path with its trailing slash added or removed, when only that one
-        names an operation (as Starlette's routing, and so Connexion's, has always answered)."""
+        """A redirect to the same path with its trailing slash added or removed, when only that one
+        names an operation, if the vendor's real server redirects (spec root `x-trailing-slash`:
+        Django's APPEND_SLASH answers 301; without the extension, Starlette's 307). None: the
+        vendor's own 404 answers it."""
         path = scope["path"]
         toggled = path.rstrip("/") if path.endswith("/") else path + "/"
         vendor, _ = ex.routed if ex.operation else (ex.vendor, None)
         assert vendor is not None
-        if self.routers[vendor.name].match(scope["method"], toggled) is None:
+        if vendor.slash_redirect is None or self.routers[vendor.name].match(scope["method"], toggled) is None:
             return None
-        return RedirectResponse(str(ex.url.replace(path=toggled)), status_code=307)
+        return RedirectResponse(str(ex.url.replace(path=toggled)), status_code=vendor.slash_redirect)
 
     async def _dispatch(self, ex: Exchange, scope: Scope) -> ASGIApp:
         """The ASGI app that answers this vendor request: the operation's handler, a fault or

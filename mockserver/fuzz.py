@@ -63,13 +63,16 @@ def config_data(vendor: Vendor, headers: dict[str, str], *, max_examples: int = 
     accepts those there and nowhere else. Unknown query parameters are not generated: the vendors
     (and we) ignore them, and the spec cannot say so.
     """
-    operations = [
-        {"include-operation-id": op_id,
-         "checks": {"positive_data_acceptance": {"expected-statuses": [
-             *upstream_schemathesis.POSITIVE_EXPECTED_STATUSES, *map(str, statuses)]}}}
-        for op_id, operation in vendor.operations.items()
-        if (statuses := operation.extensions.get("x-semantic-errors"))
-    ]
+    operations = []
+    for op_id, operation in vendor.operations.items():
+        # `x-fuzz-skip`: checks the vendor's own behaviour contradicts on this operation (its reason in the spec)
+        own: dict[str, dict[str, Any]] = {name: {"enabled": False}
+                                          for name in operation.extensions.get("x-fuzz-skip", [])}
+        if statuses := operation.extensions.get("x-semantic-errors"):
+            own["positive_data_acceptance"] = {"expected-statuses": [
+                *upstream_schemathesis.POSITIVE_EXPECTED_STATUSES, *map(str, statuses)]}
+        if own:
+            operations.append({"include-operation-id": op_id, "checks": own})
     # Bodies over the size limit are refused with 413 and query strings over it with 414 (see
     # README, Security), refusals Schemathesis does not list.
     checks: dict[str, dict[str, Any]] = {"negative_data_rejection": {"expected-statuses": [

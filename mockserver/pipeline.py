@@ -44,18 +44,22 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class Parameter:
-    """One path, query, header or cookie parameter with its schema validator, built once."""
+    """One path, query, header or cookie parameter with its schema validator, built once. An
+    `x-lenient` one is only checked for presence: its schema says what clients should send, the
+    handler reads whatever they do (Django REST framework's paginators ignore a limit they cannot
+    read)."""
 
     def __init__(self, definition: dict[str, Any]) -> None:
         self.name, self.where = definition["name"], definition["in"]
         self.required = definition.get("required", False)
+        self.lenient = bool(definition.get("x-lenient", False))
         schema = definition.get("schema", definition)
         self.nullable = is_nullable(schema)
         self.validator = validation.QuickValidator(schema, Draft4Validator)
 
     def check(self, value: object) -> None:
         """Connexion's ParameterValidator rules, with the validator compiled once."""
-        if self.nullable and is_null(value):
+        if (self.nullable and is_null(value)) or (self.lenient and value is not None):
             return
         if value is not None:
             try:
@@ -97,6 +101,8 @@ class CompiledOperation:
         # `x-bracketed` array parameters are read as `name[]` first, then `name` (Corteza's Go
         # request parsers, for axios clients).
         self.bracketed = [name for name, p in self.query_definitions.items() if p.get("x-bracketed")]
+        # `x-lenient` query parameters reach the handler as sent: the last value, a string, unchecked.
+        self.lenient = {name for name, p in self.query_definitions.items() if p.get("x-lenient")}
         self.omit_nulls = omit_nulls
         self._rules_by_media_type: dict[str, tuple[Any, ...]] = {}
 
@@ -127,6 +133,8 @@ class CompiledOperation:
             if f"{name}[]" in raw_query:
                 raw_query[name] = raw_query.pop(f"{name}[]")
         query = self.uri_parser.resolve_query(raw_query)
+        for name in self.lenient & raw_query.keys():
+            query[name] = raw_query[name][-1]
         path = self.uri_parser.resolve_path(path_params)
         for parameter in self.parameters:
             if parameter.where == "query":
@@ -169,7 +177,8 @@ class CompiledOperation:
         for name, value in deep_merge(copy.deepcopy(self.query_defaults), query).items():
             definition = self.query_definitions.get(name)
             if definition is not None and (self.has_kwargs or python_name(name) in self.arguments):
-                kwargs[python_name(name)] = upstream.get_val_from_param(value, definition)
+                kwargs[python_name(name)] = (value if name in self.lenient
+                                             else upstream.get_val_from_param(value, definition))
         if not self.spec_operation.is_request_body_defined or not (self.arguments or self.has_kwargs):
             return kwargs
         if media_type in FORM_TYPES:

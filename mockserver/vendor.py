@@ -155,6 +155,9 @@ class Vendor:
     query_as_form: bool = field(init=False)  # spec root `x-query-as-form`: query values are body values too
     first_credential_decides: bool = field(init=False)  # spec root `x-first-credential-decides`
     max_body_bytes: int = field(init=False)  # the largest `x-max-body-bytes` of any operation (0: none)
+    # spec root `x-trailing-slash`: the status of the redirect to a path with its trailing slash
+    # added or removed, when only that one names an operation; None: the vendor's own 404
+    slash_redirect: int | None = field(init=False)
     schemes: list[dict[str, Any]] = field(init=False, repr=False)  # every security scheme of the spec
     # spec root `x-error-schema`, resolved: its error bodies
     error_schema: dict[str, Any] | None = field(init=False, repr=False)
@@ -182,6 +185,8 @@ class Vendor:
         self.first_credential_decides = bool(self.spec.get("x-first-credential-decides", False))
         self.max_body_bytes = max((op.extensions.get("x-max-body-bytes", 0) for op in self.operations.values()),
                                   default=0)
+        trailing_slash = self.spec.get("x-trailing-slash", {"answer": "redirect", "status": 307})  # Starlette's
+        self.slash_redirect = trailing_slash.get("status", 307) if trailing_slash["answer"] == "redirect" else None
         self.error_schema = (resolve_ref(self.spec, {"$ref": self.spec["x-error-schema"]})
                              if "x-error-schema" in self.spec else None)
 

@@ -250,6 +250,37 @@ def test_patch_action_101_changes_role(hab):
     assert_error(hab.patch(f"/users/{user['msid']}", json={"action": 101, "data": {"role_id": 77}}), 400, "BAD_REQUEST")
 
 
+def test_role_id_is_needed_only_by_the_action_that_uses_it(hab):
+    """The seed marks `data.role_id` optional: the spec requires it of no body, and action 101, which
+    needs it, refuses a body without it with its own 400."""
+    from mockserver.vendor import discover
+
+    [vendor] = discover(["community"])
+    body = vendor.spec["paths"]["/users/{msid}"]["patch"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "required" not in body["properties"]["data"] and "role_id" in body["properties"]["data"]["properties"]
+    user = hab.get("/users").json()[0]
+    refused = assert_error(hab.patch(f"/users/{user['msid']}", json={"action": 101, "data": {}}), 400, "BAD_REQUEST")
+    assert "role_id" in refused["message"] and "101" in refused["message"]
+    assert hab.get(f"/users/{user['msid']}").json()["role_id"] == user["role_id"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 5, 13])
+def test_seeded_history_is_never_dated_after_the_tenant_clock(seed):
+    """Every seeded user, board, post, comment and reply is dated before the tenant's now, and each
+    comment after its post, each reply after its comment."""
+    with running(seed=seed, ticking=False) as server:
+        default = TenantHandle(server, server.admin.get("/__admin/tenants/default").json())
+        for tenant in (default, server.new_tenant()):
+            now = tenant.advance(0).replace("Z", ".000Z")
+            state = tenant.state("community")
+            for kind in ("users", "posts", "comments", "replies"):
+                assert state[kind] and all(entity["created_at"] <= now for entity in state[kind]), (seed, kind)
+            posts = {post["post_id"]: post for post in state["posts"]}
+            comments = {comment["comment_id"]: comment for comment in state["comments"]}
+            assert all(posts[c["post_id"]]["created_at"] <= c["created_at"] for c in state["comments"])
+            assert all(comments[r["comment_id"]]["created_at"] <= r["created_at"] for r in state["replies"])
+
+
 def test_roles(hab):
     roles = hab.get("/roles").json()
     assert {role["role_name"] for role in roles} >= {"Moderator", "Member"}
@@ -360,7 +391,7 @@ def test_tag_create_edit_get(hab):
     tag = response.json()
     assert tag["name"] == "productowner" and tag["display_name"] == "Product Owner!"
     assert (tag["back_color"], tag["text_color"]) == ("#ffffff", "#330000")
-    assert "image" not in tag
+    assert (tag["image"], tag["og_image"]) == ("", "")  # as the seed's samples show them when none is given
     assert hab.get(f"/tags/{tag['tag_id']}").json() == tag
     assert_error(hab.post("/tags", json={"name": "PRODUCT owner"}), 409, "CONFLICT")
     edited = hab.put(f"/tags/{tag['tag_id']}", json={"name": "Owner", "back_color": "#000000"}).json()

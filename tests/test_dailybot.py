@@ -114,6 +114,23 @@ def test_limit_and_offset_are_read_as_drf_reads_them(daily, params, limit, offse
     assert page.status_code == 200 and page.json()["results"] == everything[offset:offset + limit]
 
 
+def test_limit_and_offset_are_integers_in_the_spec_and_read_leniently(daily):
+    """The seed types them `integer`; DRF never refuses one it cannot read (`x-lenient`), so an
+    unreadable limit is the default page, and the spec still says what to send."""
+    from mockserver.vendor import discover
+
+    [vendor] = discover(["dailybot"])
+    parameters = {p["name"]: p for p in vendor.spec["paths"]["/kudos/"]["get"]["parameters"] if "name" in p}
+    for name in ("limit", "offset"):
+        assert parameters[name]["schema"]["type"] == "integer" and parameters[name]["x-lenient"] is True
+    everything = daily.get("/kudos/").json()
+    assert everything["count"] > 5
+    unreadable = daily.get("/kudos/", params={"limit": "abc", "offset": "abc"})
+    assert unreadable.status_code == 200 and unreadable.json() == everything
+    five = daily.get("/kudos/", params={"limit": "5"}).json()
+    assert five["results"] == everything["results"][:5] and five["next"].endswith("?limit=5&offset=5")
+
+
 def test_offset_past_the_end_is_an_empty_page(daily):
     page = daily.get("/kudos/", params={"offset": 10_000}).json()
     assert page["results"] == [] and page["next"] is None and page["previous"]

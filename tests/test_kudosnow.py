@@ -99,6 +99,31 @@ def test_group_recipient_expands_to_members_without_sender(kudos, tenant):
     pytest.fail("no group could be sent kudos")
 
 
+def test_the_spec_names_the_qualities_badges_and_groups_every_company_has(kudos, tenant):
+    """What the mock accepts is discoverable from the spec: each name of the fixtures is listed
+    (marked inferred: the real API types them as any string), and each one listed works."""
+    from mockserver.vendor import discover
+
+    [vendor] = discover(["kudosnow"])
+    schemas, fixtures = vendor.spec["components"]["schemas"], vendor.fixtures
+    quality, badge = schemas["QualityReference"]["properties"]["value"], schemas["BadgeName"]
+    recipient = schemas["UserReference"]["properties"]["value"]
+    for schema, names in ((quality, fixtures["qualities"]), (badge, fixtures["badges"]),
+                          (recipient, fixtures["groups"])):
+        text = " ".join(schema["description"].split())
+        assert schema["x-inferred"] and "enum" not in schema and schema["example"]
+        assert all(f"`{name}`" in text for name in names), (names, text)
+    assert quality["example"] in fixtures["qualities"] and badge["example"] in fixtures["badges"]
+    sender, receiver = rich_users(tenant, 2)
+    for name, badge_name in zip(fixtures["qualities"], fixtures["badges"] * 2, strict=False):
+        body = kudos_body(sender, [receiver], badge_name=badge_name.upper(),
+                          qualities=[{"kind": "name", "value": name.lower()}])
+        assert kudos.post("/kudos", json=body).status_code == 200, name
+    for group in fixtures["groups"]:
+        body = kudos_body(sender, []) | {"recipients": [{"kind": "group_name", "value": group}]}
+        assert kudos.post("/kudos", json=body).status_code == 200, group
+
+
 def test_kudos_without_points_moves_nothing(kudos, tenant):
     sender, recipient = company(tenant)["users"][:2]
     assert kudos.post("/kudos", json=kudos_body(sender, [recipient])).status_code == 200

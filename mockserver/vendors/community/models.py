@@ -172,11 +172,20 @@ class Community(Tracked):
                     "comment": rng.randint(20, 40), "reply": rng.randint(5, 15), "tag": 1, "hook": 1,
                     "job": rng.randint(100, 200)}
         community = cls(fixtures, ctx.secret("api-key"), rng, next_ids)
-        moment = ctx.now - 180 * 86400
+        # The seeded history: within the last 180 days, each event after the one before and the
+        # last before now. The gaps are drawn first, one more than the events (the quiet since the
+        # last), and shrunk to fit the 180 days if they would not.
+        span = 180 * 86400
+        events = 1 + fixtures["users"] + len(fixtures["boards"]) + fixtures["posts"] + fixtures["comments"] \
+            + fixtures["replies"]
+        gaps = [rng.uniform(600, 5 * 86400) for _ in range(events + 1)]
+        scale = min(1.0, span / sum(gaps))
+        gaps.reverse()  # taken from the end
+        moment = ctx.now - span
 
         def later() -> float:
             nonlocal moment
-            moment += rng.uniform(600, 5 * 86400)
+            moment += gaps.pop() * scale
             return moment
 
         api = fixtures["api_user"]
@@ -356,6 +365,17 @@ class Community(Tracked):
                   if field in body}
         return self.users.change(user["user_id"], **fields, last_modified_at=now)
 
+    # What each PATCH /users/{msid} action needs in `data` (the seed marks every `data` field optional:
+    # each is needed only by the action that uses it).
+    PATCH_ACTIONS = {101: ("update::role", ("role_id",))}
+
+    def patch_user(self, msid: str, body: dict, now: float) -> dict:
+        name, needed = self.PATCH_ACTIONS[body["action"]]
+        for field in needed:
+            if field not in body["data"]:
+                raise bad_request(f"data.{field} is required for action {body['action']} ({name})")
+        return self.change_role(msid, body["data"]["role_id"], now)
+
     def change_role(self, msid: str, role_id: int, now: float) -> dict:
         user = self.user(msid)
         if role_id not in self.roles:
@@ -490,6 +510,7 @@ class Community(Tracked):
     # --- tags ---------------------------------------------------------------------------------
 
     TAG_FIELDS = ("description", "image", "og_image", "og_title", "og_description")
+    TAG_BLANKS = ("image", "og_image")  # "" when not given, as every sample of the seed shows them
 
     def _tag_fields(self, body: dict, exclude: dict | None = None) -> dict:
         name = hashtag(body["name"])
@@ -499,12 +520,17 @@ class Community(Tracked):
             raise conflict(f"Tag name {name} is already taken")
         return {"name": name, "display_name": body["name"],
                 "back_color": body.get("back_color", "#ffffff"), "text_color": body.get("text_color", "#330000"),
-                **{field: body.get(field) for field in self.TAG_FIELDS}}
+                **{field: body.get(field, "" if field in self.TAG_BLANKS else None) for field in self.TAG_FIELDS}}
 
     def _add_tag(self, body: dict) -> dict:
         fields = self._tag_fields(body)  # checked before an id is taken: a refused tag takes none
         tag = {"tag_id": self._id("tag"), **fields}
         return self.tags.insert(tag)
+
+    def tag_view(self, tag: dict) -> dict:
+        """A tag as answered: `image` and `og_image` always there ("" in tags a state file kept from
+        before they were stored so)."""
+        return tag | {field: "" for field in self.TAG_BLANKS if tag.get(field) is None}
 
     def tag(self, tag_id: int) -> dict:
         return lookup(self.tags, tag_id, "Tag")

@@ -78,7 +78,7 @@ async def edit_user(msid, body):
 
 async def patch_user(msid, body):
     state = _state()
-    return state.user_view(state.change_role(msid, body["data"]["role_id"], _now()))
+    return state.user_view(state.patch_user(msid, body, _now()))
 
 
 async def list_roles(page=1, page_size=10):
@@ -140,15 +140,18 @@ async def list_tags(page=1, page_size=10, sort_by=None, order="asc", ids=None):
 
 
 async def create_tag(body):
-    return _state().create_tag(body)
+    state = _state()
+    return state.tag_view(state.create_tag(body))
 
 
 async def get_tag(tag_id):
-    return _state().tag(tag_id)
+    state = _state()
+    return state.tag_view(state.tag(tag_id))
 
 
 async def edit_tag(tag_id, body):
-    return _state().edit_tag(tag_id, body)
+    state = _state()
+    return state.tag_view(state.edit_tag(tag_id, body))
 
 
 async def search_tags(q, page=1, page_size=10):
