@@ -225,15 +225,21 @@ def baseline(payloads: dict[str, bytes], options: dict) -> dict:
             process.stop()
 
 
-def prism_runs(plan: list[tuple], options: dict) -> dict:
-    """Prism (`@stoplight/prism-cli` from npm) mocking each vendor's spec, measured on the same
-    scenarios. Prism serves a spec's paths at its root and answers a 429 only when asked to
-    (`Prefer: code=429`, its own convention)."""
+def install_prism() -> Path:
+    """Prism's command, installed from npm on first use."""
     prism = PRISM_DIR / "node_modules" / ".bin" / "prism"
     if not prism.exists():
         PRISM_DIR.mkdir(exist_ok=True)
         subprocess.run(["npm", "install", "--silent", "--prefix", str(PRISM_DIR), "@stoplight/prism-cli@5.16.0"],
                        check=True)
+    return prism
+
+
+def prism_runs(plan: list[tuple], options: dict) -> dict:
+    """Prism (`@stoplight/prism-cli` from npm) mocking each vendor's spec, measured on the same
+    scenarios. Prism serves a spec's paths at its root and answers a 429 only when asked to
+    (`Prefer: code=429`, its own convention)."""
+    prism = install_prism()
     results = {}
     for vendor in dict.fromkeys(entry[0] for entry in plan):
         port = free_port()

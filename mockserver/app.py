@@ -22,7 +22,7 @@ from mockserver import admin, answercheck, exchange, gateway, persistence
 from mockserver.answers import Answer, AnswerCache, answer, dumps
 from mockserver.bodies import header
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
-from mockserver.errors import ERROR_STATUS_HEADER, ApiError, as_api_error, nested_deeper
+from mockserver.errors import ERROR_STATUS_HEADER, ApiError, as_api_error, may_nest_deeper, nested_deeper
 from mockserver.exchange import Exchange
 from mockserver.faults import FaultBook
 from mockserver.journal import MAX_BODY_BYTES, Journal
@@ -63,9 +63,9 @@ class MockServer:
         # vendor whose real server always answers CORS (spec root `x-cors`) does so here too,
         # with its own rules, whatever `cors` says.
         exposed = _exposed_headers(self.vendors)
-        self._vendor_app = CORSMiddleware(self._vendor, allow_origin_regex=".*", allow_credentials=True,
-                                          allow_methods=["*"], allow_headers=["*"], max_age=600,
-                                          expose_headers=exposed) if cors else self._vendor
+        self._cors = CORSMiddleware(self._vendor, allow_origin_regex=".*", allow_credentials=True,
+                                    allow_methods=["*"], allow_headers=["*"], max_age=600,
+                                    expose_headers=exposed) if cors else None
         self._own_cors = {vendor.base_path: CORSMiddleware(
             self._vendor, allow_origin_regex=".*", allow_credentials=True, allow_methods=vendor.spec["x-cors"]["methods"],
             allow_headers=vendor.spec["x-cors"]["headers"], max_age=vendor.spec["x-cors"]["max-age"],
@@ -230,7 +230,7 @@ class MockServer:
         try:
             if scope["path"] not in OPEN_ADMIN_PATHS:
                 self._admit_admin(scope)
-            body, too_large = await _read_body(receive, limit, self.body_deadline)
+            body, too_large = await _read_body(scope, receive, limit, self.body_deadline)
             if too_large:
                 raise ApiError(413, f"Admin request bodies are at most {limit} bytes.")
             turn = await self.turns.begin(journal=scope["path"].startswith(JOURNAL_PATHS), whole=True)
@@ -347,8 +347,18 @@ class MockServer:
             return await self._admin(scope, receive, send)
         for base_path, own_cors in self._own_cors.items():
             if scope["path"].startswith(base_path + "/"):
-                return await own_cors(scope, receive, send)
-        await self._vendor_app(scope, receive, send)
+                return await self._with_cors(own_cors, scope, receive, send)
+        await self._with_cors(self._cors, scope, receive, send)
+
+    async def _with_cors(self, cors: CORSMiddleware | None, scope: Scope, receive: Receive, send: Send) -> None:
+        """A vendor request under `cors` (Starlette's middleware; None: no CORS). A request without
+        an Origin (no browser's) gets only what the middleware gives it, `Vary: Origin`, added here
+        at a fraction of the middleware's cost."""
+        if cors is None:
+            return await self._vendor(scope, receive, send)
+        if header(scope, b"origin") is not None:
+            return await cors(scope, receive, send)
+        await self._vendor(scope, receive, _varying_on_origin(send))
 
     async def _vendor(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A request under a vendor's base path (or no known path), top to bottom: read its body,
@@ -357,7 +367,7 @@ class MockServer:
         started = time.perf_counter()
         # The body is read whole (or up to the largest an operation takes) before anything is held.
         try:
-            body, too_large = await _read_body(receive, self.read_limit, self.body_deadline)
+            body, too_large = await _read_body(scope, receive, self.read_limit, self.body_deadline)
             turn = await self.turns.begin(numbered=True)
         except ApiError as exc:  # a body too slow, or no turn to be had: answered in the vendor's dialect
             ex = Exchange(self, scope, scope["headers"], b"", False, self.state.vendor_for(scope["path"]))
@@ -450,14 +460,38 @@ async def _lifespan(receive: Receive, send: Send, shutdown: Callable[[], Awaitab
             return
 
 
-async def _read_body(receive: Receive, limit: int, deadline: float) -> tuple[bytes, bool]:
+async def _read_body(scope: Scope, receive: Receive, limit: int, deadline: float) -> tuple[bytes, bool]:
     """The whole request body, or its first `limit` bytes and True when it is longer; ApiError
     408 when it has not all come within `deadline` seconds."""
+    if header(scope, b"content-length") is None and header(scope, b"transfer-encoding") is None:
+        # No body (RFC 9112 6.3): the request's one message is in already, nothing to wait for.
+        return await _receive_body(receive, limit)
     try:
         async with asyncio.timeout(deadline):
             return await _receive_body(receive, limit)
     except TimeoutError:
         raise ApiError(408, f"The request body did not arrive within {deadline:g} seconds.") from None
+
+
+def _varying_on_origin(send: Send) -> Send:
+    """The ASGI send Starlette's CORSMiddleware makes for a request without an Origin: the answer's
+    `Vary` gets `Origin` after the values it has (one header), or is added last."""
+    async def varying_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = _vary_origin(message.setdefault("headers", []))
+        await send(message)
+
+    return varying_send
+
+
+def _vary_origin(headers: list[Any]) -> list[Any]:
+    varies = [value for key, value in headers if key == b"vary"]
+    if not varies:
+        return [*headers, (b"vary", b"Origin")]
+    vary = (b"vary", b", ".join([*varies, b"Origin"]))
+    first = next(index for index, (key, _) in enumerate(headers) if key == b"vary")
+    return [vary if index == first else item for index, item in enumerate(headers)
+            if item[0] != b"vary" or index == first]
 
 
 def _exposed_headers(vendors: list[Vendor]) -> list[str]:
@@ -566,7 +600,7 @@ def _journal_entry(scope: Scope, ex: Exchange) -> dict[str, Any]:
         body = ex.body.decode("utf-8", "replace")
     if truncated:
         body = ex.body[:MAX_BODY_BYTES].decode("utf-8", "replace")
-    elif nested_deeper(body):  # kept as sent, as text: it was refused
+    elif may_nest_deeper(ex.body) and nested_deeper(body):  # kept as sent, as text: it was refused
         body = ex.body.decode("utf-8", "replace")
     assert ex.vendor is not None
     return {

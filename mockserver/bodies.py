@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import orjson
 from starlette.types import Scope
 
-from mockserver.errors import MAX_JSON_DEPTH, ApiError, nested_deeper
+from mockserver.errors import MAX_JSON_DEPTH, ApiError, may_nest_deeper, nested_deeper
 
 FORM = b"application/x-www-form-urlencoded"
 
@@ -26,7 +26,10 @@ def parse_as_form_unless_json(scope: Scope) -> None:
 
 def header(scope: Scope, name: bytes) -> bytes | None:
     """The first value of a header (its name in lower case), as sent."""
-    return next((value for key, value in scope["headers"] if key == name), None)
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
 
 
 def set_content_type(scope: Scope, value: bytes) -> None:
@@ -45,7 +48,7 @@ def parse_json(body: bytes) -> Any:
         value = _exact_json(body) if _LONG_DIGITS.search(body) else orjson.loads(body)
     except orjson.JSONDecodeError:
         value = _exact_json(body)
-    if nested_deeper(value):
+    if may_nest_deeper(body) and nested_deeper(value):
         raise ApiError(400, f"Request body nests deeper than {MAX_JSON_DEPTH} levels.", "parse_error")
     return value
 

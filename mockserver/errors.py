@@ -89,6 +89,12 @@ def reworded(error: ApiError, wording: Mapping[str, tuple[str | None, str | None
 MAX_JSON_DEPTH = 64  # how deep JSON from outside (request bodies, admin bodies, webhook replies) may nest
 
 
+def may_nest_deeper(text: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text has brackets enough to nest more than `limit` deep: if not, what it parses
+    to need not be walked (`nested_deeper`)."""
+    return text.count(b"[") + text.count(b"{") > limit
+
+
 def nested_deeper(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether parsed JSON nests objects and arrays more than `limit` deep (walked without recursion)."""
     stack = [(value, 1)] if isinstance(value, (dict, list)) else []

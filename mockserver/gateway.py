@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote_plus
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -33,11 +34,31 @@ class Presented(Protocol):
     def cookies(self) -> Mapping[str, str]: ...
 
 
+class Sent:
+    """Where a request presents credentials (Presented), read from its ASGI scope: its headers by
+    lower-case name (the first of each, as Starlette's `Headers.get` gives it); its query and
+    cookies as Starlette reads them, when asked for (most schemes are headers)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in reversed(scope["headers"])}
+
+    @property
+    def query_params(self) -> Mapping[str, str]:
+        return QueryParams(self.scope["query_string"]) if self.scope["query_string"] else {}
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        return Request(self.scope).cookies
+
+
 def presented_credential(scheme: dict[str, Any], request: Presented) -> str | None:
     """The credential a security scheme names, "" if present but malformed, None if absent."""
     kind = scheme["type"]
     if kind == "apiKey":
-        source = {"header": "headers", "query": "query_params", "cookie": "cookies"}[scheme["in"]]
+        if scheme["in"] == "header":  # by lower-case name: any Presented finds it so
+            return request.headers.get(scheme["name"].lower())
+        source = {"query": "query_params", "cookie": "cookies"}[scheme["in"]]
         value: str | None = getattr(request, source).get(scheme["name"])
         return value
     if kind == "http":
@@ -73,7 +94,7 @@ def presents_credential(vendor: Vendor, request: Presented) -> bool:
     return any(presented_credential(scheme, request) for scheme in vendor.schemes)
 
 
-def authenticate(ex: Exchange, request: Request) -> None:
+def authenticate(ex: Exchange, request: Presented) -> None:
     """Find the tenant and principal behind the request's credentials, per the spec's schemes."""
     presented, (vendor, operation) = None, ex.routed
     expired = False
@@ -108,7 +129,7 @@ def authenticate(ex: Exchange, request: Request) -> None:
                    "authentication_failed", headers={"WWW-Authenticate": challenge} if challenge else None)
 
 
-async def _authenticate(ex: Exchange, request: Request) -> None:
+async def _authenticate(ex: Exchange, request: Presented) -> None:
     """`authenticate`, then hold the tenant found for the rest of the turn. With shared state, a
     credential unknown here is looked for again once the other workers' changes are read, and
     one whose tenant was read afresh is checked again."""
@@ -168,9 +189,9 @@ def _query_as_form(ex: Exchange, scope: Scope) -> None:
     set_content_type(scope, FORM)
 
 
-def check_accept(request: Request) -> None:
+def check_accept(scope: Scope) -> None:
     """406 unless the Accept header admits JSON (every answer here is JSON)."""
-    accept = request.headers.get("accept", "").strip()
+    accept = (header(scope, b"accept") or b"").decode("latin-1").strip()
     if not accept:
         return
     for media_range in accept.split(","):
@@ -216,27 +237,26 @@ async def admit(ex: Exchange, scope: Scope) -> ASGIApp | None:
         raise ApiError(413, f"Request body exceeds {limit} bytes.")
     if vendor.form_fallback and ex.body:
         parse_as_form_unless_json(scope)
-    request = Request(scope)
     if vendor.negotiates_accept:  # before authentication, as Django REST framework does
-        check_accept(request)
+        check_accept(scope)
     if operation.security:
-        await _authenticate(ex, request)
+        await _authenticate(ex, Sent(scope))
     else:
         await ex.server.turns.sync()  # faults and clocks as the other workers left them
-    fault = await _fault(ex)
+    fault = await _fault(ex) if ex.server.state.faults.faults else None  # most servers have none set
     if fault is not None:
         if fault.kind == "status" and fault.status is not None:  # a status fault always has one
             raise ApiError(fault.status, "Injected fault.", headers=fault.headers)
         if fault.kind != "latency":
             return functools.partial(_inject, fault)
         await ex.server.turns.pause(ex.turn, (fault.latency_ms or 0) / 1000)
-    if "prefer" in request.headers:
-        forced = forced_response(operation, request.headers["prefer"])
+    prefer = header(scope, b"prefer")
+    if prefer is not None:
+        forced = forced_response(operation, prefer.decode("latin-1"))
         if forced is not None:
             return forced
     ex.counted_on_success = _limit(ex)
-    content_type = request.headers.get("content-type", "")
-    if ex.body and "json" in content_type.split(";")[0]:
+    if ex.body and b"json" in (header(scope, b"content-type") or b"").split(b";")[0]:
         ex.json = parse_json(ex.body)
     if vendor.query_as_form:
         _query_as_form(ex, scope)

@@ -16,14 +16,23 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.head_deadline: asyncio.TimerHandle | None = None
+        self.head_started: float | None = None  # when the head under way began (None: none is)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.head_deadline = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
+        self.head_started = self.loop.time()
 
     def on_headers_complete(self) -> None:
+        self.head_started = None
         self._disarm()
         super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Armed only for a head still coming when the bytes that arrived are parsed: most heads
+        # arrive whole, and need no timer.
+        if self.head_started is not None and self.head_deadline is None:
+            self.head_deadline = self.loop.call_at(self.head_started + HEAD_SECONDS, self._head_too_slow)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

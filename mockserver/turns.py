@@ -89,16 +89,19 @@ class LocalTurns:
         return False
 
     async def number(self, turn: Turn) -> int:
-        if turn.numbered and not turn.number:
-            self.served += 1
-            turn.number = self.served
-        return turn.number
+        return self._numbered(turn)
 
     async def end(self, turn: Turn) -> bool:
         if turn.open:
             turn.open = False
-            await self.number(turn)
+            self._numbered(turn)  # not through `number`: every request ends here, and a coroutine costs
         return True
+
+    def _numbered(self, turn: Turn) -> int:
+        if turn.numbered and not turn.number:
+            self.served += 1
+            turn.number = self.served
+        return turn.number
 
     async def note(self, entry: dict[str, Any]) -> None:
         pass
