@@ -6,6 +6,7 @@ Its paths and JSON shapes are a contract that tools outside this repository rely
 
 import math
 import os
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mockserver import coverage, persistence
+from mockserver import coverage, dashboard, persistence
 from mockserver.clock import LATEST, isoformat
 from mockserver.errors import MAX_JSON_DEPTH, ApiError, nested_deeper
 from mockserver.records import StateError
@@ -29,6 +30,7 @@ MAX_IMPORT_BYTES = 256 * 1024 * 1024  # but for a state import
 MAX_IMPORT_DEPTH = 96  # of a state import: its records' own depth, plus what clients sent inside them
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
+DEFAULT_PAGE, MAX_PAGE = 100, 1000  # journal entries a page of `GET /__admin/requests?limit=` (the dashboard's)
 
 
 MAX_MESSAGE_CHARS = 1000  # an error message quotes what was sent: cut after this many characters
@@ -87,6 +89,27 @@ def _advance_seconds(data: dict[str, Any], now: float) -> float:
 def _within_calendar(moment: float) -> None:
     if moment > LATEST:
         raise HTTPException(400, f"a clock goes no later than {isoformat(LATEST)}")
+
+
+def _status_filter(wanted: str | None) -> Callable[[int], bool]:
+    """`?status=`: a status (`404`) or a class of them (`4xx`); none: every status."""
+    if not wanted:
+        return lambda status: True
+    if len(wanted) == 3 and wanted[0] in "12345" and wanted[1:].lower() == "xx":
+        return lambda status: status // 100 == int(wanted[0])
+    if wanted.isdigit() and 100 <= int(wanted) <= 599:
+        return lambda status: status == int(wanted)
+    raise HTTPException(400, "status must be a status from 100 to 599, or a class of them: 1xx to 5xx")
+
+
+def _whole(query: Mapping[str, str], name: str, low: int = 0, high: int | None = None) -> int | None:
+    """A whole-number query parameter, from `low` to `high`; None when absent."""
+    if name not in query:
+        return None
+    value = query[name]
+    if not (value.isdigit() and len(value) <= 18 and int(value) >= low and (high is None or int(value) <= high)):
+        raise HTTPException(400, f"{name} must be a whole number from {low}{f' to {high}' if high else ' up'}")
+    return int(value)
 
 
 def build(state: ServerState) -> Starlette:
@@ -194,8 +217,21 @@ def build(state: ServerState) -> Starlette:
             state.clear_journal(request.query_params.get("tenant"))
             return Response(status_code=204)
         query = request.query_params
-        entries = state.journal.find({key: query[key] for key in ("tenant", "vendor") if query.get(key)})
-        return JSONResponse({"requests": entries})
+        pattern = {key: query[key] for key in ("tenant", "vendor", "operation") if query.get(key)}
+        wanted = _status_filter(query.get("status"))
+        if not any(key in query for key in ("limit", "before", "after")):  # the whole journal, as it always was
+            entries = state.journal.find(pattern)
+            return JSONResponse({"requests": [entry for entry in entries if wanted(entry["status"])]})
+        limit = _whole(query, "limit", 1, MAX_PAGE) or DEFAULT_PAGE
+        before, after = _whole(query, "before"), _whole(query, "after")
+        if before is not None and after is not None:
+            raise HTTPException(400, "give before or after, not both")
+        tenant = pattern.pop("tenant", ...)
+        found, total, more = state.journal.page(
+            (lambda entry: all(entry[key] == value for key, value in pattern.items()) and wanted(entry["status"]))
+            if pattern or query.get("status") else None, tenant, limit, before, after)
+        return JSONResponse({"requests": [{"seq": number} | entry for number, entry in found], "total": total,
+                             "more": more})
 
     def check_names(entry: dict[str, Any]) -> None:
         """A vendor, operation, tenant, method or status that names nothing is a 400 that lists what
@@ -282,6 +318,7 @@ def build(state: ServerState) -> Starlette:
         Route("/__admin/coverage", api_coverage, methods=["GET"]),
         Route("/__admin/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/__admin/faults/{fault}", fault, methods=["DELETE"]),
+        *dashboard.routes(),  # the dashboard's pages (/__admin/ui): they read and change state through the routes above
     ]
     async def api_error(request: Request, exc: Exception) -> Response:  # e.g. a workspace this server cannot read
         assert isinstance(exc, ApiError)

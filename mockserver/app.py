@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver import admin, answercheck, exchange, gateway, persistence
+from mockserver import admin, answercheck, dashboard, exchange, gateway, persistence
 from mockserver.answers import Answer, AnswerCache, answer, dumps
 from mockserver.bodies import header
 from mockserver.clock import DEFAULT_START, ServerClock, isoformat
@@ -228,7 +228,8 @@ class MockServer:
         as its answer starts."""
         limit = admin.MAX_IMPORT_BYTES if scope["path"] == "/__admin/state/import" else admin.MAX_BODY_BYTES
         try:
-            if scope["path"] not in OPEN_ADMIN_PATHS:
+            # The dashboard's pages hold no data: with a token they need none (a browser's navigation sends none).
+            if scope["path"] not in OPEN_ADMIN_PATHS and not (self.admin_token and dashboard.is_page(scope["path"])):
                 self._admit_admin(scope)
             body, too_large = await _read_body(scope, receive, limit, self.body_deadline)
             if too_large:
@@ -343,7 +344,7 @@ class MockServer:
             return await send({"type": "websocket.close", "code": 1008})
         if scope["type"] != "http":
             return
-        if scope["path"].startswith("/__admin"):
+        if scope["path"].startswith("/__admin") or scope["path"] == "/":  # "/": a link to the dashboard
             return await self._admin(scope, receive, send)
         for base_path, own_cors in self._own_cors.items():
             if scope["path"].startswith(base_path + "/"):

@@ -14,6 +14,7 @@ they go with the tenant (`forget`).
 
 import heapq
 from collections import Counter, deque
+from collections.abc import Callable
 from itertools import count
 from types import EllipsisType
 from typing import Any
@@ -137,6 +138,36 @@ class Journal:
         if tenant is not ...:
             return Counter(self.counts.get(tenant, ()))
         return sum(self.counts.values(), Counter())
+
+    def page(self, match: Callable[[dict[str, Any]], bool] | None, tenant: str | None | EllipsisType = ...,
+             limit: int = 100, before: int | None = None,
+             after: int | None = None) -> tuple[list[tuple[int, dict[str, Any]]], int, bool]:
+        """A page of the entries `match` takes (None: every one) of every tenant or of one, each with
+        its number (they increase in the order recorded, in this process), oldest first: the newest
+        `limit`, or the newest `limit` numbered below `before`, or the oldest `limit` numbered above
+        `after`. With how many entries `match` takes in all, and whether more that it takes lie
+        beyond the page (older ones; with `after`, newer ones). Reads only as far as the page goes
+        (but for counting what `match` takes)."""
+        kept = [self._tenants.get(tenant, ())] if tenant is not ... else list(self._tenants.values())
+        if match is None:
+            total = sum(map(len, kept))
+        else:
+            total = sum(1 for entries in kept for each in entries if match(each[1]))
+        # Each tenant's entries are in increasing order of their numbers: merged, newest first (or oldest, after).
+        ordered = heapq.merge(*kept) if after is not None else heapq.merge(*map(reversed, kept), reverse=True)
+        found: list[tuple[int, dict[str, Any]]] = []
+        for each in ordered:
+            number, entry = each[0], each[1]
+            if (before is not None and number >= before) or (after is not None and number <= after):
+                continue
+            if match is not None and not match(entry):
+                continue
+            if len(found) == limit:
+                break
+            found.append((number, entry))
+        else:
+            return (found if after is not None else found[::-1]), total, False
+        return (found if after is not None else found[::-1]), total, True
 
 
 def _holds(recorded: object, wanted: object) -> bool:
