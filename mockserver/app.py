@@ -31,7 +31,7 @@ from mockserver.routing import Match, Router
 from mockserver.shared import SharedTurns
 from mockserver.state import ServerState
 from mockserver.tenants import TenantStore
-from mockserver.turns import LocalTurns, Turn, current
+from mockserver.turns import LocalTurns, Turn, current, unsaved
 from mockserver.vendor import Vendor, discover
 from mockserver.webhooks import WEBHOOK_HEADER, WebhookDispatcher
 
@@ -148,7 +148,7 @@ class MockServer:
                 saved = not 200 <= message["status"] < 300 or self.commit(turn)
                 if not await self.turns.end(turn) or not saved:
                     refused = True
-                    return await admin.error(503, "The change could not be saved; try again.")(scope, _nothing, send)
+                    return await admin.error(503, unsaved(turn).message)(scope, _nothing, send)
             if not refused:
                 await send(message)
 
@@ -419,13 +419,13 @@ class MockServer:
         change could not be saved, else None."""
         turn, refused = ex.turn, None
         if not self.commit(turn):
-            refused = self.render_error(_unsaved(), ex)
+            refused = self.render_error(unsaved(turn), ex)
         ex.status = refused.status if refused is not None else status
         entry = self._record(ex, scope)
         if ex.tenant is not None and 200 <= ex.status < 300:
             gateway.count_success(ex)
         if not await self.turns.end(turn) and refused is None and ex.failed < 500:
-            refused = self.render_error(_unsaved(), ex)
+            refused = self.render_error(unsaved(turn), ex)
             if entry is not None:
                 entry["status"] = ex.status = refused.status
                 await self.turns.note(entry)
@@ -442,10 +442,6 @@ class MockServer:
         self.journal.record(entry, min(len(ex.body), MAX_BODY_BYTES))
         ex.turn.entries.append(entry)
         return entry
-
-
-def _unsaved() -> ApiError:
-    return ApiError(503, "The change could not be saved; try again.")
 
 
 async def _lifespan(receive: Receive, send: Send, shutdown: Callable[[], Awaitable[None]]) -> None:

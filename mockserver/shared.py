@@ -58,7 +58,7 @@ from mockserver.records import StateError, load_workspace
 from mockserver.state import check_world
 from mockserver.tables import Tracked, apply_changes, assemble, check_changes, rows_of
 from mockserver.tenants import DEFAULT_TENANT, Tenant, Workspaces
-from mockserver.turns import Turn, number
+from mockserver.turns import Turn, number, unsaved
 
 if TYPE_CHECKING:
     from redis.asyncio.client import Pipeline
@@ -443,7 +443,7 @@ class SharedTurns:
         await asyncio.sleep(seconds)
         turn.open, turn.held = True, {}
         if not saved:
-            raise ApiError(503, "The change could not be saved; try again.")
+            raise unsaved(turn)
         tenants = self.state.store.tenants
         for shard in held:
             if shard == WORLD:
@@ -699,6 +699,8 @@ class SharedTurns:
         except Exception as exc:  # the lease lost, Redis gone: undone here too, read back next time
             if "lease lost" not in str(exc):
                 logger.warning("could not write a change to Redis: %s", exc)
+                for turn, _ in batch:
+                    turn.unconfirmed = True
             saved = False
             if shard.generation == generation:
                 shard.generation += 1
@@ -785,6 +787,7 @@ class SharedTurns:
         if failed is not None:
             if "lease lost" not in str(failed):
                 logger.warning("could not write a change to Redis: %s", failed)
+                turn.unconfirmed = True
             for name, _, _ in writes:
                 self.versions.pop(name, None)
                 self.stored = {owner for owner in self.stored if owner[0] != name}

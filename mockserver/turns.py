@@ -12,6 +12,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mockserver.errors import ApiError
+
 
 @dataclass
 class Turn:
@@ -38,6 +40,8 @@ class Turn:
     held: dict[str, Any] = field(default_factory=dict)
     locks: list[Any] = field(default_factory=list)  # shared state: the shards whose lock in this worker it holds
     joined: list[Any] = field(default_factory=list)  # shared state: (name, shard) of the tenant it is under way on
+    # shared state: its write failed with no answer from Redis (not a lease lost): it may have been saved
+    unconfirmed: bool = False
 
     @property
     def changed(self) -> bool:
@@ -111,3 +115,12 @@ class LocalTurns:
 
     async def close(self) -> None:
         pass
+
+
+def unsaved(turn: Turn) -> ApiError:
+    """The refusal of a change that could not be written: not saved (the lease was lost, or the
+    state file refused it), or not confirmed (Redis did not answer the write: it may have been)."""
+    if turn.unconfirmed:
+        return ApiError(503, "The change may not have been saved: the shared state did not confirm it. "
+                             "Read it back before trying again.")
+    return ApiError(503, "The change could not be saved; try again.")

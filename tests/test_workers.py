@@ -467,3 +467,38 @@ def test_a_world_record_in_redis_is_checked_as_an_import_is(redis_url):
     assert {key: value for key, value in world.items() if key not in ("clock", "faults")}.keys() == (
         exported.keys() - {"format", "version"})
     assert refused.status_code == 503 and "clock_offset must be a number of seconds" in refused.text
+
+
+def test_a_write_redis_did_not_confirm_is_a_503_that_says_it_may_have_been_saved(redis_url, monkeypatch):
+    """A write whose answer from Redis never came (the connection dropped as it was sent) may
+    have been applied: its 503 says so, where a lost lease's says it was not saved."""
+    import redis.exceptions
+
+    from mockserver.shared import SharedTurns
+
+    monkeypatch.setattr(SharedTurns, "LEASE_MS", 500)
+
+    async def main():
+        first, second = workers(redis_url)
+        a, b = clients([first, second])
+        made = (await a.post("/__admin/tenants")).json()
+        headers = made["credentials"]["karmabot"]["headers"]
+        users = (await a.get("/karmabot/api/v1/users", headers=headers)).json()["users"]
+        plus = {"user_ids": [users[1]["id"]], "from_id": users[0]["id"]}
+        commit = first.turns._commit
+
+        async def dropped(keys, args):
+            await commit(keys, args)  # applied, then the answer lost
+            raise redis.exceptions.ConnectionError("Connection closed by server.")
+
+        first.turns._commit = dropped
+        refused = await a.post("/karmabot/api/v1/pluses", json=plus, headers=headers)
+        first.turns._commit = commit
+        await asyncio.sleep(0.6)  # the lease the lost answer left behind runs out
+        state = (await b.get(f"/__admin/tenants/{made['tenant']}/state")).json()
+        return refused.status_code, refused.json(), len(state["karmabot"]["pluses"])
+
+    status, body, kept = asyncio.run(main())
+    assert status == 503 and body["error"]["message"] == (
+        "The change may not have been saved: the shared state did not confirm it. Read it back before trying again.")
+    assert kept == 1  # it was
