@@ -145,6 +145,8 @@ class StateFile:
         self.generations: dict[str, int] = {}
         self.stored: set[tuple[str, str]] = set()  # (tenant, vendor): workspaces with rows of their current generation
         try:
+            # An empty file is new (`serve` creates it to lock it); one with bytes is a state file already.
+            self.new = not os.path.exists(path) or os.path.getsize(path) == 0
             if not os.path.exists(path):  # created private: it holds every tenant's credentials
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             # One connection, used by one request at a time (the event loop's thread, or a test's).
@@ -180,6 +182,9 @@ class StateFile:
         """The server rows, after the tables are made (a new file) or migrated from an older layout."""
         names = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         rows = self._server_rows() if "server" in names else {}
+        if not names and not self.new:  # its tables were only ever in a write-ahead log left behind
+            raise StateError(f"{self.path} holds no tables: a copy made without its -wal file (while a server "
+                             "was running, or after one was killed)? Copy both, or stop the server first")
         others = names - {"server", "tenants", "workspaces", "items"}
         if not rows and others:  # another program's database: never written into
             raise StateError(f"{self.path} is a database of something else (tables {', '.join(sorted(others)[:5])}); "

@@ -154,6 +154,22 @@ def test_a_state_file_that_cannot_be_written_any_more_is_refused_at_start(tmp_pa
         subprocess.run(["chattr", "-i", str(state_file)], check=True)
 
 
+def test_a_copy_of_a_state_file_without_its_write_ahead_log_is_refused_not_reseeded(tmp_path):
+    """The file of a server killed (or still running), copied without its -wal, holds no tables:
+    refused at start, where it was taken for a new file and every tenant silently seeded again."""
+    state_file = tmp_path / "state.db"
+    served = Served("--clock", "frozen", "--state-file", str(state_file))
+    assert httpx.post(served.url + "/__admin/tenants", json={"tenant": "kept"}).status_code == 201
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(state_file.read_bytes())  # the -wal left behind
+    served.kill()
+    with pytest.raises(RuntimeError, match="copy.db holds no tables: a copy made without its -wal file"):
+        Served("--clock", "frozen", "--state-file", str(copy))
+    empty = tmp_path / "empty.db"
+    empty.touch()  # an empty file is a new one
+    Served("--clock", "frozen", "--state-file", str(empty)).stop()
+
+
 def test_another_programs_database_is_refused_and_left_untouched(tmp_path):
     state_file = tmp_path / "app.db"
     db = sqlite3.connect(state_file)
