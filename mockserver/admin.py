@@ -29,7 +29,8 @@ MAX_BODY_BYTES = 1024 * 1024  # an admin request's body; larger is a 413
 MAX_IMPORT_BYTES = 256 * 1024 * 1024  # but for a state import
 MAX_IMPORT_DEPTH = 96  # of a state import: its records' own depth, plus what clients sent inside them
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "status", "body"}
+FIND_FIELDS = {"vendor", "tenant", "operation", "method", "path", "query", "headers", "status", "body"}
+NEAR_MISSES = 3  # the closest requests a verification that found none shows
 DEFAULT_PAGE, MAX_PAGE = 100, 1000  # journal entries a page of `GET /__admin/requests?limit=` (the dashboard's)
 
 
@@ -110,6 +111,41 @@ def _whole(query: Mapping[str, str], name: str, low: int = 0, high: int | None =
     if not (value.isdigit() and len(value) <= 18 and int(value) >= low and (high is None or int(value) <= high)):
         raise HTTPException(400, f"{name} must be a whole number from {low}{f' to {high}' if high else ' up'}")
     return int(value)
+
+
+def check_find_field(key: str, value: object) -> None:
+    """A verification's field of the type journal entries hold it (400 otherwise); `query` may also
+    be a mapping of names to a value or a list of values, `headers` is a mapping of names to values."""
+    if key == "body":
+        return
+    if key == "headers" or (key == "query" and isinstance(value, dict)):
+        if not (isinstance(value, dict) and all(
+                isinstance(each, str) or (key == "query" and isinstance(each, list) and each
+                                          and all(isinstance(item, str) for item in each))
+                for each in value.values())):
+            raise HTTPException(400, f"{key} must be a mapping of names to "
+                                     f"{'a string or a list of strings' if key == 'query' else 'strings'}")
+        return
+    kind = int if key == "status" else str
+    if not (type(value) is kind or (key == "tenant" and value is None)):
+        raise HTTPException(400, f"{key} must be {'a whole number' if kind is int else 'a string'}"
+                                 f"{' or a mapping' if key == 'query' else ''}")
+
+
+def _bounded(value: object) -> object:
+    """A value as an answer quotes it: cut to MAX_MESSAGE_CHARS of its JSON when longer (a body may be large)."""
+    text = orjson.dumps(value).decode()
+    return value if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + "..."
+
+
+def _bounded_difference(difference: dict[str, Any]) -> dict[str, Any]:
+    return {key: _bounded(value) if key in ("expected", "got") else value for key, value in difference.items()}
+
+
+def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+    """A journal entry without its headers and body (a near miss's differences quote what differed)."""
+    return {key: _bounded(entry[key]) for key in ("vendor", "tenant", "operation", "method", "path", "query",
+                                                  "status", "timestamp")}
 
 
 def build(state: ServerState) -> Starlette:
@@ -253,6 +289,37 @@ def build(state: ServerState) -> Starlette:
         if "status" in entry and (type(status) is not int or not 100 <= status <= 599):
             raise HTTPException(400, "status must be a number from 100 to 599")
 
+    def resolved_path(pattern: dict[str, Any]) -> str:
+        """The pattern's path in full, as journaled: as given, or relative to the base path of its
+        `vendor`. A path the server routes nowhere (and no journaled request has) is a 400: a
+        verification of it could only ever count 0."""
+        path: str = pattern["path"]
+        vendor = pattern.get("vendor")
+        vendors = [store.by_name[vendor]] if vendor else state.vendors
+        full = [path] + [each.base_path + "/" + path.lstrip("/") for each in vendors if vendor]
+        for candidate in full:
+            if any(state.routes(each, candidate) for each in vendors):
+                return candidate
+        tenant = pattern.get("tenant", ...)
+        for candidate in full:
+            if any(entry["path"] == candidate for entry in state.journal.entries(tenant)):
+                return candidate
+        raise HTTPException(400, unrouted(path, vendor))
+
+    def unrouted(path: str, vendor: str | None) -> str:
+        """Why a path matches no route, and what would."""
+        if "?" in path:
+            return f"path {path!r} holds a query: give it as query (a string, or a mapping of names to values)"
+        if vendor:
+            base = store.by_name[vendor].base_path
+            return (f"path {path!r} matches no route of {vendor}, whole or relative to its base path {base} "
+                    f"(see {base}/openapi.json)")
+        relative = [each.name for each in state.vendors if state.routes(each, each.base_path + "/" + path.lstrip("/"))]
+        return (f"path {path!r} matches no route of any vendor; " + (
+            f"relative to a base path it is a route of {', '.join(relative)}: give vendor too" if relative
+            else f"give it whole ({', '.join(each.base_path for each in state.vendors)}), or relative "
+                 "to a vendor's base path with vendor"))
+
     async def find_requests(request: Request) -> Response:
         pattern = await _json_object(request)
         unknown = set(pattern) - FIND_FIELDS
@@ -260,12 +327,16 @@ def build(state: ServerState) -> Starlette:
             raise HTTPException(400, f"unknown fields: {', '.join(sorted(unknown))}; "
                                      f"known: {', '.join(sorted(FIND_FIELDS))}")
         for key, value in pattern.items():  # as journal entries hold them
-            kind = int if key == "status" else str
-            if key != "body" and not (type(value) is kind or (key == "tenant" and value is None)):
-                raise HTTPException(400, f"{key} must be {'a whole number' if kind is int else 'a string'}")
+            check_find_field(key, value)
         check_names(pattern)
+        if "path" in pattern:
+            pattern["path"] = resolved_path(pattern)
         found = state.journal.find(pattern)
-        return JSONResponse({"count": len(found), "requests": found})
+        if found:
+            return JSONResponse({"count": len(found), "requests": found})
+        near = [{"request": _summary(entry), "differences": [_bounded_difference(each) for each in differences]}
+                for entry, differences in state.journal.near_misses(pattern, NEAR_MISSES)]
+        return JSONResponse({"count": 0, "requests": [], "near_misses": near})
 
     async def api_coverage(request: Request) -> Response:
         """Documented operations and statuses exercised, of every tenant (and of requests that

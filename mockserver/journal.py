@@ -18,6 +18,7 @@ from collections.abc import Callable
 from itertools import count
 from types import EllipsisType
 from typing import Any
+from urllib.parse import parse_qs
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_TENANT_BYTES = 8 * 1024 * 1024  # a tenant's entries, at most
@@ -28,6 +29,7 @@ Answered = tuple[str, str | None, int]  # (vendor, operation id or None: it matc
 
 
 Kept = tuple[int, dict[str, Any], int]  # (sequence, entry, its bytes)
+Difference = dict[str, Any]  # {"field", "expected", "got"}, and "absent": true when the request had none
 
 
 class Journal:
@@ -100,12 +102,18 @@ class Journal:
         return [entry for _, entry, _ in heapq.merge(*self._tenants.values(), key=lambda kept: kept[0])]
 
     def find(self, pattern: dict[str, Any]) -> list[dict[str, Any]]:
-        """Entries matching every field of `pattern` (WireMock-style verification); `body` matches
-        when the recorded body holds it (a dict matches any superset, recursively)."""
+        """Entries matching every field of `pattern` (WireMock-style verification): see `differences`."""
         entries = self.entries(pattern["tenant"]) if "tenant" in pattern else self.entries()
-        return [entry for entry in entries if all(
-            _holds(entry.get(key), value) if key == "body" else entry.get(key) == value
-            for key, value in pattern.items())]
+        return [entry for entry in entries if all(_matches(entry, key, value) for key, value in pattern.items())]
+
+    def near_misses(self, pattern: dict[str, Any], limit: int = 3) -> list[tuple[dict[str, Any], list[Difference]]]:
+        """The `limit` entries closest to matching `pattern`, each with how it differs, fewest
+        differences first (then newest): among the entries of its tenant, vendor and operation (those
+        it names), for a verification that found none."""
+        scope: dict[str, Any] = {key: pattern[key] for key in ("tenant", "vendor", "operation") if key in pattern}
+        rest = {key: value for key, value in pattern.items() if key not in scope}
+        candidates = [(entry, differences(entry, rest)) for entry in reversed(self.find(scope))]
+        return heapq.nsmallest(limit, candidates, key=lambda each: len(each[1]))
 
     def clear(self, tenant: str | None | EllipsisType = ...) -> None:
         """Forget every entry, or one tenant's."""
@@ -170,8 +178,84 @@ class Journal:
         return (found if after is not None else found[::-1]), total, True
 
 
+
+
+def _matches(entry: dict[str, Any], key: str, wanted: object) -> bool:
+    """Whether the entry's `key` is as wanted: `body` holds it, a mapping `query`, `headers` or
+    form body has every name and value given, anything else is equal."""
+    if key == "body":
+        return _holds(_readable(entry, wanted), wanted)
+    if key == "query" and isinstance(wanted, dict):
+        return _has_params(parse_qs(entry["query"], keep_blank_values=True), wanted)
+    if key == "headers" and isinstance(wanted, dict):
+        return all(entry["headers"].get(name.lower()) == value for name, value in wanted.items())
+    return bool(entry.get(key) == wanted)
+
+
+def _readable(entry: dict[str, Any], wanted: object) -> object:
+    """The entry's body as `wanted` reads it: a text body, for a mapping, as a form ({name: value,
+    or [values] when repeated}), whatever its content type (vendors read them so: Corteza)."""
+    body = entry.get("body")
+    if isinstance(wanted, dict) and isinstance(body, str):
+        return {name: _single(values) for name, values in parse_qs(body, keep_blank_values=True).items()}
+    return body
+
+
+def _has_params(recorded: dict[str, list[str]], wanted: dict[str, Any]) -> bool:
+    """Every name given holds every value given ({name: value or [values]}) among its values."""
+    return all(name in recorded and all(value in recorded[name] for value in _listed(wanted[name]))
+               for name in wanted)
+
+
+def _single(values: list[str] | None) -> str | list[str] | None:
+    """A parameter's values as given: one value alone, several as a list."""
+    return values[0] if values and len(values) == 1 else values
+
+
+def _listed(value: object) -> list[object]:
+    return value if isinstance(value, list) else [value]
+
+
 def _holds(recorded: object, wanted: object) -> bool:
     if isinstance(wanted, dict):
         return isinstance(recorded, dict) and all(key in recorded and _holds(recorded[key], value)
                                                   for key, value in wanted.items())
     return recorded == wanted
+
+
+def differences(entry: dict[str, Any], pattern: dict[str, Any]) -> list[Difference]:
+    """How the entry differs from `pattern`, field by field; a mapping (`body`, `query`, `headers`)
+    name by name, as `body.description` or `query.page`: nothing when it matches."""
+    found: list[Difference] = []
+    for key, wanted in pattern.items():
+        if _matches(entry, key, wanted):
+            continue
+        if key == "body":
+            found += _body_differences("body", _readable(entry, wanted), wanted)
+        elif key == "query" and isinstance(wanted, dict):
+            recorded = parse_qs(entry["query"], keep_blank_values=True)
+            found += [_difference(f"query.{name}", value, _single(recorded.get(name))) for name, value in wanted.items()
+                      if not _has_params(recorded, {name: value})]
+        elif key == "headers" and isinstance(wanted, dict):
+            found += [_difference(f"headers.{name.lower()}", value, entry["headers"].get(name.lower()))
+                      for name, value in wanted.items() if entry["headers"].get(name.lower()) != value]
+        else:
+            found.append(_difference(key, wanted, entry.get(key)))
+    return found
+
+
+def _body_differences(field: str, recorded: object, wanted: object) -> list[Difference]:
+    """Where a body does not hold `wanted`: the keys of a mapping it lacks or holds otherwise, nested."""
+    if not (isinstance(wanted, dict) and isinstance(recorded, dict)):
+        return [_difference(field, wanted, recorded)]
+    found: list[Difference] = []
+    for key, value in wanted.items():
+        if key not in recorded:
+            found.append(_difference(f"{field}.{key}", value, None))
+        elif not _holds(recorded[key], value):
+            found += _body_differences(f"{field}.{key}", recorded[key], value)
+    return found
+
+
+def _difference(field: str, expected: object, got: object) -> Difference:
+    return {"field": field, "expected": expected, "got": got} | ({"absent": True} if got is None else {})

@@ -14,10 +14,12 @@ from mockserver.clock import LATEST, ServerClock, isoformat
 from mockserver.errors import StateError
 from mockserver.faults import Fault, FaultBook
 from mockserver.journal import Journal
+from mockserver.routing import Router
 from mockserver.tenants import CUSTOM_NUMBERS, DEFAULT_TENANT, TENANT_ID, Tenant, TenantStore
 from mockserver.turns import Turn, current
 from mockserver.vendor import Vendor
 
+DOCS_PATHS = ("/openapi.json", "/openapi.yaml", "/ui")  # under each base path, as Connexion serves them
 MAX_TENANTS = 10_000  # tenants a server holds at most (an idle one costs about 20 KiB)
 
 
@@ -83,6 +85,7 @@ class ServerState:
         self.journal = Journal(journal_limit)
         self.faults = FaultBook(seed)
         self.answers = AnswerCache()
+        self._routers: dict[str, Router] = {}  # see `routes`
 
     def world(self) -> dict[str, Any]:
         """The server-wide record, alike in an export, the state file (as rows) and Redis: the
@@ -90,6 +93,16 @@ class ServerState:
         order. `check_world` checks one read back."""
         return {"seed": self.seed, "created": self.store.created, "now": self.clock.now(),
                 "tenants": [tenant_record(tenant) for tenant in self.store.tenants.values()]}
+
+    def routes(self, vendor: Vendor, path: str) -> bool:
+        """Whether the server answers this full path (with the base path) for the vendor, besides
+        a 404: one of its operations' paths (by any method), or its spec and docs downloads."""
+        if path.removeprefix(vendor.base_path) in DOCS_PATHS or path.startswith(vendor.base_path + "/ui/"):
+            return True
+        router = self._routers.get(vendor.name)
+        if router is None:  # built on first use: only verifications ask (the app routes with its own)
+            router = self._routers[vendor.name] = Router(vendor, vendor.specification)
+        return router.match("GET", path) is not None
 
     def vendor_for(self, path: str) -> Vendor | None:
         """The vendor whose base path the path is under."""

@@ -47,6 +47,29 @@ def checked(response: httpx.Response) -> httpx.Response:
     return response
 
 
+def _miss_message(tenant: str, times: int, pattern: dict[str, Any], found: dict[str, Any]) -> str:
+    """Why `assert_called` failed: what was asked, what was found, and the near misses."""
+    wanted = ", ".join(f"{key}={value!r}" for key, value in pattern.items())
+    lines = [f"expected {times} request{'s' * (times != 1)} of tenant {tenant!r} matching {wanted}; "
+             f"found {found['count']}"]
+    for entry in found["requests"][:5]:
+        lines.append(f"  matched: {_request_line(entry)}")
+    misses = found.get("near_misses", [])
+    if found["count"] == 0:
+        lines.append("closest requests:" if misses else "no request of that tenant (vendor, operation) to compare")
+    for miss in misses:
+        lines.append(f"  {_request_line(miss['request'])}")
+        for difference in miss["differences"]:
+            got = "nothing" if difference.get("absent") else repr(difference["got"])
+            lines.append(f"    {difference['field']}: expected {difference['expected']!r}, got {got}")
+    return "\n".join(lines)
+
+
+def _request_line(entry: dict[str, Any]) -> str:
+    query = f"?{entry['query']}" if entry["query"] else ""
+    return f"{entry['method']} {entry['path']}{query} -> {entry['status']} ({entry['operation']}, {entry['timestamp']})"
+
+
 class TenantHandle:
     """One tenant seen from a test: credentials, per-vendor base URLs and clients, admin helpers."""
 
@@ -88,12 +111,28 @@ class TenantHandle:
         found: list[dict[str, Any]] = checked(self.server.admin.get("/__admin/requests", params=params)).json()["requests"]
         return found
 
-    def verify(self, **pattern: Any) -> int:
-        """How many journaled requests of this tenant match (vendor, operation, method, path,
-        query, status, and `body` as a partial match)."""
+    def find(self, **pattern: Any) -> dict[str, Any]:
+        """`POST /__admin/requests/find` for this tenant: `count`, the matching `requests` and, when
+        none match, the `near_misses`. Fields: vendor, operation, method, path (whole, or relative
+        to the vendor's base path), query (a string, or {name: value or [values]}), headers,
+        status, and `body` as a partial match (a form body as a mapping too)."""
         response = self.server.admin.post("/__admin/requests/find", json={"tenant": self.id, **pattern})
-        checked(response)
-        return int(response.json()["count"])
+        found: dict[str, Any] = checked(response).json()
+        return found
+
+    def verify(self, **pattern: Any) -> int:
+        """How many journaled requests of this tenant match (fields as for `find`)."""
+        return int(self.find(**pattern)["count"])
+
+    def assert_called(self, times: int = 1, **pattern: Any) -> list[dict[str, Any]]:
+        """The journaled requests of this tenant that match (fields as for `find`), or an
+        AssertionError unless there are exactly `times` of them; it names the closest requests
+        and what differed when none matched."""
+        found = self.find(**pattern)
+        if found["count"] != times:
+            raise AssertionError(_miss_message(self.id, times, pattern, found))
+        requests: list[dict[str, Any]] = found["requests"]
+        return requests
 
     def coverage(self, vendor: str | None = None) -> dict[str, Any]:
         """Which documented operations and statuses this tenant's requests exercised (`GET /__admin/coverage`)."""
