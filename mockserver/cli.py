@@ -264,6 +264,7 @@ def fuzz(vendor_name: str, base_url: str, headers: tuple[str, ...], max_examples
     if importlib.util.find_spec("schemathesis") is None:
         raise click.UsageError("checking a server needs the fuzz extra: pip install 'mockserver[fuzz]'")
     from mockserver import fuzz as fuzzing
+    from mockserver import replay as replaying
 
     if rate_limit and not re.fullmatch(r"[1-9][0-9]*/[smhd]", rate_limit):
         raise click.BadParameter(f"{rate_limit!r} is not N/UNIT (UNIT one of s, m, h, d)", param_hint="--rate-limit")
@@ -274,9 +275,13 @@ def fuzz(vendor_name: str, base_url: str, headers: tuple[str, ...], max_examples
     if not with_positive:
         chosen = [phase for phase in chosen if phase != "positive"]
 
-    raise SystemExit(fuzzing.run_cli(_vendor(vendor_name), base_url.rstrip("/"), _headers(headers),
-                                     max_examples=max_examples, seed=seed, junit=junit, rate_limit=rate_limit,
-                                     phases=chosen))
+    vendor, sent, base_url = _vendor(vendor_name), _headers(headers), base_url.rstrip("/")
+    try:
+        replaying.check_reachable(base_url)
+    except replaying.Unreachable as exc:
+        raise Unreachable(str(exc)) from None
+    raise SystemExit(fuzzing.run_cli(vendor, base_url, sent, max_examples=max_examples, seed=seed,
+                                     junit=junit, rate_limit=rate_limit, phases=chosen))
 
 
 @main.command()
@@ -308,12 +313,21 @@ def proxy(vendor_name: str, upstream: str, host: str, port: int, report_path: st
 @click.option("--base-url", required=True, help="Where to send them, e.g. http://127.0.0.1:8080/karmabot/api/v1.")
 @click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
               help="Send this header (credentials: the recording holds none) with every request (repeatable).")
-def replay(folder: str, base_url: str, headers: tuple[str, ...]) -> None:
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
+def replay(folder: str, base_url: str, headers: tuple[str, ...], junit: str | None) -> None:
     """Send exchanges recorded by `mockserver proxy --record` again; non-zero if an answer's shape differs."""
     from mockserver import replay as replaying
 
-    outcomes = replaying.replay(folder, base_url.rstrip("/"), _headers(headers))
+    try:
+        outcomes = replaying.replay(folder, base_url.rstrip("/"), _headers(headers))
+    except replaying.Unreachable as exc:
+        raise Unreachable(str(exc)) from None
     click.echo(replaying.report(outcomes))
+    if junit:
+        try:
+            replaying.junit(outcomes).write(junit, encoding="utf-8", xml_declaration=True)
+        except OSError as exc:
+            raise click.FileError(junit, exc.strerror or str(exc)) from None
     raise SystemExit(1 if any(outcome.differences for outcome in outcomes) else 0)
 
 
@@ -361,6 +375,12 @@ def _listen(host: str, port: int, reuse_port: bool = False) -> tuple[socket.sock
     # Every address: shown as this machine's loopback of the same family (`::` serves IPv6 alone).
     shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host) or (f"[{host}]" if ":" in host else host)
     return listening, f"http://{shown}:{listening.getsockname()[1]}"
+
+
+class Unreachable(click.ClickException):
+    """Nothing answers at --base-url: one line, and the exit status of a usage error (nothing was checked)."""
+
+    exit_code = 2
 
 
 def _vendor(name: str) -> Vendor:

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -214,17 +215,21 @@ def run_cli(vendor: Vendor, base_url: str, headers: dict[str, str], *, max_examp
     """The positive phase, then Schemathesis' own CLI with this configuration for its phases among
     `phases`, against any server; non-zero if either found a problem. Schemathesis runs in a
     scratch folder, so nothing of it is left in the user's (the JUnit report aside)."""
+    if junit and os.path.isfile(junit):
+        os.remove(junit)  # an earlier run's report: the positive suite is added to this run's alone
     steps = []
+    started = time.monotonic()
     if "positive" in phases:
         schema = schemathesis.openapi.from_path(data_dir("specs") / f"{vendor.name}.yaml",
                                                 config=config(vendor, headers, base_url=base_url))
         steps = positive_phase(vendor, schema, headers, rate_limit)
         print(positive.report(steps), flush=True)
+    seconds = time.monotonic() - started
     theirs = [phase for phase in phases if phase != "positive"]
     status = _schemathesis_cli(vendor, base_url, headers, max_examples=max_examples, seed=seed, junit=junit,
                                rate_limit=rate_limit, phases=theirs) if theirs else 0
     if junit and steps:
-        positive.add_to_junit(junit, steps)
+        positive.add_to_junit(junit, steps, seconds)
     return status or int(any(step.problems for step in steps))
 
 

@@ -314,17 +314,31 @@ def report(steps: list[Step]) -> str:
     return "\n".join(lines)
 
 
-def add_to_junit(path: str, steps: list[Step]) -> None:
-    """The phase as a test suite of its own in a JUnit report (Schemathesis' file, when it wrote one)."""
+def add_to_junit(path: str, steps: list[Step], seconds: float = 0.0) -> None:
+    """The phase (which took `seconds`) as a test suite of its own in a JUnit report (Schemathesis'
+    file, when it wrote one); the root's totals then the sums of its suites'."""
     try:
         root = ElementTree.parse(path).getroot()
     except (OSError, ElementTree.ParseError):
         root = ElementTree.Element("testsuites")
     suite = ElementTree.SubElement(root, "testsuite", name="positive phase", tests=str(len(steps)),
-                                   failures=str(sum(bool(step.problems) for step in steps)))
+                                   failures=str(sum(bool(step.problems) for step in steps)), errors="0", skipped="0",
+                                   time=f"{seconds:.3f}")
     for step in steps:
         case = ElementTree.SubElement(suite, "testcase", name=step.operation, classname="positive")
         if step.problems:
             failure = ElementTree.SubElement(case, "failure", message=step.problems[0].splitlines()[0][:200])
             failure.text = "\n\n".join(step.problems)
+    sum_suites(root)
     ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+JUNIT_COUNTS = ("tests", "failures", "errors", "skipped")
+
+
+def sum_suites(root: ElementTree.Element) -> None:
+    """The root's counts and time as the sums of its suites'."""
+    suites = root.findall("testsuite")
+    for name in JUNIT_COUNTS:
+        root.set(name, str(sum(int(suite.get(name) or 0) for suite in suites)))
+    root.set("time", f"{sum(float(suite.get('time') or 0) for suite in suites):.3f}")

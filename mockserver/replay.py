@@ -5,6 +5,9 @@ A recording holds no secrets (the proxy replaced them), so the caller's credenti
 again; a request whose path held a secret (a webhook token) cannot be replayed and is skipped.
 Recordings are untrusted files: each is checked to be the documented shape before use, and read
 only if it is a regular file of at most MAX_RECORDING_BYTES.
+
+A base URL nothing answers at (connection refused, no such host, no connection in time) is one
+error, `Unreachable`, not a difference per exchange.
 """
 
 import base64
@@ -13,6 +16,7 @@ import json
 import os
 import re
 import stat
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +24,38 @@ from typing import Any
 import httpx
 
 from mockserver.errors import MAX_JSON_DEPTH
-from mockserver.proxy import HOP_BY_HOP, REDACTED, NestedTooDeep, parsed_json
+from mockserver.proxy import HOP_BY_HOP, REDACTED, parsed_json
 
 MAX_DIFFERENCES = 20  # per exchange
 MAX_RECORDING_BYTES = 64 << 20  # a recording: two bodies of at most 16 MiB (the proxy's bound), as JSON or base64
 RECORDING_DEPTH = MAX_JSON_DEPTH + 2  # a body recorded as JSON, inside the exchange and its request or response
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # RFC 9110 field content (obs-text: latin-1)
+CONNECT_SECONDS = 10
+NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)  # DNS failures are ConnectError
+
+
+class Unreachable(Exception):
+    """Nothing answers at the base URL; the message says which and why, in one line."""
+
+
+def unreachable(base_url: str, exc: Exception) -> Unreachable:
+    """The error for a connection `exc` that did not happen, saying why in one line."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        why = f"no connection within {CONNECT_SECONDS} s"
+    else:
+        why = " ".join(str(exc).split()) or type(exc).__name__
+    return Unreachable(f"cannot reach {base_url}: {why}")
+
+
+def check_reachable(base_url: str) -> None:
+    """Unreachable unless something answers a HEAD of `base_url`, with any status."""
+    try:
+        httpx.head(base_url, timeout=httpx.Timeout(30, connect=CONNECT_SECONDS))
+    except NOT_CONNECTED as exc:
+        raise unreachable(base_url, exc) from None
+    except httpx.HTTPError:
+        pass  # it connected: what it then did is for the run to find
 
 
 @dataclass
@@ -109,6 +138,40 @@ def body_of(message: dict[str, Any]) -> bytes:
     return b""
 
 
+def recorded_kind(message: dict[str, Any]) -> str:
+    """The kind of a recorded body: "JSON", "text", "binary" or "none" (see `proxy._content`)."""
+    for key, kind in (("json", "JSON"), ("text", "text"), ("body_base64", "binary")):
+        if key in message:
+            return kind
+    return "none"
+
+
+def answer_body(answer: httpx.Response) -> tuple[str, Any]:
+    """The kind of an answer's body as the proxy would record it, and its JSON document (or None).
+    As there, JSON is JSON only under a JSON content type, and JSON nested too deep is text."""
+    if not answer.content:
+        return "none", None
+    try:
+        text = answer.content.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary", None
+    if "json" in answer.headers.get("content-type", ""):
+        try:
+            return "JSON", parsed_json(text)
+        except ValueError:  # NestedTooDeep too
+            pass
+    return "text", None
+
+
+def body_differences(recorded: dict[str, Any], answer: httpx.Response) -> list[str]:
+    """A body of another kind than the recorded one; for JSON, where its shape differs."""
+    expected = recorded_kind(recorded)
+    got, document = answer_body(answer)
+    if got != expected:
+        return [f"body: recorded {expected}, got {got}"]
+    return shape_differences(recorded["json"], document) if got == "JSON" else []
+
+
 def shape_differences(recorded: object, got: object, at: str = "") -> list[str]:
     """Where `got` does not have the recorded answer's shape: the same keys, the same kinds of
     values (null goes with anything: optional values come and go), list items alike."""
@@ -145,8 +208,11 @@ def _kind(value: object) -> str:
 
 
 def replay(folder: str, base_url: str, headers: dict[str, str]) -> list[Outcome]:
+    """Each recording in `folder` sent to `base_url`, and how its answer differs. Unreachable if
+    the first request sent cannot connect (later ones that cannot are differences: it went away)."""
     outcomes = []
-    with httpx.Client(timeout=30) as client:
+    answered = False
+    with httpx.Client(timeout=httpx.Timeout(30, connect=CONNECT_SECONDS)) as client:
         for path in sorted(Path(folder).glob("*.json")):
             outcome = Outcome(path.name)
             outcomes.append(outcome)
@@ -167,20 +233,18 @@ def replay(folder: str, base_url: str, headers: dict[str, str]) -> list[Outcome]
             try:
                 answer = client.request(request["method"], base_url + request["path"], params=query,
                                         headers=headers_sent(request.get("headers", {}), headers), content=content)
+            except NOT_CONNECTED as exc:
+                if not answered:
+                    raise unreachable(base_url, exc) from None
+                outcome.differences.append(f"no answer: {type(exc).__name__}")
+                continue
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 outcome.differences.append(f"no answer: {type(exc).__name__}")
                 continue
+            answered = True
             if answer.status_code != recorded["status"]:
                 outcome.differences.append(f"status: recorded {recorded['status']}, got {answer.status_code}")
-            if "json" in recorded:
-                try:
-                    got = parsed_json(answer.content)
-                except NestedTooDeep as exc:
-                    outcome.differences.append(f"body: recorded JSON, got {exc}")
-                except ValueError:
-                    outcome.differences.append("body: recorded JSON, got none")
-                else:
-                    outcome.differences += shape_differences(recorded["json"], got)
+            outcome.differences += body_differences(recorded, answer)
             del outcome.differences[MAX_DIFFERENCES:]
     return outcomes
 
@@ -198,3 +262,23 @@ def report(outcomes: list[Outcome]) -> str:
     differing = sum(bool(outcome.differences) for outcome in outcomes)
     lines.append(f"Replayed {len(outcomes)} exchange(s): {differing} with a different answer.")
     return "\n".join(lines)
+
+
+def junit(outcomes: list[Outcome]) -> ElementTree.ElementTree:
+    """A JUnit report: a test case per exchange (its differences as a failure, or skipped), in one
+    suite whose counts are also the root's."""
+    root = ElementTree.Element("testsuites")
+    suite = ElementTree.SubElement(root, "testsuite", name="mockserver replay")
+    for outcome in outcomes:
+        case = ElementTree.SubElement(suite, "testcase", name=outcome.name, classname="replay")
+        if outcome.skipped:
+            ElementTree.SubElement(case, "skipped", message=outcome.skipped)
+        elif outcome.differences:
+            failure = ElementTree.SubElement(case, "failure", message=outcome.differences[0][:200])
+            failure.text = "\n".join(outcome.differences)
+    counts = {"tests": len(outcomes), "failures": sum(bool(outcome.differences) for outcome in outcomes),
+              "errors": 0, "skipped": sum(bool(outcome.skipped) for outcome in outcomes)}
+    for element in (root, suite):
+        for name, count in counts.items():
+            element.set(name, str(count))
+    return ElementTree.ElementTree(root)

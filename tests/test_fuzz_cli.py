@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -11,6 +12,8 @@ from mockserver.cli import main
 from mockserver.testing import running
 from tests.drifting import DriftingProxy
 
+ROOT = Path(__file__).parent.parent  # the checkout the command imports
+COUNTS = ("tests", "failures", "errors", "skipped")
 
 @pytest.fixture(scope="module")
 def unlimited():
@@ -20,12 +23,27 @@ def unlimited():
 
 def fuzz(*args):
     return subprocess.run([sys.executable, "-m", "mockserver", "fuzz", "--max-examples", "5", *args],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
 
 
 def header_args(tenant, vendor):
     return [arg for name, value in tenant.credentials[vendor]["headers"].items()
             for arg in ("--header", f"{name}: {value}")]
+
+
+def totals(element) -> dict[str, int]:
+    return {name: int(element.get(name)) for name in COUNTS}
+
+
+def assert_totals_add_up(root) -> None:
+    """Each suite counts its own cases (a case failed, errored or skipped), and the root sums its suites."""
+    suites = root.findall("testsuite")
+    for suite in suites:
+        cases = suite.findall("testcase")
+        assert totals(suite) == {"tests": len(cases), **{
+            name: sum(case.find(kind) is not None for case in cases)
+            for name, kind in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped"))}}, suite.get("name")
+    assert totals(root) == {name: sum(totals(suite)[name] for suite in suites) for name in COUNTS}
 
 
 def test_the_mock_passes_its_own_contract_with_a_junit_report(unlimited, tmp_path):
@@ -39,6 +57,7 @@ def test_the_mock_passes_its_own_contract_with_a_junit_report(unlimited, tmp_pat
     assert len(cases) >= 5 and not suites.findall(".//failure")
     positive = suites.find("testsuite[@name='positive phase']")
     assert {case.get("name") for case in positive} >= {"POST /pluses (createPlus)", "GET /users (listUsers)"}
+    assert_totals_add_up(suites)
     assert "Positive phase: 5/5 documented success statuses reached, 0 operation(s) with problems." in result.stdout
 
 
@@ -100,6 +119,7 @@ def test_a_drifting_server_fails_the_positive_phase(unlimited, tmp_path, drift, 
     succeeds, and named in the report and the JUnit file."""
     server, tenant = unlimited
     report = tmp_path / "drift.xml"
+    report.write_text('<testsuites><testsuite name="positive phase" tests="9" failures="0"/></testsuites>')  # stale
     with DriftingProxy(server.base_url(vendor).removesuffix(path), **drift) as proxy:
         result = fuzz("--vendor", vendor, "--base-url", proxy.url + path, *header_args(tenant, vendor),
                       "--phases", "positive", "--junit", str(report))
@@ -107,9 +127,41 @@ def test_a_drifting_server_fails_the_positive_phase(unlimited, tmp_path, drift, 
     assert "Test Phases" not in result.stdout  # Schemathesis' phases were not asked for
     failing = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert any(finding in line for line in failing), result.stdout[-3000:]
-    positive = ElementTree.parse(report).getroot().find("testsuite[@name='positive phase']")
+    root = ElementTree.parse(report).getroot()
+    (positive,) = root.findall("testsuite[@name='positive phase']")  # this run's alone
     assert [case.get("name") for case in positive if case.find("failure") is not None] == [
         line.split(" ", 2)[2].strip() for line in failing]
+    assert_totals_add_up(root)
+    assert totals(root)["failures"] == len(failing)
+
+
+def test_the_junit_totals_count_a_failed_positive_phase_beside_schemathesis(unlimited, tmp_path):
+    """The root of the report Schemathesis writes counts the positive suite added to it too."""
+    server, tenant = unlimited
+    report = tmp_path / "drift.xml"
+    with DriftingProxy(server.base_url("karmabot").removesuffix("/karmabot/api/v1"),
+                       status={"POST /pluses": 200}) as proxy:
+        result = fuzz("--vendor", "karmabot", "--base-url", proxy.url + "/karmabot/api/v1",
+                      *header_args(tenant, "karmabot"), "--phases", "positive,examples", "--junit", str(report))
+    assert result.returncode != 0
+    root = ElementTree.parse(report).getroot()
+    assert [suite.get("name") for suite in root.findall("testsuite")] == ["schemathesis", "positive phase"]
+    assert_totals_add_up(root)
+    assert totals(root.find("testsuite[@name='positive phase']"))["failures"] == 1
+
+
+@pytest.mark.parametrize("base_url, why", [
+    ("http://127.0.0.1:9/karmabot/api/v1", "Connection refused"),
+    ("http://nowhere.invalid/karmabot/api/v1", "nowhere.invalid"),
+], ids=["refused", "no such host"])
+def test_an_unreachable_base_url_is_one_line_and_exit_2(tmp_path, base_url, why):
+    report = tmp_path / "report.xml"
+    result = fuzz("--vendor", "karmabot", "--base-url", base_url, "--header", "Authorization: Bearer x",
+                  "--junit", str(report))
+    assert result.returncode == 2 and result.stdout == "", result.stdout[-3000:] + result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"Error: cannot reach {base_url}: ") and why in line
+    assert not report.exists()
 
 
 def test_without_the_positive_phase(unlimited):
