@@ -13,6 +13,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 from connexion.datastructures import MediaTypeDict
 from connexion.decorators.parameter import inspect_function_arguments, pythonic
@@ -22,7 +23,7 @@ from connexion.uri_parsing import OpenAPIURIParser
 from connexion.utils import deep_merge, is_json_mimetype, is_null, is_nullable
 from connexion.validators import AbstractRequestBodyValidator
 from jsonschema import Draft4Validator, ValidationError
-from starlette.datastructures import Headers, QueryParams, UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,6 +44,19 @@ python_name = functools.lru_cache(maxsize=1024)(pythonic)
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+class URIParser(OpenAPIURIParser):  # type: ignore[misc]  # Connexion is untyped
+    """Connexion's, with the parameters' schemas and the form's fields read once: its properties
+    build them again at every look-up, one per parameter sent."""
+
+    @functools.cached_property
+    def param_schemas(self) -> dict[str, Any]:
+        return super().param_schemas  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def form_defns(self) -> dict[str, Any]:
+        return super().form_defns  # type: ignore[no-any-return]
+
+
 class Parameter:
     """One path, query, header or cookie parameter with its schema validator, built once. An
     `x-lenient` one is only checked for presence: its schema says what clients should send, the
@@ -51,6 +65,7 @@ class Parameter:
 
     def __init__(self, definition: dict[str, Any]) -> None:
         self.name, self.where = definition["name"], definition["in"]
+        self.header = self.name.lower().encode("latin-1")  # as Starlette's Headers looks one up
         self.required = definition.get("required", False)
         self.lenient = bool(definition.get("x-lenient", False))
         schema = definition.get("schema", definition)
@@ -80,7 +95,7 @@ class CompiledOperation:
         self.changes_state = spec_operation.method != "get"
         self.handler = spec_operation.function
         self.arguments, self.has_kwargs = inspect_function_arguments(self.handler)
-        self.uri_parser = OpenAPIURIParser(spec_operation.parameters, spec_operation.body_definition())
+        self.uri_parser = URIParser(spec_operation.parameters, spec_operation.body_definition())
         self.parameters = [Parameter(definition) for definition in spec_operation.parameters]
         self.consumes = spec_operation.consumes
         self.body_required = spec_operation.request_body.get("required", False)
@@ -98,6 +113,10 @@ class CompiledOperation:
         self.path_definitions = {p["name"]: p for p in spec_operation.parameters if p["in"] == "path"}
         self.query_definitions = {p["name"]: p for p in spec_operation.parameters if p["in"] == "query"}
         self.query_defaults = upstream.get_query_defaults(self.query_definitions)
+        # Copied for each request as Connexion copies them (deep), unless a shallow copy is the same.
+        self.defaults_immutable = all(isinstance(value, (str, int, float, bool, type(None)))
+                                      for value in self.query_defaults.values())
+        self.body_defined = spec_operation.is_request_body_defined
         # `x-bracketed` array parameters are read as `name[]` first, then `name` (Corteza's Go
         # request parsers, for axios clients).
         self.bracketed = [name for name, p in self.query_definitions.items() if p.get("x-bracketed")]
@@ -105,6 +124,7 @@ class CompiledOperation:
         self.lenient = {name for name, p in self.query_definitions.items() if p.get("x-lenient")}
         self.omit_nulls = omit_nulls
         self._rules_by_media_type: dict[str, tuple[Any, ...]] = {}
+        self._media_types: dict[bytes | None, str] = {}
 
     def media_type(self, headers: Headers) -> str:
         """The body's media type; without a Content-Type, the first the operation consumes."""
@@ -112,6 +132,16 @@ class CompiledOperation:
         if content_type:
             return content_type.split(";")[0].strip().lower()
         return self.consumes[0] if self.consumes else "application/octet-stream"
+
+    def _media_type(self, scope: Scope) -> str:
+        """media_type() of the request's headers, remembered by Content-Type as sent."""
+        content_type = header(scope, b"content-type")
+        media_type = self._media_types.get(content_type)
+        if media_type is None:
+            media_type = self.media_type(Headers(raw=[(b"content-type", content_type)] if content_type else []))
+            if len(self._media_types) < 16:  # the Content-Types clients send; bounded all the same
+                self._media_types[content_type] = media_type
+        return media_type
 
     async def run(self, scope: Scope, path_params: dict[str, Any], body: bytes, parsed_json: object) -> Answer | Response:
         """Validate the request as the spec says, call the handler, shape its result."""
@@ -125,28 +155,29 @@ class CompiledOperation:
         """The request's (path, query, body, files, media type, body schema) as the handler's
         arguments are made from them, once its parameters and body are valid; Connexion's
         problems (400, 415) otherwise."""
-        headers = Headers(scope=scope)
-        raw_query: dict[str, list[str]] = {}
-        for key, value in QueryParams(scope["query_string"]).multi_items():  # one pass: getlist per key is quadratic
-            raw_query.setdefault(key, []).append(value)
-        for name in self.bracketed:
-            if f"{name}[]" in raw_query:
-                raw_query[name] = raw_query.pop(f"{name}[]")
-        query = self.uri_parser.resolve_query(raw_query)
-        for name in self.lenient & raw_query.keys():
-            query[name] = raw_query[name][-1]
-        path = self.uri_parser.resolve_path(path_params)
+        query_string: bytes = scope["query_string"]
+        query: dict[str, Any] = {}
+        if query_string:  # (the parser makes {} of no parameters)
+            raw_query = query_lists(query_string)
+            for name in self.bracketed:
+                if f"{name}[]" in raw_query:
+                    raw_query[name] = raw_query.pop(f"{name}[]")
+            query = self.uri_parser.resolve_query(raw_query)
+            for name in self.lenient & raw_query.keys():
+                query[name] = raw_query[name][-1]
+        path = self.uri_parser.resolve_path(path_params) if path_params else {}
         for parameter in self.parameters:
             if parameter.where == "query":
                 parameter.check(query.get(parameter.name))
             elif parameter.where == "path":
                 parameter.check(path.get(parameter.name))
             elif parameter.where == "header":
-                parameter.check(headers.get(parameter.name))
+                sent = header(scope, parameter.header)
+                parameter.check(None if sent is None else sent.decode("latin-1"))
             else:
                 parameter.check(Request(scope).cookies.get(parameter.name))
 
-        media_type = self.media_type(headers)
+        media_type = self._media_type(scope)
         request_body: object = None
         files: dict[str, Any] = {}
         body_schema: dict[str, Any] = {}
@@ -174,12 +205,18 @@ class CompiledOperation:
         for name, value in path.items():
             definition = self.path_definitions.get(name)
             kwargs[python_name(name)] = value if definition is None else upstream.get_val_from_param(value, definition)
-        for name, value in deep_merge(copy.deepcopy(self.query_defaults), query).items():
+        if not self.query_defaults:
+            merged = query
+        elif self.defaults_immutable:
+            merged = deep_merge(dict(self.query_defaults), query)
+        else:
+            merged = deep_merge(copy.deepcopy(self.query_defaults), query)
+        for name, value in merged.items():
             definition = self.query_definitions.get(name)
             if definition is not None and (self.has_kwargs or python_name(name) in self.arguments):
                 kwargs[python_name(name)] = (value if name in self.lenient
                                              else upstream.get_val_from_param(value, definition))
-        if not self.spec_operation.is_request_body_defined or not (self.arguments or self.has_kwargs):
+        if not self.body_defined or not (self.arguments or self.has_kwargs):
             return kwargs
         if media_type in FORM_TYPES:
             body = upstream.get_body_argument_form(body, operation=self.spec_operation, content_type=media_type)
@@ -250,6 +287,15 @@ class CompiledOperation:
             media_type = self.spec_operation.produces[0] if self.spec_operation.produces else "text/plain"
             return answer(status, result.encode() if isinstance(result, str) else result, headers, media_type)
         return answer(status, dumps(result, self.omit_nulls), headers)
+
+
+def query_lists(query_string: bytes) -> dict[str, list[str]]:
+    """Each query parameter's values, as Starlette's QueryParams parses them (without building
+    one); in one pass, as getlist per key is quadratic."""
+    lists: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        lists.setdefault(key, []).append(value)
+    return lists
 
 
 async def _stream(body: bytes) -> AsyncIterator[bytes]:

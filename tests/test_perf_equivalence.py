@@ -143,3 +143,80 @@ def test_a_request_without_a_body_is_read_without_a_timer(monkeypatch):
         assert armed == [server.body_deadline]
 
     asyncio.run(run())
+
+
+# The pipeline's shortcuts (pipeline.py) against what they stand in for: Starlette's QueryParams
+# and Headers, Connexion's URI parser and its deep copy of the query defaults.
+
+def _compiled_operations():
+    server = MockServer(ticking=False)
+    return [compiled for router in server.routers.values() for compiled in router.operations.values()]
+
+
+@pytest.mark.parametrize("query_string", [
+    b"", b"a=1", b"a=1&a=2&b=", b"k", b"x[]=1&x[]=2&x=3", b"a=%20b+c&d=%ZZ&e=%", b"\xe9=\xff&%C3%A9=%E2%82%AC",
+    b"a=1;b=2", b"&&a==&=b", b"filter=kudos_received&limit=10&offset=x"])
+def test_query_strings_are_read_as_starlettes_query_params_read_them(query_string):
+    from starlette.datastructures import QueryParams
+
+    from mockserver.pipeline import query_lists
+
+    expected: dict[str, list[str]] = {}
+    for key, value in QueryParams(query_string).multi_items():
+        expected.setdefault(key, []).append(value)
+    assert query_lists(query_string) == expected
+
+
+def test_the_uri_parser_reads_each_operations_schemas_as_connexions_does():
+    from connexion.uri_parsing import OpenAPIURIParser
+
+    for compiled in _compiled_operations():
+        ours = compiled.uri_parser
+        theirs = OpenAPIURIParser(compiled.spec_operation.parameters, compiled.spec_operation.body_definition())
+        for _ in range(2):  # built once, then remembered
+            assert ours.param_schemas == theirs.param_schemas
+            assert ours.form_defns == theirs.form_defns
+        assert ours.resolve_query({}) == {} and ours.resolve_path({}) == {}  # what the pipeline skips
+
+
+@pytest.mark.parametrize("content_type", [
+    None, b"", b"application/json", b"Application/JSON; charset=utf-8", b" text/plain ;x=1",
+    b"multipart/form-data; boundary=x", b"\xe9/x", b";"])
+def test_the_media_type_is_read_as_from_starlettes_headers(content_type):
+    sent = [(b"host", b"x")] + ([] if content_type is None else [(b"content-type", content_type)])
+    for compiled in _compiled_operations():
+        scope = {"headers": sent + [(b"content-type", b"application/other")]}  # the first one counts
+        for _ in range(2):  # read, then remembered
+            assert compiled._media_type(scope) == compiled.media_type(Headers(scope=scope))
+
+
+def test_header_parameters_are_read_as_from_starlettes_headers():
+    from mockserver.bodies import header
+
+    checked = 0
+    for compiled in _compiled_operations():
+        for parameter in compiled.parameters:
+            if parameter.where == "header":
+                for name in (parameter.name, parameter.name.lower(), parameter.name.upper()):
+                    scope = {"headers": [(b"host", b"x"), (name.lower().encode(), b"v\xe9")]}
+                    sent = header(scope, parameter.header)
+                    assert (sent and sent.decode("latin-1")) == Headers(scope=scope).get(name)
+                checked += 1
+    assert checked
+
+
+def test_query_defaults_reach_handlers_as_connexions_deep_copies_of_them():
+    checked = 0
+    for compiled in _compiled_operations():
+        if not compiled.query_defaults:
+            continue
+        media_type = compiled.consumes[0] if compiled.consumes else "application/octet-stream"
+        for query in ({}, dict(compiled.query_defaults), {"page": 3, "unknown": "x"}):
+            shortcut = compiled._arguments({}, dict(query), None, {}, media_type, {})
+            compiled.defaults_immutable = False  # Connexion's deep copy, as the pipeline did
+            try:
+                assert shortcut == compiled._arguments({}, dict(query), None, {}, media_type, {})
+            finally:
+                compiled.defaults_immutable = True
+            checked += 1
+    assert checked
