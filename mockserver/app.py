@@ -227,10 +227,16 @@ class MockServer:
         """An admin call: its body read (bounded) before its turn is taken; its change committed
         as its answer starts."""
         limit = admin.MAX_IMPORT_BYTES if scope["path"] == "/__admin/state/import" else admin.MAX_BODY_BYTES
+        page = dashboard.is_page(scope["path"])
         try:
             # The dashboard's pages hold no data: with a token they need none (a browser's navigation sends none).
-            if scope["path"] not in OPEN_ADMIN_PATHS and not (self.admin_token and dashboard.is_page(scope["path"])):
+            if scope["path"] not in OPEN_ADMIN_PATHS and not (self.admin_token and page):
                 self._admit_admin(scope)
+        except ApiError as exc:
+            return await admin.error(exc.status, exc.message, exc.headers)(scope, receive, send)
+        if page:  # nor a turn: with workers, an admin call's turn holds every tenant
+            return await self.admin(scope, receive, send)
+        try:
             body, too_large = await _read_body(scope, receive, limit, self.body_deadline)
             if too_large:
                 raise ApiError(413, f"Admin request bodies are at most {limit} bytes.")
