@@ -14,7 +14,6 @@ import orjson
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -83,7 +82,7 @@ class MockServer:
         if state_file:
             self.saved = self.store.saved = persistence.StateFile(state_file)
             self.notes = self.saved.load(self.state)
-        self._build_routes()
+        self._build_docs()
         self.admin = admin.build(self.state)
         # `serve --check-answers` (unset: MOCKSERVER_CHECK_ANSWERS): every answer checked against the spec.
         self.answer_check = (answercheck.AnswerCheck(self.vendors, self.routers, self.faults)
@@ -109,6 +108,10 @@ class MockServer:
     @property
     def answers(self) -> AnswerCache:
         return self.state.answers
+
+    @property
+    def routers(self) -> dict[str, Router]:
+        return self.state.routers
 
     def commit(self, turn: Turn) -> bool:
         """What the turn changed is final: cached answers go, and the state file (if any) gets the
@@ -184,13 +187,11 @@ class MockServer:
                 exc = unavailable
         return self.render_error(exc, ex)
 
-    def _build_routes(self) -> None:
-        """Each vendor's operations (see pipeline), and Connexion's Swagger UI and spec downloads
-        under each base path; any other path there is a 404 in the vendor's dialect."""
-        self.routers: dict[str, Router] = {}
+    def _build_docs(self) -> None:
+        """Connexion's Swagger UI and spec downloads under each base path (operations are routed by
+        `state.routers`); any other path there is a 404 in the vendor's dialect."""
         self.docs = SwaggerUIMiddleware(self._not_found)
         for vendor in self.vendors:
-            self.routers[vendor.name] = Router(vendor, vendor.specification)
             self.docs.add_api(vendor.specification, base_path=vendor.base_path)
 
     def render_error(self, exc: Exception, ex: Exchange) -> Answer:
@@ -281,7 +282,7 @@ class MockServer:
         """A request that matches no operation (nothing authenticates it) joins the tenant its
         credential names, if any: its journal entry and its count in API coverage are that tenant's."""
         assert ex.vendor is not None
-        request = Request(scope)
+        request = gateway.Sent(scope)
         tenant = gateway.named_tenant(self.state.store, ex.vendor, request)
         if tenant is None and gateway.presents_credential(ex.vendor, request) and await self.turns.refresh():
             tenant = gateway.named_tenant(self.state.store, ex.vendor, request)  # made on another worker

@@ -85,7 +85,8 @@ class ServerState:
         self.journal = Journal(journal_limit)
         self.faults = FaultBook(seed)
         self.answers = AnswerCache()
-        self._routers: dict[str, Router] = {}  # see `routes`
+        # Each vendor's operations by method and path: what requests are routed by, and `routes`.
+        self.routers = {vendor.name: Router(vendor, vendor.specification) for vendor in vendors}
 
     def world(self) -> dict[str, Any]:
         """The server-wide record, alike in an export, the state file (as rows) and Redis: the
@@ -99,10 +100,7 @@ class ServerState:
         a 404: one of its operations' paths (by any method), or its spec and docs downloads."""
         if path.removeprefix(vendor.base_path) in DOCS_PATHS or path.startswith(vendor.base_path + "/ui/"):
             return True
-        router = self._routers.get(vendor.name)
-        if router is None:  # built on first use: only verifications ask (the app routes with its own)
-            router = self._routers[vendor.name] = Router(vendor, vendor.specification)
-        return router.match("GET", path) is not None
+        return self.routers[vendor.name].match("GET", path) is not None
 
     def vendor_for(self, path: str) -> Vendor | None:
         """The vendor whose base path the path is under."""
