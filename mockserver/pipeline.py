@@ -13,7 +13,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs
 
 from connexion.datastructures import MediaTypeDict
 from connexion.decorators.parameter import inspect_function_arguments, pythonic
@@ -292,10 +292,7 @@ class CompiledOperation:
 def query_lists(query_string: bytes) -> dict[str, list[str]]:
     """Each query parameter's values, as Starlette's QueryParams parses them (without building
     one); in one pass, as getlist per key is quadratic."""
-    lists: dict[str, list[str]] = {}
-    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
-        lists.setdefault(key, []).append(value)
-    return lists
+    return parse_qs(query_string.decode("latin-1"), keep_blank_values=True)
 
 
 async def _stream(body: bytes) -> AsyncIterator[bytes]:
