@@ -345,16 +345,18 @@ def api_coverage(base_url: str, tenant: str | None, vendor_name: str | None, out
     import httpx
 
     from mockserver import coverage
+    from mockserver.testing import MockserverError, connect
 
-    params = {key: value for key, value in (("tenant", tenant), ("vendor", vendor_name)) if value is not None}
-    headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
     try:
-        response = httpx.get(f"{base_url.rstrip('/')}/__admin/coverage", params=params, headers=headers, timeout=30)
+        server = connect(base_url, admin_token)
     except httpx.HTTPError as exc:
         raise click.ClickException(f"cannot reach {base_url}: {exc}") from None
-    if response.status_code != 200:
-        raise click.ClickException(f"{base_url} answered {response.status_code}: {response.text[:500]}")
-    report = response.json()
+    try:
+        report = server.coverage(tenant, vendor_name)
+    except MockserverError as exc:
+        raise click.ClickException(f"{base_url} answered {exc.status}: {exc.message}") from None
+    finally:
+        server.close()
     click.echo({"text": lambda: coverage.text(report, detail=True), "json": lambda: json.dumps(report, indent=2),
                 "junit": lambda: coverage.junit(report)}[output]())
     exercised = coverage.exercised_percent(report)
